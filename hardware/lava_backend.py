@@ -1,0 +1,112 @@
+"""Run a NIR layer chain on Lava's CPU simulation of Loihi 2 (``Loihi2SimCfg(select_tag="fixed_pt")``).
+
+One Lava network runs many samples back to back (building a network costs ~0.4 s): the input ring buffer holds
+the samples one after another, ``n_steps`` columns each, the last of them empty. Lava's step tau (1-based) runs
+model step t of sample k at tau = k * n_steps + t + 1 in every layer (the source sends column tau - 1, and each
+Dense adds the one-step delay the model already has). Layer l (1-based) is a ``LIFReset`` that zeroes u and v at
+tau = l (mod n_steps), i.e. at its step l - 1, when in the model it is still at rest: with zero bias, layer l
+cannot spike before step l, so its state there is exactly zero. The resets are staggered by depth so that
+each layer is cleared just as the new sample's first spikes reach it; what a layer records before its reset
+(the previous sample's tail) is not part of any sample and is reported as zeros. Chunks of samples run in
+parallel worker processes, each with its own network.
+
+Weights go in as ``2 q`` with ``weight_exp = e - 1`` and sign mode MIXED: Lava's Dense clips to 9 bits and
+drops the lowest bit of mixed-sign weights, which keeps ``2 q`` exact, and the shift by ``e - 1`` restores
+``shift(sum q s, e)`` exactly.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hardware import lava_compat
+from hardware.graph import Chain, GraphError, input_spikes
+
+
+class LavaError(RuntimeError):
+    """Lava failed or timed out on a chunk of samples."""
+
+
+def _build_and_run(chain: Chain, x: np.ndarray, workdir: str) -> list[np.ndarray]:
+    lava_compat.install()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIFReset
+    from lava.utils.weightutils import SignMode
+
+    from hardware.lava_procs.recorder import SpikeRecorder
+
+    K, n, _ = x.shape
+    steps = K * n
+    source = RingBuffer(data=x.reshape(K * n, -1).T.astype(np.int32))
+    port, paths = source.s_out, []
+    for l, layer in enumerate(chain.layers, start=1):
+        dense = Dense(weights=(2 * layer.weight).astype(np.int32), weight_exp=layer.weight_exp - 1,
+                      num_message_bits=0, sign_mode=SignMode.MIXED)
+        lif = LIFReset(shape=(layer.weight.shape[0],), du=layer.du, dv=layer.dv, vth=layer.vth,
+                       bias_mant=layer.bias, bias_exp=0, reset_interval=n, reset_offset=l % n)
+        path = os.path.join(workdir, f"layer{l}.u8")
+        np.memmap(path, dtype=np.uint8, mode="w+", shape=(layer.weight.shape[0], steps)).flush()
+        rec = SpikeRecorder(shape=(layer.weight.shape[0],), num_steps=steps, path=path)
+        port.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        lif.s_out.connect(rec.a_in)
+        port, _ = lif.s_out, paths.append(path)
+    try:
+        source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    finally:
+        source.stop()
+    out = []
+    for l, path in enumerate(paths, start=1):
+        rec = np.memmap(path, dtype=np.uint8, mode="r", shape=(chain.layers[l - 1].weight.shape[0], steps))
+        s = np.array(rec).T.reshape(K, n, -1).astype(bool)
+        s[:, : l - 1] = False       # before this layer's reset: the previous sample's tail, not this sample
+        out.append(s)
+    return out
+
+
+def _run_chunk(chain: Chain, x: np.ndarray) -> list[np.ndarray]:
+    with tempfile.TemporaryDirectory(prefix="lava-") as workdir:
+        return _build_and_run(chain, x, workdir)
+
+
+def check_supported(chain: Chain) -> None:
+    for layer in chain.layers:
+        if layer.bias != 0:
+            raise GraphError(f"layer {layer.name}: bias {layer.bias} != 0; the batched Lava runner relies on "
+                             "silent layers at rest to reset between samples")
+    if chain.n_steps <= len(chain.layers):
+        raise GraphError(f"n_steps {chain.n_steps} must exceed the depth {len(chain.layers)}")
+
+
+def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 250,
+             timeout_s: float | None = None, progress: bool = True) -> list[np.ndarray]:
+    """Spikes of every layer from real Lava fixed_pt, each (B, n_steps, N_l) bool, for frames (B, T, ...)."""
+    check_supported(chain)
+    x = input_spikes(chain, frames)
+    parts = [x[i:i + chunk] for i in range(0, len(x), chunk)]
+    timeout = timeout_s or 120 + 0.02 * chunk * chain.n_steps
+    ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
+    results: list = [None] * len(parts)
+    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
+        futures = [pool.submit(_run_chunk, chain, p) for p in parts]
+        bar = tqdm(total=len(x), desc="Lava fixed_pt", unit="sample", disable=not progress)
+        try:
+            for i, fut in enumerate(futures):
+                results[i] = fut.result(timeout=timeout)
+                bar.update(len(parts[i]))
+        except FutureTimeout:
+            for p in pool._processes.values():   # a hung Lava run never returns: end the workers
+                p.kill()
+            raise LavaError(f"Lava timed out after {timeout:.0f} s on samples {i * chunk}..") from None
+        finally:
+            bar.close()
+    return [np.concatenate([r[l] for r in results]) for l in range(len(chain.layers))]

@@ -1,0 +1,150 @@
+"""Run configuration: one frozen dataclass per stage, composed into :class:`RunConfig`.
+
+Overrides come as ``section.field=value`` strings (``--set train.epochs=3``); unknown keys and values that do not
+parse as the field's type are rejected with a :class:`ConfigError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration key or value the user gave is not acceptable."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"          # built-in: real MNIST digits turned into N-MNIST-style saccade recordings
+    root: str = ""                # cache folder for the built-in set ("" = ~/.cache/nmpipe)
+    seed: int = 0
+    n_train: int = 4000
+    n_test: int = 1000
+    n_bins: int = 16              # T: time bins per sample
+    max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded)
+    duration_us: int = 310_000    # window framed into T bins (N-MNIST recordings last ~310 ms)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: int = 256             # neurons in the hidden layer (dense 2312 -> hidden -> 10)
+    du: int = 1024                # current decay, 12-bit (Lava adds 1: 4095 clears u each step)
+    dv: int = 256                 # voltage decay, 12-bit (0 = no leak)
+    vth_hidden: int = 256         # threshold mantissa, 17-bit; spike when v > vth << 6
+    vth_out: int = 256
+    weight_exp: int = 0           # shared weight exponent per layer, synaptic input = (sum q s) * 2**exp
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "bptt"
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    surrogate_slope: float = 5.0  # snntorch fast-sigmoid slope, on (v - theta) / theta
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    samples: int = 0              # test samples checked on each backend (0 = the whole test split)
+    workers: int = 2              # parallel Lava simulations, each one network for many samples
+    chunk: int = 100              # samples per Lava network build
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        cfg = cls()
+        for section, values in d.items():
+            for key, value in values.items():
+                cfg = override(cfg, f"{section}.{key}", value)
+        return cfg
+
+
+QUICK = {
+    "data.n_train": 200, "data.n_test": 40, "data.n_bins": 8,
+    "model.hidden": 32, "train.epochs": 1, "verify.chunk": 20,
+}
+
+
+def _parse(text: Any, typ: type, key: str) -> Any:
+    if not isinstance(text, str):
+        if typ is float and isinstance(text, int) and not isinstance(text, bool):
+            return float(text)
+        if isinstance(text, typ) and not (typ is int and isinstance(text, bool)):
+            return text
+        raise ConfigError(f"config key {key!r}: expected {typ.__name__}, got {text!r}")
+    try:
+        if typ is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        return typ(text)
+    except ValueError:
+        raise ConfigError(f"config key {key!r}: expected {typ.__name__}, got {text!r}") from None
+
+
+def override(cfg: RunConfig, key: str, value: Any) -> RunConfig:
+    """Return ``cfg`` with ``section.field`` set to ``value`` (a string is parsed to the field's type)."""
+    section, _, name = key.partition(".")
+    sections = {f.name: f for f in fields(RunConfig)}
+    if section not in sections or not name:
+        raise ConfigError(f"unknown config key {key!r}; sections are {sorted(sections)}")
+    sub = getattr(cfg, section)
+    types = {f.name: f.type for f in fields(sub)}
+    if name not in types:
+        raise ConfigError(f"unknown config key {key!r}; {section} has {sorted(types)}")
+    typ = {"int": int, "float": float, "str": str, "bool": bool}[types[name]]
+    return replace(cfg, **{section: replace(sub, **{name: _parse(value, typ, key)})})
+
+
+def apply_overrides(cfg: RunConfig, items: list[str]) -> RunConfig:
+    """Apply ``key=value`` strings in order, then check the result."""
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        cfg = override(cfg, key.strip(), value.strip())
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject values that no stage could run with, naming the key and the allowed range."""
+    d, m, t, v = cfg.data, cfg.model, cfg.train, cfg.verify
+    checks = [
+        (d.name == "digits", "data.name", d.name, "'digits' (other datasets arrive with issue 3)"),
+        (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
+        (10 <= d.n_train and 10 <= d.n_test and d.n_train + d.n_test <= 5000,
+         "data.n_train + data.n_test", d.n_train + d.n_test, "each >= 10, together <= 5000 digits"),
+        (d.duration_us > 0, "data.duration_us", d.duration_us, "> 0"),
+        (m.hidden >= 1, "model.hidden", m.hidden, ">= 1"),
+        (0 <= m.du <= 4095, "model.du", m.du, "0..4095 (12 bit)"),
+        (0 <= m.dv <= 4095, "model.dv", m.dv, "0..4095 (12 bit)"),
+        (0 <= m.vth_hidden < 2**17, "model.vth_hidden", m.vth_hidden, "0..131071 (17 bit)"),
+        (0 <= m.vth_out < 2**17, "model.vth_out", m.vth_out, "0..131071 (17 bit)"),
+        (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
+        (t.method == "bptt", "train.method", t.method, "'bptt' (sltt arrives with issue 6)"),
+        (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0, "train.epochs/batch_size/lr",
+         (t.epochs, t.batch_size, t.lr), "epochs >= 0, batch_size >= 1, lr > 0"),
+        (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
+         (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
+    ]
+    for ok, key, value, allowed in checks:
+        if not ok:
+            raise ConfigError(f"config {key} = {value!r} is not allowed: expected {allowed}")

@@ -1,0 +1,67 @@
+"""BPTT training of the deployment-neuron SNN, quantisation-aware, with a rate (spike count) readout."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from models.neuron import CubaParams
+from models.snn import DenseSNN, golden_spikes, predict
+from pipeline.config import RunConfig
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: DenseSNN
+    epoch_seconds: tuple[float, ...]
+    epoch_loss: tuple[float, ...]
+    examples_processed: int
+
+
+def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> DenseSNN:
+    m = cfg.model
+    neurons = (CubaParams(m.du, m.dv, m.vth_hidden), CubaParams(m.du, m.dv, m.vth_out))
+    sizes = (int(np.prod(input_shape)), m.hidden, n_classes)
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    return DenseSNN(sizes, neurons, m.weight_exp, input_shape, gen, slope=cfg.train.surrogate_slope)
+
+
+def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult:
+    """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts."""
+    t = cfg.train
+    torch.manual_seed(t.seed)
+    model = build_model(cfg, frames.shape[2:], int(labels.max()) + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
+    gen = torch.Generator().manual_seed(t.seed)
+    x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
+    seconds, losses, processed = [], [], 0
+    for epoch in range(t.epochs):
+        start, total = time.perf_counter(), 0.0
+        order = torch.randperm(len(y_all), generator=gen)
+        batches = tqdm(order.split(t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
+        for idx in batches:
+            out = model(x_all[idx])[-1]
+            loss = F.cross_entropy(out.sum(dim=1), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            processed += len(idx)
+            batches.set_postfix(loss=f"{loss.item():.3f}")
+        sched.step()
+        seconds.append(time.perf_counter() - start)
+        losses.append(total / len(y_all))
+        tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {seconds[-1]:.1f} s")
+    return TrainResult(model, tuple(seconds), tuple(losses), processed)
+
+
+def golden_accuracy(model: DenseSNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
+    net = model.deployed()
+    preds = np.concatenate([predict(golden_spikes(net, torch.from_numpy(frames[i:i + batch]))[-1])
+                            for i in range(0, len(frames), batch)])
+    return float((preds == labels).mean())
