@@ -40,18 +40,20 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = "bptt"
-    epochs: int = 8
+    epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
     surrogate_slope: float = 5.0  # snntorch fast-sigmoid slope, on (v - theta) / theta
+    augment_shift: int = 2        # random spatial shift of training frames, in pixels
+    weight_decay: float = 1e-2    # AdamW decoupled weight decay
 
 
 @dataclass(frozen=True)
 class VerifyConfig:
     samples: int = 0              # test samples checked on each backend (0 = the whole test split)
     workers: int = 2              # parallel Lava simulations, each one network for many samples
-    chunk: int = 100              # samples per Lava network build
+    chunk: int = 250              # samples per Lava network build
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,10 @@ def validate(cfg: RunConfig) -> None:
         (0 <= m.vth_out < 2**17, "model.vth_out", m.vth_out, "0..131071 (17 bit)"),
         (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
         (t.method == "bptt", "train.method", t.method, "'bptt' (sltt arrives with issue 6)"),
-        (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0, "train.epochs/batch_size/lr",
-         (t.epochs, t.batch_size, t.lr), "epochs >= 0, batch_size >= 1, lr > 0"),
+        (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
+         "train.epochs/batch_size/lr/augment_shift/weight_decay",
+         (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
+         "augment_shift >= 0, weight_decay >= 0"),
         (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
     ]

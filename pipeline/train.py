@@ -30,12 +30,26 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) ->
     return DenseSNN(sizes, neurons, m.weight_exp, input_shape, gen, slope=cfg.train.surrogate_slope)
 
 
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each sample's frames (B, T, C, H, W) by up to ``max_shift`` pixels in x and y, zero-filled."""
+    if max_shift == 0:
+        return x
+    B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
+    out = torch.zeros_like(x)
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, B), generator=gen).tolist()
+    for b in range(B):
+        ys, yd = (slice(0, H - dy[b]), slice(dy[b], H)) if dy[b] >= 0 else (slice(-dy[b], H), slice(0, H + dy[b]))
+        xs, xd = (slice(0, W - dx[b]), slice(dx[b], W)) if dx[b] >= 0 else (slice(-dx[b], W), slice(0, W + dx[b]))
+        out[b, ..., yd, xd] = x[b, ..., ys, xs]
+    return out
+
+
 def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult:
     """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts."""
     t = cfg.train
     torch.manual_seed(t.seed)
     model = build_model(cfg, frames.shape[2:], int(labels.max()) + 1)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
     gen = torch.Generator().manual_seed(t.seed)
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
@@ -45,7 +59,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult
         order = torch.randperm(len(y_all), generator=gen)
         batches = tqdm(order.split(t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
         for idx in batches:
-            out = model(x_all[idx])[-1]
+            out = model(random_shift(x_all[idx], t.augment_shift, gen))[-1]
             loss = F.cross_entropy(out.sum(dim=1), y_all[idx])
             opt.zero_grad()
             loss.backward()

@@ -1,0 +1,96 @@
+"""``pipeline run``: data -> training -> deployed integer model -> NIR -> backends -> equivalence report."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export import nir_export
+from hardware import equivalence, graph, lava_backend, reference
+from models.snn import golden_spikes, predict
+from pipeline import plots, train
+from pipeline.config import RunConfig
+from pipeline.data import dataset
+from pipeline.runfolder import atomic_write, write_json
+
+BACKENDS = {"reference": reference.simulate, "lava": lava_backend.simulate}
+TARGETS = {"reference": ("reference",), "lava": ("reference", "lava")}
+
+
+def _golden(net, frames: np.ndarray, batch: int = 250) -> list[np.ndarray]:
+    parts = [golden_spikes(net, torch.from_numpy(frames[i:i + batch])) for i in range(0, len(frames), batch)]
+    return [np.concatenate(layer) for layer in zip(*parts)]
+
+
+def _run_backend(name: str, chain: graph.Chain, frames: np.ndarray, cfg: RunConfig) -> list[np.ndarray]:
+    if name == "lava":
+        return lava_backend.simulate(chain, frames, workers=cfg.verify.workers, chunk=cfg.verify.chunk)
+    return BACKENDS[name](chain, frames)
+
+
+def run(cfg: RunConfig, target: str, out: Path) -> dict:
+    """Run every stage and write the run folder; returns the report."""
+    timings, t0 = {}, time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", cfg.to_dict())
+    train_set, test_set = dataset.load(cfg.data)
+    timings["data_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    result = train.train(cfg, train_set.frames, train_set.labels)
+    timings["train_s"] = time.perf_counter() - t0
+    atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
+
+    net = result.model.deployed()
+    dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
+    nir_export.write(nir_export.to_nir(net, dt, cfg.data.n_bins), out / "model.nir")
+    chain = graph.load_chain(out / "model.nir")          # backends get the graph as written, nothing else
+
+    n = cfg.verify.samples or len(test_set.labels)
+    frames, labels = test_set.frames[:n], test_set.labels[:n]
+    t0 = time.perf_counter()
+    gold = _golden(net, frames)
+    timings["golden_s"] = time.perf_counter() - t0
+    names = [layer.name for layer in chain.layers]
+    accuracy = {"golden": float((predict(gold[-1]) == labels).mean())}
+    backends, spikes = {}, {}
+    for name in TARGETS[target]:
+        t0 = time.perf_counter()
+        spikes[name] = _run_backend(name, chain, frames, cfg)
+        timings[f"{name}_s"] = time.perf_counter() - t0
+        backends[name] = equivalence.compare(gold, spikes[name], names)
+        accuracy[name] = float((predict(spikes[name][-1]) == labels).mean())
+
+    report = {
+        "accuracy": accuracy,
+        "backends": backends,
+        "test_samples": int(n),
+        "training": {"method": cfg.train.method, "epochs": cfg.train.epochs,
+                     "examples_processed": result.examples_processed,
+                     "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
+                     "epoch_loss": [round(x, 5) for x in result.epoch_loss]},
+        "model": {"layers": [{"name": L.name, "shape": list(L.weight.shape), "weight_exp": L.weight_exp,
+                              "du": L.du, "dv": L.dv, "vth": L.vth} for L in chain.layers],
+                  "n_bins": chain.n_bins, "n_steps": chain.n_steps, "dt_s": chain.dt},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "config": cfg.to_dict(),
+    }
+    write_json(out / "report.json", report)
+    plots.training_curve(out / "training.png", result.epoch_loss)
+    shown = "lava" if "lava" in spikes else "reference"
+    plots.rasters(out / "rasters.png", gold, spikes[shown], names, shown, sample=0)
+    return report
+
+
+def summary(report: dict, out: Path) -> str:
+    acc = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
+    lines = [f"test accuracy ({report['test_samples']} samples): {acc}"]
+    for name, b in report["backends"].items():
+        verdict = "IDENTICAL" if b["identical"] == b["compared"] else "DIVERGED"
+        lines.append(f"{name:>9}: {b['identical']}/{b['compared']} samples spike-identical in every layer and "
+                     f"step [{verdict}]" + (f", first divergence {b['first_divergence']}"
+                                             if b["first_divergence"] else ""))
+    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, report.json, training.png, rasters.png)")
+    return "\n".join(lines)
