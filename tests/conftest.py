@@ -1,0 +1,27 @@
+"""Shared test helpers. Lava's wheels install a top-level ``tests`` package: never import ours as ``tests.*``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def real_nmnist() -> Path:
+    path = SHARED_DATA / "nmnist_digit4.bin"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def random_net(rng: np.random.Generator, sizes=(72, 40, 30, 5), exps=(1, 0, -2)):
+    """A small deployed network with varied integer parameters, including the decay edge cases."""
+    from models.neuron import CubaParams
+    from models.snn import DeployedNet, IntLayer
+    neurons = (CubaParams(1024, 256, 100), CubaParams(4095, 0, 50), CubaParams(0, 4095, 20))
+    layers = tuple(IntLayer(f"fc{k + 1}", rng.integers(-128, 128, (o, i)).astype(np.int8), e, p)
+                   for k, (i, o, e, p) in enumerate(zip(sizes[:-1], sizes[1:], exps, neurons)))
+    return DeployedNet((2, 6, 6), layers)

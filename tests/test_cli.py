@@ -1,0 +1,81 @@
+"""The real command as a subprocess: a quick end-to-end run on real Lava, and every bad-input case."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_quick_run_on_real_lava(tmp_path):
+    out = tmp_path / "run"
+    proc = cli("run", "--target", "lava", "--quick", "--out", str(out), "--set", f"data.root={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    for name in ("reference", "lava"):
+        b = report["backends"][name]
+        assert b["identical"] == b["compared"] == 40 and b["first_divergence"] is None
+        assert report["accuracy"][name] == report["accuracy"]["golden"]
+    assert sum(layer["golden_spikes"] for layer in report["backends"]["lava"]["layers"].values()) > 0
+    assert report["config"]["data"]["n_test"] == 40
+    for name in ("config.json", "model.pt", "model.nir", "training.png", "rasters.png"):
+        assert (out / name).stat().st_size > 0
+    assert "lava: 40/40 samples spike-identical" in proc.stdout
+
+
+def test_help_teaches():
+    proc = cli("run", "--help")
+    assert proc.returncode == 0 and "--target" in proc.stdout and "train.epochs" in proc.stdout
+
+
+def test_unknown_target(tmp_path):
+    assert_one_line_error(cli("run", "--target", "loihi3", "--out", str(tmp_path)), "unknown target 'loihi3'")
+
+
+def test_unknown_key(tmp_path):
+    assert_one_line_error(cli("run", "--set", "train.epoks=2", "--out", str(tmp_path)), "train.epoks")
+
+
+def test_bad_value(tmp_path):
+    assert_one_line_error(cli("run", "--set", "train.epochs=many", "--out", str(tmp_path)), "train.epochs", "many")
+
+
+def test_value_outside_hardware_range(tmp_path):
+    assert_one_line_error(cli("run", "--set", "model.vth_hidden=200000", "--out", str(tmp_path)), "17 bit")
+
+
+def _quick_folder(cache: Path) -> Path:
+    return cache / "digits-v1-seed0-200-40"
+
+
+def test_corrupt_event_file_is_named(tmp_path):
+    folder = _quick_folder(tmp_path / "cache")
+    (folder / "Train" / "3").mkdir(parents=True)
+    (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+               "--set", f"data.root={tmp_path / 'cache'}")
+    assert_one_line_error(proc, "00001.bin", "truncated after byte 10")
+
+
+def test_empty_data_folder_is_named(tmp_path):
+    _quick_folder(tmp_path / "cache").mkdir(parents=True)
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+               "--set", f"data.root={tmp_path / 'cache'}")
+    assert_one_line_error(proc, "Train: no such folder")
