@@ -98,7 +98,7 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     results: list = [None] * len(parts)
     with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
         futures = [pool.submit(_run_chunk, chain, p) for p in parts]
-        bar = tqdm(total=len(x), desc="Lava fixed_pt", unit="sample", disable=not progress)
+        bar = tqdm(total=len(x), desc="Lava fixed_pt", unit="sample", disable=None if progress else True)
         try:
             for i, fut in enumerate(futures):
                 results[i] = fut.result(timeout=timeout)

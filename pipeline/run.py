@@ -13,7 +13,7 @@ from models.snn import golden_spikes, predict
 from pipeline import plots, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
-from pipeline.runfolder import atomic_write, write_json
+from pipeline.runfolder import atomic_write, staged, write_json
 
 BACKENDS = {"reference": reference.simulate, "lava": lava_backend.simulate}
 TARGETS = {"reference": ("reference",), "lava": ("reference", "lava")}
@@ -30,15 +30,25 @@ def _run_backend(name: str, chain: graph.Chain, frames: np.ndarray, cfg: RunConf
     return BACKENDS[name](chain, frames)
 
 
+def _stage(text: str) -> None:
+    print(f"== {text}", flush=True)
+
+
 def run(cfg: RunConfig, target: str, out: Path) -> dict:
-    """Run every stage and write the run folder; returns the report."""
+    """Run every stage and write the run folder (replaced whole, only when the run completes)."""
+    with staged(out) as stage:
+        return _run(cfg, target, stage)
+
+
+def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     timings, t0 = {}, time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", cfg.to_dict())
+    _stage(f"data: built-in digits, {cfg.data.n_train} train / {cfg.data.n_test} test, T = {cfg.data.n_bins}")
     train_set, test_set = dataset.load(cfg.data)
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs)")
     result = train.train(cfg, train_set.frames, train_set.labels)
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
@@ -51,12 +61,14 @@ def run(cfg: RunConfig, target: str, out: Path) -> dict:
     n = cfg.verify.samples or len(test_set.labels)
     frames, labels = test_set.frames[:n], test_set.labels[:n]
     t0 = time.perf_counter()
+    _stage(f"golden model (integer mode) on {n} test samples")
     gold = _golden(net, frames)
     timings["golden_s"] = time.perf_counter() - t0
     names = [layer.name for layer in chain.layers]
     accuracy = {"golden": float((predict(gold[-1]) == labels).mean())}
     backends, spikes = {}, {}
     for name in TARGETS[target]:
+        _stage(f"backend {name}")
         t0 = time.perf_counter()
         spikes[name] = _run_backend(name, chain, frames, cfg)
         timings[f"{name}_s"] = time.perf_counter() - t0

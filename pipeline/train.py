@@ -57,7 +57,8 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult
     for epoch in range(t.epochs):
         start, total = time.perf_counter(), 0.0
         order = torch.randperm(len(y_all), generator=gen)
-        batches = tqdm(order.split(t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
+        batches = tqdm(order.split(t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch",
+                       leave=False, disable=None)
         for idx in batches:
             out = model(random_shift(x_all[idx], t.augment_shift, gen))[-1]
             loss = F.cross_entropy(out.sum(dim=1), y_all[idx])

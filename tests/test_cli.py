@@ -79,3 +79,16 @@ def test_empty_data_folder_is_named(tmp_path):
     proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.root={tmp_path / 'cache'}")
     assert_one_line_error(proc, "Train: no such folder")
+
+
+def test_failed_run_leaves_the_previous_run_folder_untouched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.json").write_text('{"previous": true}')
+    folder = _quick_folder(tmp_path / "cache")
+    (folder / "Train" / "3").mkdir(parents=True)
+    (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--set", f"data.root={tmp_path / 'cache'}")
+    assert proc.returncode == 2
+    assert [p.name for p in out.iterdir()] == ["report.json"] and (out / "report.json").read_text() == '{"previous": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run"]      # no partial folder left behind

@@ -23,7 +23,7 @@ def load_split(root: Path, split: str, cfg: DataConfig) -> Split:
     """Read an N-MNIST-layout folder split through the N-MNIST reader and frame every recording."""
     files = digits.list_nmnist_folder(root, split)
     frames = np.empty((len(files), cfg.n_bins, 2) + nmnist.SENSOR, dtype=np.uint8)
-    for k, (f, _) in enumerate(tqdm(files, desc=f"reading {split}", unit="file", leave=False)):
+    for k, (f, _) in enumerate(tqdm(files, desc=f"reading {split}", unit="file", leave=False, disable=None)):
         frames[k] = to_frames(nmnist.read_bin(f), cfg.n_bins, cfg.duration_us, nmnist.SENSOR)
     return Split(frames, np.array([lab for _, lab in files]), tuple(str(f) for f, _ in files))
 

@@ -64,7 +64,7 @@ def build_cache(root: Path, seed: int, n_train: int, n_test: int, workers: int =
     try:
         with ProcessPoolExecutor(workers) as pool:
             for rel, data in tqdm(pool.map(_record, jobs, chunksize=16), total=len(jobs),
-                                  desc="simulating saccade recordings", unit="digit"):
+                                  desc="simulating saccade recordings", unit="digit", disable=None):
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / rel).write_bytes(data)
         os.replace(tmp, root)
