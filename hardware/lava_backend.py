@@ -59,7 +59,8 @@ def _build_and_run(chain: Chain, x: np.ndarray, workdir: str) -> list[np.ndarray
         port.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         lif.s_out.connect(rec.a_in)
-        port, _ = lif.s_out, paths.append(path)
+        port = lif.s_out
+        paths.append(path)
     try:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
     finally:

@@ -47,7 +47,6 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
 def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult:
     """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts."""
     t = cfg.train
-    torch.manual_seed(t.seed)
     model = build_model(cfg, frames.shape[2:], int(labels.max()) + 1)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tonic.io
 
-from pipeline.data.events import EVENT_DTYPE, make_events
+from pipeline.data.events import make_events
 
 MAX_TIMESTAMP_US = 2**23 - 1   # 23 timestamp bits; N-MNIST recordings last ~0.3 s, far below
 SENSOR = (34, 34)
@@ -54,5 +54,3 @@ def write_bin(path: str | Path, events: np.ndarray) -> None:
     """Write events to an N-MNIST ``.bin`` file."""
     Path(path).write_bytes(encode_bin(events))
 
-
-assert EVENT_DTYPE.names == ("x", "y", "t", "p")
