@@ -15,19 +15,17 @@ from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.runfolder import atomic_write, staged, write_json
 
-BACKENDS = {"reference": reference.simulate, "lava": lava_backend.simulate}
+# Every backend: (graph's layer chain, test frames, verify config) -> spikes per layer, (B, n_steps, N_l) bool.
+BACKENDS = {
+    "reference": lambda chain, frames, v: reference.simulate(chain, frames),
+    "lava": lambda chain, frames, v: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
+}
 TARGETS = {"reference": ("reference",), "lava": ("reference", "lava")}
 
 
 def _golden(net, frames: np.ndarray, batch: int = 250) -> list[np.ndarray]:
     parts = [golden_spikes(net, torch.from_numpy(frames[i:i + batch])) for i in range(0, len(frames), batch)]
     return [np.concatenate(layer) for layer in zip(*parts)]
-
-
-def _run_backend(name: str, chain: graph.Chain, frames: np.ndarray, cfg: RunConfig) -> list[np.ndarray]:
-    if name == "lava":
-        return lava_backend.simulate(chain, frames, workers=cfg.verify.workers, chunk=cfg.verify.chunk)
-    return BACKENDS[name](chain, frames)
 
 
 def _stage(text: str) -> None:
@@ -70,7 +68,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     for name in TARGETS[target]:
         _stage(f"backend {name}")
         t0 = time.perf_counter()
-        spikes[name] = _run_backend(name, chain, frames, cfg)
+        spikes[name] = BACKENDS[name](chain, frames, cfg.verify)
         timings[f"{name}_s"] = time.perf_counter() - t0
         backends[name] = equivalence.compare(gold, spikes[name], names)
         accuracy[name] = float((predict(spikes[name][-1]) == labels).mean())

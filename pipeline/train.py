@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from models.neuron import CubaParams
-from models.snn import DenseSNN, golden_spikes, predict
+from models.snn import DenseSNN
 from pipeline.config import RunConfig
 
 
@@ -73,9 +73,3 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult
         tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {seconds[-1]:.1f} s")
     return TrainResult(model, tuple(seconds), tuple(losses), processed)
 
-
-def golden_accuracy(model: DenseSNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
-    net = model.deployed()
-    preds = np.concatenate([predict(golden_spikes(net, torch.from_numpy(frames[i:i + batch]))[-1])
-                            for i in range(0, len(frames), batch)])
-    return float((preds == labels).mean())
