@@ -59,6 +59,7 @@ def build_cache(root: Path, seed: int, n_train: int, n_test: int, workers: int =
     images, labels = load_mnist_5k()
     jobs = [(int(i), images[i], seed, f"{split}/{labels[i]}/{i:05d}.bin")
             for split, idx in split_indices(seed, n_train, n_test, len(labels)).items() for i in idx]
+    print(f"simulating {len(jobs)} saccade recordings once, cached in {root}", flush=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     try:
