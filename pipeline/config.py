@@ -17,14 +17,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"          # built-in: real MNIST digits turned into N-MNIST-style saccade recordings
-    root: str = ""                # cache folder for the built-in set ("" = ~/.cache/nmpipe)
-    seed: int = 0
-    n_train: int = 4000
-    n_test: int = 1000
+    name: str = "digits"          # digits | fashion (simulated saccades) | nmnist | dvsgesture | cifar10dvs
+    root: str = ""                # dataset folder as its publisher distributes it (fashion: IDX folder)
+    cache: str = ""               # simulated recordings and framed tensors ("" = ~/.cache/nmpipe)
+    seed: int = 0                 # digits split, CIFAR10-DVS split, sample caps, simulation
+    n_train: int = 0              # cap on training samples (0 = dataset default: digits 4000, else all)
+    n_test: int = 0               # cap on test samples (0 = dataset default: digits 1000, else all)
     n_bins: int = 16              # T: time bins per sample
     max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded)
-    duration_us: int = 310_000    # window framed into T bins (N-MNIST recordings last ~310 ms)
+    duration_us: int = 0          # window framed into T bins from each sample's start (0 = dataset default)
+    downsample: int = 0           # spatial pooling factor (0 = dataset default: 4 for 128 x 128 sensors)
+    denoise_us: int = 0           # tonic's denoise filter time (0 = off)
+    on_error: str = "fail"        # fail | skip: a bad file stops the run, or is skipped and listed
+    test_fraction: float = 0.1    # CIFAR10-DVS has no official split: seeded per-class test fraction
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,14 @@ def validate(cfg: RunConfig) -> None:
     """Reject values that no stage could run with, naming the key and the allowed range."""
     d, m, t, v = cfg.data, cfg.model, cfg.train, cfg.verify
     checks = [
-        (d.name == "digits", "data.name", d.name, "'digits' (other datasets arrive with issue 3)"),
         (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
-        (10 <= d.n_train and 10 <= d.n_test and d.n_train + d.n_test <= 5000,
-         "data.n_train + data.n_test", d.n_train + d.n_test, "each >= 10, together <= 5000 digits"),
-        (d.duration_us > 0, "data.duration_us", d.duration_us, "> 0"),
+        (d.n_train >= 0 and d.n_test >= 0, "data.n_train/n_test", (d.n_train, d.n_test), ">= 0 (0 = default)"),
+        (d.name != "digits" or d.n_train + d.n_test <= 5000, "data.n_train + data.n_test",
+         d.n_train + d.n_test, "<= 5000 for the built-in digits"),
+        (d.duration_us >= 0 and d.downsample >= 0 and d.denoise_us >= 0, "data.duration_us/downsample/denoise_us",
+         (d.duration_us, d.downsample, d.denoise_us), ">= 0 (0 = dataset default)"),
+        (d.on_error in ("fail", "skip"), "data.on_error", d.on_error, "'fail' or 'skip'"),
+        (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
         (m.hidden >= 1, "model.hidden", m.hidden, ">= 1"),
         (0 <= m.du <= 4095, "model.du", m.du, "0..4095 (12 bit)"),
         (0 <= m.dv <= 4095, "model.dv", m.dv, "0..4095 (12 bit)"),

@@ -41,13 +41,14 @@ def run(cfg: RunConfig, target: str, out: Path) -> dict:
 def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     timings, t0 = {}, time.perf_counter()
     write_json(out / "config.json", cfg.to_dict())
-    _stage(f"data: built-in digits, {cfg.data.n_train} train / {cfg.data.n_test} test, T = {cfg.data.n_bins}")
+    _stage(f"data: {cfg.data.name}, up to {cfg.data.n_train or 'all'} train / {cfg.data.n_test or 'all'} test, "
+           f"T = {cfg.data.n_bins} bins of {cfg.data.duration_us / cfg.data.n_bins / 1000:g} ms")
     train_set, test_set = dataset.load(cfg.data)
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs)")
-    result = train.train(cfg, train_set.frames, train_set.labels)
+    result = train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
 
@@ -77,6 +78,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "accuracy": accuracy,
         "backends": backends,
         "test_samples": int(n),
+        "data": dataset.summary(cfg.data, train_set, test_set),
         "training": {"method": cfg.train.method, "epochs": cfg.train.epochs,
                      "examples_processed": result.examples_processed,
                      "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],

@@ -44,10 +44,10 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return out
 
 
-def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray) -> TrainResult:
+def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> TrainResult:
     """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts."""
     t = cfg.train
-    model = build_model(cfg, frames.shape[2:], int(labels.max()) + 1)
+    model = build_model(cfg, frames.shape[2:], n_classes)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
     gen = torch.Generator().manual_seed(t.seed)

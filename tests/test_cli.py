@@ -26,7 +26,7 @@ def assert_one_line_error(proc, *fragments):
 @pytest.mark.timeout(600)
 def test_quick_run_on_real_lava(tmp_path):
     out = tmp_path / "run"
-    proc = cli("run", "--target", "lava", "--quick", "--out", str(out), "--set", f"data.root={tmp_path / 'cache'}")
+    proc = cli("run", "--target", "lava", "--quick", "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     for name in ("reference", "lava"):
@@ -70,14 +70,14 @@ def test_corrupt_event_file_is_named(tmp_path):
     (folder / "Train" / "3").mkdir(parents=True)
     (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
     proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
-               "--set", f"data.root={tmp_path / 'cache'}")
+               "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin", "truncated after byte 10")
 
 
 def test_empty_data_folder_is_named(tmp_path):
     _quick_folder(tmp_path / "cache").mkdir(parents=True)
     proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
-               "--set", f"data.root={tmp_path / 'cache'}")
+               "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "Train: no such folder")
 
 
@@ -88,7 +88,7 @@ def test_failed_run_leaves_the_previous_run_folder_untouched(tmp_path):
     folder = _quick_folder(tmp_path / "cache")
     (folder / "Train" / "3").mkdir(parents=True)
     (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--set", f"data.root={tmp_path / 'cache'}")
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}")
     assert proc.returncode == 2
     assert [p.name for p in out.iterdir()] == ["report.json"] and (out / "report.json").read_text() == '{"previous": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run"]      # no partial folder left behind

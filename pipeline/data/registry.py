@@ -1,0 +1,99 @@
+"""The datasets the pipeline reads: sensor, classes, framing defaults, how to list a split and read a file."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pipeline.config import ConfigError, DataConfig, RunConfig
+from pipeline.data import digits, gesture
+from pipeline.data.formats import aedat2, aedat4, aedat31, nmnist
+from pipeline.data.layout import DataError, Listing, list_class_folders
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+_NMNIST_SPLITS = {"train": "Train", "test": "Test"}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    sensor: tuple[int, int]                  # (H, W) of the recordings
+    classes: tuple[str, ...]
+    downsample: int                          # default spatial pooling factor (DVS128's 128 x 128 -> 32 x 32)
+    duration_us: int                         # default framed window from each sample's first event
+    list_split: Callable[[DataConfig, str], Listing]
+    read: Callable[[Path], np.ndarray]
+    n_train: int = 0                         # default sample caps (0 = every sample in the split)
+    n_test: int = 0
+
+
+def _cache(cfg: DataConfig) -> Path:
+    return Path(cfg.cache) if cfg.cache else digits.default_cache()
+
+
+def _root(cfg: DataConfig) -> Path:
+    if not cfg.root:
+        raise DataError(f"data.name={cfg.name} reads a folder: set data.root=PATH")
+    return Path(cfg.root)
+
+
+def _nmnist_layout(root: Path, split: str) -> Listing:
+    classes = {str(d): d for d in range(10)}
+    return Listing(list_class_folders(root / _NMNIST_SPLITS[split], "*.bin", classes,
+                                      "N-MNIST layout Train/<digit>/*.bin and Test/<digit>/*.bin"))
+
+
+def _cifar10dvs(cfg: DataConfig, split: str) -> Listing:
+    """No official split: per class, a permutation seeded by data.seed puts data.test_fraction in test."""
+    root, classes = _root(cfg), {c: k for k, c in enumerate(CIFAR10_CLASSES)}
+    recs = [r for r in list_class_folders(root, "*.aedat*", classes, "CIFAR10-DVS layout <class>/*.aedat[4]")
+            if r.path.suffix in (".aedat", ".aedat4")]
+    chosen = []
+    for label in range(len(CIFAR10_CLASSES)):
+        mine = [r for r in recs if r.samples[0].label == label]
+        perm = np.random.default_rng([cfg.seed, label]).permutation(len(mine))
+        n_test = int(round(cfg.test_fraction * len(mine)))
+        keep = perm[:n_test] if split == "test" else perm[n_test:]
+        chosen += [mine[i] for i in sorted(keep)]
+    return Listing(chosen)
+
+
+def _read_cifar(path: Path) -> np.ndarray:
+    return aedat4.read_polarity(path) if path.suffix == ".aedat4" else aedat2.read_dvs128(path)
+
+
+def _read_gesture(path: Path) -> np.ndarray:
+    return gesture.read_tonic_npy(path) if path.suffix == ".npy" else aedat31.read_polarity(path)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
+                          lambda c, s: _nmnist_layout(digits.digits_folder(_cache(c), c.seed, c.n_train, c.n_test), s),
+                          nmnist.read_bin, 4000, 1000),
+    "fashion": DatasetSpec(nmnist.SENSOR, ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                                           "sneaker", "bag", "ankle-boot"), 1, 310_000,
+                           lambda c, s: _nmnist_layout(digits.fashion_folder(
+                               _cache(c), Path(c.root) if c.root else digits.FASHION_ROOT, c.seed, c.n_train,
+                               c.n_test), s),
+                           nmnist.read_bin, 60_000, 10_000),
+    "nmnist": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
+                          lambda c, s: _nmnist_layout(_root(c), s), nmnist.read_bin),
+    "dvsgesture": DatasetSpec(gesture.SENSOR, gesture.CLASSES, 4, 1_500_000,
+                              lambda c, s: gesture.list_split(_root(c), s, c.on_error == "skip"), _read_gesture),
+    "cifar10dvs": DatasetSpec(aedat2.SENSOR, CIFAR10_CLASSES, 4, 1_000_000, _cifar10dvs, _read_cifar),
+}
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill the dataset's defaults into every data setting left at 0, so config.json states what ran."""
+    d = cfg.data
+    if d.name not in DATASETS:
+        raise ConfigError(f"config data.name = {d.name!r} is not allowed: expected one of {sorted(DATASETS)}")
+    spec = DATASETS[d.name]
+    d = replace(d, n_train=d.n_train or spec.n_train, n_test=d.n_test or spec.n_test,
+                duration_us=d.duration_us or spec.duration_us, downsample=d.downsample or spec.downsample)
+    if d.name == "digits" and (d.n_train < 10 or d.n_test < 10 or d.n_train + d.n_test > 5000):
+        raise ConfigError(f"config data.n_train/n_test = {d.n_train}/{d.n_test} is not allowed: "
+                          "each >= 10 and together <= 5000 for the built-in digits")
+    return replace(cfg, data=d)
