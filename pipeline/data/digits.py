@@ -11,6 +11,7 @@ import gzip
 import importlib.resources
 import os
 import shutil
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -38,15 +39,15 @@ def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28) / 255.0, table[:, -1].astype(np.int64)
 
 
-def load_fashion(root: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """Fashion-MNIST images (70000, 28, 28) in [0, 1], labels, and the number of official training images."""
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    if not all((root / n).exists() for n in names):
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def _fashion_files(root: Path) -> list[Path]:
+    if not all((root / n).exists() for n in FASHION_FILES):
         raise DataError(f"{root}: Fashion-MNIST IDX files not found (install Debian's dataset-fashion-mnist, "
-                        f"or set data.root to a folder with {names[0]} and the other three)")
-    tr_x, tr_y, te_x, te_y = (idx.read_idx(root / n) for n in names)
-    return np.concatenate([tr_x, te_x]) / 255.0, np.concatenate([tr_y, te_y]).astype(np.int64), len(tr_x)
+                        f"or set data.root to a folder with {FASHION_FILES[0]} and the other three)")
+    return [root / n for n in FASHION_FILES]
 
 
 def default_cache() -> Path:
@@ -70,7 +71,7 @@ def build_cache(root: Path, images: np.ndarray, labels: np.ndarray, splits: dict
     """Simulate the recordings into ``root`` (atomically: a partial build never looks complete)."""
     jobs = [(int(i), images[i], seed, f"{split}/{labels[i]}/{i:05d}.bin")
             for split, indices in splits.items() for i in indices]
-    print(f"simulating {len(jobs)} saccade recordings once, cached in {root}", flush=True)
+    print(f"simulating {len(jobs)} saccade recordings once, cached in {root}", file=sys.stderr, flush=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     try:
@@ -95,13 +96,14 @@ def digits_folder(cache: Path, seed: int, n_train: int, n_test: int) -> Path:
 
 
 def fashion_folder(cache: Path, source: Path, seed: int, n_train: int, n_test: int) -> Path:
-    """The cached N-MNIST-layout folder of Fashion-MNIST: the first n of the official train and test splits."""
+    """The cached N-MNIST-layout folder of Fashion-MNIST: the first n (at most) of the official splits."""
+    tr_x, tr_y, te_x, te_y = _fashion_files(source)
+    n_official, n_other = len(idx.read_idx(tr_y)), len(idx.read_idx(te_y))    # the label files are small
+    n_train, n_test = min(n_train, n_official), min(n_test, n_other)
     root = cache / f"fashion-v{VERSION}-seed{seed}-{n_train}-{n_test}"
     if not root.is_dir():
-        images, labels, n_official = load_fashion(source)
-        if n_train > n_official or n_test > len(labels) - n_official:
-            raise DataError(f"{source}: has {n_official} train / {len(labels) - n_official} test images; "
-                            f"asked for {n_train} / {n_test}")
+        images = np.concatenate([idx.read_idx(tr_x), idx.read_idx(te_x)]) / 255.0
+        labels = np.concatenate([idx.read_idx(tr_y), idx.read_idx(te_y)]).astype(np.int64)
         splits = {"Train": np.arange(n_train), "Test": n_official + np.arange(n_test)}
         build_cache(root, images, labels, splits, seed)
     return root
