@@ -144,3 +144,17 @@ def test_real_fashion_package_when_installed(tmp_path):
     train, test = dataset.load(_cfg("fashion", "", tmp_path / "c", "data.n_train=20", "data.n_test=10"))
     assert train.frames.shape == (20, 8, 2, 34, 34) and len(test.labels) == 10
     assert 2000 < np.median(train.n_events) < 9000          # N-MNIST-like activity from real garment images
+
+
+def test_recording_from_another_sensor_is_named(tmp_path):
+    """The real 320 x 240 AEDAT 4 recording in a CIFAR10-DVS folder: read through tonic, refused by size."""
+    from conftest import SHARED_DATA
+    real = SHARED_DATA / "sample_320x240.aedat4"
+    if not real.exists():
+        pytest.skip(f"{real} not present")
+    root = datafolders.cifar10dvs_folder(tmp_path / "c")
+    (root / "dog" / "cifar10_dog_0.aedat").unlink()
+    (root / "dog" / "cifar10_dog_0.aedat4").write_bytes(real.read_bytes())
+    with pytest.raises(Exception, match=r"cifar10_dog_0\.aedat4: events up to x=319, y=239 lie outside the "
+                                        r"128 x 128 sensor"):
+        dataset.load(_cfg("cifar10dvs", root, tmp_path / "k"))

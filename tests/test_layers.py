@@ -22,3 +22,16 @@ def test_hardware_takes_graphs_not_torch_modules():
 
 def test_models_know_nothing_of_lava_or_onnx():
     assert not _imports("models") & {"lava", "onnx", "onnxruntime", "hardware"}
+
+
+def test_no_tonic_dataset_classes_which_download_on_a_failed_file_count():
+    modules = set()
+    for folder in ("pipeline", "models", "export", "hardware"):
+        for f in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    modules.add(node.module)
+                elif isinstance(node, ast.Import):
+                    modules |= {a.name for a in node.names}
+    assert "tonic" in {m.split(".")[0] for m in modules}          # tonic's readers are used ...
+    assert not {m for m in modules if m.startswith("tonic.datasets")}   # ... never its dataset classes

@@ -35,6 +35,14 @@ class Split:
     classes: tuple[str, ...]
 
 
+def _check_sensor(events: np.ndarray, sensor: tuple[int, int], path: Path) -> np.ndarray:
+    if len(events) and (events["x"].max() >= sensor[1] or events["y"].max() >= sensor[0]
+                        or events["x"].min() < 0 or events["y"].min() < 0):
+        raise EventFileError(f"{path}: events up to x={events['x'].max()}, y={events['y'].max()} lie outside the "
+                             f"{sensor[1]} x {sensor[0]} sensor of this dataset")
+    return events
+
+
 def _cut(events: np.ndarray, t0, t1) -> np.ndarray:
     if t0 is not None:
         events = events[(events["t"] >= t0) & (events["t"] < t1)]
@@ -85,7 +93,7 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
         by_file.setdefault(rec.path, []).append(s)
     for path, samples in tqdm(by_file.items(), desc=f"reading {cfg.name} {split}", unit="file", disable=None):
         try:
-            events = spec.read(path)
+            events = _check_sensor(spec.read(path), spec.sensor, path)
         except EventFileError as e:
             if cfg.on_error != "skip":
                 raise
