@@ -39,6 +39,13 @@ class DeployedNet:
         return n_bins + len(self.layers)
 
 
+@dataclass(frozen=True)
+class Forward:
+    """Training-mode record of one forward pass, every tensor (B, n_steps, N_l) per layer."""
+    spikes: list[torch.Tensor]
+    drive: list[torch.Tensor]     # (v - theta) / theta before each spike decision, detached
+
+
 def pad_input(x: torch.Tensor, depth: int) -> torch.Tensor:
     """(B, T, ...) frames -> (B, T + depth, inputs) binary spikes, flattened, with empty trailing steps."""
     spikes = (x > 0).flatten(2)
@@ -59,22 +66,23 @@ class DenseSNN(nn.Module):
             for i, o, std in zip(sizes[:-1], sizes[1:], init_std))
         self.spike_fn = surrogate.fast_sigmoid(slope=slope)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Training-mode spikes of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W)."""
+    def forward(self, x: torch.Tensor) -> Forward:
+        """Training-mode spikes (and drive) of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W)."""
         inp = pad_input(x, len(self.neurons)).float()
         B, n, _ = inp.shape
         qs = [quantize_weights(w, WEIGHT_SCALE) for w in self.weights]
         prev = [torch.zeros(B, s) for s in self.sizes[:-1]]          # spikes arriving with one step delay
         state = [(torch.zeros(B, s), torch.zeros(B, s)) for s in self.sizes[1:]]
-        rec = [[] for _ in self.neurons]
+        rec, drive = [[] for _ in self.neurons], [[] for _ in self.neurons]
         for t in range(n):
             src = inp[:, t]
             for l, (q, p) in enumerate(zip(qs, self.neurons)):
                 a = shift_train(prev[l] @ q.T, self.weight_exp)
-                s, u, v = cuba_step_train(a, *state[l], p, self.spike_fn)
+                fn = lambda z, d=drive[l]: (d.append(z.detach()), self.spike_fn(z))[1]  # noqa: E731
+                s, u, v = cuba_step_train(a, *state[l], p, fn)
                 state[l], prev[l], src = (u, v), src, s
                 rec[l].append(s)
-        return [torch.stack(r, dim=1) for r in rec]
+        return Forward([torch.stack(r, dim=1) for r in rec], [torch.stack(d, dim=1) for d in drive])
 
     def deployed(self) -> DeployedNet:
         """The integer network this model deploys as."""

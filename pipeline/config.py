@@ -55,6 +55,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SelectConfig:
+    """Which training examples each epoch uses (SADP and baselines; see pipeline/select/)."""
+    method: str = "full"          # full | static_random | dynamic_random | sadp | el2n | loss | infobatch
+    ratio: float = 0.5            # fraction of examples skipped in a pruned epoch
+    warmup_epochs: int = 1        # first epochs on full data (they also give every example a score)
+    anneal_from: float = 0.95     # epochs from this fraction of training on use full data again
+    ema: float = 0.5              # score smoothing: s = ema * s_old + (1 - ema) * s_new, for examples seen
+    mix: float = 0.2              # q = (1 - mix) * S / sum(S) + mix / N: a floor for low-score examples
+    sampling: str = "systematic"  # systematic (fixed size) | poisson | replacement
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class VerifyConfig:
     samples: int = 0              # test samples checked on each backend (0 = the whole test split)
     workers: int = 2              # parallel Lava simulations, each one network for many samples
@@ -66,6 +79,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +96,8 @@ class RunConfig:
                 cfg = override(cfg, f"{section}.{key}", value)
         return cfg
 
+
+SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch")
 
 QUICK = {
     "data.n_train": 200, "data.n_test": 40, "data.n_bins": 8,
@@ -133,7 +149,7 @@ def apply_overrides(cfg: RunConfig, items: list[str]) -> RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Reject values that no stage could run with, naming the key and the allowed range."""
-    d, m, t, v = cfg.data, cfg.model, cfg.train, cfg.verify
+    d, m, t, v, s = cfg.data, cfg.model, cfg.train, cfg.verify, cfg.select
     checks = [
         (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
         (d.n_train >= 0 and d.n_test >= 0, "data.n_train/n_test", (d.n_train, d.n_test), ">= 0 (0 = default)"),
@@ -154,6 +170,13 @@ def validate(cfg: RunConfig) -> None:
          "train.epochs/batch_size/lr/augment_shift/weight_decay",
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
          "augment_shift >= 0, weight_decay >= 0"),
+        (s.method in SELECT_METHODS, "select.method", s.method, f"one of {SELECT_METHODS}"),
+        (0 < s.ratio < 1, "select.ratio", s.ratio, "between 0 and 1 (fraction skipped)"),
+        (s.warmup_epochs >= 0 and 0 <= s.anneal_from <= 1, "select.warmup_epochs/anneal_from",
+         (s.warmup_epochs, s.anneal_from), "warmup_epochs >= 0, 0 <= anneal_from <= 1"),
+        (0 <= s.ema < 1 and 0 <= s.mix <= 1, "select.ema/mix", (s.ema, s.mix), "0 <= ema < 1, 0 <= mix <= 1"),
+        (s.sampling in ("systematic", "poisson", "replacement"), "select.sampling", s.sampling,
+         "systematic, poisson or replacement"),
         (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
     ]

@@ -47,7 +47,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs)")
+    _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs, selection {cfg.select.method}"
+           + (f" at ratio {cfg.select.ratio})" if cfg.select.method != "full" else ")"))
     result = train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
@@ -79,8 +80,10 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "backends": backends,
         "test_samples": int(n),
         "data": dataset.summary(cfg.data, train_set, test_set),
-        "training": {"method": cfg.train.method, "epochs": cfg.train.epochs,
+        "training": {"method": cfg.select.method, "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0,
+                     "trainer": cfg.train.method, "epochs": cfg.train.epochs,
                      "examples_processed": result.examples_processed,
+                     "epoch_examples": list(result.epoch_examples), "pruned_epochs": list(result.pruned_epochs),
                      "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
                      "epoch_loss": [round(x, 5) for x in result.epoch_loss]},
         "model": {"layers": [{"name": L.name, "shape": list(L.weight.shape), "weight_exp": L.weight_exp,

@@ -12,6 +12,8 @@ from tqdm import tqdm
 from models.neuron import CubaParams
 from models.snn import DenseSNN
 from pipeline.config import RunConfig
+from pipeline.select.plans import plan_epoch
+from pipeline.select.scores import KINDS, example_scores
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,22 @@ class TrainResult:
     model: DenseSNN
     epoch_seconds: tuple[float, ...]
     epoch_loss: tuple[float, ...]
-    examples_processed: int
+    epoch_examples: tuple[int, ...]     # examples trained on in each epoch
+    pruned_epochs: tuple[bool, ...]
+    scores: dict[str, np.ndarray]       # final smoothed scores by kind
+
+    @property
+    def examples_processed(self) -> int:
+        return int(sum(self.epoch_examples))
+
+
+def refresh_scores(scores: dict[str, np.ndarray], seen: np.ndarray, idx: np.ndarray,
+                   new: dict[str, torch.Tensor], ema: float) -> None:
+    """EMA-refresh the scores of the examples just trained on; a first visit sets the score."""
+    for kind, value in new.items():
+        v = value.numpy().astype(np.float64)
+        scores[kind][idx] = np.where(seen[idx], ema * scores[kind][idx] + (1 - ema) * v, v)
+    seen[idx] = True
 
 
 def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> DenseSNN:
@@ -45,31 +62,40 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
 
 
 def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> TrainResult:
-    """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts."""
-    t = cfg.train
+    """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts, each example's loss
+    weighted as the epoch's selection plan says (1 for full data)."""
+    t, sel = cfg.train, cfg.select
     model = build_model(cfg, frames.shape[2:], n_classes)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
-    gen = torch.Generator().manual_seed(t.seed)
+    gen, rng = torch.Generator().manual_seed(t.seed), np.random.default_rng([sel.seed, t.seed])
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
-    seconds, losses, processed = [], [], 0
+    n = len(labels)
+    scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
+    seconds, losses, examples, pruned = [], [], [], []
     for epoch in range(t.epochs):
         start, total = time.perf_counter(), 0.0
-        order = torch.randperm(len(y_all), generator=gen)
-        batches = tqdm(order.split(t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch",
-                       leave=False, disable=None)
-        for idx in batches:
-            out = model(random_shift(x_all[idx], t.augment_shift, gen))[-1]
-            loss = F.cross_entropy(out.sum(dim=1), y_all[idx])
+        plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
+        batches = tqdm(range(0, len(plan.indices), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
+                       unit="batch", leave=False, disable=None)
+        for b in batches:
+            idx = plan.indices[b:b + t.batch_size]
+            out = model(random_shift(x_all[idx], t.augment_shift, gen))
+            counts, y = out.spikes[-1].sum(dim=1), y_all[idx]
+            ce = F.cross_entropy(counts, y, reduction="none")
+            loss = (torch.from_numpy(plan.weights[b:b + t.batch_size]).float() * ce).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
-            processed += len(idx)
+            refresh_scores(scores, seen, idx, example_scores(counts, out.drive[-1], out.spikes[-2], y,
+                                                             t.surrogate_slope), sel.ema)
+            total += ce.sum().item()
             batches.set_postfix(loss=f"{loss.item():.3f}")
         sched.step()
         seconds.append(time.perf_counter() - start)
-        losses.append(total / len(y_all))
-        tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {seconds[-1]:.1f} s")
-    return TrainResult(model, tuple(seconds), tuple(losses), processed)
-
+        losses.append(total / max(len(plan.indices), 1))
+        examples.append(len(plan.indices))
+        pruned.append(plan.pruned)
+        tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
+                   f"{' (pruned)' if plan.pruned else ''}, {seconds[-1]:.1f} s")
+    return TrainResult(model, tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), scores)

@@ -1,0 +1,130 @@
+"""SADP and baselines: sampling mechanics, the epoch schedule, and the mechanism checks of ALGORITHMS.md."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+from torch.nn import functional as F
+
+from pipeline import train
+from pipeline.config import SELECT_METHODS, RunConfig, SelectConfig, apply_overrides
+from pipeline.data import dataset, registry
+from pipeline.select import plans
+from pipeline.select.sampling import poisson, systematic, water_fill
+from pipeline.select.scores import example_scores
+
+
+def test_config_and_planner_know_the_same_methods():
+    assert set(SELECT_METHODS) == set(plans.METHODS)
+
+
+def test_water_fill_caps_at_one_and_meets_the_budget():
+    q = np.array([0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    pi = water_fill(q, 3)
+    assert np.isclose(pi.sum(), 3) and pi.max() <= 1 and pi[0] == 1
+    assert np.allclose(pi[1:] / q[1:], pi[1] / q[1])          # proportional below the cap
+
+
+def test_systematic_sampling_has_fixed_size_and_exact_inclusion_probabilities():
+    rng = np.random.default_rng(0)
+    pi = water_fill(rng.random(40) ** 3, 20)
+    counts = np.zeros(40)
+    for _ in range(4000):
+        idx = systematic(pi, rng)
+        assert len(idx) == 20 and len(set(idx)) == 20
+        counts[idx] += 1
+    assert np.abs(counts / 4000 - pi).max() < 0.04
+    assert abs(np.mean([len(poisson(pi, rng)) for _ in range(500)]) - 20) < 0.5
+
+
+@pytest.mark.parametrize("method", SELECT_METHODS)
+def test_schedule_and_epoch_sizes(method):
+    cfg = SelectConfig(method=method, ratio=0.5, warmup_epochs=2, anneal_from=0.8)
+    rng = np.random.default_rng(0)
+    scores = {k: rng.random(1000) + 0.1 for k in ("spike", "el2n", "loss")}
+    sizes = [len(plans.plan_epoch(cfg, e, 10, scores, rng).indices) for e in range(10)]
+    if method == "full":
+        assert sizes == [1000] * 10
+    elif method == "static_random":
+        assert sizes == [500] * 10
+    elif method == "infobatch":   # drops half of the below-mean examples only
+        assert sizes[:2] == sizes[8:] == [1000] * 2 and all(600 < s < 900 for s in sizes[2:8])
+    else:
+        assert sizes == [1000, 1000] + [500] * 6 + [1000, 1000]
+
+
+def test_static_subset_is_fixed_and_dynamic_subsets_change():
+    cfg, rng = SelectConfig(method="static_random"), np.random.default_rng(0)
+    scores = {k: np.ones(100) for k in ("spike", "el2n", "loss")}
+    a, b = (set(plans.plan_epoch(cfg, e, 10, scores, rng).indices) for e in (3, 4))
+    assert a == b
+    cfg = dataclasses.replace(cfg, method="dynamic_random", warmup_epochs=0)
+    a, b = (set(plans.plan_epoch(cfg, e, 10, scores, rng).indices) for e in (3, 4))
+    assert a != b and len(a) == len(b) == 50
+
+
+def test_training_with_ratio_half_processes_half_the_examples():
+    rng = np.random.default_rng(0)
+    frames = (rng.random((64, 4, 2, 6, 6)) < 0.3).astype(np.uint8)
+    labels = np.arange(64) % 4
+    cfg = apply_overrides(RunConfig(), ["model.hidden=16", "train.epochs=4", "train.batch_size=16",
+                                        "select.method=sadp", "select.ratio=0.5", "select.warmup_epochs=1",
+                                        "select.anneal_from=0.75"])
+    res = train.train(cfg, frames, labels, 4)
+    assert res.epoch_examples == (64, 32, 32, 64) and res.pruned_epochs == (False, True, True, False)
+    assert res.examples_processed == 192
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small SNN partly trained on 300 built-in digits; per-example gradients by one backward each
+    (torch.func cannot transform snnTorch 1.0's FastSigmoid: it has no setup_context)."""
+    cfg = registry.resolve(apply_overrides(RunConfig(), [
+        "data.n_train=300", "data.n_test=10", "data.n_bins=8", f"data.cache={tmp_path_factory.mktemp('c')}",
+        "model.hidden=64", "train.epochs=8", "train.augment_shift=0"]))
+    tr, _ = dataset.load(cfg.data)
+    model = train.train(cfg, tr.frames, tr.labels, 10).model
+    x, y = torch.from_numpy(tr.frames), torch.from_numpy(tr.labels)
+    grads = []
+    for i in range(len(y)):
+        model.zero_grad()
+        F.cross_entropy(model(x[i:i + 1]).spikes[-1].sum(dim=1), y[i:i + 1]).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]).numpy().copy())
+    with torch.no_grad():
+        out = model(x)
+    scores = example_scores(out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2], y, cfg.train.surrogate_slope)
+    return np.array(grads), {k: v.numpy().astype(np.float64) for k, v in scores.items()}
+
+
+def test_spike_aware_score_ranks_gradient_norms_better_than_loss_and_el2n(trained):
+    grads, scores = trained
+    norms = np.linalg.norm(grads, axis=1)
+    rho = {k: spearmanr(v, norms).statistic for k, v in scores.items()}
+    print("\nSpearman with per-example gradient norms:", {k: round(v, 3) for k, v in rho.items()})
+    assert rho["spike"] > rho["el2n"] and rho["spike"] > rho["loss"] and rho["spike"] > 0.9
+
+
+def _draw_weights(method, scores, draws=400):
+    """Each draw as a weight vector over all N examples: its estimate of the mean gradient is w @ grads."""
+    cfg = SelectConfig(method=method, ratio=0.5, warmup_epochs=0, anneal_from=1.0)
+    rng, n = np.random.default_rng(1), len(scores["loss"])
+    out = np.zeros((draws, n))
+    for d in range(draws):
+        p = plans.plan_epoch(cfg, 0, 10, scores, rng)
+        np.add.at(out[d], p.indices, p.weights / len(p.indices))
+    return out
+
+
+def test_weighted_estimator_is_unbiased_and_has_lower_variance_than_uniform(trained):
+    """Moments computed in example space with the Gram matrix K = G G^T (exact, and 300 x 300 instead of P)."""
+    grads, scores = trained
+    K = grads @ grads.T
+    u = np.full(len(grads), 1 / len(grads))                   # the full-batch mean gradient is u @ grads
+    sadp, uniform = _draw_weights("sadp", scores), _draw_weights("dynamic_random", scores)
+    w = sadp.mean(axis=0)
+    cosine = (w @ K @ u) / np.sqrt((w @ K @ w) * (u @ K @ u))
+    var = {name: float(np.einsum("dn,nm,dm->d", W - u, K, W - u).mean()) for name, W in (("sadp", sadp),
+                                                                                      ("uniform", uniform))}
+    print(f"\ncosine(mean SADP estimate, full gradient) = {cosine:.5f}; variance {var}")
+    assert cosine > 0.99 and var["sadp"] < var["uniform"]
