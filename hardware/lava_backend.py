@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
 from pathlib import Path
@@ -74,6 +75,20 @@ def _build_and_run(chain: Chain, x: np.ndarray, workdir: str) -> list[np.ndarray
     return out
 
 
+def _own_process_group() -> None:
+    """Pool initializer: each worker leads a process group that its Lava processes (forked) join."""
+    os.setpgrp()
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """A hung Lava run never returns: end every worker with the Lava processes it forked."""
+    for p in list(pool._processes.values()):     # no public API lists a pool's workers
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _run_chunk(chain: Chain, x: np.ndarray) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="lava-") as workdir:
         return _build_and_run(chain, x, workdir)
@@ -97,7 +112,7 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     timeout = timeout_s or 120 + 0.02 * chunk * chain.n_steps
     ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
     results: list = [None] * len(parts)
-    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_own_process_group) as pool:
         futures = [pool.submit(_run_chunk, chain, p) for p in parts]
         bar = tqdm(total=len(x), desc="Lava fixed_pt", unit="sample", disable=None if progress else True)
         try:
@@ -105,8 +120,7 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
                 results[i] = fut.result(timeout=timeout)
                 bar.update(len(parts[i]))
         except FutureTimeout:
-            for p in pool._processes.values():   # a hung Lava run never returns: end the workers
-                p.kill()
+            _kill_workers(pool)
             raise LavaError(f"Lava timed out after {timeout:.0f} s on samples {i * chunk}..") from None
         finally:
             bar.close()

@@ -54,3 +54,33 @@ def test_lava_backend_refuses_bias():
                          + chain.layers[1:], chain.n_bins, chain.n_steps, chain.dt)
     with pytest.raises(graph.GraphError, match="layer fc1: bias 3"):
         lava_backend.check_supported(biased)
+
+
+def _live_pids() -> set[int]:
+    import os
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        pids.add(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_lava_timeout_raises_and_leaves_no_lava_processes():
+    rng = np.random.default_rng(0)
+    layers = (graph.Layer("fc1", rng.integers(-40, 48, (256, 2312)), 0, 1024, 256, 256, 0),
+              graph.Layer("fc2", rng.integers(-40, 48, (10, 256)), 0, 1024, 256, 256, 0))
+    chain = graph.Chain((2, 34, 34), layers, 16, 18, 0.02)
+    frames = (rng.random((600, 16, 2, 34, 34)) < 0.055).astype(np.uint8)    # ~15 s of Lava: longer than allowed
+    before = _live_pids()
+    with pytest.raises(lava_backend.LavaError, match="timed out after 8 s"):
+        lava_backend.simulate(chain, frames, workers=1, chunk=600, timeout_s=8, progress=False)
+    import time
+    time.sleep(1)
+    assert not _live_pids() - before
