@@ -18,7 +18,7 @@ from pipeline.config import DataConfig
 from pipeline.data.formats.errors import EventFileError
 from pipeline.data.frames import to_frames
 from pipeline.data.layout import DataError
-from pipeline.data.registry import DATASETS, DatasetSpec, _cache
+from pipeline.data.registry import DATASETS, DatasetSpec, cache_dir
 from pipeline.runfolder import atomic_write
 
 FRAMES_VERSION = 1
@@ -83,7 +83,7 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
     listing = spec.list_split(cfg, split)
     cap = cfg.n_train if split == "train" else cfg.n_test
     pairs = _subsample([(r, s) for r in listing.recordings for s in r.samples], cap, cfg.seed)
-    cache = _cache(cfg) / "frames" / f"{cfg.name}-{split}-{_key(cfg, split, pairs)}.npz"
+    cache = cache_dir(cfg) / "frames" / f"{cfg.name}-{split}-{_key(cfg, split, pairs)}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             return Split(z["frames"], z["labels"], tuple(z["names"]), z["n_events"], z["duration_us"],

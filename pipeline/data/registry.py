@@ -28,7 +28,7 @@ class DatasetSpec:
     n_test: int = 0
 
 
-def _cache(cfg: DataConfig) -> Path:
+def cache_dir(cfg: DataConfig) -> Path:
     return Path(cfg.cache) if cfg.cache else digits.default_cache()
 
 
@@ -69,12 +69,12 @@ def _read_gesture(path: Path) -> np.ndarray:
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
-                          lambda c, s: _nmnist_layout(digits.digits_folder(_cache(c), c.seed, c.n_train, c.n_test), s),
+                          lambda c, s: _nmnist_layout(digits.digits_folder(cache_dir(c), c.seed, c.n_train, c.n_test), s),
                           nmnist.read_bin, 4000, 1000),
     "fashion": DatasetSpec(nmnist.SENSOR, ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                            "sneaker", "bag", "ankle-boot"), 1, 310_000,
                            lambda c, s: _nmnist_layout(digits.fashion_folder(
-                               _cache(c), Path(c.root) if c.root else digits.FASHION_ROOT, c.seed, c.n_train,
+                               cache_dir(c), Path(c.root) if c.root else digits.FASHION_ROOT, c.seed, c.n_train,
                                c.n_test), s),
                            nmnist.read_bin, 60_000, 10_000),
     "nmnist": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
