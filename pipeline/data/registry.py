@@ -69,7 +69,8 @@ def _read_gesture(path: Path) -> np.ndarray:
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
-                          lambda c, s: _nmnist_layout(digits.digits_folder(cache_dir(c), c.seed, c.n_train, c.n_test), s),
+                          lambda c, s: _nmnist_layout(
+                              digits.digits_folder(cache_dir(c), c.seed, c.n_train, c.n_test), s),
                           nmnist.read_bin, 4000, 1000),
     "fashion": DatasetSpec(nmnist.SENSOR, ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                            "sneaker", "bag", "ankle-boot"), 1, 310_000,
