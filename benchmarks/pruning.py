@@ -30,13 +30,6 @@ from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: 
 from pipeline.data import dataset, registry  # noqa: E402
 
 
-def golden_accuracy(model, frames: np.ndarray, labels: np.ndarray) -> float:
-    net = model.deployed()
-    preds = np.concatenate([predict(golden_spikes(net, torch.from_numpy(frames[i:i + 250]))[-1])
-                            for i in range(0, len(frames), 250)])
-    return float((preds == labels).mean())
-
-
 def run_one(base: list[str], method: str, ratio: float, seed: int, data) -> dict:
     items = [f"select.method={method}", f"select.seed={seed}", f"train.seed={seed}"]
     items += [f"select.ratio={ratio}"] if method != "full" else []
@@ -44,7 +37,7 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data) -> dict
     (tr, te) = data
     res = train.train(cfg, tr.frames, tr.labels, len(tr.classes))
     return {"method": method, "ratio": ratio if method != "full" else 0.0, "seed": seed,
-            "accuracy": golden_accuracy(res.model, te.frames, te.labels),
+            "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
             "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),
             # the work ratio: 1 / (1 - f r) for fixed-size methods with a fraction f of pruned epochs
             "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed}

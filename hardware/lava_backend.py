@@ -21,7 +21,6 @@ import os
 import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm

@@ -93,9 +93,16 @@ class DenseSNN(nn.Module):
         return DeployedNet(self.input_shape, layers)
 
 
-def golden_spikes(net: DeployedNet, x: torch.Tensor) -> list[np.ndarray]:
-    """Integer-mode (int64) spikes of every layer, each (B, n_steps, N_l) bool: the golden model."""
-    inp = pad_input(torch.as_tensor(x), len(net.layers)).long()
+def golden_spikes(net: DeployedNet, x, batch: int = 250) -> list[np.ndarray]:
+    """Integer-mode (int64) spikes of every layer, each (B, n_steps, N_l) bool, for frames (B, T, ...) given
+    as a numpy array or tensor, evaluated ``batch`` samples at a time: the golden model."""
+    x = torch.as_tensor(x)
+    parts = [_golden_batch(net, x[i:i + batch]) for i in range(0, len(x), batch)]
+    return [np.concatenate(layer) for layer in zip(*parts)]
+
+
+def _golden_batch(net: DeployedNet, x: torch.Tensor) -> list[np.ndarray]:
+    inp = pad_input(x, len(net.layers)).long()
     B, n, _ = inp.shape
     ws = [torch.from_numpy(layer.weight.astype(np.int64)) for layer in net.layers]
     prev = [torch.zeros(B, w.shape[1], dtype=torch.long) for w in ws]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from export import nir_export
@@ -21,11 +20,6 @@ BACKENDS = {
     "lava": lambda chain, frames, v: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
 }
 TARGETS = {"reference": ("reference",), "lava": ("reference", "lava")}
-
-
-def _golden(net, frames: np.ndarray, batch: int = 250) -> list[np.ndarray]:
-    parts = [golden_spikes(net, torch.from_numpy(frames[i:i + batch])) for i in range(0, len(frames), batch)]
-    return [np.concatenate(layer) for layer in zip(*parts)]
 
 
 def _stage(text: str) -> None:
@@ -62,7 +56,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     frames, labels = test_set.frames[:n], test_set.labels[:n]
     t0 = time.perf_counter()
     _stage(f"golden model (integer mode) on {n} test samples")
-    gold = _golden(net, frames)
+    gold = golden_spikes(net, frames)
     timings["golden_s"] = time.perf_counter() - t0
     names = [layer.name for layer in chain.layers]
     accuracy = {"golden": float((predict(gold[-1]) == labels).mean())}

@@ -23,7 +23,6 @@ class TrainResult:
     epoch_loss: tuple[float, ...]
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
     pruned_epochs: tuple[bool, ...]
-    scores: dict[str, np.ndarray]       # final smoothed scores by kind
 
     @property
     def examples_processed(self) -> int:
@@ -98,4 +97,4 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         pruned.append(plan.pruned)
         tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
                    f"{' (pruned)' if plan.pruned else ''}, {seconds[-1]:.1f} s")
-    return TrainResult(model, tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), scores)
+    return TrainResult(model, tuple(seconds), tuple(losses), tuple(examples), tuple(pruned))
