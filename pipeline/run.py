@@ -74,7 +74,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "backends": backends,
         "test_samples": int(n),
         "data": dataset.summary(cfg.data, train_set, test_set),
-        "training": {"method": cfg.select.method, "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0,
+        "training": {"distilled": cfg.data.distilled or None, "method": cfg.select.method, "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0,
                      "trainer": cfg.train.method, "epochs": cfg.train.epochs,
                      "examples_processed": result.examples_processed,
                      "epoch_examples": list(result.epoch_examples), "pruned_epochs": list(result.pruned_epochs),

@@ -42,3 +42,124 @@ def test_matching_losses_are_zero_for_identical_sets_and_positive_otherwise():
 def test_sdr_adds_the_residual_potential_to_spikes():
     spikes, drive = torch.tensor([[[1.0, 0.0]]]), torch.tensor([[[0.5, -0.4]]])   # v / theta = 1.5 and 0.6
     assert torch.allclose(sdr_features(spikes, drive, k=0.5), torch.tensor([[[1.25, 0.3]]]))
+
+
+# The distillation loop, the baselines and the distilled folder, on the quick configuration of the built-in digits.
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pipeline.config import QUICK, RunConfig, apply_overrides  # noqa: E402
+from pipeline.data.registry import resolve  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_cfg(cache: Path, *items: str) -> RunConfig:
+    return resolve(apply_overrides(RunConfig(), [f"{k}={v}" for k, v in QUICK.items()]
+                                   + [f"data.cache={cache}", *items]))
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    from pipeline.data import dataset
+    from pipeline.distill import pace
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = quick_cfg(cache)
+    split = dataset.load_split(cfg.data, "train")
+    pool = pace.train_teachers(cfg, split.frames, split.labels, len(split.classes))
+    return cache, split, pool
+
+
+def fixed_loss(cfg, split, pool, frames, labels) -> float:
+    """The PACE loss of integer frames under one fixed teacher, real batch and set of frequencies."""
+    from pipeline.distill import pace
+    gen = torch.Generator().manual_seed(99)
+    model = pace.teacher_model(cfg, split.frames.shape[2:], 10)
+    pace.load_teacher(model, pool[0], 1.0)
+    with torch.no_grad():
+        real = pace.features(model, torch.from_numpy(split.frames), cfg.distill.sdr_k, False)
+        syn = pace.features(model, torch.from_numpy(frames), cfg.distill.sdr_k, False)
+        spread = (real.mean(1) - real.mean(1).mean(0)).pow(2).sum(1).mean().sqrt()
+        freqs = torch.randn(512, real.shape[2], generator=gen)
+        return float(sum(pace.matching_loss("pace", real[split.labels == c] / spread, syn[labels == c] / spread,
+                                            freqs, cfg.distill.temporal) for c in range(10)) / 10)
+
+
+def test_a_tiny_distillation_lowers_its_loss(quick):
+    from pipeline.distill import pace
+    cache, split, pool = quick
+    cfg = quick_cfg(cache, "distill.ipc=2", "distill.iterations=40")
+    result = pace.optimise(cfg, split.frames, split.labels, 10, pool)
+    init = pace.init_indices(split.labels, 10, 2, np.random.default_rng([cfg.distill.seed, 17]))
+    assert result.frames.dtype == np.uint8 and result.frames.max() <= cfg.distill.n_max
+    assert (result.frames != np.minimum(split.frames[init], 1)).any()
+    before = fixed_loss(cfg, split, pool, np.minimum(split.frames[init], 1), split.labels[init])
+    after = fixed_loss(cfg, split, pool, result.frames, result.labels)
+    assert after < 0.95 * before, (before, after)
+
+
+def test_an_interrupted_distillation_resumes_where_it_stopped(quick, tmp_path):
+    from pipeline.distill import pace
+    cache, split, pool = quick
+    cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=6", "distill.checkpoint_every=2")
+    whole = pace.optimise(cfg, split.frames, split.labels, 10, pool)
+
+    def interrupt(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        pace.optimise(cfg, split.frames, split.labels, 10, pool, ckpt, on_step=interrupt)
+    resumed = pace.optimise(cfg, split.frames, split.labels, 10, pool, ckpt)
+    assert resumed.resumed_from == 2
+    assert np.array_equal(resumed.frames, whole.frames) and resumed.history == whole.history
+
+
+def test_herding_and_kcenter_choose_as_defined():
+    from pipeline.distill.coreset import herding, kcenter
+    f = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [10.0, 10.0], [0.9, 1.1]])
+    assert herding(f, 1)[0] == 2              # mean (2.78, 2.82): [2, 2] is the closest single sample
+    assert list(kcenter(f, 3)) == [2, 3, 0]   # nearest the mean, then farthest from all chosen, twice
+
+
+def test_distilled_frames_survive_the_event_file_round_trip(tmp_path):
+    from pipeline.data.formats import nmnist
+    from pipeline.data.frames import to_frames
+    from pipeline.distill.store import frames_to_events
+    rng = np.random.default_rng(0)
+    frames = (rng.random((8, 2, 34, 34)) < 0.05) * rng.integers(1, 255, (8, 2, 34, 34))
+    frames = frames.astype(np.uint8)
+    nmnist.write_bin(tmp_path / "s.bin", frames_to_events(frames, 310_000))
+    events = nmnist.read_bin(tmp_path / "s.bin")
+    assert len(events) == int(frames.sum())
+    assert np.array_equal(to_frames(events, 8, 310_000, (34, 34)), frames)
+
+
+@pytest.mark.slow
+def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
+    cache = quick[0]
+    out = tmp_path / "distilled"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pipeline", *args, "--set", f"data.cache={cache}"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+    proc = cli("distill", "--quick", "--ipc", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["samples"] == 20 and meta["storage"]["frames_bytes"] == 20 * 8 * 2 * 34 * 34
+    assert len(list((out / "events").rglob("*.bin"))) == 20 and (out / "samples.png").stat().st_size > 0
+    assert "storage: frames" in proc.stdout
+    run = tmp_path / "run"
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    assert report["data"]["train"]["samples"] == 20 and report["data"]["test"]["samples"] == 40
+    assert report["training"]["distilled"] == str(out)
+    proc = cli("run", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}")
+    assert proc.returncode == 2 and "data.n_bins = 8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def _subsample(pairs: list, cap: int, seed: int) -> list:
 def _key(cfg: DataConfig, split: str, pairs: list) -> str:
     files = sorted({rec.path for rec, _ in pairs})
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
-    blob = json.dumps([FRAMES_VERSION, split, asdict(cfg), listing,
+    blob = json.dumps([FRAMES_VERSION, split, asdict(replace(cfg, distilled="")), listing,
                        [(str(r.path), s.label, s.t0, s.t1) for r, s in pairs]], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -121,9 +121,18 @@ def _save(path: Path, s: Split) -> None:
     atomic_write(path, write)
 
 
+def load_split(cfg: DataConfig, split: str) -> Split:
+    """One real split ("train" or "test") of the configured dataset."""
+    return _read_split(cfg, DATASETS[cfg.name], split)
+
+
 def load(cfg: DataConfig) -> tuple[Split, Split]:
-    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved)."""
+    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved). With
+    ``data.distilled``, the training split is that distilled set and the real training split is not read."""
     spec = DATASETS[cfg.name]
+    if cfg.distilled:
+        from pipeline.distill import store
+        return store.load(Path(cfg.distilled), cfg, spec.classes), _read_split(cfg, spec, "test")
     return _read_split(cfg, spec, "train"), _read_split(cfg, spec, "test")
 
 

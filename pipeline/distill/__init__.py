@@ -1,2 +1,7 @@
-"""Dataset distillation (PACE, arXiv 2511.12095, as read in ../shared/ALGORITHMS.md). Work in progress: the
-quantiser and the matching losses are here and tested; the distillation loop, baselines and CLI are not yet."""
+"""Dataset distillation: PACE (arXiv 2511.12095, as read in ../shared/ALGORITHMS.md) and its baselines.
+
+``matching`` (SDR features, characteristic-function and temporal amplitude/phase distances), ``peq`` (PEQ-N),
+``pace`` (teachers and the optimisation loop, also for the CF and DM baselines), ``coreset`` (random, herding,
+k-center), ``store`` (the distilled folder: uint8 frames and N-MNIST event files), ``command`` (``pipeline
+distill``).
+"""

@@ -1,0 +1,98 @@
+"""``pipeline distill``: real training split -> teachers -> synthetic (or selected) set -> distilled folder."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline import plots
+from pipeline.config import RunConfig
+from pipeline.data import dataset
+from pipeline.distill import coreset, pace, store
+from pipeline.runfolder import atomic_write, staged
+
+
+def side_files(out: Path) -> tuple[Path, Path]:
+    """Checkpoint and teacher-pool files kept beside ``out`` while a distillation is unfinished."""
+    return out.parent / f".{out.name}.distill-checkpoint.pt", out.parent / f".{out.name}.distill-teachers.pt"
+
+
+def teachers(cfg: RunConfig, split: dataset.Split, cache: Path) -> list[pace.Teacher]:
+    """The teacher pool, reused from ``cache`` when it was trained for the same configuration."""
+    key = pace.config_key(replace(cfg, distill=replace(cfg.distill, method="", ipc=0, iterations=0)))
+    if cache.exists():
+        saved = torch.load(cache, weights_only=False)
+        if saved["key"] == key:
+            print(f"reusing {len(saved['pool'])} trained teachers from {cache}", flush=True)
+            return saved["pool"]
+    pool = pace.train_teachers(cfg, split.frames, split.labels, len(split.classes))
+    atomic_write(cache, lambda p: torch.save({"key": key, "pool": pool}, p))
+    return pool
+
+
+def distill(cfg: RunConfig, out: Path) -> dict:
+    """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (replaced whole)."""
+    x, t_start, timings = cfg.distill, time.perf_counter(), {}
+    split = dataset.load_split(cfg.data, "train")
+    n_classes = len(split.classes)
+    checkpoint, teacher_file = side_files(out)
+    pool = None
+    if x.method != "random":
+        t0 = time.perf_counter()
+        pool = teachers(cfg, split, teacher_file)
+        timings["teachers_s"] = time.perf_counter() - t0
+    history, resumed = [], 0
+    if x.method in pace.OPTIMISED:
+        result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint)
+        frames, labels, history, resumed = result.frames, result.labels, result.history, result.resumed_from
+        timings["optimise_s"] = result.seconds
+    else:
+        t0 = time.perf_counter()
+        emb = None
+        if x.method != "random":
+            model = pace.teacher_model(cfg, split.frames.shape[2:], n_classes)
+            pace.load_teacher(model, pool[0], 1.0)
+            emb = coreset.embed(model, split.frames)
+        idx = coreset.select(x.method, split.labels, n_classes, x.ipc, np.random.default_rng([x.seed, 23]), emb)
+        frames, labels = split.frames[idx], split.labels[idx]
+        timings["select_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_start
+    real_events = int(split.n_events.sum()) * 5
+    meta = {"method": x.method, "ipc": x.ipc, "data": cfg.to_dict()["data"], "model": cfg.to_dict()["model"],
+            "distill": cfg.to_dict()["distill"], "train": cfg.to_dict()["train"],
+            "real_train_samples": len(split.labels),
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+            "loss": {"steps": len(history), "first": history[0] if history else None,
+                     "last": history[-1] if history else None, "resumed_from_step": resumed},
+            "storage": {"real_frames_bytes": int(split.frames.nbytes), "real_events_bytes_nmnist": real_events}}
+    with staged(out) as stage:
+        meta = store.save(stage, frames, labels, split.classes, meta)
+        s = meta["storage"]
+        s["frames_ratio"] = round(s["real_frames_bytes"] / max(s["frames_bytes"], 1), 1)
+        s["events_ratio"] = round(s["real_events_bytes_nmnist"] / max(s["events_bytes"], 1), 1)
+        store.write_meta(stage, meta)
+        plots.event_frames(stage / "samples.png", frames, labels, split.classes)
+        if history:
+            plots.distill_loss(stage / "loss.png", history)
+    for f in (checkpoint, teacher_file):
+        f.unlink(missing_ok=True)
+    return meta
+
+
+def summary(meta: dict, out: Path) -> str:
+    s, t = meta["storage"], meta["timings_s"]
+    lines = [f"distilled {meta['samples']} samples ({meta['method']}, IPC {meta['ipc']}) from "
+             f"{meta['real_train_samples']} real training samples",
+             f"storage: frames {s['frames_bytes']:,} bytes ({s['frames_ratio']}x smaller than the real frames), "
+             f"events {s['events_bytes']:,} bytes as N-MNIST files ({s['events_ratio']}x smaller)",
+             "time: " + ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in t.items())]
+    if meta["loss"]["steps"]:
+        lines.append(f"matching loss: {meta['loss']['first']:.4f} -> {meta['loss']['last']:.4f} "
+                     f"over {meta['loss']['steps']} steps")
+    lines.append(f"folder: {out} (distilled.npz, events/, meta.json, samples.png"
+                 + (", loss.png)" if meta["loss"]["steps"] else ")"))
+    lines.append(f"train on it: python -m pipeline run --set data.distilled={out}")
+    return "\n".join(lines)
