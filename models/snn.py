@@ -82,7 +82,8 @@ class DenseSNN(nn.Module):
             src = inp[:, t]
             for l, (q, p) in enumerate(zip(qs, self.neurons)):
                 a = shift_train(prev[l] @ q.T, self.weight_exp)
-                fn = lambda z, d=drive[l]: (d.append(z.detach() if detach_drive else z), self.spike_fn(z))[1]  # noqa: E731
+                keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
+                fn = lambda z, d=drive[l]: (d.append(keep(z)), self.spike_fn(z))[1]  # noqa: E731
                 s, u, v = cuba_step_train(a, *state[l], p, fn)
                 state[l], prev[l], src = (u, v), src, s
                 rec[l].append(s)

@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--ipc", type=int, help="synthetic samples per class (default 10)")
     x.add_argument("--method", help="pace (default), cf, dm, random, herding or kcenter")
     x.add_argument("--out", type=Path, required=True, help="folder to write (replaced whole when done)")
-    x.add_argument("--iterations", type=int, help="optimisation steps (default 400)")
+    x.add_argument("--iterations", type=int, help="optimisation steps (default 200)")
     x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
     x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")

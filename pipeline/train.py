@@ -1,4 +1,5 @@
-"""BPTT training of the deployment-neuron SNN, quantisation-aware, with a rate (spike count) readout."""
+"""Training of the deployment-neuron SNN, quantisation-aware, with a rate (spike count) readout: BPTT on the
+cross-entropy of the spike counts, or SLTT / SLTT-K (pipeline/sltt.py) with per-step losses."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ from tqdm import tqdm
 
 from models.neuron import CubaParams
 from models.snn import DenseSNN
+from pipeline import sltt
 from pipeline.config import RunConfig
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
@@ -68,6 +70,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
     gen, rng = torch.Generator().manual_seed(t.seed), np.random.default_rng([sel.seed, t.seed])
+    step_rng = np.random.default_rng([t.seed, 7])        # SLTT-K step choice
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
     n = len(labels)
     scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
@@ -79,12 +82,22 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
                        unit="batch", leave=False, disable=None)
         for b in batches:
             idx = plan.indices[b:b + t.batch_size]
-            out = model(random_shift(x_all[idx], t.augment_shift, gen))
-            counts, y = out.spikes[-1].sum(dim=1), y_all[idx]
-            ce = F.cross_entropy(counts, y, reduction="none")
-            loss = (torch.from_numpy(plan.weights[b:b + t.batch_size]).float() * ce).mean()
+            xb, y = random_shift(x_all[idx], t.augment_shift, gen), y_all[idx]
+            w = torch.from_numpy(plan.weights[b:b + t.batch_size]).float()
             opt.zero_grad()
-            loss.backward()
+            if t.method == "bptt":
+                out = model(xb)
+                counts = out.spikes[-1].sum(dim=1)
+                ce = F.cross_entropy(counts, y, reduction="none")
+                loss = (w * ce).mean()
+                loss.backward()
+            else:
+                n_steps = xb.shape[1] + len(model.neurons)
+                steps = sltt.choose_steps(n_steps, t.k, step_rng) if t.method == "sltt-k" else None
+                out, _ = sltt.backward(model, xb, y, w, steps)
+                counts = out.spikes[-1].sum(dim=1)
+                ce = F.cross_entropy(counts, y, reduction="none")
+                loss = (w * ce).mean()
             opt.step()
             refresh_scores(scores, seen, idx, example_scores(counts, out.drive[-1], out.spikes[-2], y,
                                                              t.surrogate_slope), sel.ema)

@@ -94,7 +94,7 @@ def fixed_loss(cfg, split, pool, frames, labels) -> float:
 def test_a_tiny_distillation_lowers_its_loss(quick):
     from pipeline.distill import pace
     cache, split, pool = quick
-    cfg = quick_cfg(cache, "distill.ipc=2", "distill.iterations=40")
+    cfg = quick_cfg(cache, "distill.ipc=2", "distill.iterations=60")
     result = pace.optimise(cfg, split.frames, split.labels, 10, pool)
     init = pace.init_indices(split.labels, 10, 2, np.random.default_rng([cfg.distill.seed, 17]))
     assert result.frames.dtype == np.uint8 and result.frames.max() <= cfg.distill.n_max
