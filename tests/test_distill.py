@@ -156,10 +156,14 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
     assert len(list((out / "events").rglob("*.bin"))) == 20 and (out / "samples.png").stat().st_size > 0
     assert "storage: frames" in proc.stdout
     run = tmp_path / "run"
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}")
+    # SLTT-K and SADP selection compose with a distilled set; export and verification are unchanged
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}",
+               "--set", "train.method=sltt-k", "--set", "select.method=sadp", "--set", "train.epochs=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run / "report.json").read_text())
     assert report["data"]["train"]["samples"] == 20 and report["data"]["test"]["samples"] == 40
-    assert report["training"]["distilled"] == str(out)
+    assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt-k"
+    assert report["training"]["epoch_examples"] == [20, 10, 10]         # one warm-up epoch, then half
+    assert report["backends"]["reference"]["identical"] == report["backends"]["reference"]["compared"] == 40
     proc = cli("run", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}")
     assert proc.returncode == 2 and "data.n_bins = 8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
