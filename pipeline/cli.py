@@ -25,7 +25,9 @@ configuration keys (--set section.key=value; unknown keys are rejected):
                 for key, value in values.items()) + """
 
 the run folder holds config.json, model.pt (trained weights), model.nir (graph with the integer contract in
-its metadata), report.json (accuracy, per-backend spike identity, first divergence), training.png, rasters.png."""
+its metadata), model.onnx (one time step in int64, state in and out; loop over steps outside), model_float.onnx
+(the same in float32, reported by agreement), report.json (accuracy, per-backend spike identity, first
+divergence), training.png, rasters.png."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="train, export and verify on a backend", description=DESCRIPTION,
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--target", default="lava", help="lava (reference + Lava fixed_pt) or reference")
+    r.add_argument("--target", default="lava",
+                   help="lava (reference + Lava fixed_pt), onnx (reference + integer ONNX in onnxruntime), "
+                        "reference, or all")
     r.add_argument("--out", type=Path, help="run folder (default runs/<timestamp>)")
     r.add_argument("--samples", type=int, help="test samples to verify (default: the whole test split)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

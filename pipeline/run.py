@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from export import nir_export
+from export import nir_export, onnx_export
 from hardware import equivalence, graph, lava_backend, reference
 from models.snn import golden_spikes, predict
 from pipeline import plots, train
@@ -14,12 +14,15 @@ from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.runfolder import atomic_write, staged, write_json
 
-# Every backend: (graph's layer chain, test frames, verify config) -> spikes per layer, (B, n_steps, N_l) bool.
+# Every backend: (graph's layer chain, test frames, verify config, run folder) -> spikes per layer,
+# (B, n_steps, N_l) bool.
 BACKENDS = {
-    "reference": lambda chain, frames, v: reference.simulate(chain, frames),
-    "lava": lambda chain, frames, v: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
+    "reference": lambda chain, frames, v, out: reference.simulate(chain, frames),
+    "lava": lambda chain, frames, v, out: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
+    "onnx": lambda chain, frames, v, out: onnx_export.simulate(chain, frames, out / "model.onnx"),
 }
-TARGETS = {"reference": ("reference",), "lava": ("reference", "lava")}
+TARGETS = {"reference": ("reference",), "lava": ("reference", "lava"), "onnx": ("reference", "onnx"),
+           "all": tuple(BACKENDS)}
 
 
 def _stage(text: str) -> None:
@@ -51,6 +54,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
     nir_export.write(nir_export.to_nir(net, dt, cfg.data.n_bins), out / "model.nir")
     chain = graph.load_chain(out / "model.nir")          # backends get the graph as written, nothing else
+    onnx_export.write(onnx_export.to_onnx(chain), out / "model.onnx")
+    onnx_export.write(onnx_export.to_onnx(chain, integer=False), out / "model_float.onnx")
 
     n = cfg.verify.samples or len(test_set.labels)
     frames, labels = test_set.frames[:n], test_set.labels[:n]
@@ -64,14 +69,26 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     for name in TARGETS[target]:
         _stage(f"backend {name}")
         t0 = time.perf_counter()
-        spikes[name] = BACKENDS[name](chain, frames, cfg.verify)
+        spikes[name] = BACKENDS[name](chain, frames, cfg.verify, out)
         timings[f"{name}_s"] = time.perf_counter() - t0
         backends[name] = equivalence.compare(gold, spikes[name], names)
         accuracy[name] = float((predict(spikes[name][-1]) == labels).mean())
 
+    _stage("float ONNX model (no integer truncation): agreement with the golden model")
+    float_spikes = onnx_export.simulate(chain, frames, out / "model_float.onnx")
+    float_cmp = equivalence.compare(gold, float_spikes, names)
+    float_pred = predict(float_spikes[-1])
+    onnx_float = {"identical_samples": float_cmp["identical"], "compared": float_cmp["compared"],
+                  "spike_agreement": {k: 1 - v["mismatched"] / g.size
+                                      for (k, v), g in zip(float_cmp["layers"].items(), gold)},
+                  "first_divergence": float_cmp["first_divergence"],
+                  "prediction_agreement": float((float_pred == predict(gold[-1])).mean()),
+                  "accuracy": float((float_pred == labels).mean())}
+
     report = {
         "accuracy": accuracy,
         "backends": backends,
+        "onnx_float": onnx_float,
         "test_samples": int(n),
         "data": dataset.summary(cfg.data, train_set, test_set),
         "training": {"distilled": cfg.data.distilled or None, "method": cfg.select.method,
@@ -102,5 +119,9 @@ def summary(report: dict, out: Path) -> str:
         lines.append(f"{name:>9}: {b['identical']}/{b['compared']} samples spike-identical in every layer and "
                      f"step [{verdict}]" + (f", first divergence {b['first_divergence']}"
                                              if b["first_divergence"] else ""))
-    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, report.json, training.png, rasters.png)")
+    f = report["onnx_float"]
+    lines.append(f"float ONNX (no truncation): {f['identical_samples']}/{f['compared']} samples spike-identical, "
+                 f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")
+    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, report.json, "
+                 "training.png, rasters.png)")
     return "\n".join(lines)
