@@ -33,7 +33,7 @@ class LavaError(RuntimeError):
     """Lava failed or timed out on a chunk of samples."""
 
 
-def _build_and_run(chain: Chain, x: np.ndarray, workdir: str) -> list[np.ndarray]:
+def _build_and_run(chain: Chain, x: np.ndarray, workdir: str, netx: str | None = None) -> list[np.ndarray]:
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -47,19 +47,27 @@ def _build_and_run(chain: Chain, x: np.ndarray, workdir: str) -> list[np.ndarray
     K, n, _ = x.shape
     steps = K * n
     source = RingBuffer(data=x.reshape(K * n, -1).T.astype(np.int32))
-    port, paths = source.s_out, []
+    port, paths, outs = source.s_out, [], []
+    if netx is not None:
+        # lava-dl builds the network from the file; its reset offsets count from 1 per layer, as ours do
+        from lava.lib.dl.netx import hdf5
+        net = hdf5.Network(net_config=netx, reset_interval=n, reset_offset=0)
+        source.s_out.connect(net.inp)
+        outs = [block.out for block in net.layers]
     for l, layer in enumerate(chain.layers, start=1):
-        dense = Dense(weights=(2 * layer.weight).astype(np.int32), weight_exp=layer.weight_exp - 1,
-                      num_message_bits=0, sign_mode=SignMode.MIXED)
-        lif = LIFReset(shape=(layer.weight.shape[0],), du=layer.du, dv=layer.dv, vth=layer.vth,
-                       bias_mant=layer.bias, bias_exp=0, reset_interval=n, reset_offset=l % n)
+        if netx is None:
+            dense = Dense(weights=(2 * layer.weight).astype(np.int32), weight_exp=layer.weight_exp - 1,
+                          num_message_bits=0, sign_mode=SignMode.MIXED)
+            lif = LIFReset(shape=(layer.weight.shape[0],), du=layer.du, dv=layer.dv, vth=layer.vth,
+                           bias_mant=layer.bias, bias_exp=0, reset_interval=n, reset_offset=l % n)
+            port.connect(dense.s_in)
+            dense.a_out.connect(lif.a_in)
+            port = lif.s_out
+            outs.append(lif.s_out)
         path = os.path.join(workdir, f"layer{l}.u8")
         np.memmap(path, dtype=np.uint8, mode="w+", shape=(layer.weight.shape[0], steps)).flush()
         rec = SpikeRecorder(shape=(layer.weight.shape[0],), num_steps=steps, path=path)
-        port.connect(dense.s_in)
-        dense.a_out.connect(lif.a_in)
-        lif.s_out.connect(rec.a_in)
-        port = lif.s_out
+        outs[l - 1].connect(rec.a_in)
         paths.append(path)
     try:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -88,9 +96,9 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
             pass
 
 
-def _run_chunk(chain: Chain, x: np.ndarray) -> list[np.ndarray]:
+def _run_chunk(chain: Chain, x: np.ndarray, netx: str | None = None) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="lava-") as workdir:
-        return _build_and_run(chain, x, workdir)
+        return _build_and_run(chain, x, workdir, netx)
 
 
 def check_supported(chain: Chain) -> None:
@@ -103,8 +111,11 @@ def check_supported(chain: Chain) -> None:
 
 
 def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 250,
-             timeout_s: float | None = None, progress: bool = True) -> list[np.ndarray]:
-    """Spikes of every layer from real Lava fixed_pt, each (B, n_steps, N_l) bool, for frames (B, T, ...)."""
+             timeout_s: float | None = None, progress: bool = True, netx: str | None = None) -> list[np.ndarray]:
+    """Spikes of every layer from real Lava fixed_pt, each (B, n_steps, N_l) bool, for frames (B, T, ...).
+
+    With ``netx`` (a netx HDF5 file of this chain), lava-dl's ``hdf5.Network`` builds the network from that
+    file instead of our own Dense + LIFReset processes; inputs, resets and recording are the same."""
     check_supported(chain)
     x = input_spikes(chain, frames)
     parts = [x[i:i + chunk] for i in range(0, len(x), chunk)]
@@ -112,8 +123,9 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
     results: list = [None] * len(parts)
     with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_own_process_group) as pool:
-        futures = [pool.submit(_run_chunk, chain, p) for p in parts]
-        bar = tqdm(total=len(x), desc="Lava fixed_pt", unit="sample", disable=None if progress else True)
+        futures = [pool.submit(_run_chunk, chain, p, netx) for p in parts]
+        bar = tqdm(total=len(x), desc="Lava fixed_pt" + (" (netx)" if netx else ""), unit="sample",
+                   disable=None if progress else True)
         try:
             for i, fut in enumerate(futures):
                 results[i] = fut.result(timeout=timeout)

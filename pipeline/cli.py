@@ -26,7 +26,7 @@ configuration keys (--set section.key=value; unknown keys are rejected):
 
 the run folder holds config.json, model.pt (trained weights), model.nir (graph with the integer contract in
 its metadata), model.onnx (one time step in int64, state in and out; loop over steps outside), model_float.onnx
-(the same in float32, reported by agreement), report.json (accuracy, per-backend spike identity, first
+(the same in float32, reported by agreement), model.net (lava-dl netx HDF5), report.json (accuracy, per-backend spike identity, first
 divergence), training.png, rasters.png."""
 
 
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--target", default="lava",
                    help="lava (reference + Lava fixed_pt), onnx (reference + integer ONNX in onnxruntime), "
-                        "reference, or all")
+                        "netx (reference + lava-dl's netx network from model.net in Lava), reference, or all")
     r.add_argument("--out", type=Path, help="run folder (default runs/<timestamp>)")
     r.add_argument("--samples", type=int, help="test samples to verify (default: the whole test split)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from export import nir_export, onnx_export
+from export import netx_export, nir_export, onnx_export
 from hardware import equivalence, graph, lava_backend, reference
 from models.snn import golden_spikes, predict
 from pipeline import plots, train
@@ -20,9 +20,11 @@ BACKENDS = {
     "reference": lambda chain, frames, v, out: reference.simulate(chain, frames),
     "lava": lambda chain, frames, v, out: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
     "onnx": lambda chain, frames, v, out: onnx_export.simulate(chain, frames, out / "model.onnx"),
+    "netx": lambda chain, frames, v, out: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk,
+                                                                netx=str(out / "model.net")),
 }
 TARGETS = {"reference": ("reference",), "lava": ("reference", "lava"), "onnx": ("reference", "onnx"),
-           "all": tuple(BACKENDS)}
+           "netx": ("reference", "netx"), "all": tuple(BACKENDS)}
 
 
 def _stage(text: str) -> None:
@@ -56,6 +58,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     chain = graph.load_chain(out / "model.nir")          # backends get the graph as written, nothing else
     onnx_export.write(onnx_export.to_onnx(chain), out / "model.onnx")
     onnx_export.write(onnx_export.to_onnx(chain, integer=False), out / "model_float.onnx")
+    netx_export.write(chain, out / "model.net")
 
     n = cfg.verify.samples or len(test_set.labels)
     frames, labels = test_set.frames[:n], test_set.labels[:n]
@@ -122,6 +125,6 @@ def summary(report: dict, out: Path) -> str:
     f = report["onnx_float"]
     lines.append(f"float ONNX (no truncation): {f['identical_samples']}/{f['compared']} samples spike-identical, "
                  f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")
-    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, report.json, "
-                 "training.png, rasters.png)")
+    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
+                 "report.json, training.png, rasters.png)")
     return "\n".join(lines)

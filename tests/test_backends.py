@@ -84,3 +84,27 @@ def test_lava_timeout_raises_and_leaves_no_lava_processes():
     import time
     time.sleep(1)
     assert not _live_pids() - before
+
+
+@pytest.mark.timeout(300)
+def test_netx_file_loaded_by_lava_dl_equals_reference_spike_for_spike(tmp_path):
+    """The netx HDF5 file, built into a network by lava-dl's own hdf5.Network and run in Lava fixed_pt."""
+    from export import netx_export
+    rng = np.random.default_rng(11)
+    net = random_net(rng, exps=(1, 0, 0))       # netx stores integer weights q << e: e >= 0
+    frames = (rng.random((20, 10, 2, 6, 6)) < 0.3).astype(np.uint8)
+    chain = graph.load_chain(to_nir(net, 0.001, 10))
+    netx_export.write(chain, tmp_path / "model.net")
+    ref = reference.simulate(chain, frames)
+    netx = lava_backend.simulate(chain, frames, workers=2, chunk=10, progress=False, netx=str(tmp_path / "model.net"))
+    report = equivalence.compare(ref, netx, [L.name for L in chain.layers])
+    assert report["identical"] == report["compared"] == 20, report["first_divergence"]
+    assert all(layer["golden_spikes"] > 0 for layer in report["layers"].values())
+
+
+def test_netx_export_refuses_what_netx_cannot_store(tmp_path):
+    from export import netx_export
+    _, chain, _ = _case(0)                      # random_net's last layer has weight_exp -2
+    with pytest.raises(graph.GraphError, match="layer fc3: weight_exp -2 < 0"):
+        netx_export.write(chain, tmp_path / "model.net")
+    assert not (tmp_path / "model.net").exists()
