@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
     x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")
+    c = sub.add_parser("check", help="check a NIR graph against Loihi 2's limits and estimate its resources",
+                       description="Check every parameter of a NIR graph (with our integer contract in its metadata) "
+                                   "against Loihi 2's limits, naming layer, parameter, value and limit (exit 1 on "
+                                   "any violation); otherwise estimate the cores it needs. Limits, chip resources "
+                                   "and their sources are in hardware/loihi2.py.")
+    c.add_argument("graph", type=Path, help="a .nir file, e.g. runs/<run>/model.nir")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
     d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
                        description="Read (and cache the framed tensors of) a dataset, then print samples per split "
                                    "and class, sensor size, events per sample, durations and skipped files.",
@@ -118,6 +125,35 @@ def _data_config(args) -> RunConfig:
     return resolve(apply_overrides(RunConfig(), items))
 
 
+def _check(args) -> int:
+    import nir
+
+    from hardware import loihi2
+    from hardware.graph import GraphError, load_chain
+    try:
+        g = nir.read(str(args.graph))
+    except (OSError, KeyError) as e:
+        raise GraphError(f"{args.graph}: not a readable NIR file ({e})") from None
+    violations = loihi2.check(g)
+    if violations:
+        if args.json:
+            print(json.dumps({"fits": False, "violations": [v.__dict__ for v in violations]}, indent=2, default=str))
+        else:
+            print("\n".join(f"violation: {v}" for v in violations))
+        return 1
+    est = loihi2.estimate(load_chain(g))
+    if args.json:
+        print(json.dumps({"fits": True, "violations": [], **est}, indent=2))
+        return 0
+    print(f"{args.graph}: within Loihi 2's limits; {est['cores']} of {est['resources']['cores_per_chip']} "
+          f"neuro-cores ({100 * est['chip_utilisation']:.1f}%)")
+    for L in est["layers"]:
+        print(f"  {L['layer']}: {L['neurons']} neurons, fan-in {L['fan_in']}, {L['synapses']:,} synapses -> "
+              f"{L['cores']} cores of up to {L['neurons_per_core']} neurons, synapse memory "
+              f"{100 * L['synapse_memory_utilisation']:.0f}% used")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported late so that --help and argument errors answer at once.
@@ -128,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.run import run, summary
     from pipeline.runfolder import default_dir
     try:
+        if args.command == "check":
+            return _check(args)
         if args.command == "distill":
             from pipeline.distill.command import distill, summary as distill_summary
             items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []

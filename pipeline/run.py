@@ -4,10 +4,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import nir
 import torch
 
 from export import netx_export, nir_export, onnx_export
-from hardware import equivalence, graph, lava_backend, reference
+from hardware import equivalence, graph, lava_backend, loihi2, reference
 from models.snn import golden_spikes, predict
 from pipeline import plots, train
 from pipeline.config import RunConfig
@@ -55,6 +56,10 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     net = result.model.deployed()
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
     nir_export.write(nir_export.to_nir(net, dt, cfg.data.n_bins), out / "model.nir")
+    violations = loihi2.check(nir.read(str(out / "model.nir")))
+    if violations:
+        raise graph.GraphError(f"model.nir does not fit Loihi 2: {violations[0]}"
+                               + (f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""))
     chain = graph.load_chain(out / "model.nir")          # backends get the graph as written, nothing else
     onnx_export.write(onnx_export.to_onnx(chain), out / "model.onnx")
     onnx_export.write(onnx_export.to_onnx(chain, integer=False), out / "model_float.onnx")
@@ -88,8 +93,12 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
                   "prediction_agreement": float((float_pred == predict(gold[-1])).mean()),
                   "accuracy": float((float_pred == labels).mean())}
 
+    loihi = {"resources": loihi2.estimate(chain),
+             "activity": loihi2.activity(chain, graph.input_spikes(chain, frames), gold)}
+
     report = {
         "accuracy": accuracy,
+        "loihi2": loihi,
         "backends": backends,
         "onnx_float": onnx_float,
         "test_samples": int(n),
@@ -122,6 +131,11 @@ def summary(report: dict, out: Path) -> str:
         lines.append(f"{name:>9}: {b['identical']}/{b['compared']} samples spike-identical in every layer and "
                      f"step [{verdict}]" + (f", first divergence {b['first_divergence']}"
                                              if b["first_divergence"] else ""))
+    a = report["loihi2"]["activity"]["per_inference"]
+    r = report["loihi2"]["resources"]
+    lines.append(f"Loihi 2: {r['cores']} of {r['resources']['cores_per_chip']} cores; per inference "
+                 f"{a['synops']:,.0f} SynOps, {a['spikes']:,.0f} spikes, sparsity {a['sparsity']:.3f}, "
+                 f"energy ~{a['energy_uj_estimate']:.2f} uJ (estimate, Loihi 1 per-op figures)")
     f = report["onnx_float"]
     lines.append(f"float ONNX (no truncation): {f['identical_samples']}/{f['compared']} samples spike-identical, "
                  f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")

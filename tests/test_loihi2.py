@@ -1,0 +1,101 @@
+"""Loihi 2 limits: each kind of violation found in a hand-built bad graph; resources, activity and energy."""
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+from conftest import random_net
+
+from export import nir_export
+from hardware import graph, loihi2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def good_graph(exps=(1, 0, -2)) -> nir.NIRGraph:
+    return nir_export.to_nir(random_net(np.random.default_rng(0), exps=exps), 1e-3, 8)
+
+
+def test_the_exported_graph_passes():
+    assert loihi2.check(good_graph()) == []
+
+
+BAD = [  # (node, metadata key, bad value, parameter named in the violation)
+    ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "weight_mantissa"),
+    ("fc2", "weight_exp", lambda _: 9, "weight_exp"),
+    ("fc3", "delay", lambda _: 70, "delay"),
+    ("lif1", "du", lambda _: 5000, "du"),
+    ("lif2", "dv", lambda _: -1, "dv"),
+    ("lif3", "vth", lambda _: 2**17, "vth"),
+    ("lif1", "bias_mant", lambda _: 5000, "bias_mant"),
+    ("lif2", "bias_exp", lambda _: 8, "bias_exp"),
+]
+
+
+@pytest.mark.parametrize("node,key,bad,parameter", BAD, ids=[b[1] for b in BAD])
+def test_each_parameter_violation_is_named(node, key, bad, parameter):
+    g = good_graph()
+    g.nodes[node].metadata[key] = bad(g.nodes[node].metadata.get(key, 0))
+    found = loihi2.check(g)
+    assert [(v.node, v.parameter) for v in found] == [(node, parameter)], found
+    assert str(found[0]).startswith(f"{node}: {parameter} = ") and "violates" in str(found[0])
+
+
+def test_too_many_time_steps():
+    g = good_graph()
+    g.metadata["n_steps"] = 300
+    assert [(v.node, v.parameter, v.value) for v in loihi2.check(g)] == [("graph", "n_steps", 300)]
+
+
+def test_fan_in_beyond_a_core():
+    from models.neuron import CubaParams
+    from models.snn import DeployedNet, IntLayer
+    net = DeployedNet((2, 50, 50), (IntLayer("fc1", np.ones((4, 5000), np.int8), 0, CubaParams(0, 0, 10)),))
+    found = loihi2.check(nir_export.to_nir(net, 1e-3, 4))
+    assert [(v.node, v.parameter, v.value) for v in found] == [("fc1", "fan_in", 5000)]
+
+
+def test_more_cores_than_the_chip_has():
+    found = loihi2.check(good_graph(), resources=loihi2.Resources(cores_per_chip=2))
+    assert [(v.node, v.parameter) for v in found] == [("graph", "cores")] and found[0].value == 3
+
+
+def test_resource_estimate_partitions_by_synaptic_memory():
+    chain = graph.load_chain(good_graph())
+    r = loihi2.Resources(synapse_memory_bits_per_core=72 * 8 * 16)      # 16 neurons of fan-in 72 per core
+    est = loihi2.estimate(chain, r)
+    # 40 neurons of fan-in 72 -> 3 cores; 30 of fan-in 40 (28 per core) -> 2; 5 of fan-in 30 -> 1
+    assert [L["cores"] for L in est["layers"]] == [3, 2, 1]
+    assert est["cores"] == 6 and est["layers"][0]["neurons_per_core"] == 14
+
+
+def test_activity_counts_synops_spikes_and_sparsity():
+    chain = graph.load_chain(good_graph())
+    B, n = 2, chain.n_steps
+    inp = np.zeros((B, n, 72), np.int64)
+    inp[0, 0, :3] = 1                                                    # 3 input spikes in sample 0
+    spikes = [np.zeros((B, n, L.weight.shape[0]), bool) for L in chain.layers]
+    spikes[0][1, 2, :4] = True                                           # 4 hidden spikes in sample 1
+    a = loihi2.activity(chain, inp, spikes)
+    # per inference: 3 spikes x 40 targets / 2 samples, 4 spikes x 30 targets / 2 samples
+    assert [L["synops"] for L in a["layers"]] == [60.0, 60.0, 0.0]
+    assert a["per_inference"]["synops"] == 120.0 and a["per_inference"]["spikes"] == 2.0
+    assert a["layers"][0]["sparsity"] == round(1 - 2 / (40 * n), 4)
+    expected_pj = 120 * 23.6 + 2 * 81.0 + (75 * n - 2) * 52.0 + 2 * 1.7
+    assert a["per_inference"]["energy_uj_estimate"] == round(expected_pj * 1e-6, 4)
+
+
+def test_check_command(tmp_path):
+    good, bad = tmp_path / "good.nir", tmp_path / "bad.nir"
+    nir.write(str(good), good_graph())
+    g = good_graph()
+    g.nodes["lif3"].metadata["vth"] = 2**17
+    nir.write(str(bad), g)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline", "check", *a], cwd=ROOT,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    ok = run(str(good))
+    assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "fc1: 40 neurons" in ok.stdout
+    no = run(str(bad))
+    assert no.returncode == 1 and "violation: lif3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
