@@ -99,3 +99,19 @@ def test_check_command(tmp_path):
     assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "fc1: 40 neurons" in ok.stdout
     no = run(str(bad))
     assert no.returncode == 1 and "violation: lif3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
+
+
+def test_training_cannot_produce_a_graph_the_check_rejects():
+    """QAT clamps weights to int8 and the config bounds every neuron parameter: extreme settings still fit."""
+    import torch
+
+    from pipeline import train
+    from pipeline.config import RunConfig, apply_overrides
+    cfg = apply_overrides(RunConfig(), ["model.hidden=8", "model.du=4095", "model.dv=4095", "model.vth_hidden=131071",
+                                        "model.vth_out=0", "model.weight_exp=7"])
+    model = train.build_model(cfg, (2, 6, 6), 3)
+    with torch.no_grad():
+        model.weights[0].mul_(1000.0)           # far beyond int8 in float
+    net = model.deployed()
+    assert net.layers[0].weight.min() == -128 and net.layers[0].weight.max() == 127
+    assert loihi2.check(nir_export.to_nir(net, 1e-3, cfg.data.max_bins)) == []
