@@ -75,8 +75,9 @@ class DenseSNN(nn.Module):
         inp = pad_input(x, len(self.neurons)).float()
         B, n, _ = inp.shape
         qs = [quantize_weights(w, WEIGHT_SCALE) for w in self.weights]
-        prev = [torch.zeros(B, s) for s in self.sizes[:-1]]          # spikes arriving with one step delay
-        state = [(torch.zeros(B, s), torch.zeros(B, s)) for s in self.sizes[1:]]
+        dev = inp.device
+        prev = [torch.zeros(B, s, device=dev) for s in self.sizes[:-1]]       # spikes arriving one step later
+        state = [(torch.zeros(B, s, device=dev), torch.zeros(B, s, device=dev)) for s in self.sizes[1:]]
         rec, drive = [[] for _ in self.neurons], [[] for _ in self.neurons]
         for t in range(n):
             src = inp[:, t]
@@ -92,7 +93,7 @@ class DenseSNN(nn.Module):
     def deployed(self) -> DeployedNet:
         """The integer network this model deploys as."""
         layers = tuple(
-            IntLayer(f"fc{l + 1}", quantize_weights(w.detach(), WEIGHT_SCALE).to(torch.int8).numpy(),
+            IntLayer(f"fc{l + 1}", quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy(),
                      self.weight_exp, p)
             for l, (w, p) in enumerate(zip(self.weights, self.neurons)))
         return DeployedNet(self.input_shape, layers)

@@ -125,6 +125,20 @@ def _data_config(args) -> RunConfig:
     return resolve(apply_overrides(RunConfig(), items))
 
 
+def _init_distributed(cfg: RunConfig) -> None:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA) and share the cores."""
+    import os
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        cuda = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
+        dist.init_process_group("nccl" if cuda else "gloo")
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+
+
 def _check(args) -> int:
     import nir
 
@@ -181,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cfg = _config(args)
         out = args.out or default_dir()
+        _init_distributed(cfg)
         report = run(cfg, args.target, out)
+        if report is None:          # a torchrun rank other than 0: it trained its share, rank 0 reports
+            return 0
     except (UsageError, ConfigError, DataError, EventFileError, GraphError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -47,6 +47,7 @@ class ModelConfig:
 class TrainConfig:
     method: str = "bptt"          # bptt | sltt | sltt-k (online, memory flat in T; pipeline/sltt.py)
     k: int = 2                    # SLTT-K: output steps backpropagated per batch
+    device: str = "auto"          # auto (cuda when available, else cpu) | cpu | cuda
     epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
@@ -197,6 +198,7 @@ def validate(cfg: RunConfig) -> None:
         (0 <= m.vth_out < 2**17, "model.vth_out", m.vth_out, "0..131071 (17 bit)"),
         (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
         (t.method in TRAIN_METHODS, "train.method", t.method, f"one of {TRAIN_METHODS}"),
+        (t.device in ("auto", "cpu", "cuda"), "train.device", t.device, "auto, cpu or cuda"),
         (1 <= t.k <= d.n_bins + 2, "train.k", t.k, f"1..data.n_bins + 2 ({d.n_bins + 2}, the output steps)"),
         (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
          "train.epochs/batch_size/lr/augment_shift/weight_decay",

@@ -32,10 +32,30 @@ def _stage(text: str) -> None:
     print(f"== {text}", flush=True)
 
 
-def run(cfg: RunConfig, target: str, out: Path) -> dict:
-    """Run every stage and write the run folder (replaced whole, only when the run completes)."""
+def run(cfg: RunConfig, target: str, out: Path) -> dict | None:
+    """Run every stage and write the run folder (replaced whole, only when the run completes).
+
+    Under torchrun, every rank trains its share (pipeline/train.py) and rank 0 alone does everything else and
+    writes the run folder; the other ranks return None."""
+    rank, _ = train.rank_world()
+    if rank != 0:
+        train_set, _ = _load_after_rank0(cfg)
+        train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
+        return None
     with staged(out) as stage:
         return _run(cfg, target, stage)
+
+
+def _load_after_rank0(cfg: RunConfig):
+    """Rank 0 reads (and caches) the data first; the others then read the cache."""
+    import torch.distributed as dist
+    rank, world = train.rank_world()
+    if world > 1 and rank != 0:
+        dist.barrier()
+    splits = dataset.load(cfg.data)
+    if world > 1 and rank == 0:
+        dist.barrier()
+    return splits
 
 
 def _run(cfg: RunConfig, target: str, out: Path) -> dict:
@@ -43,7 +63,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     write_json(out / "config.json", cfg.to_dict())
     _stage(f"data: {cfg.data.name}, up to {cfg.data.n_train or 'all'} train / {cfg.data.n_test or 'all'} test, "
            f"T = {cfg.data.n_bins} bins of {cfg.data.duration_us / cfg.data.n_bins / 1000:g} ms")
-    train_set, test_set = dataset.load(cfg.data)
+    train_set, test_set = _load_after_rank0(cfg)
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -103,7 +123,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "onnx_float": onnx_float,
         "test_samples": int(n),
         "data": dataset.summary(cfg.data, train_set, test_set),
-        "training": {"distilled": cfg.data.distilled or None, "method": cfg.select.method,
+        "training": {"distilled": cfg.data.distilled or None, "ranks": train.rank_world()[1],
+                     "method": cfg.select.method,
                      "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0,
                      "trainer": cfg.train.method, "epochs": cfg.train.epochs,
                      "examples_processed": result.examples_processed,

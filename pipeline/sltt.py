@@ -31,18 +31,21 @@ def backward(model: DenseSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.T
              steps: set[int] | None = None) -> tuple[Forward, int]:
     """Run one batch forward, calling backward inside the time loop; gradients accumulate in the model's weights.
 
-    ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). Returns the detached record of
-    the forward pass (as :class:`Forward`) and the number of backward calls made.
+    ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). ``weights``: per-example loss
+    weights that already include the batch normalisation (1 / B for a plain mean): the loss of step t is
+    ``sum(weights * CE(c_t, y)) / n_steps``. Returns the detached record of the forward pass (as
+    :class:`Forward`) and the number of backward calls made.
     """
     depth = len(model.neurons)
     inp = pad_input(x, depth).float()
     B, n, _ = inp.shape
     qs = [quantize_weights(w, WEIGHT_SCALE) for w in model.weights]
     leaves = [q.detach().requires_grad_(True) for q in qs]
-    prev = [torch.zeros(B, s) for s in model.sizes[:-1]]
-    state = [(torch.zeros(B, s), torch.zeros(B, s)) for s in model.sizes[1:]]
+    dev = inp.device
+    prev = [torch.zeros(B, s, device=dev) for s in model.sizes[:-1]]
+    state = [(torch.zeros(B, s, device=dev), torch.zeros(B, s, device=dev)) for s in model.sizes[1:]]
     rec, drive = [[] for _ in model.neurons], [[] for _ in model.neurons]
-    count = torch.zeros(B, model.sizes[-1])
+    count = torch.zeros(B, model.sizes[-1], device=dev)
     calls = 0
     for t in range(n):
         src = inp[:, t]
@@ -55,7 +58,7 @@ def backward(model: DenseSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.T
             rec[l].append(s.detach())
         count = count + src
         if (steps is None or t in steps) and count.requires_grad:
-            loss = (weights * F.cross_entropy(count, y, reduction="none")).mean() / n
+            loss = (weights * F.cross_entropy(count, y, reduction="none")).sum() / n
             loss.backward()
             calls += 1
         count = count.detach()

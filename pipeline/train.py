@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import distributed as dist
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from models.neuron import CubaParams
 from models.snn import DenseSNN
 from pipeline import sltt
-from pipeline.config import RunConfig
+from pipeline.config import ConfigError, RunConfig
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 
@@ -62,11 +64,48 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return out
 
 
+def device_of(cfg: RunConfig) -> torch.device:
+    """The training device: ``train.device``, with ``auto`` taking CUDA when torch sees a GPU."""
+    want = cfg.train.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config train.device = 'cuda' is not allowed here: torch sees no CUDA device")
+    if want == "cuda" and dist.is_initialized():
+        return torch.device("cuda", dist.get_rank() % torch.cuda.device_count())
+    return torch.device(want)
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, world size) of a torch.distributed run (torchrun), or (0, 1)."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def _gather(obj):
+    """Every rank's ``obj``, in rank order (the object itself when not distributed)."""
+    rank, world = rank_world()
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> TrainResult:
-    """Train with BPTT on (N, T, 2, H, W) frames; cross-entropy on output spike counts, each example's loss
-    weighted as the epoch's selection plan says (1 for full data)."""
+    """Train on (N, T, 2, H, W) frames; cross-entropy on output spike counts (BPTT) or per step (SLTT), each
+    example's loss weighted as the epoch's selection plan says (1 for full data).
+
+    Under torchrun (torch.distributed initialised), every rank draws the same plan and the same augmentation for
+    each global batch and trains on its share (examples rank, rank + world, ...) of it, with DDP averaging the
+    gradients (SLTT backpropagates once per step, which DDP's reducer does not allow: its gradients are
+    all-reduced by hand, the same arithmetic). The per-example weights are scaled so that the averaged gradient
+    is the single-process gradient of the whole batch; scores are gathered, so selections agree on every rank.
+    """
     t, sel = cfg.train, cfg.select
-    model = build_model(cfg, frames.shape[2:], n_classes)
+    rank, world = rank_world()
+    device = device_of(cfg)
+    model = build_model(cfg, frames.shape[2:], n_classes).to(device)
+    net = DistributedDataParallel(model) if world > 1 and t.method == "bptt" else model
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
     gen, rng = torch.Generator().manual_seed(t.seed), np.random.default_rng([sel.seed, t.seed])
@@ -79,35 +118,47 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         start, total = time.perf_counter(), 0.0
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
         batches = tqdm(range(0, len(plan.indices), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
-                       unit="batch", leave=False, disable=None)
+                       unit="batch", leave=False, disable=None if rank == 0 else True)
         for b in batches:
-            idx = plan.indices[b:b + t.batch_size]
-            xb, y = random_shift(x_all[idx], t.augment_shift, gen), y_all[idx]
-            w = torch.from_numpy(plan.weights[b:b + t.batch_size]).float()
+            batch = plan.indices[b:b + t.batch_size]
+            mine = slice(rank, None, world)                  # this rank's share of the global batch
+            idx = batch[mine]
+            xb = random_shift(x_all[batch], t.augment_shift, gen)[mine].to(device)
+            y = y_all[idx].to(device)
+            # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
+            w = torch.from_numpy(plan.weights[b:b + t.batch_size][mine] * world / len(batch)).float().to(device)
+            n_steps = xb.shape[1] + len(model.neurons)
+            steps = sltt.choose_steps(n_steps, t.k, step_rng) if t.method == "sltt-k" else None
             opt.zero_grad()
             if t.method == "bptt":
-                out = model(xb)
+                out = net(xb)
                 counts = out.spikes[-1].sum(dim=1)
                 ce = F.cross_entropy(counts, y, reduction="none")
-                loss = (w * ce).mean()
+                loss = (w * ce).sum()
                 loss.backward()
             else:
-                n_steps = xb.shape[1] + len(model.neurons)
-                steps = sltt.choose_steps(n_steps, t.k, step_rng) if t.method == "sltt-k" else None
                 out, _ = sltt.backward(model, xb, y, w, steps)
                 counts = out.spikes[-1].sum(dim=1)
                 ce = F.cross_entropy(counts, y, reduction="none")
-                loss = (w * ce).mean()
+                loss = (w * ce).sum()
+                if world > 1:
+                    for p in model.parameters():
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
             opt.step()
-            refresh_scores(scores, seen, idx, example_scores(counts, out.drive[-1], out.spikes[-2], y,
-                                                             t.surrogate_slope), sel.ema)
-            total += ce.sum().item()
-            batches.set_postfix(loss=f"{loss.item():.3f}")
+            new = {k: v.cpu() for k, v in example_scores(counts, out.drive[-1], out.spikes[-2], y,
+                                                         t.surrogate_slope).items()}
+            for part_idx, part_scores, part_total in _gather((idx, new, ce.sum().item())):
+                refresh_scores(scores, seen, part_idx, part_scores, sel.ema)
+                total += part_total
+            batches.set_postfix(loss=f"{loss.item() * world:.3f}")
         sched.step()
         seconds.append(time.perf_counter() - start)
         losses.append(total / max(len(plan.indices), 1))
         examples.append(len(plan.indices))
         pruned.append(plan.pruned)
-        tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
-                   f"{' (pruned)' if plan.pruned else ''}, {seconds[-1]:.1f} s")
-    return TrainResult(model, tuple(seconds), tuple(losses), tuple(examples), tuple(pruned))
+        if rank == 0:
+            tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
+                       f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
+                       + f", {seconds[-1]:.1f} s")
+    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned))

@@ -35,7 +35,7 @@ def bptt_grads(model: DenseSNN, x, y) -> torch.Tensor:
 
 def sltt_grads(model: DenseSNN, x, y, steps=None) -> torch.Tensor:
     model.zero_grad()
-    sltt.backward(model, x, y, torch.ones(len(y)), steps)
+    sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps)
     return flat([w.grad for w in model.weights])
 
 
@@ -72,7 +72,7 @@ def test_sltt_k_backpropagates_exactly_k_steps():
     steps = sltt.choose_steps(12, 3, np.random.default_rng(0))
     assert len(steps) == 3
     model.zero_grad()
-    _, calls = sltt.backward(model, x, y, torch.ones(len(y)), steps)
+    _, calls = sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps)
     assert calls == 3 and all(w.grad.abs().sum() > 0 for w in model.weights)
     _, calls = sltt.backward(model, x, y, torch.ones(len(y)))
     assert calls == 12
