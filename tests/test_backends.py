@@ -36,6 +36,14 @@ def test_real_lava_equals_reference_spike_for_spike():
     assert all(layer["golden_spikes"] > 0 for layer in report["layers"].values())
 
 
+@pytest.mark.timeout(300)
+def test_parallel_verification_gives_the_same_spikes_as_serial():
+    _, chain, frames = _case(8, n=16)
+    serial = lava_backend.simulate(chain, frames, workers=1, chunk=16, progress=False)
+    parallel = lava_backend.simulate(chain, frames, workers=2, chunk=16, progress=False)   # split into 2 x 8
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel)) and sum(a.sum() for a in serial) > 0
+
+
 def test_compare_finds_the_first_divergence():
     g = [np.zeros((3, 5, 4), bool), np.zeros((3, 5, 2), bool)]
     o = [a.copy() for a in g]
