@@ -21,7 +21,7 @@ def compare(golden: list[np.ndarray], other: list[np.ndarray], layer_names: list
         diff = g != o
         same &= ~diff.reshape(B, -1).any(axis=1)
         layers[name] = {"golden_spikes": int(g.sum()), "backend_spikes": int(o.sum()),
-                        "mismatched": int(diff.sum())}
+                        "mismatched": int(diff.sum()), "mismatched_per_step": diff.sum(axis=(0, 2)).tolist()}
         where = np.argwhere(diff)
         if len(where):
             b, t, k = (int(v) for v in where[np.lexsort((where[:, 1], where[:, 0]))[0]])

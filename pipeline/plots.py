@@ -64,3 +64,16 @@ def event_frames(path: Path, frames: np.ndarray, labels: np.ndarray, classes, pe
                 ax.set_ylabel(str(classes[c]), rotation=0, labelpad=12)
     fig.suptitle("samples per class (ON - OFF events over time)", fontsize=9)
     _save(fig, path)
+
+
+def divergence(path: Path, per_backend: dict, names: list[str]) -> None:
+    """Heat map per backend: mismatched spikes (summed over samples and neurons) per layer and time step."""
+    fig, axes = plt.subplots(1, max(1, len(per_backend)), figsize=(4.5 * max(1, len(per_backend)), 2.2),
+                             squeeze=False)
+    for ax, (backend, rows) in zip(axes[0], per_backend.items()):
+        data = np.array(rows, dtype=float)
+        im = ax.imshow(data, aspect="auto", cmap="Reds", vmin=0, vmax=max(1.0, data.max()))
+        ax.set(yticks=range(len(names)), yticklabels=names, xlabel="time step",
+               title=f"{backend}: {int(data.sum())} mismatched spikes")
+        fig.colorbar(im, ax=ax)
+    _save(fig, path)

@@ -10,7 +10,7 @@ import torch
 from export import netx_export, nir_export, onnx_export
 from hardware import equivalence, graph, lava_backend, loihi2, reference
 from models.snn import golden_spikes, predict
-from pipeline import plots, train
+from pipeline import html_report, plots, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.runfolder import atomic_write, staged, write_json
@@ -141,6 +141,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     plots.training_curve(out / "training.png", result.epoch_loss)
     shown = "lava" if "lava" in spikes else "reference"
     plots.rasters(out / "rasters.png", gold, spikes[shown], names, shown, sample=0)
+    html_report.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")
     return report
 
 
@@ -161,5 +162,5 @@ def summary(report: dict, out: Path) -> str:
     lines.append(f"float ONNX (no truncation): {f['identical_samples']}/{f['compared']} samples spike-identical, "
                  f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")
     lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
-                 "report.json, training.png, rasters.png)")
+                 "report.json, report.html, training.png, rasters.png, divergence.png)")
     return "\n".join(lines)

@@ -39,7 +39,8 @@ def test_quick_run_on_real_lava(tmp_path):
     assert act["per_inference"]["synops"] > 0 and 0 < act["per_inference"]["sparsity"] < 1
     assert act["per_inference"]["energy_uj_estimate"] > 0 and report["loihi2"]["resources"]["cores"] >= 2
     assert "SynOps" in proc.stdout and "estimate" in proc.stdout
-    for name in ("config.json", "model.pt", "model.nir", "training.png", "rasters.png"):
+    for name in ("config.json", "model.pt", "model.nir", "model.onnx", "model.net", "training.png", "rasters.png",
+                 "report.html", "divergence.png"):
         assert (out / name).stat().st_size > 0
     assert "lava: 40/40 samples spike-identical" in proc.stdout
 
