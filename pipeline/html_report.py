@@ -39,7 +39,8 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
                                               for b, r in report["backends"].items()}, names)
     verdicts = [{"backend": b, "compared": r["compared"], "identical": r["identical"],
                  "verdict": "IDENTICAL" if r["identical"] == r["compared"] else "DIVERGED",
-                 "first divergence": r["first_divergence"] or "none", "accuracy": report["accuracy"].get(b, "")}
+                 "first divergence": ", ".join(f"{k} {v}" for k, v in r["first_divergence"].items())
+                 if r["first_divergence"] else "none", "accuracy": report["accuracy"].get(b, "")}
                 for b, r in report["backends"].items()]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Golden (integer) accuracy {report['accuracy']['golden']:.4f} on {report['test_samples']} test "

@@ -15,5 +15,5 @@ def test_html_report_shows_verdicts_and_divergence(tmp_path):
     assert report["backends"]["lava"]["layers"]["fc2"]["mismatched_per_step"] == [0, 0, 1, 0, 0]
     page = html_report.write(tmp_path, report, title="t").read_text()
     assert page.count("IDENTICAL") == 1 and page.count("DIVERGED") == 1
-    assert "'sample': 1, 'step': 2, 'layer': 'fc2', 'neuron': 1" in page
+    assert "sample 1, step 2, layer fc2, neuron 1" in page
     assert 'src="data:image/png;base64,' in page and (tmp_path / "divergence.png").stat().st_size > 0
