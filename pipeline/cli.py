@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
                       if (v := getattr(args, k)) is not None] + args.overrides
             cfg = resolve(apply_overrides(RunConfig(), items))
-            print(distill_summary(distill(cfg, args.out), args.out))
+            _init_distributed(cfg)
+            meta = distill(cfg, args.out)
+            if meta is not None:            # under torchrun, rank 0 writes and reports
+                print(distill_summary(meta, args.out))
             return 0
         if args.command == "data":
             from pipeline.data import dataset

@@ -33,10 +33,18 @@ def teachers(cfg: RunConfig, split: dataset.Split, cache: Path) -> list[pace.Tea
     return pool
 
 
-def distill(cfg: RunConfig, out: Path) -> dict:
-    """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (replaced whole)."""
+def distill(cfg: RunConfig, out: Path) -> dict | None:
+    """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (replaced whole).
+    Under torchrun the teachers train with DDP and the classes are split across ranks; rank 0 writes the folder
+    and the other ranks return None."""
+    from pipeline.train import rank_world
+    rank, world = rank_world()
     x, t_start, timings = cfg.distill, time.perf_counter(), {}
+    if world > 1 and rank != 0:
+        torch.distributed.barrier()          # rank 0 reads (and caches) the data first
     split = dataset.load_split(cfg.data, "train")
+    if world > 1 and rank == 0:
+        torch.distributed.barrier()
     n_classes = len(split.classes)
     checkpoint, teacher_file = side_files(out)
     pool = None
@@ -49,6 +57,8 @@ def distill(cfg: RunConfig, out: Path) -> dict:
         result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint)
         frames, labels, history, resumed = result.frames, result.labels, result.history, result.resumed_from
         timings["optimise_s"] = result.seconds
+    elif rank != 0:
+        return None
     else:
         t0 = time.perf_counter()
         emb = None
@@ -59,6 +69,8 @@ def distill(cfg: RunConfig, out: Path) -> dict:
         idx = coreset.select(x.method, split.labels, n_classes, x.ipc, np.random.default_rng([x.seed, 23]), emb)
         frames, labels = split.frames[idx], split.labels[idx]
         timings["select_s"] = time.perf_counter() - t0
+    if rank != 0:
+        return None
     timings["total_s"] = time.perf_counter() - t_start
     real_events = int(split.n_events.sum()) * 5
     meta = {"method": x.method, "ipc": x.ipc, "data": cfg.to_dict()["data"], "model": cfg.to_dict()["model"],
@@ -77,7 +89,7 @@ def distill(cfg: RunConfig, out: Path) -> dict:
         plots.event_frames(stage / "samples.png", frames, labels, split.classes)
         if history:
             plots.distill_loss(stage / "loss.png", history)
-    for f in (checkpoint, teacher_file):
+    for f in (checkpoint, teacher_file, *out.parent.glob(f".{out.name}.distill-checkpoint.pt.rank*")):
         f.unlink(missing_ok=True)
     return meta
 

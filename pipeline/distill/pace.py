@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import distributed as dist
 from tqdm import tqdm
 
 from models.snn import DenseSNN
@@ -135,7 +136,9 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     opt = (torch.optim.Adam([z], lr=x.lr) if x.optimizer == "adam"
            else torch.optim.SGD([z], lr=x.lr, momentum=0.9))
     history, start_step, seconds = [], 0, 0.0
-    key = config_key(cfg)
+    key = config_key(cfg) + f"-world{train.rank_world()[1]}"
+    if checkpoint is not None and train.rank_world()[1] > 1:
+        checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{train.rank_world()[0]}")
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, weights_only=False)
         if ck["key"] == key:
@@ -159,39 +162,59 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
                  "seconds": elapsed}
         atomic_write(checkpoint, lambda p: torch.save(state, p))
 
+    # Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
+    # classes and each class's frames depend only on its own term. Every rank draws the same random numbers,
+    # the spread of the real features is all-reduced, and the frames are gathered at the end.
+    rank, world = train.rank_world()
+    mine = [c for c in range(n_classes) if c % world == rank]
+    my_rows = np.concatenate([syn_by_class[c] for c in mine]) if mine else np.zeros(0, np.int64)
     t0 = time.perf_counter()
     bar = tqdm(range(start_step, x.iterations), desc=f"distilling ({x.method}, IPC {x.ipc})", unit="step",
-               initial=start_step, total=x.iterations, disable=None)
+               initial=start_step, total=x.iterations, disable=None if rank == 0 else True)
     for step in bar:
         k = int(rng.integers(len(pool)))
         load_teacher(model, pool[k], float(rng.random()))
         real_idx = [rng.choice(ix, size=min(x.batch_real, len(ix)), replace=False) for ix in by_class]
         with torch.no_grad():
-            f_real = features(model, x_real_all[np.concatenate(real_idx)], sdr_k, keep_graph=False)
+            f_real = features(model, x_real_all[np.concatenate([real_idx[c] for c in mine])], sdr_k,
+                              keep_graph=False)
             spatial = f_real.mean(dim=1)
-            spread = (spatial - spatial.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt().clamp(min=1e-6)
+            stats = torch.cat([spatial.sum(dim=0), spatial.pow(2).sum().view(1), torch.tensor([len(spatial)])])
+            if world > 1:
+                dist.all_reduce(stats)
+            mean = stats[:-2] / stats[-1]
+            spread = (stats[-2] / stats[-1] - mean.pow(2).sum()).clamp(min=1e-12).sqrt()
         synth = peq(z, x.n_max, gen) if x.peq else z.clamp(0, x.n_max)
-        f_syn = features(model, synth, sdr_k, keep_graph=True)
+        f_syn = features(model, synth[my_rows], sdr_k, keep_graph=True)
         f_real, f_syn = f_real / spread, f_syn / spread      # scale-free: both terms in units of the real spread
         freqs = torch.randn(x.freqs, spatial.shape[1], generator=gen) * x.freq_scale
-        loss, offset = 0.0, 0
-        for c in range(n_classes):
-            real_c = f_real[offset:offset + len(real_idx[c])]
-            offset += len(real_idx[c])
-            loss = loss + matching_loss(x.method, real_c, f_syn[syn_by_class[c]], freqs, temporal)
+        loss, offset, row = torch.zeros(()), 0, 0
+        for c in mine:
+            real_c, offset = f_real[offset:offset + len(real_idx[c])], offset + len(real_idx[c])
+            syn_c, row = f_syn[row:row + len(syn_by_class[c])], row + len(syn_by_class[c])
+            loss = loss + matching_loss(x.method, real_c, syn_c, freqs, temporal)
         loss = loss / n_classes
         opt.zero_grad()
         loss.backward()
         opt.step()
         with torch.no_grad():
             z.clamp_(0, x.n_max)      # stay where PEQ-N passes gradients (outside, Z would be stuck)
-        history.append(loss.item())
+        total = loss.detach().clone()
+        if world > 1:
+            dist.all_reduce(total)
+        history.append(total.item())
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         if checkpoint is not None and ((step + 1) % x.checkpoint_every == 0 or step + 1 == x.iterations):
             save(step + 1, seconds + time.perf_counter() - t0)
         if on_step is not None:
             on_step(step + 1, history[-1])
     seconds += time.perf_counter() - t0
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, (my_rows, z.detach()[my_rows]))
+        with torch.no_grad():
+            for rows, values in parts:
+                z[rows] = values
     with torch.no_grad():
         out = peq(z, x.n_max, gen) if x.peq else z.clamp(0, x.n_max).round()
     return Result(out.numpy().astype(np.uint8), syn_labels, history, seconds, start_step)
