@@ -151,7 +151,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             for part_idx, part_scores, part_total in _gather((idx, new, ce.sum().item())):
                 refresh_scores(scores, seen, part_idx, part_scores, sel.ema)
                 total += part_total
-            batches.set_postfix(loss=f"{loss.item() * world:.3f}")
+            batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
         sched.step()
         seconds.append(time.perf_counter() - start)
         losses.append(total / max(len(plan.indices), 1))
