@@ -65,14 +65,22 @@ def test_lava_backend_refuses_bias():
 
 
 def _live_pids() -> set[int]:
+    """Live processes that this test process could have created: forks of it (same command line) and
+    multiprocessing workers. Unrelated processes started meanwhile on the machine are not counted."""
     import os
+    with open(f"/proc/{os.getpid()}/cmdline", "rb") as f:
+        ours = f.read()
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                        pids.add(int(entry))
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+                if cmd == ours or b"multiprocessing" in cmd:
+                    pids.add(int(entry))
             except OSError:
                 pass
     return pids
