@@ -118,7 +118,6 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     file instead of our own Dense + LIFReset processes; inputs, resets and recording are the same."""
     check_supported(chain)
     x = input_spikes(chain, frames)
-    chunk = max(1, min(chunk, -(-len(x) // workers)))     # fewer samples than workers x chunk: use every worker
     parts = [x[i:i + chunk] for i in range(0, len(x), chunk)]
     timeout = timeout_s or 120 + 0.02 * chunk * chain.n_steps
     ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them

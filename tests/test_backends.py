@@ -40,7 +40,7 @@ def test_real_lava_equals_reference_spike_for_spike():
 def test_parallel_verification_gives_the_same_spikes_as_serial():
     _, chain, frames = _case(8, n=16)
     serial = lava_backend.simulate(chain, frames, workers=1, chunk=16, progress=False)
-    parallel = lava_backend.simulate(chain, frames, workers=2, chunk=16, progress=False)   # split into 2 x 8
+    parallel = lava_backend.simulate(chain, frames, workers=2, chunk=8, progress=False)    # 2 chunks of 8
     assert all(np.array_equal(a, b) for a, b in zip(serial, parallel)) and sum(a.sum() for a in serial) > 0
 
 
