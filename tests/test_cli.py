@@ -97,3 +97,14 @@ def test_failed_run_leaves_the_previous_run_folder_untouched(tmp_path):
     assert proc.returncode == 2
     assert [p.name for p in out.iterdir()] == ["report.json"] and (out / "report.json").read_text() == '{"previous": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run"]      # no partial folder left behind
+
+
+@pytest.mark.slow
+def test_a_graph_netx_cannot_store_still_runs_on_other_targets(tmp_path):
+    out = tmp_path / "run"
+    args = ("--quick", "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}", "--set", "model.weight_exp=-1")
+    proc = cli("run", "--target", "reference", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert "weight_exp -1 < 0" in report["netx"] and not (out / "model.net").exists()
+    assert_one_line_error(cli("run", "--target", "netx", *args), "layer fc1: weight_exp -1 < 0")
