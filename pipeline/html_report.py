@@ -37,17 +37,33 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
     names = list(next(iter(report["backends"].values()))["layers"]) if report["backends"] else []
     plots.divergence(out / "divergence.png", {b: [r["layers"][n]["mismatched_per_step"] for n in names]
                                               for b, r in report["backends"].items()}, names)
-    verdicts = [{"backend": b, "compared": r["compared"], "identical": r["identical"],
+    accuracy = report.get("accuracy", {})
+    verdicts = [{"backend": b, "against": r.get("against", "golden"), "compared": r["compared"],
+                 "identical": r["identical"],
                  "verdict": "IDENTICAL" if r["identical"] == r["compared"] else "DIVERGED",
                  "first divergence": ", ".join(f"{k} {v}" for k, v in r["first_divergence"].items())
-                 if r["first_divergence"] else "none", "accuracy": report["accuracy"].get(b, "")}
+                 if r["first_divergence"] else "none", **({"accuracy": accuracy.get(b, "")} if accuracy else {})}
                 for b, r in report["backends"].items()]
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>Golden (integer) accuracy {report['accuracy']['golden']:.4f} on {report['test_samples']} test "
-             "samples. Every backend is compared with the golden model in every layer, step and sample.</p>",
+    if "golden" in accuracy:
+        intro = (f"Golden (integer) accuracy {accuracy['golden']:.4f} on {report['test_samples']} test samples. "
+                 "Every backend is compared with the golden model in every layer, step and sample.")
+    else:
+        intro = (f"Input: {report.get('input', '')}. Discretisation: {report['discretisation']['method']}, "
+                 f"dt {report['discretisation']['dt']:g} s ({report['discretisation']['source']} convention). "
+                 "Lava must equal the integer reference exactly; the float graph's differences from the reference "
+                 f"are quantisation, measured. Verdict: {report.get('verdict', '')}.")
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>",
              "<h2>Spike-level equivalence</h2>", _table(verdicts, list(verdicts[0]) if verdicts else []),
              _img(out / "divergence.png", "mismatched spikes per time step and layer (all zero when identical)"),
-             _img(out / "rasters.png", "spike rasters of one sample: golden vs backend, mismatches in red")]
+             _img(out / "rasters.png", "spike rasters of one sample side by side, mismatches in red")]
+    if "float" in report:
+        columns = list(dict.fromkeys(k for r in report["float"] for k in r))
+        parts += ["<h2>Float graph vs integer reference, per layer</h2>", _table(report["float"], columns)]
+    for note in report.get("notes", []):
+        parts.append(f"<p>Note: {html.escape(note)}</p>")
+    if "projections" in report:
+        parts += ["<h2>Projections (linear paths composed into one synapse matrix each)</h2>",
+                  _table(report["projections"], list(report["projections"][0]))]
     if "model" in report:
         parts += ["<h2>Integer parameters per layer</h2>",
                   _table(report["model"]["layers"], ["name", "shape", "weight_exp", "du", "dv", "vth"])]
@@ -55,10 +71,11 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
         parts += ["<h2>Quantisation to Loihi 2 integers</h2>",
                   _table(report["quantisation"], list(report["quantisation"][0]))]
     if "loihi2" in report:
-        res, act = report["loihi2"]["resources"], report["loihi2"]["activity"]
+        res, act = report["loihi2"]["resources"], report["loihi2"].get("activity")
         parts += [f"<h2>Loihi 2: {res['cores']} of {res['resources']['cores_per_chip']} neuro-cores</h2>",
-                  _table(res["layers"], list(res["layers"][0])),
-                  "<h2>Activity and energy per inference (energy is an estimate)</h2>",
+                  _table(res["layers"], list(res["layers"][0]))]
+    if act := report.get("loihi2", {}).get("activity"):
+        parts += ["<h2>Activity and energy per inference (energy is an estimate)</h2>",
                   _table([act["per_inference"]], list(act["per_inference"])),
                   _table(act["layers"], list(act["layers"][0])),
                   f"<p>{html.escape(act['energy_source'])}</p>"]
