@@ -330,14 +330,21 @@ def load(graph: nir.NIRGraph | str | Path, dt: float | None = None, method: str 
     projections, readout, notes = [], [], []
     sources = [(inputs[0], "input", in_shape)] + [(k, k, p.shape) for k, p in pops.items()]
 
-    def fix(delays: list) -> list:
-        """A matrix follows: per-element delays on its input side must be uniform to stay expressible."""
+    def fix(delays: list, m: np.ndarray) -> list:
+        """Matrix ``m`` follows per-element delays: each output must see one delay to stay expressible."""
         out = []
         for where, d, name in delays:
-            if where == "post" and not np.all(d == d.flat[0]):
-                raise GraphError(f"node {name!r}: per-neuron delays between two linear nodes cannot be expressed "
-                                 "as synaptic delays")
-            out.append(("all", d.flat[:1], name) if where == "post" else (where, d, name))
+            if where != "post":
+                out.append((where, d, name))
+                continue
+            rows = []
+            for j in range(m.shape[0]):
+                seen = np.unique(d[np.flatnonzero(m[j])])
+                if len(seen) > 1:
+                    raise GraphError(f"node {name!r}: an output of the next linear node mixes inputs with different "
+                                     "delays; that cannot be expressed as synaptic delays")
+                rows.append(seen[0] if len(seen) else 0.0)
+            out.append(("post", np.asarray(rows), name))
         return out
 
     def walk(start: str, src: str, shape, mat, bias_terms, delays, path):
@@ -369,8 +376,8 @@ def load(graph: nir.NIRGraph | str | Path, dt: float | None = None, method: str 
                 terms = list(bias_terms)
                 if m is not None:
                     new = m if mat is None else m @ mat
-                    new_delays = fix(new_delays)
-                    terms = [(bn, m @ bv, fix(bd)) for bn, bv, bd in terms]
+                    new_delays = fix(new_delays, m)
+                    terms = [(bn, m @ bv, fix(bd, m)) for bn, bv, bd in terms]
                 if d is not None:
                     new_delays.append(("pre" if new is None else "post", d, nxt))
                     terms = [(bn, bv, bd + [("post", d, nxt)]) for bn, bv, bd in terms]
@@ -406,10 +413,8 @@ def _projection(src: str, tgt: str, path: list[str], mat, delays, dt: float, n_s
             raise GraphError(f"node {name!r}: delay {d.max():g} s is not a whole number of steps of dt {dt:g}")
         if where == "pre":
             D = D + steps[None, :]
-        elif where == "post":
-            D = D + steps[:, None]
         else:
-            D = D + int(steps.flat[0])
+            D = D + steps[:, None]
     return Projection(src, tgt, list(path), w, D)
 
 

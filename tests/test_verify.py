@@ -1,0 +1,292 @@
+"""`pipeline verify`: NIR graphs we did not write, read, quantised and run three ways (float, integer, real Lava)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+import pytest
+
+from hardware import foreign, netsim
+from hardware.graph import GraphError
+from pipeline.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+DT = 1e-3
+
+
+def _full(shape, value):
+    return np.full(shape, float(value))
+
+
+def dense_recurrent(rng) -> nir.NIRGraph:
+    """Affine (with bias) -> LIF -> Linear -> recurrent CubaLIF subgraph -> Linear -> CubaLI readout."""
+    h, o, k = 10, 6, 3
+    rnn = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([o])}),
+        "lif": nir.CubaLIF(tau_syn=_full(o, 4e-3), tau_mem=_full(o, 8e-3), r=_full(o, 10), v_leak=_full(o, 0.05),
+                           v_threshold=_full(o, 0.5), v_reset=_full(o, -0.1), w_in=_full(o, 1)),
+        "w_rec": nir.Affine(weight=rng.normal(0, 0.4, (o, o)), bias=np.zeros(o)),
+        "output": nir.Output(output_type={"output": np.array([o])})},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([12])}),
+        "fc1": nir.Affine(weight=rng.normal(0.1, 0.6, (h, 12)), bias=rng.normal(0.02, 0.02, h)),
+        "lif1": nir.LIF(tau=_full(h, 5e-3), r=_full(h, 4), v_leak=_full(h, 0), v_threshold=_full(h, 0.5),
+                        v_reset=_full(h, 0)),
+        "fc2": nir.Linear(weight=rng.normal(0.2, 0.5, (o, h))),
+        "rnn": rnn,
+        "fc3": nir.Linear(weight=rng.normal(0, 0.7, (k, o))),
+        "readout": nir.CubaLI(tau_syn=_full(k, 4e-3), tau_mem=_full(k, 2e-2), r=_full(k, 10), v_leak=_full(k, 0),
+                              w_in=_full(k, 1)),
+        "output": nir.Output(output_type={"output": np.array([k])})},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "rnn"), ("rnn", "fc3"),
+               ("fc3", "readout"), ("readout", "output")])
+
+
+def conv2d_delay(rng) -> nir.NIRGraph:
+    """Conv2d (bias) -> IF -> SumPool2d -> Flatten -> Delay -> Scale -> Threshold -> Linear -> LI readout."""
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, 6, 6])}),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0.1, 0.5, (3, 2, 3, 3)), stride=1, padding=1,
+                           dilation=1, groups=1, bias=np.array([0.01, 0.0, -0.01])),
+        "if1": nir.IF(r=_full((3, 6, 6), 1000), v_threshold=_full((3, 6, 6), 0.5), v_reset=_full((3, 6, 6), 0)),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 3, 3])}, start_dim=0, end_dim=-1),
+        "delay": nir.Delay(delay=np.linspace(0, 3, 27).round() * DT),
+        "scale": nir.Scale(scale=np.linspace(0.5, 1.5, 27)),
+        "thr": nir.Threshold(threshold=_full(27, 0.4)),
+        "fc": nir.Linear(weight=rng.normal(0, 0.5, (4, 27))),
+        "li": nir.LI(tau=_full(4, 1e-2), r=_full(4, 10), v_leak=_full(4, 0)),
+        "output": nir.Output(output_type={"output": np.array([4])})},
+        edges=[("input", "conv"), ("conv", "if1"), ("if1", "pool"), ("pool", "flat"), ("flat", "delay"),
+               ("delay", "scale"), ("scale", "thr"), ("thr", "fc"), ("fc", "li"), ("li", "output")])
+
+
+def pool_conv1d(rng) -> nir.NIRGraph:
+    """AvgPool2d -> Flatten (dims 1..2) -> Conv1d -> LIF -> Flatten -> Linear -> I (integrator) readout."""
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, 6, 6])}),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "rows": nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=1, end_dim=2),
+        "conv": nir.Conv1d(input_shape=9, weight=rng.normal(0.3, 0.5, (3, 2, 3)), stride=1, padding=1, dilation=1,
+                           groups=1, bias=np.zeros(3)),
+        "lif": nir.LIF(tau=_full((3, 9), 4e-3), r=_full((3, 9), 6), v_leak=_full((3, 9), 0),
+                       v_threshold=_full((3, 9), 0.3), v_reset=_full((3, 9), 0)),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 9])}, start_dim=0, end_dim=-1),
+        "fc": nir.Linear(weight=rng.normal(0, 0.5, (2, 27))),
+        "int": nir.I(r=_full(2, 100)),
+        "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "pool"), ("pool", "rows"), ("rows", "conv"), ("conv", "lif"), ("lif", "flat"),
+               ("flat", "fc"), ("fc", "int"), ("int", "output")])
+
+
+GRAPHS = {"dense_recurrent": dense_recurrent, "conv2d_delay": conv2d_delay, "pool_conv1d": pool_conv1d}
+COVERED = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d",
+           "Scale", "Threshold", "IF", "LI", "LIF", "CubaLIF", "CubaLI", "I", "Delay", "NIRGraph"}
+
+
+def test_the_hand_built_graphs_cover_every_supported_node_type():
+    seen = set()
+
+    def visit(g):
+        for node in g.nodes.values():
+            seen.add(type(node).__name__)
+            if isinstance(node, nir.NIRGraph):
+                visit(node)
+    for make in GRAPHS.values():
+        visit(make(np.random.default_rng(0)))
+    assert seen == COVERED
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_every_node_type_verifies_on_real_lava_identical_to_the_reference(name, tmp_path):
+    path = tmp_path / f"{name}.nir"
+    nir.write(path, GRAPHS[name](np.random.default_rng(0)))
+    report = verify(path, tmp_path / "out", dt=DT, samples=2, steps=25, rate=0.3, progress=False)
+    lava, ref = report["backends"]["lava"], report["backends"]["reference"]
+    assert lava["against"] == "reference" and lava["compared"] == 2
+    assert lava["identical"] == 2, lava["first_divergence"]
+    assert all(v == 0 for v in lava.get("voltage_mismatched", {}).values())
+    # the comparison is only worth something if every layer is active
+    for row in report["float"]:
+        if "voltage_cosine" in row:
+            assert row["voltage_max_abs_error"] >= 0 and row["voltage_cosine"] > 0.9, row
+        else:
+            assert row["integer_spikes"] > 0, row
+            assert row["activity_cosine"] > 0.9, row
+    assert ref["against"] == "float" and ref["compared"] == 2
+    assert {r["layer"] for r in report["quantisation"]} == {r["layer"] for r in report["float"]}
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("<img") >= 2 and "Quantisation" in page
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["verdict"] == "IDENTICAL"
+
+
+def test_voltage_readouts_are_compared_and_a_changed_voltage_is_caught():
+    net = foreign.load(dense_recurrent(np.random.default_rng(0)), dt=DT)
+    x = (np.random.default_rng(1).random((2, 25, 12)) < 0.3).astype(np.int64)
+    ref = netsim.simulate(net, x)
+    assert np.abs(ref.voltage["readout"]).max() > 0
+    from pipeline.verify import _backend
+    other = netsim.Trace(dict(ref.spikes), {k: v.copy() for k, v in ref.voltage.items()})
+    other.voltage["readout"][1, 10, 0] += 1
+    r = _backend(list(net.populations), ref, other, "reference")
+    assert r["identical"] == 1 and r["voltage_mismatched"]["readout"] == 1
+
+
+def test_float_and_integer_simulations_differ_only_by_quantisation():
+    net = foreign.load(conv2d_delay(np.random.default_rng(0)), dt=DT)
+    for p in net.projections:                     # make the integers exact: then both must agree spike for spike
+        p.w = p.q * 2.0**p.exp
+    for pop in net.populations.values():
+        pop.alpha, pop.beta = (4095 - pop.du) / 4096, (4096 - pop.dv) / 4096
+        pop.bias_f = pop.bias.astype(float)
+        pop.theta = np.full(pop.size, pop.vth * 64.0) if pop.spiking else pop.theta
+    x = (np.random.default_rng(2).random((3, 25, 72)) < 0.3).astype(np.int64)
+    f, i = netsim.simulate(net, x, integer=False), netsim.simulate(net, x, integer=True)
+    assert sum(int(i.spikes[k].sum()) for k in i.spikes) > 0
+    for k in f.spikes:
+        # float decays do not truncate toward zero; with a zero-decay (IF) or cleared (Threshold) state they agree
+        if net.populations[k].dv in (0,) and net.populations[k].du == 4095:
+            np.testing.assert_array_equal(f.spikes[k], i.spikes[k])
+
+
+def test_snntorch_convention_gives_back_beta_v_plus_input():
+    beta, dt = 0.9, 1e-4
+    tau = dt / (1 - beta)
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([1])}),
+                            "w": nir.Linear(weight=np.array([[0.3]])),
+                            "lif": nir.LIF(tau=np.array([tau]), r=np.array([tau / dt]), v_leak=np.zeros(1),
+                                           v_threshold=np.array([1.0]), v_reset=np.zeros(1)),
+                            "output": nir.Output(output_type={"output": np.array([1])})},
+                     edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    net = foreign.load(g, source="snntorch")
+    pop = net.populations["lif"]
+    assert net.method == "euler" and net.dt == dt and pop.beta == pytest.approx(beta)
+    x = np.ones((1, 12, 1), np.int64)
+    f = netsim.simulate(net, x, integer=False)
+    v, expected = 0.0, []            # snnTorch Leaky: v = beta v + 0.3 x, spike when v > 1, reset to zero
+    for t in range(12):
+        v = beta * v + (0.3 if t >= 1 else 0.0)      # one step through the synapse, as on Lava
+        expected.append(v > 1.0)
+        v = 0.0 if v > 1.0 else v
+    np.testing.assert_array_equal(f.spikes["lif"][0, :, 0], expected)
+
+
+def test_older_layout_without_v_reset_reads_as_zero_reset(tmp_path):
+    path = tmp_path / "old.nir"
+    nir.write(path, conv2d_delay(np.random.default_rng(0)))
+    with h5py.File(path, "r+") as f:             # NIR 0.2 files have no v_reset on IF/LIF/CubaLIF
+        del f["node/nodes/if1/v_reset"]
+    net = foreign.load(foreign.read(path), dt=DT)
+    assert np.all(net.populations["if1"].v0 == 0)
+
+
+@dataclass(eq=False)
+class Gamma(nir.NIRNode):
+    """A node type of some future NIR version."""
+    k: np.ndarray = None
+
+    def __post_init__(self):
+        self.input_type = {"input": np.array([2])}
+        self.output_type = {"output": np.array([2])}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unknown", "node 'g': type Gamma is not supported"),
+    ("decays", "node 'lif': tau differs between neurons"),
+    ("linear_out", "node 'output': fed by a linear path"),
+    ("no_dt", "give --dt"),
+    ("reset", "v_threshold must exceed v_reset"),
+])
+def test_unsupported_graphs_get_one_clear_error(case, message):
+    nodes = {"input": nir.Input(input_type={"input": np.array([3])}), "w": nir.Linear(weight=np.ones((2, 3))),
+             "lif": nir.LIF(tau=_full(2, 1e-2), r=_full(2, 1), v_leak=_full(2, 0), v_threshold=_full(2, 1),
+                            v_reset=_full(2, 0)),
+             "output": nir.Output(output_type={"output": np.array([2])})}
+    edges = [("input", "w"), ("w", "lif"), ("lif", "output")]
+    dt = DT
+    if case == "unknown":
+        nodes["g"] = Gamma(k=np.ones(2))
+        edges = [("input", "w"), ("w", "g"), ("g", "lif"), ("lif", "output")]
+    elif case == "decays":
+        nodes["lif"].tau = np.array([1e-2, 2e-2])
+    elif case == "linear_out":
+        nodes["w2"] = nir.Linear(weight=np.ones((2, 2)))
+        edges = [("input", "w"), ("w", "lif"), ("lif", "w2"), ("w2", "output")]
+    elif case == "no_dt":
+        dt = None
+    elif case == "reset":
+        nodes["lif"].v_reset = _full(2, 2.0)
+    with pytest.raises(GraphError, match=message) as e:
+        foreign.load(nir.NIRGraph(nodes=nodes, edges=edges), dt=dt)
+    assert "\n" not in str(e.value)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cli_verifies_a_graph_written_by_nirtorch_from_given_spikes(tmp_path):
+    """A graph from another library: nirtorch's torch_to_nir on a torch model with a user-defined LIF module."""
+    import nirtorch
+    import torch
+
+    class Leaky(torch.nn.Module):      # a user's LIF layer, mapped by type as nirtorch asks
+        def __init__(self, shape, beta):
+            super().__init__()
+            self.shape, self.beta = shape, beta
+
+        def forward(self, x):
+            return (x > 1).float()
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), Leaky((4, 6, 6), 0.9),
+                                torch.nn.Flatten(), torch.nn.Linear(144, 5, bias=False), Leaky((5,), 0.8))
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+        model[3].weight.mul_(6.0)
+    dt = 1e-4
+
+    def lif(m):
+        tau = dt / (1 - m.beta)
+        return nir.LIF(tau=_full(m.shape, tau), r=_full(m.shape, tau / dt), v_leak=_full(m.shape, 0),
+                       v_threshold=_full(m.shape, 1), v_reset=_full(m.shape, 0))
+
+    maps = {Leaky: lif,
+            torch.nn.Conv2d: lambda m: nir.Conv2d(input_shape=(6, 6), weight=m.weight.detach().numpy(),
+                                                  stride=m.stride, padding=m.padding, dilation=m.dilation,
+                                                  groups=m.groups, bias=m.bias.detach().numpy()),
+            torch.nn.Flatten: lambda m: nir.Flatten(input_type={"input": np.array([4, 6, 6])}, start_dim=0,
+                                                    end_dim=-1),
+            torch.nn.Linear: lambda m: nir.Linear(weight=m.weight.detach().numpy())}
+    graph = tmp_path / "nirtorch.nir"
+    nir.write(graph, nirtorch.torch_to_nir(model, maps))
+    spikes = tmp_path / "spikes.npy"
+    np.save(spikes, np.random.default_rng(0).random((20, 2, 6, 6)) < 0.3)     # (T, *input): one sample
+    out = tmp_path / "report"
+    r = _cli("verify", str(graph), "--source", "snntorch", "--input", str(spikes), "--steps", "24",
+             "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "IDENTICAL" in r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["samples"] == 1 and report["steps"] == 24
+    assert report["backends"]["lava"]["identical"] == report["backends"]["lava"]["compared"] == 1
+    assert all(row["integer_spikes"] > 0 for row in report["float"]), report["float"]
+    assert (out / "report.html").exists() and (out / "rasters.png").exists()
+
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((20, 3, 6, 6)))
+    r = _cli("verify", str(graph), "--source", "snntorch", "--input", str(bad), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and str(bad) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
