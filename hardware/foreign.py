@@ -160,13 +160,19 @@ def _population(name: str, node, dt: float, method: str) -> tuple[Population, np
     r = _arr(node, "r", shape) if hasattr(node, "r") else np.ones(n)
     v_leak = _arr(node, "v_leak", shape)
     v_reset = _arr(node, "v_reset", shape) if hasattr(node, "v_reset") else np.zeros(n)
+    def times_r(gm: np.ndarray) -> np.ndarray:
+        # tau = inf with r = inf (no leak, as export/nir_export.py writes it): the limit of gm r is 1
+        with np.errstate(invalid="ignore"):
+            return np.where((gm == 0) & np.isinf(r), 1.0, gm * r)
+
     if kind in ("CubaLIF", "CubaLI"):
         ks, gs = _keep_gain(_arr(node, "tau_syn", shape), dt, method, name)
         km, gm = _keep_gain(_arr(node, "tau_mem", shape), dt, method, name)
-        alpha, beta, gain = _one(ks, name, "tau_syn"), _one(km, name, "tau_mem"), gm * r * gs * _arr(node, "w_in", shape)
+        alpha, beta = _one(ks, name, "tau_syn"), _one(km, name, "tau_mem")
+        gain = times_r(gm) * gs * _arr(node, "w_in", shape)
     elif kind in ("LIF", "LI"):
         km, gm = _keep_gain(_arr(node, "tau", shape), dt, method, name)
-        alpha, beta, gain = 0.0, _one(km, name, "tau"), gm * r
+        alpha, beta, gain = 0.0, _one(km, name, "tau"), times_r(gm)
     elif kind in ("IF", "I"):
         alpha, beta, gm, gain = 0.0, 1.0, np.zeros(n), dt * r
     elif kind == "Threshold":

@@ -21,10 +21,22 @@ from pipeline import html_report, plots
 from pipeline.runfolder import staged, write_json
 
 
-def load_input(path: Path | None, net: foreign.Net, samples: int, steps: int | None, rate: float,
+def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: float,
                seed: int) -> tuple[np.ndarray, str]:
-    """(B, n_steps, inputs) binary spikes: from a file, or Bernoulli(rate) when no file is given."""
+    """(B, n_steps, inputs) binary spikes: from a .npy/.npz file, from NIR's recorded-data containers
+    (``nir.TimeGriddedData``; ``nir.EventData`` is gridded at the net's dt), or Bernoulli(rate) when none is given."""
     n_in = int(np.prod(net.input_shape))
+    if isinstance(path, (nir.EventData, nir.TimeGriddedData)):
+        grid = path.to_time_gridded(net.dt) if isinstance(path, nir.EventData) else path
+        if abs(grid.dt - net.dt) > 1e-12 * net.dt:
+            raise GraphError(f"recorded data has dt {grid.dt:g}; the graph is discretised at {net.dt:g}")
+        data = np.asarray(grid.data)
+        if data.ndim != 3 or data.shape[2] != n_in:
+            raise GraphError(f"recorded data of shape {data.shape}: expected (samples, steps, {n_in})")
+        x = (data > 0).astype(np.int64)
+        if steps and steps > x.shape[1]:
+            x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], n_in), np.int64)], axis=1)
+        return x, f"NIR {type(path).__name__}: {x.shape[0]} samples x {x.shape[1]} steps"
     if path is None:
         T = steps or 20
         x = np.random.default_rng(seed).random((samples, T, n_in)) < rate

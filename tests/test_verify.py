@@ -158,6 +158,30 @@ def test_float_and_integer_simulations_differ_only_by_quantisation():
             np.testing.assert_array_equal(f.spikes[k], i.spikes[k])
 
 
+def test_our_exporters_continuous_parameters_read_back_to_the_same_decays():
+    """A round trip through NIR's continuous-time fields alone (our integer metadata ignored)."""
+    from conftest import random_net
+    from export.nir_export import to_nir
+    deployed = random_net(np.random.default_rng(3), exps=(1, 0, 2))
+    net = foreign.load(to_nir(deployed, 1e-3, 8), dt=1e-3)
+    assert len(net.populations) == len(deployed.layers) == 3
+    for layer, pop in zip(deployed.layers, net.populations.values()):     # includes du = 4095, dv = 0, 4095
+        assert (pop.du, pop.dv) == (layer.neuron.du, layer.neuron.dv)
+
+
+def test_nir_recorded_data_containers_are_inputs():
+    from pipeline.verify import load_input
+    net = foreign.load(dense_recurrent(np.random.default_rng(0)), dt=DT)
+    data = np.random.default_rng(0).random((2, 15, 12)) < 0.3
+    x, what = load_input(nir.TimeGriddedData(data, DT), net, 4, None, 0.2, 0)
+    np.testing.assert_array_equal(x, data)
+    events = nir.TimeGriddedData(data, DT).to_event(n_events=200)
+    x2, _ = load_input(events, net, 4, None, 0.2, 0)
+    np.testing.assert_array_equal(x2[:, :15], data)
+    with pytest.raises(GraphError, match="dt"):
+        load_input(nir.TimeGriddedData(data, 2 * DT), net, 4, None, 0.2, 0)
+
+
 def test_snntorch_convention_gives_back_beta_v_plus_input():
     beta, dt = 0.9, 1e-4
     tau = dt / (1 - beta)
