@@ -39,15 +39,14 @@ import numpy as np
 from hardware.graph import GraphError
 from hardware.loihi2 import Limits
 
-# How frameworks read NIR's continuous parameters (their exporters' conventions). Verified in source where marked.
+# How frameworks read NIR's continuous parameters (their exporters' conventions), each checked in the exporter's
+# source installed here. For other frameworks give --dt and --method (their exporters' documentation says which).
 PRESETS = {
     # NIR's own reading of the ODEs; our exporter (export/nir_export.py) writes graphs for it. dt from metadata.
     "nir": {"method": "exp", "dt": None},
-    # snnTorch 1.0 export_nir/import_nir (snntorch/export_nir.py, import_nir.py, read here): dt = 1e-4,
-    # tau = dt / (1 - beta), r = tau / dt, w_in = tau_syn / dt, i.e. forward Euler gives back beta v + I.
+    # snnTorch 1.0 (snntorch/export_nir.py): dt = 1e-4, tau = dt / (1 - beta), r = tau / dt, w_in = tau_syn / dt,
+    # i.e. forward Euler at that dt gives back snnTorch's own beta v + I.
     "snntorch": {"method": "euler", "dt": 1e-4},
-    # Norse (norse/torch/utils/export_nir.py): forward Euler with its default dt = 1e-3.
-    "norse": {"method": "euler", "dt": 1e-3},
 }
 METHODS = ("exp", "euler")
 SPIKING = {"CubaLIF": True, "LIF": True, "IF": True, "Threshold": True, "CubaLI": False, "LI": False, "I": False}
@@ -199,13 +198,44 @@ def _population(name: str, node, dt: float, method: str) -> tuple[Population, np
 
 # --- linear nodes as matrices on flattened vectors ------------------------------------------------------------
 
-def _unroll(fn, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Matrix of a linear map given as a function on (B, *shape) tensors, by applying it to the identity."""
-    import torch
-    n = int(np.prod(shape))
-    with torch.no_grad():
-        out = fn(torch.eye(n, dtype=torch.float64).reshape(n, *shape))
-    return out.reshape(n, -1).T.numpy(), tuple(out.shape[1:])
+def _conv_matrix(shape: tuple[int, int, int], w: np.ndarray, stride, pad, dilation, groups: int):
+    """Dense matrix of a 2-D cross-correlation (PyTorch's Conv2d) on a flattened (C, H, W) input.
+
+    ``pad`` is ((top, bottom), (left, right)). Written on numpy (hardware/ does not import torch)."""
+    C, H, W = shape
+    co, cig, kh, kw = w.shape
+    if C != cig * groups or co % groups:
+        raise GraphError(f"weight {w.shape} with groups {groups} does not take {C} channels")
+    (pt, pb), (pl, pr) = pad
+    Ho = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    Wo = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    m = np.zeros((co, Ho, Wo, C, H, W))
+    oy, ox = np.arange(Ho), np.arange(Wo)
+    per = co // groups
+    for o in range(co):
+        g = o // per
+        for c in range(cig):
+            for ky in range(kh):
+                iy = oy * stride[0] - pt + ky * dilation[0]
+                vy = (iy >= 0) & (iy < H)
+                for kx in range(kw):
+                    ix = ox * stride[1] - pl + kx * dilation[1]
+                    vx = (ix >= 0) & (ix < W)
+                    yy, xx = np.meshgrid(np.flatnonzero(vy), np.flatnonzero(vx), indexing="ij")
+                    m[o, yy, xx, g * cig + c, iy[vy][:, None], ix[vx][None, :]] += w[o, c, ky, kx]
+    return m.reshape(co * Ho * Wo, C * H * W), (co, Ho, Wo)
+
+
+def _padding(pad, k, dilation, n: int):
+    """((before, after), ...) per spatial dim from an int/tuple or PyTorch's 'valid'/'same' (stride 1)."""
+    if isinstance(pad, (str, bytes)):
+        pad = pad.decode() if isinstance(pad, bytes) else pad
+        if pad == "valid":
+            return tuple((0, 0) for _ in range(n))
+        if pad == "same":
+            return tuple((d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2) for kk, d in zip(k, dilation))
+        raise GraphError(f"padding {pad!r} is not understood")
+    return tuple((p, p) for p in _pair(pad, n))
 
 
 def _pair(v, k: int = 2):
@@ -215,25 +245,30 @@ def _pair(v, k: int = 2):
 
 def _linear_op(name: str, node, shape: tuple[int, ...]):
     """(matrix or None for identity, bias or None, output shape, per-element delay or None) of a linear node."""
-    import torch
-    import torch.nn.functional as F
     n = int(np.prod(shape))
+    kind = type(node).__name__
     if isinstance(node, (nir.Affine, nir.Linear)):
         w = np.asarray(node.weight, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != n:
-            raise GraphError(f"node {name!r} ({type(node).__name__}): weight {w.shape} does not take {n} inputs")
+            raise GraphError(f"node {name!r} ({kind}): weight {w.shape} does not take {n} inputs")
         b = np.asarray(node.bias, dtype=np.float64).ravel() if isinstance(node, nir.Affine) else None
         return w, b, (w.shape[0],), None
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         two = isinstance(node, nir.Conv2d)
         k = 2 if two else 1
-        w = torch.as_tensor(np.asarray(node.weight, dtype=np.float64))
         if len(shape) != k + 1:
-            raise GraphError(f"node {name!r} ({type(node).__name__}): input shape {shape} is not (C, {'H, W' if two else 'L'})")
-        pad = node.padding if isinstance(node.padding, str) else _pair(node.padding, k)
-        conv = F.conv2d if two else F.conv1d
-        m, out = _unroll(lambda x: conv(x, w, None, _pair(node.stride, k), pad, _pair(node.dilation, k),
-                                        int(node.groups)), shape)
+            raise GraphError(f"node {name!r} ({kind}): input shape {shape} is not (C, {'H, W' if two else 'L'})")
+        w = np.asarray(node.weight, dtype=np.float64)
+        stride, dil = _pair(node.stride, k), _pair(node.dilation, k)
+        pad = _padding(node.padding, w.shape[2:], dil, k)
+        if not two:                         # a 1-D convolution is a 2-D one of height 1
+            w, shape, stride, dil, pad = w[:, :, None], (shape[0], 1, shape[1]), (1,) + stride, (1,) + dil, \
+                ((0, 0),) + pad
+        try:
+            m, out = _conv_matrix(shape, w, stride, pad, dil, int(node.groups))
+        except GraphError as e:
+            raise GraphError(f"node {name!r} ({kind}): {e}") from None
+        out = out if two else (out[0], out[2])
         bias = getattr(node, "bias", None)
         b = None
         if bias is not None and np.any(bias):
@@ -241,10 +276,11 @@ def _linear_op(name: str, node, shape: tuple[int, ...]):
         return m, b, out, None
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         if len(shape) != 3:
-            raise GraphError(f"node {name!r} ({type(node).__name__}): input shape {shape} is not (C, H, W)")
-        ks, st, pd = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
-        factor = 1.0 if isinstance(node, nir.AvgPool2d) else float(ks[0] * ks[1])
-        m, out = _unroll(lambda x: F.avg_pool2d(x, ks, st, pd, count_include_pad=True) * factor, shape)
+            raise GraphError(f"node {name!r} ({kind}): input shape {shape} is not (C, H, W)")
+        ks, st = _pair(node.kernel_size), _pair(node.stride)
+        value = 1.0 / (ks[0] * ks[1]) if isinstance(node, nir.AvgPool2d) else 1.0   # padding counts, as in PyTorch
+        w = np.zeros((shape[0], 1, *ks)) + value
+        m, out = _conv_matrix(shape, w, st, _padding(node.padding, ks, (1, 1), 2), (1, 1), shape[0])
         return m, None, out, None
     if isinstance(node, nir.Scale):
         s = np.broadcast_to(np.asarray(node.scale, dtype=np.float64).ravel(), (n,))
@@ -256,7 +292,7 @@ def _linear_op(name: str, node, shape: tuple[int, ...]):
     if isinstance(node, nir.Delay):
         d = np.broadcast_to(np.asarray(node.delay, dtype=np.float64).ravel(), (n,))
         return None, None, shape, d
-    raise GraphError(f"node {name!r}: type {type(node).__name__} is not supported")  # pragma: no cover
+    raise GraphError(f"node {name!r}: type {kind} is not supported")  # pragma: no cover
 
 
 # --- reading the graph ------------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--target", default="lava", choices=["lava"], help="the backend to verify (lava)")
     v.add_argument("--out", type=Path, help="report folder (default runs/verify-<timestamp>)")
     v.add_argument("--source", default="nir", help="whose convention the graph's parameters follow: "
-                                                   "nir (default: exp, dt from metadata), snntorch, norse")
+                                                   "nir (default: exp, dt from metadata) or snntorch; for other "
+                                                   "frameworks give --dt and --method")
     v.add_argument("--dt", type=float, help="time step in seconds (overrides the preset and the graph metadata)")
     v.add_argument("--method", choices=["exp", "euler"], help="discretisation (overrides the preset)")
     v.add_argument("--input", type=Path, help=".npy/.npz spikes of shape (T, *input) or (B, T, *input); "
@@ -115,7 +116,7 @@ and nested subgraphs such as a CubaLIF with a recurrent Affine. Anything else: o
 conventions (NIR stores no dt; --dt and --method override):
   nir       exp (zero-order hold) with dt from the graph's metadata (our own exporter's convention)
   snntorch  forward Euler, dt = 1e-4 (snnTorch 1.0 writes tau = dt / (1 - beta), r = tau / dt)
-  norse     forward Euler, dt = 1e-3
+  others    give --dt and --method as the exporting framework documents them
   details and equations: hardware/foreign.py
 
 examples:

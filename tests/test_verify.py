@@ -158,6 +158,33 @@ def test_float_and_integer_simulations_differ_only_by_quantisation():
             np.testing.assert_array_equal(f.spikes[k], i.spikes[k])
 
 
+@pytest.mark.parametrize("kind", ["conv2d", "conv1d", "avg", "sum"])
+def test_convolution_and_pooling_matrices_equal_pytorch(kind):
+    import torch
+    import torch.nn.functional as F
+    rng = np.random.default_rng(4)
+    if kind == "conv2d":
+        node = nir.Conv2d(input_shape=(7, 6), weight=rng.normal(size=(6, 2, 3, 2)), stride=(2, 1), padding=1,
+                          dilation=(1, 2), groups=2, bias=np.zeros(6))
+        shape = (4, 7, 6)
+        torch_fn = lambda x: F.conv2d(x, torch.tensor(node.weight), None, (2, 1), 1, (1, 2), 2)  # noqa: E731
+    elif kind == "conv1d":
+        node = nir.Conv1d(input_shape=9, weight=rng.normal(size=(3, 2, 3)), stride=2, padding=2, dilation=1,
+                          groups=1, bias=np.zeros(3))
+        shape = (2, 9)
+        torch_fn = lambda x: F.conv1d(x, torch.tensor(node.weight), None, 2, 2)  # noqa: E731
+    else:
+        cls = nir.AvgPool2d if kind == "avg" else nir.SumPool2d
+        node = cls(kernel_size=np.array([3, 2]), stride=np.array([2, 2]), padding=np.array([1, 0]))
+        shape = (3, 7, 6)
+        torch_fn = lambda x: F.avg_pool2d(x, (3, 2), (2, 2), (1, 0)) * (1 if kind == "avg" else 6)  # noqa: E731
+    m, _, out, _ = foreign._linear_op("node", node, shape)
+    x = rng.normal(size=shape)
+    expected = torch_fn(torch.tensor(x)[None])[0].numpy()
+    assert out == expected.shape
+    np.testing.assert_allclose(m @ x.ravel(), expected.ravel(), atol=1e-12)
+
+
 def test_our_exporters_continuous_parameters_read_back_to_the_same_decays():
     """A round trip through NIR's continuous-time fields alone (our integer metadata ignored)."""
     from conftest import random_net
