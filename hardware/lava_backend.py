@@ -7,8 +7,8 @@ Dense adds the one-step delay the model already has). Layer l (1-based) is a ``L
 tau = l (mod n_steps), i.e. at its step l - 1, when in the model it is still at rest: with zero bias, layer l
 cannot spike before step l, so its state there is exactly zero. The resets are staggered by depth so that
 each layer is cleared just as the new sample's first spikes reach it; what a layer records before its reset
-(the previous sample's tail) is not part of any sample and is reported as zeros. Chunks of samples run in
-parallel worker processes, each with its own network.
+(the previous sample's tail) is not part of any sample and is reported as zeros. Chunks of samples (at least
+one per worker) run in parallel worker processes, each with its own network, each worker pinned to its own CPU.
 
 Weights go in as ``2 q`` with ``weight_exp = e - 1`` and sign mode MIXED: Lava's Dense clips to 9 bits and
 drops the lowest bit of mixed-sign weights, which keeps ``2 q`` exact, and the shift by ``e - 1`` restores
@@ -82,9 +82,26 @@ def _build_and_run(chain: Chain, x: np.ndarray, workdir: str, netx: str | None =
     return out
 
 
-def _own_process_group() -> None:
-    """Pool initializer: each worker leads a process group that its Lava processes (forked) join."""
+def _own_process_group(counter=None) -> None:
+    """Pool initializer: each worker leads a process group that its Lava processes (forked) join.
+
+    With a ``counter`` (several workers), worker k is also pinned to CPU k (mod the CPUs available) and the Lava
+    processes it forks inherit that. One Lava network is seven OS processes that hand each time step to each
+    other; unpinned, two networks on two cores slowed each other down more than they gained (measured: 2 x 50
+    samples took 5.3 s each, one network of 100 samples 4.5 s); pinned, 2.6 s each."""
     os.setpgrp()
+    if counter is not None and hasattr(os, "sched_setaffinity"):
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[k % len(cpus)]})
+
+
+def pool(workers: int, ctx) -> ProcessPoolExecutor:
+    """Worker processes for Lava runs: own process groups (see _kill_workers), pinned when there are several."""
+    counter = ctx.Value("i", 0) if workers > 1 else None
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_own_process_group, initargs=(counter,))
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -118,12 +135,13 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     file instead of our own Dense + LIFReset processes; inputs, resets and recording are the same."""
     check_supported(chain)
     x = input_spikes(chain, frames)
-    parts = [x[i:i + chunk] for i in range(0, len(x), chunk)]
-    timeout = timeout_s or 120 + 0.02 * chunk * chain.n_steps
+    size = max(1, min(chunk, -(-len(x) // max(1, workers))))     # at least one chunk per worker
+    parts = [x[i:i + size] for i in range(0, len(x), size)]
+    timeout = timeout_s or 120 + 0.02 * size * chain.n_steps
     ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
     results: list = [None] * len(parts)
-    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_own_process_group) as pool:
-        futures = [pool.submit(_run_chunk, chain, p, netx) for p in parts]
+    with pool(min(workers, len(parts)), ctx) as workers_pool:
+        futures = [workers_pool.submit(_run_chunk, chain, p, netx) for p in parts]
         bar = tqdm(total=len(x), desc="Lava fixed_pt" + (" (netx)" if netx else ""), unit="sample",
                    disable=None if progress else True)
         try:
@@ -131,8 +149,8 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
                 results[i] = fut.result(timeout=timeout)
                 bar.update(len(parts[i]))
         except FutureTimeout:
-            _kill_workers(pool)
-            raise LavaError(f"Lava timed out after {timeout:.0f} s on samples {i * chunk}..") from None
+            _kill_workers(workers_pool)
+            raise LavaError(f"Lava timed out after {timeout:.0f} s on samples {i * size}..") from None
         finally:
             bar.close()
     return [np.concatenate([r[l] for r in results]) for l in range(len(chain.layers))]

@@ -12,14 +12,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 from tqdm import tqdm
 
 from hardware import lava_compat
 from hardware.foreign import Net
-from hardware.lava_backend import LavaError, _kill_workers, _own_process_group
+from hardware.lava_backend import LavaError, _kill_workers, pool
 from hardware.netsim import Trace
 
 
@@ -86,15 +86,15 @@ def simulate(net: Net, x: np.ndarray, workers: int = 1, timeout_s: float | None 
     timeout = timeout_s or 120 + 0.05 * n
     ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
     results = []
-    with ProcessPoolExecutor(max(1, min(workers, B)), mp_context=ctx, initializer=_own_process_group) as pool:
-        futures = [pool.submit(_run_one, net, x[b]) for b in range(B)]
+    with pool(max(1, min(workers, B)), ctx) as workers_pool:
+        futures = [workers_pool.submit(_run_one, net, x[b]) for b in range(B)]
         bar = tqdm(total=B, desc="Lava fixed_pt", unit="sample", disable=None if progress else True)
         try:
             for b, fut in enumerate(futures):
                 results.append(fut.result(timeout=timeout))
                 bar.update(1)
         except FutureTimeout:
-            _kill_workers(pool)
+            _kill_workers(workers_pool)
             raise LavaError(f"Lava timed out after {timeout:.0f} s on sample {b}") from None
         finally:
             bar.close()

@@ -1,4 +1,6 @@
 """Golden model vs integer reference vs real Lava fixed_pt, spike for spike."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,20 @@ def test_netx_export_refuses_what_netx_cannot_store(tmp_path):
     with pytest.raises(graph.GraphError, match="layer fc3: weight_exp -2 < 0"):
         netx_export.write(chain, tmp_path / "model.net")
     assert not (tmp_path / "model.net").exists()
+
+
+def _where_am_i(_):
+    import os
+    import time
+    time.sleep(0.3)
+    return os.getpid(), tuple(sorted(os.sched_getaffinity(0)))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_parallel_lava_workers_are_pinned_to_different_cpus():
+    import multiprocessing
+    with lava_backend.pool(2, multiprocessing.get_context("spawn")) as p:
+        seen = dict(p.map(_where_am_i, range(6)))
+    assert len(seen) == 2
+    assert all(len(cpus) == 1 for cpus in seen.values())
+    assert len(set(seen.values())) == 2
