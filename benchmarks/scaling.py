@@ -6,7 +6,7 @@ Training: ``--epochs`` epochs of the default model on ``--train`` digits, launch
 epoch times in report.json. Verification: the trained network of the 1-process run on ``--verify`` test
 samples; every configuration must give identical spikes.
 
-    .venv/bin/python benchmarks/scaling.py [--train 1000 --epochs 2 --verify 100 --workers 1 2 4]
+    .venv/bin/python benchmarks/scaling.py [--train 1000 --epochs 2 --verify 100 1000 --workers 1 2 4 --repeats 3]
 """
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--verify", type=int, default=100)
+    ap.add_argument("--verify", type=int, nargs="+", default=[100, 1000], help="test samples to verify")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, os.cpu_count() or 2])
+    ap.add_argument("--repeats", type=int, default=3, help="Lava timings per configuration (median reported)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scaling-"))
@@ -58,28 +59,40 @@ def main() -> None:
 
     chain = graph.load_chain(tmp / "train1" / "model.nir")
     cfg = registry.resolve(apply_overrides(RunConfig(), []))
-    frames = dataset.load_split(cfg.data, "test").frames[:args.verify]
-    t0 = time.perf_counter()
-    ref = reference.simulate(chain, frames)
-    verify = [{"backend": "reference", "workers": 1, "seconds": time.perf_counter() - t0, "identical": True}]
-    for w in sorted(set(args.workers)):
+    test = dataset.load_split(cfg.data, "test").frames
+    # warm-up, untimed: starts the forkserver the Lava workers fork from (once per program, hardware/lava_backend.py)
+    lava_backend.simulate(chain, test[:1], workers=1, progress=False)
+    verify = []
+    for n in args.verify:
+        frames = test[:n]
         t0 = time.perf_counter()
-        spikes = lava_backend.simulate(chain, frames, workers=w, chunk=250, progress=False)
-        verify.append({"backend": "lava", "workers": w, "seconds": time.perf_counter() - t0,
-                       "identical": all(np.array_equal(a, b) for a, b in zip(ref, spikes))})
-        print(f"lava, {w} worker(s): {args.verify / verify[-1]['seconds']:.1f} samples/s", flush=True)
+        ref = reference.simulate(chain, frames)
+        verify.append({"samples": n, "backend": "reference", "workers": 1, "seconds": time.perf_counter() - t0,
+                       "identical": True})
+        for w in sorted(set(args.workers)):
+            times, same = [], True
+            for _ in range(args.repeats):          # alternating would be fairer still; the median evens it out
+                t0 = time.perf_counter()
+                spikes = lava_backend.simulate(chain, frames, workers=w, chunk=250, progress=False)
+                times.append(time.perf_counter() - t0)
+                same &= all(np.array_equal(a, b) for a, b in zip(ref, spikes))
+            verify.append({"samples": n, "backend": "lava", "workers": w, "seconds": float(np.median(times)),
+                           "runs": times, "identical": bool(same)})
+            print(f"lava, {n} samples, {w} worker(s): {n / verify[-1]['seconds']:.1f} samples/s", flush=True)
 
     lines = [f"{'training':28s} {'samples/s':>10s} {'vs 1 process':>13s}"]
     for t in training:
         lines.append(f"{str(t['processes']) + ' process(es), gloo DDP':28s} {t['samples_per_s']:10.1f} "
                      f"{t['samples_per_s'] / training[0]['samples_per_s']:12.2f}x")
-    lava1 = next(v for v in verify if v["backend"] == "lava" and v["workers"] == min(args.workers))
-    lines.append(f"{'verification (' + str(args.verify) + ' samples)':28s} {'samples/s':>10s} {'vs 1 worker':>13s} "
-                 f"{'identical':>9s}")
-    for v in verify:
-        name = "integer reference (numpy)" if v["backend"] == "reference" else f"lava, {v['workers']} worker(s)"
-        lines.append(f"{name:28s} {args.verify / v['seconds']:10.1f} {lava1['seconds'] / v['seconds']:12.2f}x "
-                     f"{str(v['identical']):>9s}")
+    for n in args.verify:
+        rows = [v for v in verify if v["samples"] == n]
+        lava1 = next(v for v in rows if v["backend"] == "lava" and v["workers"] == min(args.workers))
+        lines.append(f"{'verification (' + str(n) + ' samples)':28s} {'samples/s':>10s} {'vs 1 worker':>13s} "
+                     f"{'identical':>9s}   median of {args.repeats}")
+        for v in rows:
+            name = "integer reference (numpy)" if v["backend"] == "reference" else f"lava, {v['workers']} worker(s)"
+            lines.append(f"{name:28s} {n / v['seconds']:10.1f} {lava1['seconds'] / v['seconds']:12.2f}x "
+                         f"{str(v['identical']):>9s}")
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -90,12 +90,21 @@ def _own_process_group(counter=None) -> None:
     other; unpinned, two networks on two cores slowed each other down more than they gained (measured: 2 x 50
     samples took 5.3 s each, one network of 100 samples 4.5 s); pinned, 2.6 s each."""
     os.setpgrp()
+    multiprocessing.set_start_method("fork", force=True)     # Lava forks its processes (as it does by itself)
     if counter is not None and hasattr(os, "sched_setaffinity"):
         with counter.get_lock():
             k = counter.value
             counter.value += 1
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpus[k % len(cpus)]})
+
+
+def context():
+    """Workers fork from a forkserver that has Lava loaded (hardware/lava_preload.py): a clean process (no torch
+    threads, no caller state), started once per program, from which each worker starts in milliseconds."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hardware.lava_preload"])   # (the server starts at the first pool)
+    return ctx
 
 
 def pool(workers: int, ctx) -> ProcessPoolExecutor:
@@ -138,7 +147,7 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     size = max(1, min(chunk, -(-len(x) // max(1, workers))))     # at least one chunk per worker
     parts = [x[i:i + size] for i in range(0, len(x), size)]
     timeout = timeout_s or 120 + 0.02 * size * chain.n_steps
-    ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
+    ctx = context()
     results: list = [None] * len(parts)
     with pool(min(workers, len(parts)), ctx) as workers_pool:
         futures = [workers_pool.submit(_run_chunk, chain, p, netx) for p in parts]
