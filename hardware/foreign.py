@@ -522,5 +522,5 @@ def error_table(net: Net) -> list[dict]:
                      "du": pop.du, "dv": pop.dv, "current_decay_error": abs(keep_u - pop.alpha),
                      "voltage_decay_error": abs(keep_v - pop.beta), "vth": pop.vth,
                      "threshold_rel_error": thr,
-                     "bias_max_abs_error": float(np.max(np.abs(pop.bias - pop.bias_f))) if pop.size else 0.0})
+                     "bias_max_abs_error_lsb": float(np.max(np.abs(pop.bias - pop.bias_f))) if pop.size else 0.0})
     return rows
