@@ -2,7 +2,8 @@
 
 ``hardware/`` never sees a torch module: this is the only way a network gets here. A graph must carry the
 integer contract in its metadata (``export/nir_export.py`` writes it); graphs without it are refused with the
-node that lacks it (importing foreign graphs is a separate, lossy conversion).
+node that lacks it. Graphs from other frameworks go through ``hardware/foreign.py`` (``pipeline verify``): a
+stated discretisation and quantisation, with its error measured.
 """
 from __future__ import annotations
 

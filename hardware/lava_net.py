@@ -9,7 +9,6 @@ Weights go in as ``2 q`` with ``weight_exp = e - 1`` and sign mode MIXED, as in 
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -19,7 +18,7 @@ from tqdm import tqdm
 
 from hardware import lava_compat
 from hardware.foreign import Net
-from hardware.lava_backend import LavaError, _kill_workers, pool
+from hardware.lava_backend import LavaError, _kill_workers, context, pool
 from hardware.netsim import Trace
 
 
@@ -84,7 +83,7 @@ def simulate(net: Net, x: np.ndarray, workers: int = 1, timeout_s: float | None 
     """Run every sample of ``x`` (B, n_steps, inputs) in its own Lava network, ``workers`` at a time."""
     B, n, _ = x.shape
     timeout = timeout_s or 120 + 0.05 * n
-    ctx = multiprocessing.get_context("spawn")   # fresh workers; Lava forks its own processes inside them
+    ctx = context()
     results = []
     with pool(max(1, min(workers, B)), ctx) as workers_pool:
         futures = [workers_pool.submit(_run_one, net, x[b]) for b in range(B)]
