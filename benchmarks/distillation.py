@@ -4,7 +4,8 @@ For each IPC: one teacher pool (shared, its training time counted in every optim
 time), then per method the distilled set, and per seed a fresh SNN trained only on that set with a fixed budget
 of optimiser steps (``--steps`` at ``--batch``, AdamW with a cosine schedule as in training; batches of 10 were
 unstable, one seed of two collapsing at IPC 50), tested as the deployed integer model (golden, int64) on the whole
-real test split. ``pace-init`` is the real frames PACE starts from, without its optimisation. A second backbone (``--transfer``, other hidden size and neuron dynamics) trains on the same
+real test split. ``pace-init`` is the real frames PACE starts from, without its optimisation. A second backbone
+(``--transfer``, other hidden size and neuron dynamics) trains on the same
 sets to show transfer. Full-data training of the default model is measured in the same run for the time ratio.
 Prints a table, writes JSON and a plot.
 

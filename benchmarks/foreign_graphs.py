@@ -149,7 +149,8 @@ def main() -> None:
                 first = f["first_divergence"] if "voltage_cosine" not in f else \
                     f"voltage max error {f['voltage_max_abs_error']:.3g}"
                 lines.append(f"{name:16s} {f['layer']:10s} {f['type']:9s} {f['float_spikes']:6d} "
-                             f"{f['integer_spikes']:7d} {cos:7.4f} {first:26s} {lava['identical']:>9d}/{lava['compared']}")
+                             f"{f['integer_spikes']:7d} {cos:7.4f} {first:26s} "
+                             f"{lava['identical']:>9d}/{lava['compared']}")
     lines.append("* cosine of per-neuron spike counts; for the non-spiking readouts (LI, I, CubaLI), of the voltages")
     text = "\n".join(lines)
     print(text)

@@ -492,7 +492,8 @@ def _quantise(pops: dict, gains: dict, projections: list[Projection], limits: Li
         big = np.abs(b) > limits.bias_mant_max
         e[big] = np.minimum(limits.bias_exp_max,
                             np.ceil(np.log2(np.abs(b[big]) / limits.bias_mant_max)).astype(np.int64))
-        pop.bias_mant = np.clip(np.rint(pop.bias_f / 2.0**e), limits.bias_mant_min, limits.bias_mant_max).astype(np.int64)
+        pop.bias_mant = np.clip(np.rint(pop.bias_f / 2.0**e), limits.bias_mant_min,
+                                limits.bias_mant_max).astype(np.int64)
         pop.bias_exp = e
         top = 2 ** (limits.state_bits - 1) - 1
         pop.v0 = np.clip(np.rint(pop.v0_f), -top, top).astype(np.int64)

@@ -2,8 +2,8 @@
 
 ``hardware/`` never sees a torch module: networks arrive as NIR graphs, here or in ``foreign.py``. A graph
 must carry the integer contract in its metadata (``export/nir_export.py`` writes it); graphs without it are
-refused with the node that lacks it. Graphs from other frameworks go through ``hardware/foreign.py`` (``pipeline verify``): a
-stated discretisation and quantisation, with its error measured.
+refused with the node that lacks it. Graphs from other frameworks go through ``hardware/foreign.py``
+(``pipeline verify``): a stated discretisation and quantisation, with its error measured.
 """
 from __future__ import annotations
 

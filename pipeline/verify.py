@@ -168,7 +168,8 @@ def summary(report: dict, out: Path) -> str:
              f"  float graph vs integer reference: {ref['identical']}/{ref['compared']} samples spike-identical "
              f"({report['discretisation']['method']}, dt {report['discretisation']['dt']:g} s)"]
     for r in report["float"]:
-        lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer {r['integer_spikes']}, "
+        lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
+                     f"{r['integer_spikes']}, "
                      f"cosine {r['activity_cosine']:.4f}, first divergence {r['first_divergence']}")
     lines.append(f"  report: {out / 'report.html'}")
     return "\n".join(lines)
