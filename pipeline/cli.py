@@ -138,7 +138,8 @@ kcenter (real samples). An interrupted distillation resumes from its last checkp
 DISTILL_EPILOG = """\
 examples:
   python -m pipeline distill --ipc 10 --out distilled/ipc10
-  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=60 --set train.batch_size=10
+  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=500 --set train.batch_size=50 \\
+      --set train.lr=0.01         (the evaluation protocol of benchmarks/distillation.py: 1000 steps)
   python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
   python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
 
