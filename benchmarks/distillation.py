@@ -118,22 +118,27 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/distillation"))
+    ap.add_argument("--full-from", type=Path, help="reuse the full-data row of this results JSON")
+    ap.add_argument("--ablations-only", action="store_true", help="skip --methods: run only the ablations")
     ap.add_argument("--save", type=Path, help="also keep every set as DIR/ipc<N>_<method>.npz (frames, labels)")
     args = ap.parse_args()
     base = [f"data.name={args.dataset}", *args.overrides]
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
 
-    print(f"full data: {len(tr.labels)} samples, {cfg.train.epochs} epochs", flush=True)
-    acc, secs = accuracy(cfg, tr.frames, tr.labels, te)
-    full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "accuracy": acc, "train_seconds": secs}
-    print(f"full data: accuracy {acc:.4f}, {secs:.1f} s", flush=True)
+    if args.full_from:      # a full-data measurement of another run (e.g. one running in parallel)
+        full = json.loads(args.full_from.read_text())["full"] | {"from": str(args.full_from)}
+    else:
+        print(f"full data: {len(tr.labels)} samples, {cfg.train.epochs} epochs", flush=True)
+        acc, secs = accuracy(cfg, tr.frames, tr.labels, te)
+        full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "accuracy": acc, "train_seconds": secs}
+        print(f"full data: accuracy {acc:.4f}, {secs:.1f} s", flush=True)
     t0 = time.perf_counter()
     pool = pace.train_teachers(cfg, tr.frames, tr.labels, len(tr.classes))
     pool_seconds = time.perf_counter() - t0
 
     rows = []
-    jobs = [(ipc, m, []) for ipc in args.ipc for m in args.methods]
+    jobs = [] if args.ablations_only else [(ipc, m, []) for ipc in args.ipc for m in args.methods]
     jobs += [(ipc, name, ABLATIONS[name]) for ipc in args.ablation_ipc for name in args.ablations]
     for ipc, name, extra in jobs:
         method = "pace" if name in ABLATIONS or name == "pace-init" else name
