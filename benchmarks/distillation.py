@@ -103,6 +103,21 @@ def plot(rows: list[dict], full: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    parts = [json.loads(p.read_text()) for p in paths]
+    full = next(p["full"] for p in parts)
+    order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
+    rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
+    text = table(rows, full)
+    print(text)
+    out.with_suffix(".json").write_text(json.dumps({"setup": {"merged_from": [str(p) for p in paths],
+                                                              **next((p["setup"] for p in parts if "setup" in p),
+                                                                     {})},
+                                                    "full": full, "rows": rows}, indent=2))
+    out.with_suffix(".txt").write_text(text + "\n")
+    plot(rows, full, out.with_suffix(".png"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50])
@@ -118,10 +133,15 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/distillation"))
+    ap.add_argument("--merge", type=Path, nargs="+", help="only merge these results JSONs (rows of runs split "
+                                                          "over processes) into --out's table, JSON and plot")
     ap.add_argument("--full-from", type=Path, help="reuse the full-data row of this results JSON")
     ap.add_argument("--ablations-only", action="store_true", help="skip --methods: run only the ablations")
     ap.add_argument("--save", type=Path, help="also keep every set as DIR/ipc<N>_<method>.npz (frames, labels)")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     base = [f"data.name={args.dataset}", *args.overrides]
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
