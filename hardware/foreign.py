@@ -37,6 +37,7 @@ import nir
 import numpy as np
 
 from hardware.graph import GraphError
+from hardware.linear_ops import LINEAR, linear_op
 from hardware.loihi2 import Limits
 
 # How frameworks read NIR's continuous parameters (their exporters' conventions), each checked in the exporter's
@@ -50,8 +51,6 @@ PRESETS = {
 }
 METHODS = ("exp", "euler")
 SPIKING = {"CubaLIF": True, "LIF": True, "IF": True, "Threshold": True, "CubaLI": False, "LI": False, "I": False}
-LINEAR = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.Flatten, nir.SumPool2d, nir.AvgPool2d, nir.Scale,
-          nir.Delay)
 VTH = 2048            # threshold mantissa we aim for: v's threshold at 2**17, 6 bits of headroom in 24-bit state
 
 
@@ -196,105 +195,6 @@ def _population(name: str, node, dt: float, method: str) -> tuple[Population, np
     return pop, gain
 
 
-# --- linear nodes as matrices on flattened vectors ------------------------------------------------------------
-
-def _conv_matrix(shape: tuple[int, int, int], w: np.ndarray, stride, pad, dilation, groups: int):
-    """Dense matrix of a 2-D cross-correlation (PyTorch's Conv2d) on a flattened (C, H, W) input.
-
-    ``pad`` is ((top, bottom), (left, right)). Written on numpy (hardware/ does not import torch)."""
-    C, H, W = shape
-    co, cig, kh, kw = w.shape
-    if C != cig * groups or co % groups:
-        raise GraphError(f"weight {w.shape} with groups {groups} does not take {C} channels")
-    (pt, pb), (pl, pr) = pad
-    Ho = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    Wo = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    m = np.zeros((co, Ho, Wo, C, H, W))
-    oy, ox = np.arange(Ho), np.arange(Wo)
-    per = co // groups
-    for o in range(co):
-        g = o // per
-        for c in range(cig):
-            for ky in range(kh):
-                iy = oy * stride[0] - pt + ky * dilation[0]
-                vy = (iy >= 0) & (iy < H)
-                for kx in range(kw):
-                    ix = ox * stride[1] - pl + kx * dilation[1]
-                    vx = (ix >= 0) & (ix < W)
-                    yy, xx = np.meshgrid(np.flatnonzero(vy), np.flatnonzero(vx), indexing="ij")
-                    m[o, yy, xx, g * cig + c, iy[vy][:, None], ix[vx][None, :]] += w[o, c, ky, kx]
-    return m.reshape(co * Ho * Wo, C * H * W), (co, Ho, Wo)
-
-
-def _padding(pad, k, dilation, n: int):
-    """((before, after), ...) per spatial dim from an int/tuple or PyTorch's 'valid'/'same' (stride 1)."""
-    if isinstance(pad, (str, bytes)):
-        pad = pad.decode() if isinstance(pad, bytes) else pad
-        if pad == "valid":
-            return tuple((0, 0) for _ in range(n))
-        if pad == "same":
-            return tuple((d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2) for kk, d in zip(k, dilation))
-        raise GraphError(f"padding {pad!r} is not understood")
-    return tuple((p, p) for p in _pair(pad, n))
-
-
-def _pair(v, k: int = 2):
-    v = np.atleast_1d(np.asarray(v)).astype(int).tolist()
-    return tuple(v * k if len(v) == 1 else v)
-
-
-def _linear_op(name: str, node, shape: tuple[int, ...]):
-    """(matrix or None for identity, bias or None, output shape, per-element delay or None) of a linear node."""
-    n = int(np.prod(shape))
-    kind = type(node).__name__
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        w = np.asarray(node.weight, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != n:
-            raise GraphError(f"node {name!r} ({kind}): weight {w.shape} does not take {n} inputs")
-        b = np.asarray(node.bias, dtype=np.float64).ravel() if isinstance(node, nir.Affine) else None
-        return w, b, (w.shape[0],), None
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        two = isinstance(node, nir.Conv2d)
-        k = 2 if two else 1
-        if len(shape) != k + 1:
-            raise GraphError(f"node {name!r} ({kind}): input shape {shape} is not (C, {'H, W' if two else 'L'})")
-        w = np.asarray(node.weight, dtype=np.float64)
-        stride, dil = _pair(node.stride, k), _pair(node.dilation, k)
-        pad = _padding(node.padding, w.shape[2:], dil, k)
-        if not two:                         # a 1-D convolution is a 2-D one of height 1
-            w, shape, stride, dil, pad = w[:, :, None], (shape[0], 1, shape[1]), (1,) + stride, (1,) + dil, \
-                ((0, 0),) + pad
-        try:
-            m, out = _conv_matrix(shape, w, stride, pad, dil, int(node.groups))
-        except GraphError as e:
-            raise GraphError(f"node {name!r} ({kind}): {e}") from None
-        out = out if two else (out[0], out[2])
-        bias = getattr(node, "bias", None)
-        b = None
-        if bias is not None and np.any(bias):
-            b = np.repeat(np.asarray(bias, dtype=np.float64).ravel(), int(np.prod(out[1:])))
-        return m, b, out, None
-    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        if len(shape) != 3:
-            raise GraphError(f"node {name!r} ({kind}): input shape {shape} is not (C, H, W)")
-        ks, st = _pair(node.kernel_size), _pair(node.stride)
-        value = 1.0 / (ks[0] * ks[1]) if isinstance(node, nir.AvgPool2d) else 1.0   # padding counts, as in PyTorch
-        w = np.zeros((shape[0], 1, *ks)) + value
-        m, out = _conv_matrix(shape, w, st, _padding(node.padding, ks, (1, 1), 2), (1, 1), shape[0])
-        return m, None, out, None
-    if isinstance(node, nir.Scale):
-        s = np.broadcast_to(np.asarray(node.scale, dtype=np.float64).ravel(), (n,))
-        return np.diag(s), None, shape, None
-    if isinstance(node, nir.Flatten):
-        start = int(node.start_dim) % max(1, len(shape))
-        end = int(node.end_dim) % max(1, len(shape))
-        return None, None, shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:], None
-    if isinstance(node, nir.Delay):
-        d = np.broadcast_to(np.asarray(node.delay, dtype=np.float64).ravel(), (n,))
-        return None, None, shape, d
-    raise GraphError(f"node {name!r}: type {kind} is not supported")  # pragma: no cover
-
-
 # --- reading the graph ------------------------------------------------------------------------------------------
 
 def read(path: str | Path) -> nir.NIRGraph:
@@ -413,7 +313,7 @@ def load(graph: nir.NIRGraph | str | Path, dt: float | None = None, method: str 
                                      "Lava computes outputs in neurons (end the graph with a neuron node)")
                 readout.append(src)
             elif isinstance(node, LINEAR):
-                m, b, out_shape, d = _linear_op(nxt, node, shape)
+                m, b, out_shape, d = linear_op(nxt, node, shape)
                 new, new_delays = mat, list(delays)
                 terms = list(bias_terms)
                 if m is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.foreign_graphs import DT, GRAPHS, conv2d_delay, dense_recurrent, nirtorch_graph
-from hardware import foreign, netsim
+from hardware import foreign, linear_ops, netsim
 from hardware.graph import GraphError
 from pipeline.verify import verify
 
@@ -113,7 +113,7 @@ def test_convolution_and_pooling_matrices_equal_pytorch(kind):
         node = cls(kernel_size=np.array([3, 2]), stride=np.array([2, 2]), padding=np.array([1, 0]))
         shape = (3, 7, 6)
         torch_fn = lambda x: F.avg_pool2d(x, (3, 2), (2, 2), (1, 0)) * (1 if kind == "avg" else 6)  # noqa: E731
-    m, _, out, _ = foreign._linear_op("node", node, shape)
+    m, _, out, _ = linear_ops.linear_op("node", node, shape)
     x = rng.normal(size=shape)
     expected = torch_fn(torch.tensor(x)[None])[0].numpy()
     assert out == expected.shape
