@@ -88,8 +88,8 @@ def _own_process_group(counter=None) -> None:
     With a ``counter`` (several workers), worker k is also pinned to CPU k (mod the CPUs available) and the Lava
     processes it forks inherit that. One Lava network is seven OS processes that hand each time step to each
     other; unpinned, two networks on two cores slowed each other down more than they gained (measured with a
-    benchmark busy on one core: 2 x 50
-    samples took 5.3 s each, one network of 100 samples 4.5 s); pinned, 2.6 s each."""
+    benchmark busy on one core: 2 x 50 samples took 5.3 s each, one network of 100 samples 4.5 s; pinned,
+    2.6 s each)."""
     os.setpgrp()
     multiprocessing.set_start_method("fork", force=True)     # Lava forks its processes (as it does by itself)
     if counter is not None and hasattr(os, "sched_setaffinity"):
