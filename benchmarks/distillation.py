@@ -49,10 +49,10 @@ def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, f
     return float((predict(golden_spikes(res.model.deployed(), test.frames)[-1]) == test.labels).mean()), seconds
 
 
-def make_set(cfg: RunConfig, tr, pool, pool_seconds: float):
+def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, init_only: bool = False):
     x = cfg.distill
     t0 = time.perf_counter()
-    if x.method == "pace-init":     # the real frames PACE starts from: what its optimisation adds is the difference
+    if init_only:       # the real frames PACE starts from: what its optimisation adds is the difference
         idx = pace.init_indices(tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 17]))
         return tr.frames[idx], tr.labels[idx], 0.0, []
     if x.method in pace.OPTIMISED:
@@ -164,9 +164,7 @@ def main() -> None:
         method = "pace" if name in ABLATIONS or name == "pace-init" else name
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
                                                                      f"distill.ipc={ipc}", *extra]))
-        frames, labels, distill_s, history = make_set(dcfg if name != "pace-init" else
-                                                      replace(dcfg, distill=replace(dcfg.distill, method=name)),
-                                                      tr, pool, pool_seconds)
+        frames, labels, distill_s, history = make_set(dcfg, tr, pool, pool_seconds, init_only=name == "pace-init")
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.save / f"ipc{ipc}_{name}.npz", frames=frames, labels=labels)

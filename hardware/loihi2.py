@@ -121,15 +121,20 @@ def _neurons_per_core(fan_in: int, r: Resources) -> int:
 
 
 def estimate(chain: Chain, resources: Resources = Resources()) -> dict:
-    """Cores per layer under a simple partitioning: each layer on its own cores, as many neurons per core as both
-    the neuron limit and the synaptic memory (fan-in x bits per dense synapse) allow; no sharing between layers."""
+    """Cores per layer of a chain (see :func:`estimate_layers`)."""
+    return estimate_layers([(layer.name, *layer.weight.shape) for layer in chain.layers], resources)
+
+
+def estimate_layers(shapes: list[tuple[str, int, int]], resources: Resources = Resources()) -> dict:
+    """Cores per (name, neurons, fan-in) layer under a simple partitioning: each layer on its own cores, as many
+    neurons per core as both the neuron limit and the synaptic memory (fan-in x bits per dense synapse) allow;
+    no sharing between layers."""
     layers, total = [], 0
-    for layer in chain.layers:
-        n_out, fan_in = layer.weight.shape
+    for name, n_out, fan_in in shapes:
         per_core = max(1, _neurons_per_core(fan_in, resources))
         cores = math.ceil(n_out / per_core)
         synapses = n_out * fan_in
-        layers.append({"layer": layer.name, "neurons": n_out, "fan_in": fan_in, "synapses": synapses,
+        layers.append({"layer": name, "neurons": n_out, "fan_in": fan_in, "synapses": synapses,
                        "cores": cores, "neurons_per_core": math.ceil(n_out / cores),
                        "synapse_memory_utilisation": round(synapses * resources.bits_per_synapse
                                                            / (cores * resources.synapse_memory_bits_per_core), 4)})

@@ -12,23 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware.foreign import Net
-
-_MAX = 2**23
+from hardware.reference import _MAX, _decay, _shift
 
 
 @dataclass
 class Trace:
     spikes: dict[str, np.ndarray]      # population -> (B, n_steps, N) bool
     voltage: dict[str, np.ndarray]     # non-spiking population -> (B, n_steps, N) (int64 or float, lambda-scaled)
-
-
-def _decay(x: np.ndarray, keep: int) -> np.ndarray:
-    prod = x * keep
-    return np.sign(prod) * (np.abs(prod) >> 12)
-
-
-def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
-    return np.left_shift(acc, exp) if exp >= 0 else np.right_shift(acc, -exp)
 
 
 def _by_delay(w: np.ndarray, delay: np.ndarray) -> list[tuple[int, np.ndarray]]:

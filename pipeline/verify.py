@@ -26,6 +26,13 @@ def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: fl
     """(B, n_steps, inputs) binary spikes: from a .npy/.npz file, from NIR's recorded-data containers
     (``nir.TimeGriddedData``; ``nir.EventData`` is gridded at the net's dt), or Bernoulli(rate) when none is given."""
     n_in = int(np.prod(net.input_shape))
+    x, described = _read_input(path, net, n_in, samples, steps, rate, seed)
+    if steps and steps > x.shape[1]:
+        x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], n_in), np.int64)], axis=1)
+    return x, described
+
+
+def _read_input(path, net: foreign.Net, n_in: int, samples: int, steps: int | None, rate: float, seed: int):
     if isinstance(path, (nir.EventData, nir.TimeGriddedData)):
         grid = path.to_time_gridded(net.dt) if isinstance(path, nir.EventData) else path
         if abs(grid.dt - net.dt) > 1e-12 * net.dt:
@@ -33,10 +40,8 @@ def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: fl
         data = np.asarray(grid.data)
         if data.ndim != 3 or data.shape[2] != n_in:
             raise GraphError(f"recorded data of shape {data.shape}: expected (samples, steps, {n_in})")
-        x = (data > 0).astype(np.int64)
-        if steps and steps > x.shape[1]:
-            x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], n_in), np.int64)], axis=1)
-        return x, f"NIR {type(path).__name__}: {x.shape[0]} samples x {x.shape[1]} steps"
+        return (data > 0).astype(np.int64), f"NIR {type(path).__name__}: {data.shape[0]} samples x " \
+                                             f"{data.shape[1]} steps"
     if path is None:
         T = steps or 20
         x = np.random.default_rng(seed).random((samples, T, n_in)) < rate
@@ -48,8 +53,7 @@ def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: fl
     except (OSError, ValueError, KeyError, IndexError) as e:
         raise GraphError(f"{path}: not a readable .npy/.npz input ({e})") from None
     data = np.asarray(data)
-    if isinstance(data, np.ndarray) and data.ndim >= 1 and int(np.prod(data.shape[-len(net.input_shape):])) == n_in \
-            and data.shape[-len(net.input_shape):] == net.input_shape:
+    if data.shape[data.ndim - len(net.input_shape):] == net.input_shape:
         lead = data.shape[:data.ndim - len(net.input_shape)]
     elif data.ndim >= 2 and data.shape[-1] == n_in:
         lead = data.shape[:-1]
@@ -59,10 +63,7 @@ def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: fl
         data, lead = data[None], (1,) + lead
     if len(lead) != 2:
         raise GraphError(f"{path}: shape {data.shape}: expected (T, {net.input_shape}) or (B, T, ...)")
-    x = (data.reshape(lead[0], lead[1], n_in) > 0).astype(np.int64)
-    if steps and steps > x.shape[1]:
-        x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], n_in), np.int64)], axis=1)
-    return x, f"{path}: {x.shape[0]} samples x {x.shape[1]} steps"
+    return (data.reshape(lead[0], lead[1], n_in) > 0).astype(np.int64), f"{path}: {lead[0]} samples x {lead[1]} steps"
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,36 +94,22 @@ def float_agreement(net: foreign.Net, f: netsim.Trace, i: netsim.Trace) -> list[
     return rows
 
 
-def _voltage_mismatch(ref: netsim.Trace, other: netsim.Trace) -> dict[str, int]:
-    return {k: int((ref.voltage[k] != other.voltage[k]).sum()) for k in ref.voltage}
-
-
 def _backend(names: list[str], golden: netsim.Trace, other: netsim.Trace, against: str) -> dict:
+    """``compare`` on spikes; against the reference, readout voltages must match too for a sample to count."""
     r = compare([golden.spikes[k] for k in names], [other.spikes[k] for k in names], names)
     r["against"] = against
     if golden.voltage and against != "float":
-        vm = _voltage_mismatch(golden, other)
-        r["voltage_mismatched"] = vm
-        same = np.ones(golden.spikes[names[0]].shape[0], bool)
-        for k in golden.voltage:
-            same &= ~(golden.voltage[k] != other.voltage[k]).reshape(len(same), -1).any(axis=1)
-        spikes_same = np.ones_like(same)
-        for k in names:
-            spikes_same &= ~(golden.spikes[k] != other.spikes[k]).reshape(len(same), -1).any(axis=1)
-        r["identical"] = int((same & spikes_same).sum())
+        diffs = [golden.spikes[k] != other.spikes[k] for k in names]
+        diffs += [golden.voltage[k] != other.voltage[k] for k in golden.voltage]
+        r["voltage_mismatched"] = {k: int((golden.voltage[k] != other.voltage[k]).sum()) for k in golden.voltage}
+        r["identical"] = int(sum(~np.any([d.reshape(len(d), -1).any(axis=1) for d in diffs], axis=0)))
     return r
 
 
 def resources(net: foreign.Net) -> dict:
-    """Cores per population under loihi2.estimate's partitioning (fan-in = all incoming synapses)."""
-    class _L:       # what loihi2.estimate reads of a layer: a name and a weight of shape (neurons, fan-in)
-        def __init__(self, name, n, fan_in):
-            self.name, self.weight = name, np.empty((n, fan_in), dtype=np.int8)
-
-    class _C:
-        layers = [_L(k, p.size, sum(q.w.shape[1] for q in net.projections if q.target == k))
-                  for k, p in net.populations.items()]
-    return loihi2.estimate(_C)
+    """Cores per population under loihi2's partitioning (fan-in = all incoming synapses)."""
+    return loihi2.estimate_layers([(k, p.size, sum(q.w.shape[1] for q in net.projections if q.target == k))
+                                   for k, p in net.populations.items()])
 
 
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
