@@ -29,3 +29,30 @@ def compare(golden: list[np.ndarray], other: list[np.ndarray], layer_names: list
             if first is None or (b, t) < (first["sample"], first["step"]):
                 first = cand
     return {"compared": int(B), "identical": int(same.sum()), "first_divergence": first, "layers": layers}
+
+
+def silent_layers(layers: list[dict], samples: int, hint: str = "") -> list[dict]:
+    """The layers that stayed silent over every compared sample, each with the likely cause where it is knowable.
+
+    ``layers``: in order from the input, each ``{"layer", "spikes", "sources", "peak_fraction", "spiking"}``:
+    spikes emitted over all samples, the layers (or ``"input"``) it receives spikes from with their spike
+    counts, the highest membrane voltage reached as a fraction of the threshold, and whether it spikes at all
+    (a non-spiking readout is silent when no spike reaches it). ``hint`` is appended where the input reached the
+    layer but no neuron crossed its threshold (e.g. the discretisation a foreign graph was read with)."""
+    out = []
+    for L in layers:
+        received = sum(L["sources"].values())
+        silent = L["spikes"] == 0 if L["spiking"] else received == 0
+        if not silent:
+            continue
+        if received == 0:
+            quiet = [k for k, n in L["sources"].items() if n == 0]
+            cause = ("no spike reaches it: " + ", ".join("the input has no spikes" if k == "input" else
+                                                          f"{k} is silent" for k in quiet))
+        elif L.get("peak_fraction") is not None:
+            cause = (f"{received:,} input spikes reached it, but no neuron crossed its threshold: the highest "
+                     f"voltage was {100 * L['peak_fraction']:.1f}% of the threshold" + (f"; {hint}" if hint else ""))
+        else:
+            cause = f"{received:,} input spikes reached it, but no neuron crossed its threshold"
+        out.append({"layer": L["layer"], "samples": int(samples), "cause": cause})
+    return out

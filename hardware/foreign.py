@@ -36,6 +36,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from hardware import nir_checks
 from hardware.graph import GraphError
 from hardware.linear_ops import LINEAR, linear_op
 from hardware.loihi2 import Limits
@@ -128,12 +129,13 @@ def _keep_gain(tau: np.ndarray, dt: float, method: str, name: str) -> tuple[np.n
     return keep, 1.0 - keep
 
 
-def _one(values: np.ndarray, name: str, what: str) -> float:
-    """Lava's LIF has one du and one dv per process: per-neuron decays must agree."""
+def _one(values: np.ndarray, name: str, node, field: str) -> float:
+    """Lava's LIF has one du and one dv per process: per-neuron decays (of ``node.field``) must agree."""
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size and not np.allclose(v, v[0], rtol=1e-9, atol=0):
-        raise GraphError(f"node {name!r}: {what} differs between neurons ({v.min():g}..{v.max():g}); Lava's LIF has "
-                         "one decay per population")
+        tau = np.asarray(getattr(node, field), dtype=np.float64).ravel()
+        raise GraphError(f"node {name!r}: {field} differs between neurons ({tau.min():g}..{tau.max():g} s); Lava's "
+                         "LIF has one decay per population")
     return float(v[0]) if v.size else 0.0
 
 
@@ -166,11 +168,11 @@ def _population(name: str, node, dt: float, method: str) -> tuple[Population, np
     if kind in ("CubaLIF", "CubaLI"):
         ks, gs = _keep_gain(_arr(node, "tau_syn", shape), dt, method, name)
         km, gm = _keep_gain(_arr(node, "tau_mem", shape), dt, method, name)
-        alpha, beta = _one(ks, name, "tau_syn"), _one(km, name, "tau_mem")
+        alpha, beta = _one(ks, name, node, "tau_syn"), _one(km, name, node, "tau_mem")
         gain = times_r(gm) * gs * _arr(node, "w_in", shape)
     elif kind in ("LIF", "LI"):
         km, gm = _keep_gain(_arr(node, "tau", shape), dt, method, name)
-        alpha, beta, gain = 0.0, _one(km, name, "tau"), times_r(gm)
+        alpha, beta, gain = 0.0, _one(km, name, node, "tau"), times_r(gm)
     elif kind in ("IF", "I"):
         alpha, beta, gm, gain = 0.0, 1.0, np.zeros(n), dt * r
     elif kind == "Threshold":
@@ -198,10 +200,7 @@ def _population(name: str, node, dt: float, method: str) -> tuple[Population, np
 # --- reading the graph ------------------------------------------------------------------------------------------
 
 def read(path: str | Path) -> nir.NIRGraph:
-    try:
-        return nir.read(str(path))
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise GraphError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from None
+    return nir_checks.read(path)
 
 
 def _flat_nodes(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
@@ -243,9 +242,12 @@ def load(graph: nir.NIRGraph | str | Path, dt: float | None = None, method: str 
     method = method or preset["method"]
     if method not in METHODS:
         raise GraphError(f"unknown discretisation {method!r}; choose one of {list(METHODS)}")
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise GraphError(f"--dt {dt:g} is not a time step: give a positive, finite number of seconds")
+    nir_checks.validate(g)
     md = g.metadata or {}
     dt = dt if dt is not None else (float(md["dt"]) if "dt" in md else preset["dt"])
-    if dt is None or not dt > 0:
+    if dt is None:
         raise GraphError("NIR stores no time step and the graph's metadata has no 'dt': give --dt (seconds)")
     nodes, edges = _flat_nodes(g)
     supported = LINEAR + (nir.Input, nir.Output, nir.CubaLIF, nir.CubaLI, nir.LIF, nir.LI, nir.IF, nir.I,

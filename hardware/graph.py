@@ -55,10 +55,8 @@ def _successor(edges: list[tuple[str, str]], name: str) -> str | None:
 def load_chain(graph: nir.NIRGraph | str | Path) -> Chain:
     """Read the layer chain input -> [flatten] -> (Linear|Affine -> CubaLIF)* -> output."""
     if not isinstance(graph, nir.NIRGraph):
-        try:
-            graph = nir.read(str(graph))
-        except (OSError, KeyError) as e:
-            raise GraphError(f"{graph}: not a readable NIR file ({e})") from None
+        from hardware import nir_checks          # (it imports GraphError from here)
+        graph = nir_checks.read(graph)
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise GraphError(f"graph has {len(inputs)} Input nodes; expected exactly one")

@@ -8,7 +8,7 @@ tau = l (mod n_steps), i.e. at its step l - 1, when in the model it is still at 
 cannot spike before step l, so its state there is exactly zero. The resets are staggered by depth so that
 each layer is cleared just as the new sample's first spikes reach it; what a layer records before its reset
 (the previous sample's tail) is not part of any sample and is reported as zeros. Chunks of samples (at least
-one per worker) run in parallel worker processes, each with its own network, each worker pinned to its own CPU.
+one per worker) run in parallel worker processes (``hardware/workers.py``), each with its own network.
 
 Weights go in as ``2 q`` with ``weight_exp = e - 1`` and sign mode MIXED: Lava's Dense clips to 9 bits and
 drops the lowest bit of mixed-sign weights, which keeps ``2 q`` exact, and the shift by ``e - 1`` restores
@@ -16,21 +16,14 @@ drops the lowest bit of mixed-sign weights, which keeps ``2 q`` exact, and the s
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
 
 import numpy as np
-from tqdm import tqdm
 
 from hardware import lava_compat
 from hardware.graph import Chain, GraphError, input_spikes
-
-
-class LavaError(RuntimeError):
-    """Lava failed or timed out on a chunk of samples."""
+from hardware.workers import LavaError, run_all  # noqa: F401  (LavaError: the CLI catches it from here)
 
 
 def _build_and_run(chain: Chain, x: np.ndarray, workdir: str, netx: str | None = None) -> list[np.ndarray]:
@@ -82,47 +75,6 @@ def _build_and_run(chain: Chain, x: np.ndarray, workdir: str, netx: str | None =
     return out
 
 
-def _own_process_group(counter=None) -> None:
-    """Pool initializer: each worker leads a process group that its Lava processes (forked) join.
-
-    With a ``counter`` (several workers), worker k is also pinned to CPU k (mod the CPUs available) and the Lava
-    processes it forks inherit that. One Lava network is seven OS processes that hand each time step to each
-    other; unpinned, two networks on two cores slowed each other down more than they gained (measured with a
-    benchmark busy on one core: 2 x 50 samples took 5.3 s each, one network of 100 samples 4.5 s; pinned,
-    2.6 s each)."""
-    os.setpgrp()
-    multiprocessing.set_start_method("fork", force=True)     # Lava forks its processes (as it does by itself)
-    if counter is not None and hasattr(os, "sched_setaffinity"):
-        with counter.get_lock():
-            k = counter.value
-            counter.value += 1
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[k % len(cpus)]})
-
-
-def context():
-    """Workers fork from a forkserver that has Lava loaded (hardware/lava_preload.py): a clean process (no torch
-    threads, no caller state), started once per program, from which each worker starts in milliseconds."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["hardware.lava_preload"])   # (the server starts at the first pool)
-    return ctx
-
-
-def pool(workers: int, ctx) -> ProcessPoolExecutor:
-    """Worker processes for Lava runs: own process groups (see _kill_workers), pinned when there are several."""
-    counter = ctx.Value("i", 0) if workers > 1 else None
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_own_process_group, initargs=(counter,))
-
-
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """A hung Lava run never returns: end every worker with the Lava processes it forked."""
-    for p in list(pool._processes.values()):     # no public API lists a pool's workers
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _run_chunk(chain: Chain, x: np.ndarray, netx: str | None = None) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="lava-") as workdir:
         return _build_and_run(chain, x, workdir, netx)
@@ -146,21 +98,8 @@ def simulate(chain: Chain, frames: np.ndarray, workers: int = 2, chunk: int = 25
     check_supported(chain)
     x = input_spikes(chain, frames)
     size = max(1, min(chunk, -(-len(x) // max(1, workers))))     # at least one chunk per worker
-    parts = [x[i:i + size] for i in range(0, len(x), size)]
-    timeout = timeout_s or 120 + 0.02 * size * chain.n_steps
-    ctx = context()
-    results: list = [None] * len(parts)
-    with pool(min(workers, len(parts)), ctx) as workers_pool:
-        futures = [workers_pool.submit(_run_chunk, chain, p, netx) for p in parts]
-        bar = tqdm(total=len(x), desc="Lava fixed_pt" + (" (netx)" if netx else ""), unit="sample",
-                   disable=None if progress else True)
-        try:
-            for i, fut in enumerate(futures):
-                results[i] = fut.result(timeout=timeout)
-                bar.update(len(parts[i]))
-        except FutureTimeout:
-            _kill_workers(workers_pool)
-            raise LavaError(f"Lava timed out after {timeout:.0f} s on samples {i * size}..") from None
-        finally:
-            bar.close()
+    starts = range(0, len(x), size)
+    results = run_all(_run_chunk, [(chain, x[i:i + size], netx) for i in starts], workers,
+                      timeout_s or 120 + 0.02 * size * chain.n_steps, "Lava fixed_pt" + (" (netx)" if netx else ""),
+                      [len(x[i:i + size]) for i in starts], [f"samples {i}.." for i in starts], progress)
     return [np.concatenate([r[l] for r in results]) for l in range(len(chain.layers))]

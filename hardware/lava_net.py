@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
-from tqdm import tqdm
 
 from hardware import lava_compat
 from hardware.foreign import Net
-from hardware.lava_backend import LavaError, _kill_workers, context, pool
 from hardware.netsim import Trace
+from hardware.workers import run_all
 
 
 def _run_one(net: Net, x: np.ndarray) -> tuple[dict, dict]:
@@ -82,21 +80,8 @@ def simulate(net: Net, x: np.ndarray, workers: int = 1, timeout_s: float | None 
              progress: bool = True) -> Trace:
     """Run every sample of ``x`` (B, n_steps, inputs) in its own Lava network, ``workers`` at a time."""
     B, n, _ = x.shape
-    timeout = timeout_s or 120 + 0.05 * n
-    ctx = context()
-    results = []
-    with pool(max(1, min(workers, B)), ctx) as workers_pool:
-        futures = [workers_pool.submit(_run_one, net, x[b]) for b in range(B)]
-        bar = tqdm(total=B, desc="Lava fixed_pt", unit="sample", disable=None if progress else True)
-        try:
-            for b, fut in enumerate(futures):
-                results.append(fut.result(timeout=timeout))
-                bar.update(1)
-        except FutureTimeout:
-            _kill_workers(workers_pool)
-            raise LavaError(f"Lava timed out after {timeout:.0f} s on sample {b}") from None
-        finally:
-            bar.close()
+    results = run_all(_run_one, [(net, x[b]) for b in range(B)], workers, timeout_s or 120 + 0.05 * n,
+                      "Lava fixed_pt", [1] * B, [f"sample {b}" for b in range(B)], progress)
     spikes = {k: np.stack([r[0][k] for r in results]) for k in net.populations}
     volt = {k: np.stack([r[1][k] for r in results]) for k, p in net.populations.items() if not p.spiking}
     return Trace(spikes, volt)

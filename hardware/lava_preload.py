@@ -1,4 +1,4 @@
-"""Imported once by the forkserver that Lava verification workers fork from (``lava_backend.pool``): Lava (with
+"""Imported once by the forkserver that Lava verification workers fork from (``hardware/workers.py``): Lava (with
 its Python 3.11 fixes) and the process models a network needs, so that a worker starts with them loaded."""
 from hardware import lava_compat
 

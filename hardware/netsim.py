@@ -7,7 +7,7 @@ timing, so that the two differ by quantisation only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from hardware.reference import _MAX, _decay, _shift
 class Trace:
     spikes: dict[str, np.ndarray]      # population -> (B, n_steps, N) bool
     voltage: dict[str, np.ndarray]     # non-spiking population -> (B, n_steps, N) (int64 or float, lambda-scaled)
+    peak: dict[str, float] = field(default_factory=dict)   # spiking population -> highest v / threshold reached
 
 
 def _by_delay(w: np.ndarray, delay: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -38,6 +39,7 @@ def simulate(net: Net, x: np.ndarray, integer: bool = True) -> Trace:
     volt = {k: np.zeros((B, n, p.size), dtype) for k, p in pops.items() if not p.spiking}
     split = [(p, _by_delay(p.q if integer else p.w, p.delay)) for p in net.projections]
     ones = np.ones((B, 1), dtype)
+    peak = {k: -np.inf for k, p in pops.items() if p.spiking}
     for t in range(n):
         for k, p in pops.items():
             if integer:
@@ -50,6 +52,8 @@ def simulate(net: Net, x: np.ndarray, integer: bool = True) -> Trace:
                 u[k] = p.alpha * u[k] + 64.0 * arrive[k][t]
                 vv = p.beta * v[k] + u[k] + p.bias_f
                 s = vv > p.theta
+            if k in peak and vv.size:
+                peak[k] = max(peak[k], float(vv.max()) / (p.vth << 6) if integer else float((vv / p.theta).max()))
             v[k] = np.where(s, 0, vv)
             spikes[k][:, t] = s
             if k in volt:
@@ -61,4 +65,4 @@ def simulate(net: Net, x: np.ndarray, integer: bool = True) -> Trace:
                 if t + d < horizon:
                     a = src @ w.T
                     arrive[proj.target][t + d] += _shift(a, proj.exp) if integer else a
-    return Trace(spikes, volt)
+    return Trace(spikes, volt, peak)

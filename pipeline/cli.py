@@ -30,15 +30,27 @@ its metadata), model.onnx (one time step in int64, state in and out; loop over s
 divergence), training.png, rasters.png."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line like every other error of this tool (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+OVERWRITE_HELP = ("replace an earlier folder written by this tool at --out (never anything else: a folder holding "
+                  "files this tool did not write is refused either way)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline", description=DESCRIPTION)
+    p = _Parser(prog="python -m pipeline", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="train, export and verify on a backend", description=DESCRIPTION,
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--target", default="lava",
                    help="lava (reference + Lava fixed_pt), onnx (reference + integer ONNX in onnxruntime), "
                         "netx (reference + lava-dl's netx network from model.net in Lava), reference, or all")
-    r.add_argument("--out", type=Path, help="run folder (default runs/<timestamp>)")
+    r.add_argument("--out", help="run folder to create (default runs/<timestamp>)")
+    r.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     r.add_argument("--samples", type=int, help="test samples to verify (default: the whole test split)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration value, e.g. train.epochs=3 (repeatable)")
@@ -49,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     x.add_argument("--ipc", type=int, help="synthetic samples per class (default 10)")
     x.add_argument("--method", help="pace (default), cf, dm, random, herding or kcenter")
-    x.add_argument("--out", type=Path, required=True, help="folder to write (replaced whole when done)")
+    x.add_argument("--out", required=True, help="folder to create (written whole when done)")
+    x.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     x.add_argument("--iterations", type=int, help="optimisation steps (default 200)")
     x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
@@ -65,8 +78,11 @@ def _parser() -> argparse.ArgumentParser:
                        description=VERIFY_DESCRIPTION, epilog=VERIFY_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("graph", type=Path, help="a .nir file")
-    v.add_argument("--target", default="lava", choices=["lava"], help="the backend to verify (lava)")
-    v.add_argument("--out", type=Path, help="report folder (default runs/verify-<timestamp>)")
+    v.add_argument("--target", default="lava", choices=["lava", "reference"],
+                   help="lava (default: float graph, integer reference and Lava fixed_pt), or reference (float "
+                        "graph vs integer reference only, no Lava: a quick look at what quantisation does)")
+    v.add_argument("--out", help="report folder to create (default runs/verify-<timestamp>)")
+    v.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     v.add_argument("--source", default="nir", help="whose convention the graph's parameters follow: "
                                                    "nir (default: exp, dt from metadata) or snntorch; for other "
                                                    "frameworks give --dt and --method")
@@ -186,14 +202,14 @@ def _init_distributed(cfg: RunConfig) -> None:
 
 
 def _check(args) -> int:
-    import nir
-
-    from hardware import loihi2
+    from hardware import loihi2, nir_checks
     from hardware.graph import GraphError, load_chain
-    try:
-        g = nir.read(str(args.graph))
-    except (OSError, KeyError) as e:
-        raise GraphError(f"{args.graph}: not a readable NIR file ({e})") from None
+    g = nir_checks.read(args.graph)
+    nir_checks.validate(g)
+    errors = nir_checks.contract_errors(g)
+    if errors:
+        raise GraphError(f"{args.graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+                         + "; the file's continuous fields and integer metadata must describe one network")
     violations = loihi2.check(g)
     if violations:
         if args.json:
@@ -214,15 +230,33 @@ def _check(args) -> int:
     return 0
 
 
+def _out(args, default: Path) -> Path:
+    if args.out is None:
+        return default
+    if not args.out.strip():
+        raise UsageError("--out is empty: give the folder to write")
+    return Path(args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("interrupted: no output folder was written or changed (they are only ever replaced whole)",
+              file=sys.stderr)
+        return 130
+
+
+def _main(args) -> int:
     # Imported late so that --help and argument errors answer at once.
     from hardware.graph import GraphError
     from hardware.lava_backend import LavaError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
-    from pipeline.run import run, summary
-    from pipeline.runfolder import default_dir
+    from pipeline.run import EXIT_CODES, run, summary
+    from pipeline.runfolder import OutputError, default_dir
+    from pipeline.train import TrainingError
     try:
         if args.command == "check":
             return _check(args)
@@ -231,36 +265,37 @@ def main(argv: list[str] | None = None) -> int:
             items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
             items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
                       if (v := getattr(args, k)) is not None] + args.overrides
+            out = _out(args, None)
             cfg = resolve(apply_overrides(RunConfig(), items))
             _init_distributed(cfg)
-            meta = distill(cfg, args.out)
+            meta = distill(cfg, out, overwrite=args.overwrite)
             if meta is not None:            # under torchrun, rank 0 writes and reports
-                print(distill_summary(meta, args.out))
+                print(distill_summary(meta, out))
             return 0
         if args.command == "verify":
-            from pipeline.verify import summary as verify_summary, verify
-            out = args.out or default_dir().with_name(f"verify-{default_dir().name}")
-            report = verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
-                            input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
-                            seed=args.seed, workers=args.workers)
-            print(verify_summary(report, out))
-            return 0 if report["verdict"] == "IDENTICAL" else 1
+            from pipeline import verify as v
+            out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
+            report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
+                              input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
+                              seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite)
+            print(v.summary(report, out))
+            return v.EXIT_CODES[report["verdict"]]
         if args.command == "data":
             from pipeline.data import dataset
             cfg = _data_config(args).data
             print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
             return 0
         cfg = _config(args)
-        out = args.out or default_dir()
+        out = _out(args, default_dir())
         _init_distributed(cfg)
-        report = run(cfg, args.target, out)
+        report = run(cfg, args.target, out, overwrite=args.overwrite)
         if report is None:          # a torchrun rank other than 0: it trained its share, rank 0 reports
             return 0
-    except (UsageError, ConfigError, DataError, EventFileError, GraphError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (UsageError, ConfigError, DataError, EventFileError, GraphError, OutputError, TrainingError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except LavaError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     print(summary(report, out))
-    return 0 if all(b["identical"] == b["compared"] for b in report["backends"].values()) else 1
+    return EXIT_CODES[report["verdict"]]

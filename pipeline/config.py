@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -138,6 +139,13 @@ QUICK = {
 
 
 def _parse(text: Any, typ: type, key: str) -> Any:
+    value = _parse_type(text, typ, key)
+    if typ is float and not math.isfinite(value):
+        raise ConfigError(f"config key {key!r}: expected a finite number, got {text!r}")
+    return value
+
+
+def _parse_type(text: Any, typ: type, key: str) -> Any:
     if not isinstance(text, str):
         if typ is float and isinstance(text, int) and not isinstance(text, bool):
             return float(text)
@@ -204,6 +212,7 @@ def validate(cfg: RunConfig) -> None:
          "train.epochs/batch_size/lr/augment_shift/weight_decay",
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
          "augment_shift >= 0, weight_decay >= 0"),
+        (t.surrogate_slope > 0, "train.surrogate_slope", t.surrogate_slope, "> 0"),
         (s.method in SELECT_METHODS, "select.method", s.method, f"one of {SELECT_METHODS}"),
         (0 < s.ratio < 1, "select.ratio", s.ratio, "between 0 and 1 (fraction skipped)"),
         (s.warmup_epochs >= 0 and 0 <= s.anneal_from <= 1, "select.warmup_epochs/anneal_from",

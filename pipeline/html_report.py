@@ -46,13 +46,19 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
                 for b, r in report["backends"].items()]
     if "golden" in accuracy:
         intro = (f"Golden (integer) accuracy {accuracy['golden']:.4f} on {report['test_samples']} test samples. "
-                 "Every backend is compared with the golden model in every layer, step and sample.")
+                 "Every backend is compared with the golden model in every layer, step and sample."
+                 + (f" Verdict: {report['verdict']}." if "verdict" in report else ""))
     else:
         intro = (f"Input: {report.get('input', '')}. Discretisation: {report['discretisation']['method']}, "
                  f"dt {report['discretisation']['dt']:g} s ({report['discretisation']['source']} convention). "
                  "Lava must equal the integer reference exactly; the float graph's differences from the reference "
                  f"are quantisation, measured. Verdict: {report.get('verdict', '')}.")
+    warnings = [f"Layer {s['layer']} never spiked in any of the {s['samples']} compared samples: {s['cause']}."
+                for s in report.get("silent_layers", [])]
+    if report.get("verdict") == "SILENT":
+        warnings.append("The output never spiked: identical spikes certify nothing here (exit status 3).")
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>",
+             *(f'<p class="warn">WARNING: {html.escape(w)}</p>' for w in warnings),
              "<h2>Spike-level equivalence</h2>", _table(verdicts, list(verdicts[0]) if verdicts else []),
              _img(out / "divergence.png", "mismatched spikes per time step and layer (all zero when identical)"),
              _img(out / "rasters.png", "spike rasters of one sample side by side, mismatches in red")]
@@ -89,6 +95,7 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
             "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"
+            ".warn{background:#fff3cd;border-left:4px solid #d39e00;padding:6px 10px}"
             "</style></head><body>" + "\n".join(parts) + "</body></html>\n")
     path = out / "report.html"
     atomic_write(path, lambda p: p.write_text(page))

@@ -79,30 +79,32 @@ def divergence(path: Path, per_backend: dict, names: list[str]) -> None:
     _save(fig, path)
 
 
-def rasters3(path: Path, floats: list[np.ndarray], ref: list[np.ndarray], lava: list[np.ndarray],
-             names: list[str], voltages: dict | None = None, sample: int = 0) -> None:
-    """Per layer (rows), side by side: the float graph, the integer reference and Lava for one sample, with the
-    float-vs-integer differences (red) in the reference panel and Lava-vs-reference differences in Lava's.
-    Non-spiking layers in ``voltages`` (name -> (float, reference, Lava) voltages) are drawn as traces."""
+PANELS = ("float graph", "integer reference", "Lava fixed_pt")
+
+
+def rasters3(path: Path, panels: list[list[np.ndarray]], names: list[str], voltages: dict | None = None,
+             sample: int = 0) -> None:
+    """Per layer (rows), side by side: the float graph, the integer reference and (when run) Lava for one sample,
+    each panel after the first with its differences from the one before it in red. Non-spiking layers in
+    ``voltages`` (name -> one voltage array per panel) are drawn as traces."""
     voltages = voltages or {}
-    fig, axes = plt.subplots(len(names), 3, figsize=(13, 2.6 * len(names)), squeeze=False)
-    for row, (name, f, r, l) in enumerate(zip(names, floats, ref, lava)):
+    titles = PANELS[:len(panels)]
+    fig, axes = plt.subplots(len(names), len(panels), figsize=(4.4 * len(panels), 2.6 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
         if name in voltages:
-            for col, (title, v) in enumerate(zip(["float graph", "integer reference", "Lava fixed_pt"],
-                                                 voltages[name])):
+            for col, (title, v) in enumerate(zip(titles, voltages[name])):
                 ax = axes[row][col]
                 ax.plot(v[sample], lw=0.8)
                 ax.set(title=f"{name}: {title}, membrane voltage", ylabel="v" if col == 0 else None,
                        xlabel="time step" if row == len(names) - 1 else None)
                 ax.title.set_fontsize(8)
             continue
-        for col, (title, s, base) in enumerate([("float graph", f, None), ("integer reference", r, f),
-                                                ("Lava fixed_pt", l, r)]):
-            ax = axes[row][col]
+        for col, title in enumerate(titles):
+            ax, s = axes[row][col], panels[col][row]
             t, n = np.nonzero(s[sample])
             ax.scatter(t, n, s=5, c="k")
-            if base is not None:
-                bt, bn = np.nonzero(s[sample] != base[sample])
+            if col > 0:
+                bt, bn = np.nonzero(s[sample] != panels[col - 1][row][sample])
                 ax.scatter(bt, bn, s=30, c="red", marker="x")
                 title += f" ({len(bt)} differ from {'float' if col == 1 else 'reference'})"
             ax.set(xlim=(-0.5, s.shape[1] - 0.5), ylim=(-0.5, s.shape[2] - 0.5), title=f"{name}: {title}",

@@ -32,7 +32,7 @@ def _stage(text: str) -> None:
     print(f"== {text}", flush=True)
 
 
-def run(cfg: RunConfig, target: str, out: Path) -> dict | None:
+def run(cfg: RunConfig, target: str, out: Path, overwrite: bool = False) -> dict | None:
     """Run every stage and write the run folder (replaced whole, only when the run completes).
 
     Under torchrun, every rank trains its share (pipeline/train.py) and rank 0 alone does everything else and
@@ -42,7 +42,7 @@ def run(cfg: RunConfig, target: str, out: Path) -> dict | None:
         train_set, _ = _load_after_rank0(cfg)
         train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
         return None
-    with staged(out) as stage:
+    with staged(out, "run", overwrite) as stage:
         return _run(cfg, target, stage)
 
 
@@ -91,7 +91,7 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
             raise
         netx_note = f"model.net not written: {e}"
 
-    n = cfg.verify.samples or len(test_set.labels)
+    n = min(cfg.verify.samples or len(test_set.labels), len(test_set.labels))
     frames, labels = test_set.frames[:n], test_set.labels[:n]
     t0 = time.perf_counter()
     _stage(f"golden model (integer mode) on {n} test samples")
@@ -119,8 +119,9 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
                   "prediction_agreement": float((float_pred == predict(gold[-1])).mean()),
                   "accuracy": float((float_pred == labels).mean())}
 
-    loihi = {"resources": loihi2.estimate(chain),
-             "activity": loihi2.activity(chain, graph.input_spikes(chain, frames), gold)}
+    x = graph.input_spikes(chain, frames)
+    loihi = {"resources": loihi2.estimate(chain), "activity": loihi2.activity(chain, x, gold)}
+    silent = find_silent(chain, frames, x, gold)
 
     report = {
         "accuracy": accuracy,
@@ -129,6 +130,9 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "onnx_float": onnx_float,
         "netx": netx_note or "model.net written",
         "test_samples": int(n),
+        **({"samples_requested": cfg.verify.samples} if cfg.verify.samples > n else {}),
+        "silent_layers": silent,
+        "verdict": verdict(backends, silent, names[-1]),
         "data": dataset.summary(cfg.data, train_set, test_set),
         "training": {"distilled": cfg.data.distilled or None, "ranks": train.rank_world()[1],
                      "method": cfg.select.method,
@@ -152,9 +156,41 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     return report
 
 
+def find_silent(chain: graph.Chain, frames, x, gold: list) -> list[dict]:
+    """Layers of the golden model that never spiked in any compared sample, with the likely cause."""
+    counts = [int(x.sum())] + [int(g.sum()) for g in gold]
+    names = ["input"] + [layer.name for layer in chain.layers]
+    peaks = reference.peak_fraction(chain, frames) if 0 in counts[1:] else [None] * len(gold)
+    layers = [{"layer": names[l + 1], "spikes": counts[l + 1], "sources": {names[l]: counts[l]},
+               "peak_fraction": peaks[l], "spiking": True} for l in range(len(gold))]
+    return equivalence.silent_layers(layers, len(x))
+
+
+def verdict(backends: dict, silent: list[dict], output: str) -> str:
+    """DIVERGED when a backend differs from the golden model; else SILENT when the output layer never spiked in
+    any compared sample (identical, but nothing was certified); else IDENTICAL."""
+    if any(b["identical"] != b["compared"] for b in backends.values()):
+        return "DIVERGED"
+    return "SILENT" if any(s["layer"] == output for s in silent) else "IDENTICAL"
+
+
+EXIT_CODES = {"IDENTICAL": 0, "DIVERGED": 1, "SILENT": 3}
+
+
+def silence_lines(report: dict) -> list[str]:
+    """The printed warning for every silent layer, and what a silent output means for the verdict."""
+    lines = [f"WARNING: layer {s['layer']} never spiked in any of the {s['samples']} compared samples: {s['cause']}"
+             for s in report.get("silent_layers", [])]
+    if report.get("verdict") == "SILENT":
+        lines.append("SILENT: the output never spiked, so identical spikes certify nothing; exit status 3")
+    return lines
+
+
 def summary(report: dict, out: Path) -> str:
     acc = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
-    lines = [f"test accuracy ({report['test_samples']} samples): {acc}"]
+    asked = (f"; {report['samples_requested']} asked for, the test split has {report['test_samples']}"
+             if "samples_requested" in report else "")
+    lines = [f"test accuracy ({report['test_samples']} samples{asked}): {acc}"]
     for name, b in report["backends"].items():
         verdict = "IDENTICAL" if b["identical"] == b["compared"] else "DIVERGED"
         lines.append(f"{name:>9}: {b['identical']}/{b['compared']} samples spike-identical in every layer and "
@@ -168,6 +204,7 @@ def summary(report: dict, out: Path) -> str:
     f = report["onnx_float"]
     lines.append(f"float ONNX (no truncation): {f['identical_samples']}/{f['compared']} samples spike-identical, "
                  f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")
+    lines += silence_lines(report)
     lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
                  "report.json, report.html, training.png, rasters.png, divergence.png)")
     return "\n".join(lines)

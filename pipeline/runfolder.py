@@ -1,18 +1,43 @@
-"""The run folder: every artifact of a run, written atomically (an interrupted run never corrupts an old one)."""
+"""Output folders (run, verify, distill): written atomically, and never at the cost of anything we did not write.
+
+A folder this tool wrote holds a marker, ``.nmpipe-folder.json``, naming every entry it wrote. ``--out`` may name
+a folder that does not exist yet or an empty one; an earlier folder of ours only with ``overwrite`` (the CLI's
+``--overwrite``), and then only while it holds nothing but what we wrote. Anything else (a file, a symbolic
+link, a dataset, a folder of ours that someone added a file to) is refused before any work starts, naming the
+path. The new folder is built in ``.NAME.partial-*`` beside ``out``, with a marker naming its owner process from
+the start, and moved into place only when complete. Partial folders left by a killed run, and a previous folder
+set aside during the final swap, are recognised by their marker and a dead owner, and cleaned up (or put back)
+by the next run with the same ``out``.
+"""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+MARKER = ".nmpipe-folder.json"
+TOOL = "nmpipe"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class OutputError(ValueError):
+    """An output path this tool must not or cannot write; the message names the path and why."""
+
 
 def default_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _readable_by_others(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700; give our outputs the permissions a plain write would have."""
+    os.chmod(path, mode & ~_UMASK)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -22,6 +47,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        _readable_by_others(Path(tmp), 0o666)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -32,20 +58,178 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
 
 
+# --- owners: a process on this host, told apart from a later one with the same pid by its start time ----------
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]          # field 22, after the parenthesised command name
+
+
+def _owner() -> dict:
+    return {"pid": os.getpid(), "start": _start_time(os.getpid()), "host": socket.gethostname()}
+
+
+def _owner_dead(owner: dict) -> bool:
+    """True only when we can tell: the owner ran on this host and is gone (or its pid now names another)."""
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    start = _start_time(owner["pid"])
+    return start is not None and owner.get("start") is not None and start != owner["start"]
+
+
+# --- what is ours ---------------------------------------------------------------------------------------------
+
+def _marker(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("tool") == TOOL else None
+
+
+def _foreign_entries(folder: Path, marker: dict | None) -> list[str]:
+    """Entries of ``folder`` that the marker does not list (all of them when there is no marker)."""
+    ours = set(marker.get("files", [])) | {MARKER} if marker else set()
+    return sorted(p.name for p in folder.iterdir() if p.name not in ours)
+
+
+def _remove_ours(folder: Path) -> None:
+    """Delete a folder of ours, the marker last, so that an interrupted removal is still recognised as ours."""
+    for entry in folder.iterdir():
+        if entry.name == MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (folder / MARKER).unlink(missing_ok=True)
+    folder.rmdir()
+
+
+def check_target(out: Path, overwrite: bool = False) -> None:
+    """Raise :class:`OutputError` unless ``out`` may be written (or replaced, with ``overwrite``)."""
+    try:
+        _check_target(out, overwrite)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot be checked ({e.strerror or e}); nothing was written") from None
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if str(out) in ("", "."):
+        raise OutputError("--out names the current folder; give a new folder for the results")
+    if out.is_symlink():
+        raise OutputError(f"{out}: is a symbolic link; give the folder itself (nothing was written)")
+    if not out.exists():
+        for parent in out.parents:
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(f"{out}: cannot be created: {parent} is a file, not a folder")
+        return
+    if not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a folder; this tool writes only new folders or its own "
+                          "(nothing was changed)")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    marker = _marker(out)
+    foreign = _foreign_entries(out, marker)
+    if marker is None:
+        raise OutputError(f"{out}: is a folder this tool did not write ({len(entries)} entries, e.g. "
+                          f"{foreign[0]!r}); choose a new --out (nothing was changed)")
+    if foreign:
+        raise OutputError(f"{out}: an earlier {marker.get('kind', 'run')} folder that now also holds "
+                          f"{', '.join(map(repr, foreign[:3]))}, which this tool did not write; it is left as it "
+                          "is: choose another --out")
+    if not overwrite:
+        raise OutputError(f"{out}: holds an earlier {marker.get('kind', 'run')} (written "
+                          f"{marker.get('written', '?')}); pass --overwrite to replace it, or choose another --out")
+
+
+def clean_stale(out: Path) -> list[Path]:
+    """Tidy what killed runs left beside ``out``: partial folders of dead owners are removed; a previous folder
+    set aside during a swap is put back when ``out`` is missing, or removed when ``out`` replaced it."""
+    done: list[Path] = []
+    if not out.parent.is_dir():
+        return done
+    for p in sorted(out.parent.glob(f".{out.name}.partial-*")):
+        marker = _marker(p) if p.is_dir() and not p.is_symlink() else None
+        if marker is not None and not marker.get("kept") and _owner_dead(marker.get("owner", {})):
+            _remove_ours(p)          # named by us, marked by us, its owner gone: what it holds is ours
+            done.append(p)
+        elif marker is None and p.is_dir() and not p.is_symlink() and not any(p.iterdir()) \
+                and time.time() - p.stat().st_mtime > 60:
+            p.rmdir()                # killed between creating the folder and writing its marker
+            done.append(p)
+    for p in sorted(out.parent.glob(f".{out.name}.old-*")):
+        marker = _marker(p) if p.is_dir() and not p.is_symlink() else None
+        if marker is None or _foreign_entries(p, marker) or not _owner_dead(marker.get("swapped_by", {})):
+            continue
+        if out.exists() or out.is_symlink():
+            _remove_ours(p)          # the swap completed: this is the replaced folder
+        else:
+            os.replace(p, out)       # killed between the two renames: put the previous folder back
+        done.append(p)
+    return done
+
+
+def _write_marker(folder: Path, kind: str, **extra) -> None:
+    files = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
+    write_json(folder / MARKER, {"tool": TOOL, "kind": kind, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "owner": _owner(), "files": files, **extra})
+
+
+def _swap_in(stage: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished ``stage`` to ``out``; an earlier folder of ours there is set aside, then removed."""
+    if out.exists() and any(out.iterdir()):
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        marker = _marker(out)
+        write_json(out / MARKER, {**marker, "swapped_by": _owner()})
+        os.replace(out, old)
+        os.replace(stage, out)
+        _remove_ours(old)
+    else:
+        os.replace(stage, out)               # onto nothing, or onto an empty folder
+
+
 @contextlib.contextmanager
-def staged(out: Path) -> Iterator[Path]:
+def staged(out: Path | str, kind: str = "run", overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh folder beside ``out``; on success it replaces ``out`` whole, on failure it is removed.
 
-    A failed or interrupted run therefore leaves a previous run in ``out`` exactly as it was.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    ``out`` is checked first (see :func:`check_target`): a failed, interrupted or refused run leaves whatever was
+    at ``out`` exactly as it was, and a run that cannot write there fails before any work. If ``out`` changed
+    while we worked so that it may no longer be replaced, the results are kept beside it and named."""
+    out = Path(out)
+    check_target(out, overwrite)
+    stage = None
+    try:
+        clean_stale(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        _readable_by_others(stage, 0o777)
+        _write_marker(stage, kind)
+    except OSError as e:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)     # created a moment ago, by us
+        raise OutputError(f"{out}: cannot write the output folder there ({e.strerror or e})") from None
     try:
         yield stage
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(stage, out)
-        shutil.rmtree(old, ignore_errors=True)
+        _write_marker(stage, kind)
+        try:
+            check_target(out, overwrite)     # again: the folder may have changed while we worked
+        except OutputError as e:
+            kept = out.with_name(f"{out.name}.kept-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+            _write_marker(stage, kind, kept=True)
+            os.replace(stage, kept)
+            raise OutputError(f"{e} [it changed while this run worked; the results are in {kept}]") from None
+        _swap_in(stage, out, overwrite)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage.exists():
+            _remove_ours(stage)

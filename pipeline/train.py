@@ -2,6 +2,7 @@
 cross-entropy of the spike counts, or SLTT / SLTT-K (pipeline/sltt.py) with per-step losses."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,22 @@ from pipeline import sltt
 from pipeline.config import ConfigError, RunConfig
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss or weight); the message names the epoch and the likely key."""
+
+
+def _hint(t) -> str:
+    return (f"nothing was written (train.lr = {t.lr:g}, train.weight_decay = {t.weight_decay:g}, "
+            f"train.surrogate_slope = {t.surrogate_slope:g}: try a smaller train.lr)")
+
+
+def _check_finite(model: torch.nn.Module, epoch: int, t) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}: weights {name!r} are no "
+                                f"longer finite; {_hint(t)}")
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,10 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
                 refresh_scores(scores, seen, part_idx, part_scores, sel.ema)
                 total += part_total
             batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
+            if not math.isfinite(loss.item()):
+                raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}, batch "
+                                    f"{b // t.batch_size + 1}: the loss is {loss.item()}; {_hint(t)}")
+        _check_finite(model, epoch, t)
         sched.step()
         seconds.append(time.perf_counter() - start)
         losses.append(total / max(len(plan.indices), 1))

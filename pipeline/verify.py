@@ -8,6 +8,7 @@ graph, ``backends.lava`` against the reference (each with ``against``).
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import nir
 import numpy as np
 
 from hardware import foreign, lava_net, loihi2, netsim
-from hardware.equivalence import compare
+from hardware.equivalence import compare, silent_layers
 from hardware.graph import GraphError
 from pipeline import html_report, plots
+from pipeline.config import ConfigError
 from pipeline.runfolder import staged, write_json
 
 
@@ -40,8 +42,8 @@ def _read_input(path, net: foreign.Net, n_in: int, samples: int, steps: int | No
         data = np.asarray(grid.data)
         if data.ndim != 3 or data.shape[2] != n_in:
             raise GraphError(f"recorded data of shape {data.shape}: expected (samples, steps, {n_in})")
-        return (data > 0).astype(np.int64), f"NIR {type(path).__name__}: {data.shape[0]} samples x " \
-                                             f"{data.shape[1]} steps"
+        return _binary(data, "recorded data"), f"NIR {type(path).__name__}: {data.shape[0]} samples x " \
+                                               f"{data.shape[1]} steps"
     if path is None:
         T = steps or 20
         x = np.random.default_rng(seed).random((samples, T, n_in)) < rate
@@ -49,10 +51,16 @@ def _read_input(path, net: foreign.Net, n_in: int, samples: int, steps: int | No
     try:
         data = np.load(path)
         if isinstance(data, np.lib.npyio.NpzFile):
-            data = data["input"] if "input" in data else data[data.files[0]]
-    except (OSError, ValueError, KeyError, IndexError) as e:
-        raise GraphError(f"{path}: not a readable .npy/.npz input ({e})") from None
+            with data:
+                if "input" not in data.files:
+                    raise GraphError(f"{path}: an .npz input needs an array named 'input' (it holds "
+                                     f"{', '.join(map(repr, data.files)) or 'no arrays'})")
+                data = data["input"]
+    except (OSError, ValueError, EOFError) as e:
+        raise GraphError(f"{path}: not a readable .npy/.npz input ({' '.join(str(e).split())})") from None
     data = np.asarray(data)
+    if data.size == 0:
+        raise GraphError(f"{path}: shape {data.shape} holds no spikes (empty)")
     if data.shape[data.ndim - len(net.input_shape):] == net.input_shape:
         lead = data.shape[:data.ndim - len(net.input_shape)]
     elif data.ndim >= 2 and data.shape[-1] == n_in:
@@ -63,7 +71,18 @@ def _read_input(path, net: foreign.Net, n_in: int, samples: int, steps: int | No
         data, lead = data[None], (1,) + lead
     if len(lead) != 2:
         raise GraphError(f"{path}: shape {data.shape}: expected (T, {net.input_shape}) or (B, T, ...)")
-    return (data.reshape(lead[0], lead[1], n_in) > 0).astype(np.int64), f"{path}: {lead[0]} samples x {lead[1]} steps"
+    return _binary(data.reshape(lead[0], lead[1], n_in), str(path)), f"{path}: {lead[0]} samples x {lead[1]} steps"
+
+
+def _binary(data: np.ndarray, what: str) -> np.ndarray:
+    """Spikes as int64 0/1; anything else (0.5, -1, NaN, counts) is refused, never silently binarised."""
+    if data.dtype.kind not in "biuf":
+        raise GraphError(f"{what}: {data.dtype} values; input spikes are 0 and 1")
+    bad = (data != 0) & (data != 1)
+    if bad.any():
+        raise GraphError(f"{what}: holds {int(bad.sum())} values other than 0 and 1 (e.g. {data[bad].flat[0]!r}); "
+                         "input spikes are 0 and 1")
+    return data.astype(np.int64)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,23 +131,82 @@ def resources(net: foreign.Net) -> dict:
                                    for k, p in net.populations.items()])
 
 
+TARGETS = ("lava", "reference")
+
+
+def check_options(samples: int, steps: int | None, rate: float, workers: int) -> None:
+    """Options no simulation could run with: one line naming the option."""
+    if samples < 1:
+        raise ConfigError(f"--samples {samples}: give at least 1 random input sample")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"--steps {steps}: give at least 1 time step")
+    if not (math.isfinite(rate) and 0 <= rate <= 1):
+        raise ConfigError(f"--rate {rate:g} is not a spike probability in [0, 1]")
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
+
+
+def find_silent(net: foreign.Net, x: np.ndarray, flt: netsim.Trace, ref: netsim.Trace) -> list[dict]:
+    """Populations of the integer reference that never spiked in any sample (non-spiking readouts: that no spike
+    reached), with the likely cause."""
+    counts = {"input": int(x.sum()), **{k: int(v.sum()) for k, v in ref.spikes.items()}}
+    hint = (f"the graph was read at dt = {net.dt:g} s ({net.method}, --source {net.source}); if its framework "
+            "simulates at another time step or convention, give --dt and --method (or --source)")
+    layers = []
+    for k, pop in net.populations.items():
+        sources = {p.source: counts[p.source] for p in net.projections if p.target == k and p.source != "bias"}
+        layers.append({"layer": k, "spikes": counts[k], "sources": sources, "spiking": pop.spiking,
+                       "peak_fraction": ref.peak.get(k)})
+    silent = silent_layers(layers, x.shape[0], hint)
+    for s in silent:
+        if (n := int(flt.spikes[s["layer"]].sum())) and net.populations[s["layer"]].spiking:
+            s["cause"] += f" (the float graph spikes {n:,} times here: quantisation silenced it)"
+    return silent
+
+
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
            input_path: Path | None = None, samples: int = 4, steps: int | None = None, rate: float = 0.2,
-           seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
-    """Verify ``graph`` (three-way) and write ``out`` (report.json, report.html, PNGs); returns the report."""
+           seed: int = 0, workers: int = 1, progress: bool = True, target: str = "lava",
+           overwrite: bool = False) -> dict:
+    """Verify ``graph`` (three-way; ``target="reference"``: float vs integer only, no Lava) and write ``out``
+    (report.json, report.html, PNGs, replaced whole); returns the report."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown verify target {target!r}; choose one of {list(TARGETS)}")
+    check_options(samples, steps, rate, workers)
+    with staged(out, "verify", overwrite) as tmp:
+        report, traces, net = _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers,
+                                      progress, target)
+        write_json(tmp / "report.json", report)
+        names = list(net.populations)
+        plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in traces], names,
+                       {k: tuple(t.voltage[k] / net.populations[k].scale for t in traces)
+                        for k in traces[0].voltage})
+        html_report.write(tmp, report, title=f"verify {Path(graph).name}")
+    return report
+
+
+def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target):
     t0 = time.perf_counter()
     net = foreign.load(foreign.read(graph), dt=dt, method=method, source=source)
     x, described = load_input(input_path, net, samples, steps, rate, seed)
     names = list(net.populations)
     flt = netsim.simulate(net, x, integer=False)
     ref = netsim.simulate(net, x, integer=True)
-    lava = lava_net.simulate(net, x, workers=workers, progress=progress)
+    backends = {"reference": _backend(names, flt, ref, "float")}
+    traces = (flt, ref)
+    if target == "lava":
+        lava = lava_net.simulate(net, x, workers=workers, progress=progress)
+        backends["lava"] = _backend(names, ref, lava, "reference")
+        traces = (flt, ref, lava)
+    silent = find_silent(net, x, flt, ref)
     report = {
         "graph": str(graph), "input": described, "samples": int(x.shape[0]), "steps": int(x.shape[1]),
+        "target": target,
         "discretisation": {"source": net.source, "method": net.method, "dt": net.dt,
                            "convention": foreign.PRESETS[net.source]},
-        "backends": {"reference": _backend(names, flt, ref, "float"), "lava": _backend(names, ref, lava, "reference")},
+        "backends": backends,
         "float": float_agreement(net, flt, ref),
+        "silent_layers": silent,
         "quantisation": foreign.error_table(net),
         "projections": [{"projection": p.name, "via": " > ".join(p.path) or "direct", "weight_exp": p.exp,
                          "max_delay": int(p.delay.max()), "synapses": int(np.count_nonzero(p.q))}
@@ -137,26 +215,36 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
         "loihi2": {"resources": resources(net)},
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    report["verdict"] = ("IDENTICAL" if report["backends"]["lava"]["identical"] == x.shape[0] else "DIVERGED")
-    with staged(out) as tmp:
-        write_json(tmp / "report.json", report)
-        plots.rasters3(tmp / "rasters.png", [flt.spikes[k] for k in names], [ref.spikes[k] for k in names],
-                       [lava.spikes[k] for k in names], names,
-                       {k: tuple(t.voltage[k] / net.populations[k].scale for t in (flt, ref, lava))
-                        for k in flt.voltage})
-        html_report.write(tmp, report, title=f"verify {Path(graph).name}")
-    return report
+    silent_out = {s["layer"] for s in silent} >= set(net.readout)
+    if target == "lava" and backends["lava"]["identical"] != x.shape[0]:
+        report["verdict"] = "DIVERGED"
+    else:
+        report["verdict"] = "SILENT" if silent_out else ("IDENTICAL" if target == "lava" else "REFERENCE ONLY")
+    return report, traces, net
+
+
+EXIT_CODES = {"IDENTICAL": 0, "REFERENCE ONLY": 0, "DIVERGED": 1, "SILENT": 3}
 
 
 def summary(report: dict, out: Path) -> str:
-    lava, ref = report["backends"]["lava"], report["backends"]["reference"]
-    lines = [f"{report['graph']}: {report['verdict']}: Lava fixed_pt == integer reference on "
-             f"{lava['identical']}/{lava['compared']} samples ({report['input']})",
+    ref = report["backends"]["reference"]
+    if "lava" in report["backends"]:
+        lava = report["backends"]["lava"]
+        head = (f"{report['graph']}: {report['verdict']}: Lava fixed_pt == integer reference on "
+                f"{lava['identical']}/{lava['compared']} samples ({report['input']})")
+    else:
+        head = (f"{report['graph']}: {report['verdict']}: Lava not run (--target reference); float graph vs "
+                f"integer reference only ({report['input']})")
+    lines = [head,
              f"  float graph vs integer reference: {ref['identical']}/{ref['compared']} samples spike-identical "
              f"({report['discretisation']['method']}, dt {report['discretisation']['dt']:g} s)"]
     for r in report["float"]:
         lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
                      f"{r['integer_spikes']}, "
                      f"cosine {r['activity_cosine']:.4f}, first divergence {r['first_divergence']}")
+    lines += [f"WARNING: layer {s['layer']} never spiked in any of the {s['samples']} samples: {s['cause']}"
+              for s in report["silent_layers"]]
+    if report["verdict"] == "SILENT":
+        lines.append("SILENT: the readout never spiked, so identical spikes certify nothing; exit status 3")
     lines.append(f"  report: {out / 'report.html'}")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import torch
 
 from conftest import random_net
 from export.nir_export import to_nir
-from hardware import equivalence, graph, lava_backend, reference
+from hardware import equivalence, graph, lava_backend, reference, workers
 from models.snn import golden_spikes
 
 
@@ -138,7 +138,7 @@ def _where_am_i(_):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_parallel_lava_workers_are_pinned_to_different_cpus():
     import multiprocessing
-    with lava_backend.pool(2, multiprocessing.get_context("spawn")) as p:
+    with workers.pool(2, multiprocessing.get_context("spawn")) as p:
         seen = dict(p.map(_where_am_i, range(6)))
     assert len(seen) == 2
     assert all(len(cpus) == 1 for cpus in seen.values())

@@ -70,10 +70,17 @@ def _quick_folder(cache: Path) -> Path:
     return cache / "digits-v1-seed0-200-40"
 
 
-def test_corrupt_event_file_is_named(tmp_path):
-    folder = _quick_folder(tmp_path / "cache")
-    (folder / "Train" / "3").mkdir(parents=True)
+def _corrupt_quick_folder(cache: Path) -> None:
+    """A cached digits folder whose one training file is truncated (and one valid test file)."""
+    folder = _quick_folder(cache)
+    for split in ("Train", "Test"):
+        (folder / split / "3").mkdir(parents=True)
     (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
+    (folder / "Test" / "3" / "00001.bin").write_bytes(bytes([1, 2, 0x80, 0, 9]))
+
+
+def test_corrupt_event_file_is_named(tmp_path):
+    _corrupt_quick_folder(tmp_path / "cache")
     proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin", "truncated after byte 10")
@@ -87,15 +94,16 @@ def test_empty_data_folder_is_named(tmp_path):
 
 
 def test_failed_run_leaves_the_previous_run_folder_untouched(tmp_path):
+    from pipeline.runfolder import staged
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "report.json").write_text('{"previous": true}')
-    folder = _quick_folder(tmp_path / "cache")
-    (folder / "Train" / "3").mkdir(parents=True)
-    (folder / "Train" / "3" / "00001.bin").write_bytes(b"\0" * 13)
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}")
-    assert proc.returncode == 2
-    assert [p.name for p in out.iterdir()] == ["report.json"] and (out / "report.json").read_text() == '{"previous": true}'
+    with staged(out, "run") as stage:                     # an earlier run folder of ours
+        (stage / "report.json").write_text('{"previous": true}')
+    before = sorted(p.name for p in out.iterdir())
+    _corrupt_quick_folder(tmp_path / "cache")
+    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--overwrite",
+               "--set", f"data.cache={tmp_path / 'cache'}")
+    assert_one_line_error(proc, "00001.bin")
+    assert sorted(p.name for p in out.iterdir()) == before and (out / "report.json").read_text() == '{"previous": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run"]      # no partial folder left behind
 
 
@@ -107,4 +115,5 @@ def test_a_graph_netx_cannot_store_still_runs_on_other_targets(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert "weight_exp -1 < 0" in report["netx"] and not (out / "model.net").exists()
-    assert_one_line_error(cli("run", "--target", "netx", *args), "layer fc1: weight_exp -1 < 0")
+    assert_one_line_error(cli("run", "--target", "netx", "--overwrite", *args), "layer fc1: weight_exp -1 < 0")
+    assert json.loads((out / "report.json").read_text()) == report        # the refused run changed nothing

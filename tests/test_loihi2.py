@@ -92,6 +92,7 @@ def test_check_command(tmp_path):
     nir.write(str(good), good_graph())
     g = good_graph()
     g.nodes["lif3"].metadata["vth"] = 2**17
+    g.nodes["lif3"].v_threshold[:] = 2**17 * 64             # consistent: the file says one thing twice
     nir.write(str(bad), g)
     run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline", "check", *a], cwd=ROOT,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)

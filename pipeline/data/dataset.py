@@ -17,7 +17,7 @@ from tqdm import tqdm
 from pipeline.config import DataConfig
 from pipeline.data.formats.errors import EventFileError
 from pipeline.data.frames import to_frames
-from pipeline.data.layout import DataError
+from pipeline.data.layout import DataError, Listing, check_same_classes
 from pipeline.data.registry import DATASETS, DatasetSpec, cache_dir
 from pipeline.runfolder import atomic_write
 
@@ -79,8 +79,8 @@ def _key(cfg: DataConfig, split: str, pairs: list) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
-    listing = spec.list_split(cfg, split)
+def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing | None = None) -> Split:
+    listing = listing or spec.list_split(cfg, split)
     cap = cfg.n_train if split == "train" else cfg.n_test
     pairs = _subsample([(r, s) for r in listing.recordings for s in r.samples], cap, cfg.seed)
     cache = cache_dir(cfg) / "frames" / f"{cfg.name}-{split}-{_key(cfg, split, pairs)}.npz"
@@ -93,7 +93,7 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
         by_file.setdefault(rec.path, []).append(s)
     for path, samples in tqdm(by_file.items(), desc=f"reading {cfg.name} {split}", unit="file", disable=None):
         try:
-            events = _check_sensor(spec.read(path), spec.sensor, path)
+            events = _check_sensor(_read(spec, path), spec.sensor, path)
         except EventFileError as e:
             if cfg.on_error != "skip":
                 raise
@@ -101,9 +101,14 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
             continue
         for s in samples:
             ev = _cut(events, s.t0, s.t1)
-            span = int(ev["t"][-1] - ev["t"][0]) if len(ev) else 0
             name = str(path) if s.t0 is None else f"{path}[{s.t0}:{s.t1}]"
-            rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), span))
+            if not len(ev):                  # a labelled interval of a recording with events, but none inside it
+                error = f"{name}: no events in this labelled interval"
+                if cfg.on_error != "skip":
+                    raise EventFileError(error)
+                skipped.append({"file": name, "error": error})
+                continue
+            rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), int(ev["t"][-1] - ev["t"][0])))
     if not rows:
         raise DataError(f"{cfg.root or cfg.name}: no readable {split} samples ({len(skipped)} skipped)")
     frames, labels, names, n_events, spans = zip(*rows)
@@ -111,6 +116,16 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str) -> Split:
                 tuple(skipped), spec.classes)
     _save(cache, out)
     return out
+
+
+def _read(spec: DatasetSpec, path: Path) -> np.ndarray:
+    """One recording's events; a folder where a file should be, or a file with no events, is an error."""
+    if path.is_dir():
+        raise EventFileError(f"{path}: is a folder, not an event file")
+    events = spec.read(path)
+    if not len(events):
+        raise EventFileError(f"{path}: holds no events ({path.stat().st_size} bytes)")
+    return events
 
 
 def _save(path: Path, s: Split) -> None:
@@ -132,8 +147,14 @@ def load(cfg: DataConfig) -> tuple[Split, Split]:
     spec = DATASETS[cfg.name]
     if cfg.distilled:
         from pipeline.distill import store
-        return store.load(Path(cfg.distilled), cfg, spec.classes), _read_split(cfg, spec, "test")
-    return _read_split(cfg, spec, "train"), _read_split(cfg, spec, "test")
+        distilled, test = store.load(Path(cfg.distilled), cfg, spec.classes), _read_split(cfg, spec, "test")
+        if distilled.frames.shape[1:] != test.frames.shape[1:]:
+            raise DataError(f"{cfg.distilled}: frames of shape {distilled.frames.shape[1:]}, but this dataset's "
+                            f"test frames are {test.frames.shape[1:]}")
+        return distilled, test
+    train, test = spec.list_split(cfg, "train"), spec.list_split(cfg, "test")
+    check_same_classes(train, test, spec.classes, cfg.root or cfg.name)
+    return _read_split(cfg, spec, "train", train), _read_split(cfg, spec, "test", test)
 
 
 def summary(cfg: DataConfig, train: Split, test: Split) -> dict:

@@ -37,8 +37,15 @@ def _labels(csv: Path) -> tuple[Sample, ...]:
 def list_split(root: Path, split: str, skip: bool) -> Listing:
     if (root / _TONIC[split]).is_dir():
         base, out = root / _TONIC[split], Listing()
-        out.recordings = [Recording(f, (Sample(int(f.stem)),)) for d in sorted(base.iterdir()) if d.is_dir()
-                          for f in sorted(d.glob("*.npy"))]
+        for f in (f for d in sorted(base.iterdir()) if d.is_dir() for f in sorted(d.glob("*.npy"))):
+            if f.stem.isdigit() and int(f.stem) < len(CLASSES):
+                out.recordings.append(Recording(f, (Sample(int(f.stem)),)))
+                continue
+            error = (f"{f}: tonic's layout names each gesture file by its class index, 0..{len(CLASSES) - 1} "
+                     f"(e.g. 0.npy for {CLASSES[0]})")
+            if not skip:
+                raise DataError(error)
+            out.skipped.append({"file": str(f), "error": error})
         if not out.recordings:
             raise DataError(f"{base}: no <class>.npy files in its recording folders")
         return out

@@ -37,8 +37,25 @@ def require_dir(path: Path, what: str) -> Path:
 def list_class_folders(base: Path, pattern: str, classes: dict[str, int], what: str) -> list[Recording]:
     """``base/<class>/<pattern>`` -> one single-sample recording per file, in a fixed order."""
     require_dir(base, what)
-    recs = [Recording(f, (Sample(classes[d.name]),)) for d in sorted(base.iterdir()) if d.name in classes
-            for f in sorted(d.glob(pattern))]
+    folders = [d for d in sorted(base.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    unknown = [d for d in folders if d.name not in classes]
+    if unknown:
+        raise DataError(f"{unknown[0]}: not a class folder of this dataset (expected folders named "
+                        f"{', '.join(classes)}; {what}); rename it or move it out of {base}")
+    recs = [Recording(f, (Sample(classes[d.name]),)) for d in folders for f in sorted(d.glob(pattern))]
     if not recs:
         raise DataError(f"{base}: no {pattern} files (expected {what})")
     return recs
+
+
+def check_same_classes(train: Listing, test: Listing, classes: tuple[str, ...], where: str) -> None:
+    """Train and test must hold the same classes: a class missing from one split (a renamed or emptied folder)
+    would train a network that never learns it, or test one on nothing."""
+    present = [{s.label for r in listing.recordings for s in r.samples} for listing in (train, test)]
+    for have, lack, name in ((present[1], present[0], "training"), (present[0], present[1], "test")):
+        missing = sorted(have - lack)
+        if missing:
+            raise DataError(f"{where}: class{'es' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(classes[c]) for c in missing)} "
+                            f"{'have' if len(missing) > 1 else 'has'} no {name} samples but the other split has "
+                            "some; both splits need the same classes (a renamed or empty class folder?)")

@@ -33,10 +33,23 @@ def teachers(cfg: RunConfig, split: dataset.Split, cache: Path) -> list[pace.Tea
     return pool
 
 
-def distill(cfg: RunConfig, out: Path) -> dict | None:
-    """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (replaced whole).
-    Under torchrun the teachers train with DDP and the classes are split across ranks; rank 0 writes the folder
-    and the other ranks return None."""
+def distill(cfg: RunConfig, out: Path, overwrite: bool = False) -> dict | None:
+    """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (written whole at the
+    end; an earlier distilled folder there only with ``overwrite``). Under torchrun the teachers train with DDP
+    and the classes are split across ranks; rank 0 writes the folder and the other ranks return None."""
+    from pipeline.train import rank_world
+    out = Path(out)
+    if rank_world()[0] != 0:
+        return _distill(cfg, out, None)
+    with staged(out, "distill", overwrite) as stage:      # checks and claims out before any work
+        meta = _distill(cfg, out, stage)
+    checkpoint, teacher_file = side_files(out)
+    for f in (checkpoint, teacher_file, *out.parent.glob(f".{out.name}.distill-checkpoint.pt.rank*")):
+        f.unlink(missing_ok=True)
+    return meta
+
+
+def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
     from pipeline.train import rank_world
     rank, world = rank_world()
     x, t_start, timings = cfg.distill, time.perf_counter(), {}
@@ -80,17 +93,14 @@ def distill(cfg: RunConfig, out: Path) -> dict | None:
             "loss": {"steps": len(history), "first": history[0] if history else None,
                      "last": history[-1] if history else None, "resumed_from_step": resumed},
             "storage": {"real_frames_bytes": int(split.frames.nbytes), "real_events_bytes_nmnist": real_events}}
-    with staged(out) as stage:
-        meta = store.save(stage, frames, labels, split.classes, meta)
-        s = meta["storage"]
-        s["frames_ratio"] = round(s["real_frames_bytes"] / max(s["frames_bytes"], 1), 1)
-        s["events_ratio"] = round(s["real_events_bytes_nmnist"] / max(s["events_bytes"], 1), 1)
-        store.write_meta(stage, meta)
-        plots.event_frames(stage / "samples.png", frames, labels, split.classes)
-        if history:
-            plots.distill_loss(stage / "loss.png", history)
-    for f in (checkpoint, teacher_file, *out.parent.glob(f".{out.name}.distill-checkpoint.pt.rank*")):
-        f.unlink(missing_ok=True)
+    meta = store.save(stage, frames, labels, split.classes, meta)
+    s = meta["storage"]
+    s["frames_ratio"] = round(s["real_frames_bytes"] / max(s["frames_bytes"], 1), 1)
+    s["events_ratio"] = round(s["real_events_bytes_nmnist"] / max(s["events_bytes"], 1), 1)
+    store.write_meta(stage, meta)
+    plots.event_frames(stage / "samples.png", frames, labels, split.classes)
+    if history:
+        plots.distill_loss(stage / "loss.png", history)
     return meta
 
 

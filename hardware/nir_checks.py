@@ -1,0 +1,281 @@
+"""Reading a NIR file, and what every graph must satisfy before anything is computed from it.
+
+``read`` names the node whose type NIR does not know (``nir.read`` stops on a bare ``AssertionError`` there) and
+turns any other failure of the file into one line. ``validate`` checks every node's fields by type: finite
+weights, thresholds, biases and leaks; time constants > 0 (``inf`` is the no-leak limit; ``tau_syn = 0`` is a
+current cleared every step, as our exporter writes for du = 4095); ``r = inf`` only with an infinite time
+constant; shapes that the node type can have. ``contract_errors`` checks that a graph carrying our integer
+contract says the same thing in its continuous fields as in its metadata.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import nir
+import numpy as np
+
+from hardware.graph import GraphError
+
+KNOWN = {c.__name__ for c in (nir.NIRGraph, nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d,
+                              nir.Flatten, nir.SumPool2d, nir.AvgPool2d, nir.Scale, nir.Delay, nir.Threshold,
+                              nir.IF, nir.LIF, nir.CubaLIF, nir.LI, nir.I, nir.CubaLI)}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _types(group: h5py.Group, prefix: str = "") -> list[tuple[str, str]]:
+    """(node name, type) of every node in a NIR file's HDF5 tree, subgraphs included."""
+    out = []
+    for name, node in group.get("nodes", {}).items():
+        if not isinstance(node, h5py.Group) or "type" not in node:
+            out.append((prefix + name, "?"))
+            continue
+        t = node["type"][()]
+        t = t.decode(errors="replace") if isinstance(t, bytes) else str(t)
+        out.append((prefix + name, t))
+        if t == "NIRGraph":
+            out += _types(node, f"{prefix}{name}.")
+    return out
+
+
+def read(path: str | Path) -> nir.NIRGraph:
+    """The graph in ``path``, or a :class:`GraphError` naming the file (and the node, for an unknown type)."""
+    path = Path(path)
+    if path.is_dir():
+        raise GraphError(f"{path}: is a folder, not a NIR file (give the .nir file, e.g. {path / 'model.nir'})")
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise GraphError(f"{path}: an HDF5 file without NIR's 'node' group; not a NIR graph")
+            for name, t in _types(f["node"]):
+                if t not in KNOWN:
+                    raise GraphError(f"{path}: node {name!r} has type {t!r}, which NIR does not define "
+                                     f"(known: {', '.join(sorted(KNOWN))})")
+        return nir.read(str(path))
+    except GraphError:
+        raise
+    except Exception as e:      # h5py and nir's parser raise anything from OSError to AssertionError on bad files
+        raise GraphError(f"{path}: not a readable NIR file ({type(e).__name__}: {_one_line(e)})") from None
+
+
+# --- field rules ------------------------------------------------------------------------------------------------
+
+Rule = Callable[[np.ndarray, object], "str | None"]
+
+
+def _numeric(v) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"is not numeric ({type(v).__name__})") from None
+    return a
+
+
+def _bad(a: np.ndarray, mask: np.ndarray, what: str) -> str | None:
+    if not mask.any():
+        return None
+    return f"has {int(mask.sum())} {what} value{'s' if mask.sum() > 1 else ''} (e.g. {a[mask].flat[0]:g})"
+
+
+def finite(a, node) -> str | None:
+    return _bad(a, ~np.isfinite(a), "non-finite")
+
+
+def time_constant(a, node) -> str | None:
+    return _bad(a, np.isnan(a), "NaN") or _bad(a, a <= 0, "non-positive (a time constant must be > 0; inf: no leak)")
+
+
+def synaptic_time_constant(a, node) -> str | None:
+    return _bad(a, np.isnan(a), "NaN") or _bad(a, a < 0, "negative (a time constant must be >= 0)")
+
+
+def resistance(tau_field: str | None) -> Rule:
+    """r: finite, or infinite together with an infinite time constant (the no-leak limit our exporter writes)."""
+    def rule(a, node) -> str | None:
+        inf = np.isinf(a)
+        if tau_field is not None and inf.any():
+            tau = np.asarray(getattr(node, tau_field), dtype=np.float64)
+            if np.broadcast_shapes(tau.shape, a.shape) == a.shape:
+                inf &= ~np.isinf(np.broadcast_to(tau, a.shape))
+        return _bad(a, np.isnan(a), "NaN") or _bad(a, inf, "infinite (r = inf needs an infinite time constant)")
+    return rule
+
+
+def non_negative(a, node) -> str | None:
+    return finite(a, node) or _bad(a, a < 0, "negative")
+
+
+def positive_int(a, node) -> str | None:
+    return finite(a, node) or _bad(a, (a < 1) | (a != np.round(a)), "non-positive or fractional")
+
+
+def int_value(a, node) -> str | None:
+    return finite(a, node) or _bad(a, a != np.round(a), "fractional")
+
+
+def padding(v, node) -> str | None:
+    if isinstance(v, (str, bytes)):
+        v = v.decode() if isinstance(v, bytes) else v
+        return None if v in ("same", "valid") else f"is {v!r} (expected 'same', 'valid' or whole numbers >= 0)"
+    a = _numeric(v)
+    return finite(a, node) or _bad(a, (a < 0) | (a != np.round(a)), "negative or fractional")
+
+
+NEURON = {"tau": time_constant, "tau_mem": time_constant, "tau_syn": synaptic_time_constant, "v_leak": finite,
+          "v_threshold": finite, "v_reset": finite, "w_in": finite, "threshold": finite}
+RULES: dict[type, dict[str, Rule]] = {
+    nir.Affine: {"weight": finite, "bias": finite},
+    nir.Linear: {"weight": finite},
+    nir.Conv1d: {"weight": finite, "bias": finite, "stride": positive_int, "dilation": positive_int,
+                 "groups": positive_int, "padding": padding},
+    nir.Conv2d: {"weight": finite, "bias": finite, "stride": positive_int, "dilation": positive_int,
+                 "groups": positive_int, "padding": padding},
+    nir.SumPool2d: {"kernel_size": positive_int, "stride": positive_int, "padding": padding},
+    nir.AvgPool2d: {"kernel_size": positive_int, "stride": positive_int, "padding": padding},
+    nir.Scale: {"scale": finite},
+    nir.Flatten: {"start_dim": int_value, "end_dim": int_value},
+    nir.Delay: {"delay": non_negative},
+    nir.Threshold: {"threshold": finite},
+    nir.IF: {"r": resistance(None), "v_threshold": finite, "v_reset": finite},
+    nir.LIF: {**{k: NEURON[k] for k in ("tau", "v_leak", "v_threshold", "v_reset")}, "r": resistance("tau")},
+    nir.CubaLIF: {**{k: NEURON[k] for k in ("tau_syn", "tau_mem", "v_leak", "v_threshold", "v_reset", "w_in")},
+                  "r": resistance("tau_mem")},
+    nir.LI: {"tau": time_constant, "v_leak": finite, "r": resistance("tau")},
+    nir.I: {"r": resistance(None)},
+    nir.CubaLI: {"tau_syn": synaptic_time_constant, "tau_mem": time_constant, "v_leak": finite, "w_in": finite,
+                 "r": resistance("tau_mem")},
+}
+# array rank each field must have (None: any); per-neuron fields must broadcast to one shape
+RANKS = {nir.Affine: {"weight": 2, "bias": 1}, nir.Linear: {"weight": 2}, nir.Conv1d: {"weight": 3},
+         nir.Conv2d: {"weight": 4}}
+SHAPE_FIELDS = ("tau_mem", "tau", "r", "threshold", "v_threshold", "tau_syn", "v_leak", "v_reset", "w_in")
+
+
+def _check_node(name: str, node) -> None:
+    kind = type(node).__name__
+    if isinstance(node, (nir.Input, nir.Output)):
+        key = "input_type" if isinstance(node, nir.Input) else "output_type"
+        for k, v in (getattr(node, key) or {}).items():
+            a = _numeric(v)
+            if a.ndim != 1 or a.size == 0 or (msg := positive_int(a, node)):
+                raise GraphError(f"node {name!r} ({kind}): {key}[{k!r}] = {np.asarray(v).tolist()} is not a shape "
+                                 f"of whole numbers >= 1 {msg or ''}".rstrip())
+        return
+    for field, rule in RULES.get(type(node), {}).items():
+        v = getattr(node, field, None)
+        if v is None:
+            continue
+        try:
+            a = v if rule is padding else _numeric(v)
+            msg = rule(a, node)
+        except ValueError as e:
+            msg = str(e)
+        if msg:
+            raise GraphError(f"node {name!r} ({kind}): {field} {msg}")
+        rank = RANKS.get(type(node), {}).get(field)
+        if rank is not None and not (a.ndim == rank or (field == "bias" and a.ndim == 0)):
+            raise GraphError(f"node {name!r} ({kind}): {field} has shape {a.shape}; expected {rank} dimensions")
+    if isinstance(node, nir.Affine) and np.asarray(node.bias).size not in (1, np.asarray(node.weight).shape[0]):
+        raise GraphError(f"node {name!r} (Affine): bias has {np.asarray(node.bias).size} values for "
+                         f"{np.asarray(node.weight).shape[0]} outputs")
+    shapes = {f: np.shape(getattr(node, f)) for f in SHAPE_FIELDS if getattr(node, f, None) is not None}
+    if shapes:
+        try:
+            np.broadcast_shapes(*shapes.values())
+        except ValueError:
+            raise GraphError(f"node {name!r} ({kind}): per-neuron fields disagree in shape "
+                             f"({', '.join(f'{k} {s}' for k, s in shapes.items())})") from None
+        if math.prod(next(iter(shapes.values()))) == 0:
+            raise GraphError(f"node {name!r} ({kind}): has no neurons ({next(iter(shapes))} is empty)")
+
+
+def validate(graph: nir.NIRGraph, prefix: str = "") -> None:
+    """Raise :class:`GraphError` naming the node and field of the first value no backend could run."""
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            validate(node, f"{prefix}{name}.")
+        else:
+            _check_node(prefix + name, node)
+    md = graph.metadata or {}
+    if "dt" in md:
+        try:
+            dt = float(md["dt"])
+        except (TypeError, ValueError):
+            dt = math.nan
+        if not (math.isfinite(dt) and dt > 0):
+            raise GraphError(f"graph metadata: dt = {md['dt']!r} is not a positive number of seconds")
+
+
+# --- our integer contract ---------------------------------------------------------------------------------------
+
+INT_KEYS = {nir.Linear: ("weight_exp",), nir.Affine: ("weight_exp",),
+            nir.CubaLIF: ("du", "dv", "vth", "bias_mant", "bias_exp")}
+
+
+def _meta_int(name: str, node, key: str) -> int:
+    v = (node.metadata or {})[key]
+    try:
+        f = float(np.asarray(v, dtype=np.float64))
+    except (TypeError, ValueError):
+        f = math.nan
+    if not math.isfinite(f) or f != round(f):
+        raise GraphError(f"node {name!r}: integer metadata {key} = {v!r} is not a whole number")
+    return int(f)
+
+
+def _close(a, b) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(both_inf | (np.abs(a - b) <= 1e-9 * np.maximum(np.abs(b), 1e-300))))
+
+
+def contract_errors(graph: nir.NIRGraph) -> list[str]:
+    """Where a graph with our integer metadata (``export/nir_export.py``) says one thing in its continuous fields
+    and another in its metadata, one line each. The continuous fields are the exponential discretisation at the
+    graph's dt (the inverse of the exporter's equations):
+
+        Linear:  weight = weight_mantissa * 2**weight_exp                            (exactly)
+        CubaLIF: du = round(4095 - 4096 exp(-dt / tau_syn)),  dv = round(4096 - 4096 exp(-dt / tau_mem))
+                 v_threshold = vth * 64,  v_reset = 0,  r = 1 / (1 - b),  w_in = 64 / (1 - a)
+                 with a = (4095 - du) / 4096 and b = (4096 - dv) / 4096
+
+    Non-finite or fractional metadata raises :class:`GraphError`."""
+    dt = float((graph.metadata or {}).get("dt", math.nan))
+    errors = []
+    for name, node in sorted(graph.nodes.items()):
+        md = node.metadata or {}
+        ints = {k: _meta_int(name, node, k) for k in INT_KEYS.get(type(node), ()) if k in md}
+        if isinstance(node, (nir.Linear, nir.Affine)) and "weight_mantissa" in md:
+            if "weight_exp" not in ints:
+                raise GraphError(f"node {name!r}: integer metadata has weight_mantissa but no weight_exp")
+            q = np.asarray(md["weight_mantissa"])
+            if q.dtype.kind not in "iu" and not (np.all(np.isfinite(q.astype(np.float64)))
+                                                and np.all(q == np.round(q))):
+                raise GraphError(f"node {name!r}: weight_mantissa holds values that are not whole numbers")
+            w = np.asarray(node.weight, dtype=np.float64)
+            if q.shape != w.shape or not np.array_equal(q.astype(np.float64) * 2.0 ** ints["weight_exp"], w):
+                errors.append(f"node {name!r}: weight differs from weight_mantissa * 2**weight_exp")
+        if isinstance(node, nir.CubaLIF) and {"du", "dv", "vth"} <= set(ints):
+            if not math.isfinite(dt):
+                raise GraphError("graph metadata: no dt, so the continuous fields cannot be checked")
+            du, dv, vth = ints["du"], ints["dv"], ints["vth"]
+            a, b = (4095 - du) / 4096, (4096 - dv) / 4096
+            with np.errstate(divide="ignore", over="ignore"):
+                keep_syn = np.where(np.asarray(node.tau_syn) > 0, np.exp(-dt / np.asarray(node.tau_syn)), 0.0)
+                keep_mem = np.exp(-dt / np.asarray(node.tau_mem, dtype=np.float64))
+                r, w_in = (1 / (1 - b) if b < 1 else np.inf), 64 / (1 - a)
+            checks = [("tau_syn", np.all(np.rint(4095 - 4096 * keep_syn) == du), f"du = {du}"),
+                      ("tau_mem", np.all(np.rint(4096 - 4096 * keep_mem) == dv), f"dv = {dv}"),
+                      ("v_threshold", _close(node.v_threshold, vth * 64), f"vth = {vth} (v_threshold = vth * 64)"),
+                      ("v_reset", _close(node.v_reset, 0.0), "the reset rule (to 0)"),
+                      ("r", _close(node.r, r), f"dv = {dv} (r = 1 / (1 - b))"),
+                      ("w_in", _close(node.w_in, w_in), f"du = {du} (w_in = 64 / (1 - a))")]
+            errors += [f"node {name!r}: {field} disagrees with the metadata's {what}" for field, ok, what in checks
+                       if not ok]
+    return errors
