@@ -376,9 +376,15 @@ def _quantise(pops: dict, gains: dict, projections: list[Projection], limits: Li
             peak = max((float(np.abs(g[:, None] * p.w).max()) for p in incoming), default=0.0)
             pop.scale = np.full(pop.size, 127.0 * 64 / peak if peak > 0 else 1.0)
         vth = VTH
-        need = max((float(np.abs(pop.scale[:, None] * g[:, None] * p.w).max()) / 64 for p in incoming), default=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            need = max((float(np.abs(pop.scale[:, None] * g[:, None] * p.w).max()) / 64 for p in incoming),
+                       default=0.0)
         if need > 0 and math.log2(need / 127) > limits.weight_exp_max:
-            shrink = 2 ** math.ceil(math.log2(need / 127) - limits.weight_exp_max)
+            shrink = 2 ** math.ceil(math.log2(need / 127) - limits.weight_exp_max) if math.isfinite(need) else math.inf
+            if shrink > vth:
+                raise GraphError(f"node {name!r}: its input weights are up to {need * 64 / (VTH * 64):.3g} times "
+                                 f"its threshold; Loihi 2's 8-bit weights with exponent <= {limits.weight_exp_max} "
+                                 "cannot reach that even with threshold mantissa 1")
             vth, pop.scale = max(1, vth // shrink), pop.scale / shrink
             notes.append(f"{name}: threshold mantissa lowered to {vth} so that its weights fit exponent "
                          f"{limits.weight_exp_max}")
@@ -389,12 +395,15 @@ def _quantise(pops: dict, gains: dict, projections: list[Projection], limits: Li
         pop.dv = _int_range(4096 - 4096 * pop.beta, 0, limits.decay_max)
         pop.bias_f = pop.scale * pop.bias_f
         pop.v0_f = pop.scale * pop.v0_f
-        b = np.rint(pop.bias_f).astype(np.int64)
+        lo, hi = limits.bias_mant_min << limits.bias_exp_max, limits.bias_mant_max << limits.bias_exp_max
+        if np.any((pop.bias_f < lo) | (pop.bias_f > hi)):
+            notes.append(f"{name}: bias clipped to Loihi 2's range [{lo}, {hi}] (the error table shows by how much)")
+        b = np.rint(np.clip(pop.bias_f, lo, hi)).astype(np.int64)
         e = np.zeros_like(b)
         big = np.abs(b) > limits.bias_mant_max
         e[big] = np.minimum(limits.bias_exp_max,
                             np.ceil(np.log2(np.abs(b[big]) / limits.bias_mant_max)).astype(np.int64))
-        pop.bias_mant = np.clip(np.rint(pop.bias_f / 2.0**e), limits.bias_mant_min,
+        pop.bias_mant = np.clip(np.rint(np.clip(pop.bias_f, lo, hi) / 2.0**e), limits.bias_mant_min,
                                 limits.bias_mant_max).astype(np.int64)
         pop.bias_exp = e
         top = 2 ** (limits.state_bits - 1) - 1

@@ -26,6 +26,9 @@ def _conv_matrix(shape: tuple[int, int, int], w: np.ndarray, stride, pad, dilati
     (pt, pb), (pl, pr) = pad
     Ho = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     Wo = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if Ho < 1 or Wo < 1:
+        raise GraphError(f"a {kh} x {kw} kernel (dilation {dilation}, padding {pad}) does not fit the {H} x {W} "
+                         "input")
     m = np.zeros((co, Ho, Wo, C, H, W))
     oy, ox = np.arange(Ho), np.arange(Wo)
     per = co // groups
@@ -68,7 +71,8 @@ def linear_op(name: str, node, shape: tuple[int, ...]):
         w = np.asarray(node.weight, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != n:
             raise GraphError(f"node {name!r} ({kind}): weight {w.shape} does not take {n} inputs")
-        b = np.asarray(node.bias, dtype=np.float64).ravel() if isinstance(node, nir.Affine) else None
+        b = (np.broadcast_to(np.asarray(node.bias, dtype=np.float64).ravel(), (w.shape[0],)).copy()
+             if isinstance(node, nir.Affine) else None)
         return w, b, (w.shape[0],), None
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         two = isinstance(node, nir.Conv2d)
@@ -89,7 +93,8 @@ def linear_op(name: str, node, shape: tuple[int, ...]):
         bias = getattr(node, "bias", None)
         b = None
         if bias is not None and np.any(bias):
-            b = np.repeat(np.asarray(bias, dtype=np.float64).ravel(), int(np.prod(out[1:])))
+            per_channel = np.broadcast_to(np.asarray(bias, dtype=np.float64).ravel(), (out[0],))
+            b = np.repeat(per_channel, int(np.prod(out[1:])))
         return m, b, out, None
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         if len(shape) != 3:
@@ -97,7 +102,10 @@ def linear_op(name: str, node, shape: tuple[int, ...]):
         ks, st = _pair(node.kernel_size), _pair(node.stride)
         value = 1.0 / (ks[0] * ks[1]) if isinstance(node, nir.AvgPool2d) else 1.0   # padding counts, as in PyTorch
         w = np.zeros((shape[0], 1, *ks)) + value
-        m, out = _conv_matrix(shape, w, st, _padding(node.padding, ks, (1, 1), 2), (1, 1), shape[0])
+        try:
+            m, out = _conv_matrix(shape, w, st, _padding(node.padding, ks, (1, 1), 2), (1, 1), shape[0])
+        except GraphError as e:
+            raise GraphError(f"node {name!r} ({kind}): {e}") from None
         return m, None, out, None
     if isinstance(node, nir.Scale):
         s = np.broadcast_to(np.asarray(node.scale, dtype=np.float64).ravel(), (n,))

@@ -110,8 +110,12 @@ def non_negative(a, node) -> str | None:
     return finite(a, node) or _bad(a, a < 0, "negative")
 
 
+SIZE_MAX = 2**16      # a kernel, stride, dilation, padding or group count beyond this is a damaged field
+
+
 def positive_int(a, node) -> str | None:
-    return finite(a, node) or _bad(a, (a < 1) | (a != np.round(a)), "non-positive or fractional")
+    return finite(a, node) or _bad(a, (a < 1) | (a != np.round(a)), "non-positive or fractional") \
+        or _bad(a, a > SIZE_MAX, f"implausibly large (> {SIZE_MAX})")
 
 
 def int_value(a, node) -> str | None:
@@ -123,7 +127,23 @@ def padding(v, node) -> str | None:
         v = v.decode() if isinstance(v, bytes) else v
         return None if v in ("same", "valid") else f"is {v!r} (expected 'same', 'valid' or whole numbers >= 0)"
     a = _numeric(v)
-    return finite(a, node) or _bad(a, (a < 0) | (a != np.round(a)), "negative or fractional")
+    return finite(a, node) or _bad(a, (a < 0) | (a != np.round(a)), "negative or fractional") \
+        or _bad(a, a > SIZE_MAX, f"implausibly large (> {SIZE_MAX})")
+
+
+ONE_VALUE = ("groups", "start_dim", "end_dim")
+PER_SPATIAL_DIM = ("stride", "dilation", "kernel_size", "padding")
+
+
+def _size_rule(node, field: str, a: np.ndarray) -> str | None:
+    if a.size == 0:
+        return "is empty"
+    if field in ONE_VALUE and a.size != 1:
+        return f"holds {a.size} values; expected one"
+    dims = 1 if isinstance(node, nir.Conv1d) else 2
+    if field in PER_SPATIAL_DIM and a.size not in (1, dims):
+        return f"holds {a.size} values; expected 1 or {dims} (one per spatial dimension)"
+    return None
 
 
 NEURON = {"tau": time_constant, "tau_mem": time_constant, "tau_syn": synaptic_time_constant, "v_leak": finite,
@@ -175,14 +195,17 @@ def _check_node(name: str, node) -> None:
             msg = rule(a, node)
         except ValueError as e:
             msg = str(e)
+        if not msg and not isinstance(a, (str, bytes)):
+            msg = _size_rule(node, field, np.asarray(a))
         if msg:
             raise GraphError(f"node {name!r} ({kind}): {field} {msg}")
         rank = RANKS.get(type(node), {}).get(field)
         if rank is not None and not (a.ndim == rank or (field == "bias" and a.ndim == 0)):
             raise GraphError(f"node {name!r} ({kind}): {field} has shape {a.shape}; expected {rank} dimensions")
-    if isinstance(node, nir.Affine) and np.asarray(node.bias).size not in (1, np.asarray(node.weight).shape[0]):
-        raise GraphError(f"node {name!r} (Affine): bias has {np.asarray(node.bias).size} values for "
-                         f"{np.asarray(node.weight).shape[0]} outputs")
+    if isinstance(node, (nir.Affine, nir.Conv1d, nir.Conv2d)) and getattr(node, "bias", None) is not None \
+            and np.asarray(node.bias).size not in (1, np.asarray(node.weight).shape[0]):
+        raise GraphError(f"node {name!r} ({kind}): bias has {np.asarray(node.bias).size} values for "
+                         f"{np.asarray(node.weight).shape[0]} output {'channels' if 'Conv' in kind else 'neurons'}")
     shapes = {f: np.shape(getattr(node, f)) for f in SHAPE_FIELDS if getattr(node, f, None) is not None}
     if shapes:
         try:
@@ -259,15 +282,18 @@ def contract_errors(graph: nir.NIRGraph) -> list[str]:
                                                 and np.all(q == np.round(q))):
                 raise GraphError(f"node {name!r}: weight_mantissa holds values that are not whole numbers")
             w = np.asarray(node.weight, dtype=np.float64)
-            if q.shape != w.shape or not np.array_equal(q.astype(np.float64) * 2.0 ** ints["weight_exp"], w):
+            with np.errstate(over="ignore"):
+                expected = np.ldexp(q.astype(np.float64), int(np.clip(ints["weight_exp"], -2000, 2000)))
+            if q.shape != w.shape or not np.array_equal(expected, w):
                 errors.append(f"node {name!r}: weight differs from weight_mantissa * 2**weight_exp")
         if isinstance(node, nir.CubaLIF) and {"du", "dv", "vth"} <= set(ints):
             if not math.isfinite(dt):
                 raise GraphError("graph metadata: no dt, so the continuous fields cannot be checked")
             du, dv, vth = ints["du"], ints["dv"], ints["vth"]
-            a, b = (4095 - du) / 4096, (4096 - dv) / 4096
-            with np.errstate(divide="ignore", over="ignore"):
-                keep_syn = np.where(np.asarray(node.tau_syn) > 0, np.exp(-dt / np.asarray(node.tau_syn)), 0.0)
+            a, b = np.float64(4095 - du) / 4096, np.float64(4096 - dv) / 4096
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                tau_syn = np.asarray(node.tau_syn, dtype=np.float64)
+                keep_syn = np.where(tau_syn > 0, np.exp(-dt / np.where(tau_syn > 0, tau_syn, 1.0)), 0.0)
                 keep_mem = np.exp(-dt / np.asarray(node.tau_mem, dtype=np.float64))
                 r, w_in = (1 / (1 - b) if b < 1 else np.inf), 64 / (1 - a)
             checks = [("tau_syn", np.all(np.rint(4095 - 4096 * keep_syn) == du), f"du = {du}"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -238,14 +239,30 @@ def _out(args, default: Path) -> Path:
     return Path(args.out)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, raised by our own SIGINT handler. A plain KeyboardInterrupt that passes through code run by
+    ``PyRun_*`` (some libraries do) marks the interpreter, which then ends itself by SIGINT however the exception
+    was handled (exit status -2, seen in tests); CPython checks for that exact type, so a subclass avoids it."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         return _main(args)
     except KeyboardInterrupt:
         print("interrupted: no output folder was written or changed (they are only ever replaced whole)",
               file=sys.stderr)
         return 130
+    finally:
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _main(args) -> int:

@@ -207,10 +207,13 @@ def staged(out: Path | str, kind: str = "run", overwrite: bool = False) -> Itera
     at ``out`` exactly as it was, and a run that cannot write there fails before any work. If ``out`` changed
     while we worked so that it may no longer be replaced, the results are kept beside it and named."""
     out = Path(out)
+    try:
+        clean_stale(out)                     # first: it may put back a folder that a killed run set aside
+    except OSError as e:
+        raise OutputError(f"{out}: cannot tidy what an earlier run left beside it ({e.strerror or e})") from None
     check_target(out, overwrite)
     stage = None
     try:
-        clean_stale(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         _readable_by_others(stage, 0o777)

@@ -165,5 +165,5 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
     assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt-k"
     assert report["training"]["epoch_examples"] == [20, 10, 10]         # one warm-up epoch, then half
     assert report["backends"]["reference"]["identical"] == report["backends"]["reference"]["compared"] == 40
-    proc = cli("run", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}")
+    proc = cli("run", "--target", "reference", "--out", str(tmp_path / "run2"), "--set", f"data.distilled={out}")
     assert proc.returncode == 2 and "data.n_bins = 8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -73,11 +73,18 @@ def list_split(root: Path, split: str, skip: bool) -> Listing:
 
 def read_tonic_npy(path: Path) -> np.ndarray:
     try:
-        a = np.load(path)
-    except (OSError, ValueError) as e:
-        raise EventFileError(f"{path}: not a readable .npy file ({e})") from None
-    if a.ndim != 2 or a.shape[1] != 4:
-        raise EventFileError(f"{path}: expected an (N, 4) array of x, y, p, t; found shape {a.shape}")
+        a = np.load(path, allow_pickle=False)
+    except Exception as e:       # numpy raises OSError, ValueError, EOFError, ... on a damaged file
+        raise EventFileError(f"{path}: not a readable .npy file ({' '.join(str(e).split())})") from None
+    if not isinstance(a, np.ndarray):
+        a.close()
+        raise EventFileError(f"{path}: an .npz archive, not the .npy array of x, y, p, t that tonic writes")
+    if a.ndim != 2 or a.shape[1] != 4 or a.dtype.kind not in "biuf":
+        raise EventFileError(f"{path}: expected an (N, 4) numeric array of x, y, p, t; found {a.dtype} {a.shape}")
+    if not np.all(np.isfinite(a)) or (len(a) and (a.min() < 0 or a[:, :2].max() > 2**15 - 1 or a[:, 2].max() > 1
+                                                  or a[:, 3].max() > 2**50)):
+        raise EventFileError(f"{path}: holds non-finite, negative or out-of-range values (x, y, t >= 0, "
+                             "polarity 0/1, t in ms)")
     return make_events(a[:, 0], a[:, 1], np.round(a[:, 3] * 1000).astype(np.int64), a[:, 2])
 
 

@@ -26,6 +26,7 @@ class DatasetSpec:
     read: Callable[[Path], np.ndarray]
     n_train: int = 0                         # default sample caps (0 = every sample in the split)
     n_test: int = 0
+    simulated: bool = False                  # splits drawn by us from a pool (a small cap may miss a class)
 
 
 def cache_dir(cfg: DataConfig) -> Path:
@@ -71,13 +72,13 @@ DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
                           lambda c, s: _nmnist_layout(
                               digits.digits_folder(cache_dir(c), c.seed, c.n_train, c.n_test), s),
-                          nmnist.read_bin, 4000, 1000),
+                          nmnist.read_bin, 4000, 1000, simulated=True),
     "fashion": DatasetSpec(nmnist.SENSOR, ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                            "sneaker", "bag", "ankle-boot"), 1, 310_000,
                            lambda c, s: _nmnist_layout(digits.fashion_folder(
                                cache_dir(c), Path(c.root) if c.root else digits.FASHION_ROOT, c.seed, c.n_train,
                                c.n_test), s),
-                           nmnist.read_bin, 60_000, 10_000),
+                           nmnist.read_bin, 60_000, 10_000, simulated=True),
     "nmnist": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
                           lambda c, s: _nmnist_layout(_root(c), s), nmnist.read_bin),
     "dvsgesture": DatasetSpec(gesture.SENSOR, gesture.CLASSES, 4, 1_500_000,

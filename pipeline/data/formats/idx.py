@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise EventFileError(f"{path}: cannot read IDX file ({e})") from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _TYPES:
         raise EventFileError(f"{path}: not an IDX file (magic {data[:4].hex()})")
