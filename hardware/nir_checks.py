@@ -4,8 +4,8 @@
 turns any other failure of the file into one line. ``validate`` checks every node's fields by type: finite
 weights, thresholds, biases and leaks; time constants > 0 (``inf`` is the no-leak limit; ``tau_syn = 0`` is a
 current cleared every step, as our exporter writes for du = 4095); ``r = inf`` only with an infinite time
-constant; shapes that the node type can have. ``contract_errors`` checks that a graph carrying our integer
-contract says the same thing in its continuous fields as in its metadata.
+constant; shapes that the node type can have. ``hardware/nir_contract.py`` checks that a graph carrying our
+integer contract says the same thing in its continuous fields as in its metadata.
 """
 from __future__ import annotations
 
@@ -165,10 +165,9 @@ RULES: dict[type, dict[str, Rule]] = {
     nir.LIF: {**{k: NEURON[k] for k in ("tau", "v_leak", "v_threshold", "v_reset")}, "r": resistance("tau")},
     nir.CubaLIF: {**{k: NEURON[k] for k in ("tau_syn", "tau_mem", "v_leak", "v_threshold", "v_reset", "w_in")},
                   "r": resistance("tau_mem")},
-    nir.LI: {"tau": time_constant, "v_leak": finite, "r": resistance("tau")},
+    nir.LI: {**{k: NEURON[k] for k in ("tau", "v_leak")}, "r": resistance("tau")},
     nir.I: {"r": resistance(None)},
-    nir.CubaLI: {"tau_syn": synaptic_time_constant, "tau_mem": time_constant, "v_leak": finite, "w_in": finite,
-                 "r": resistance("tau_mem")},
+    nir.CubaLI: {**{k: NEURON[k] for k in ("tau_syn", "tau_mem", "v_leak", "w_in")}, "r": resistance("tau_mem")},
 }
 # array rank each field must have (None: any); per-neuron fields must broadcast to one shape
 RANKS = {nir.Affine: {"weight": 2, "bias": 1}, nir.Linear: {"weight": 2}, nir.Conv1d: {"weight": 3},
@@ -232,76 +231,3 @@ def validate(graph: nir.NIRGraph, prefix: str = "") -> None:
             dt = math.nan
         if not (math.isfinite(dt) and dt > 0):
             raise GraphError(f"graph metadata: dt = {md['dt']!r} is not a positive number of seconds")
-
-
-# --- our integer contract ---------------------------------------------------------------------------------------
-
-INT_KEYS = {nir.Linear: ("weight_exp",), nir.Affine: ("weight_exp",),
-            nir.CubaLIF: ("du", "dv", "vth", "bias_mant", "bias_exp")}
-
-
-def _meta_int(name: str, node, key: str) -> int:
-    v = (node.metadata or {})[key]
-    try:
-        f = float(np.asarray(v, dtype=np.float64))
-    except (TypeError, ValueError):
-        f = math.nan
-    if not math.isfinite(f) or f != round(f):
-        raise GraphError(f"node {name!r}: integer metadata {key} = {v!r} is not a whole number")
-    return int(f)
-
-
-def _close(a, b) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(both_inf | (np.abs(a - b) <= 1e-9 * np.maximum(np.abs(b), 1e-300))))
-
-
-def contract_errors(graph: nir.NIRGraph) -> list[str]:
-    """Where a graph with our integer metadata (``export/nir_export.py``) says one thing in its continuous fields
-    and another in its metadata, one line each. The continuous fields are the exponential discretisation at the
-    graph's dt (the inverse of the exporter's equations):
-
-        Linear:  weight = weight_mantissa * 2**weight_exp                            (exactly)
-        CubaLIF: du = round(4095 - 4096 exp(-dt / tau_syn)),  dv = round(4096 - 4096 exp(-dt / tau_mem))
-                 v_threshold = vth * 64,  v_reset = 0,  r = 1 / (1 - b),  w_in = 64 / (1 - a)
-                 with a = (4095 - du) / 4096 and b = (4096 - dv) / 4096
-
-    Non-finite or fractional metadata raises :class:`GraphError`."""
-    dt = float((graph.metadata or {}).get("dt", math.nan))
-    errors = []
-    for name, node in sorted(graph.nodes.items()):
-        md = node.metadata or {}
-        ints = {k: _meta_int(name, node, k) for k in INT_KEYS.get(type(node), ()) if k in md}
-        if isinstance(node, (nir.Linear, nir.Affine)) and "weight_mantissa" in md:
-            if "weight_exp" not in ints:
-                raise GraphError(f"node {name!r}: integer metadata has weight_mantissa but no weight_exp")
-            q = np.asarray(md["weight_mantissa"])
-            if q.dtype.kind not in "iu" and not (np.all(np.isfinite(q.astype(np.float64)))
-                                                and np.all(q == np.round(q))):
-                raise GraphError(f"node {name!r}: weight_mantissa holds values that are not whole numbers")
-            w = np.asarray(node.weight, dtype=np.float64)
-            with np.errstate(over="ignore"):
-                expected = np.ldexp(q.astype(np.float64), int(np.clip(ints["weight_exp"], -2000, 2000)))
-            if q.shape != w.shape or not np.array_equal(expected, w):
-                errors.append(f"node {name!r}: weight differs from weight_mantissa * 2**weight_exp")
-        if isinstance(node, nir.CubaLIF) and {"du", "dv", "vth"} <= set(ints):
-            if not math.isfinite(dt):
-                raise GraphError("graph metadata: no dt, so the continuous fields cannot be checked")
-            du, dv, vth = ints["du"], ints["dv"], ints["vth"]
-            a, b = np.float64(4095 - du) / 4096, np.float64(4096 - dv) / 4096
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                tau_syn = np.asarray(node.tau_syn, dtype=np.float64)
-                keep_syn = np.where(tau_syn > 0, np.exp(-dt / np.where(tau_syn > 0, tau_syn, 1.0)), 0.0)
-                keep_mem = np.exp(-dt / np.asarray(node.tau_mem, dtype=np.float64))
-                r, w_in = (1 / (1 - b) if b < 1 else np.inf), 64 / (1 - a)
-            checks = [("tau_syn", np.all(np.rint(4095 - 4096 * keep_syn) == du), f"du = {du}"),
-                      ("tau_mem", np.all(np.rint(4096 - 4096 * keep_mem) == dv), f"dv = {dv}"),
-                      ("v_threshold", _close(node.v_threshold, vth * 64), f"vth = {vth} (v_threshold = vth * 64)"),
-                      ("v_reset", _close(node.v_reset, 0.0), "the reset rule (to 0)"),
-                      ("r", _close(node.r, r), f"dv = {dv} (r = 1 / (1 - b))"),
-                      ("w_in", _close(node.w_in, w_in), f"du = {du} (w_in = 64 / (1 - a))")]
-            errors += [f"node {name!r}: {field} disagrees with the metadata's {what}" for field, ok, what in checks
-                       if not ok]
-    return errors

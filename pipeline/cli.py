@@ -15,6 +15,11 @@ Train a spiking network under Loihi 2 integer constraints on event-camera data, 
 run the graph on an integer reference and on Lava's bit-accurate CPU simulation of Loihi 2, and check that
 every backend reproduces the trained model's spikes exactly (every layer, every time step, every sample)."""
 
+EXIT_STATUS = """\
+exit status: 0 identical in every layer, step and sample; 1 diverged (or Lava failed); 2 bad input (one line
+naming the key, file, node or option; nothing written); 3 silent: identical, but the output never spiked, so
+nothing is certified; 130 interrupted."""
+
 RUN_EPILOG = """\
 examples:
   python -m pipeline run --target lava                 full run: train, export, verify 1000 test samples on Lava
@@ -27,8 +32,10 @@ configuration keys (--set section.key=value; unknown keys are rejected):
 
 the run folder holds config.json, model.pt (trained weights), model.nir (graph with the integer contract in
 its metadata), model.onnx (one time step in int64, state in and out; loop over steps outside), model_float.onnx
-(the same in float32, reported by agreement), model.net (lava-dl netx HDF5), report.json (accuracy, per-backend spike identity, first
-divergence), training.png, rasters.png."""
+(the same in float32, reported by agreement), model.net (lava-dl netx HDF5), report.json (verdict, accuracy,
+per-backend spike identity, first divergence, silent layers), report.html, training.png, rasters.png.
+--out must be a new or empty folder, or (with --overwrite) one this tool wrote; anything else is refused.
+""" + "\n" + EXIT_STATUS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,9 +147,11 @@ examples:
   python -m pipeline verify model.nir --dt 1e-3
   python -m pipeline verify snn.nir --source snntorch --input spikes.npy --out runs/verify-snn
 
-the folder holds report.json (backends.reference vs the float graph, backends.lava vs the reference, float
-agreement per layer, quantisation table, projections, Loihi 2 resources), report.html, rasters.png,
-divergence.png."""
+the folder holds report.json (verdict, backends.reference vs the float graph, backends.lava vs the reference,
+float agreement per layer, silent layers, quantisation table, projections, Loihi 2 resources), report.html,
+rasters.png, divergence.png.
+
+""" + EXIT_STATUS
 
 
 DISTILL_DESCRIPTION = """\
@@ -203,11 +212,11 @@ def _init_distributed(cfg: RunConfig) -> None:
 
 
 def _check(args) -> int:
-    from hardware import loihi2, nir_checks
+    from hardware import loihi2, nir_checks, nir_contract
     from hardware.graph import GraphError, load_chain
     g = nir_checks.read(args.graph)
     nir_checks.validate(g)
-    errors = nir_checks.contract_errors(g)
+    errors = nir_contract.contract_errors(g)
     if errors:
         raise GraphError(f"{args.graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
                          + "; the file's continuous fields and integer metadata must describe one network")

@@ -96,10 +96,15 @@ def _marker(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("tool") == TOOL else None
 
 
+def _entries(folder: Path) -> list[str]:
+    """Every path under ``folder``, relative, in POSIX form (subfolders and what they hold included)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
 def _foreign_entries(folder: Path, marker: dict | None) -> list[str]:
-    """Entries of ``folder`` that the marker does not list (all of them when there is no marker)."""
+    """Paths under ``folder`` that the marker does not list (all of them when there is no marker)."""
     ours = set(marker.get("files", [])) | {MARKER} if marker else set()
-    return sorted(p.name for p in folder.iterdir() if p.name not in ours)
+    return [p for p in _entries(folder) if p not in ours]
 
 
 def _remove_ours(folder: Path) -> None:
@@ -181,7 +186,7 @@ def clean_stale(out: Path) -> list[Path]:
 
 
 def _write_marker(folder: Path, kind: str, **extra) -> None:
-    files = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
+    files = [p for p in _entries(folder) if p != MARKER]
     write_json(folder / MARKER, {"tool": TOOL, "kind": kind, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                  "owner": _owner(), "files": files, **extra})
 

@@ -15,7 +15,7 @@ from conftest import DT, foreign_graph, random_net
 from datafolders import cifar10dvs_folder, gesture_tonic_folder, nmnist_folder
 
 from export.nir_export import to_nir
-from hardware import nir_checks
+from hardware import nir_checks, nir_contract
 from hardware.graph import GraphError
 from pipeline.cli import main
 
@@ -76,7 +76,8 @@ def test_a_silent_network_is_flagged_and_fails_with_exit_3(capsys, tmp_path, qui
     assert report["verdict"] == "SILENT" and report["backends"]["reference"]["identical"] == 40
     silent = {s["layer"]: s for s in report["silent_layers"]}
     assert list(silent) == ["fc1", "fc2"] and all(s["samples"] == 40 for s in silent.values())
-    assert "no neuron crossed its threshold" in silent["fc1"]["cause"] and "% of the threshold" in silent["fc1"]["cause"]
+    cause = silent["fc1"]["cause"]
+    assert "no neuron crossed its threshold" in cause and "% of the threshold" in cause
     assert silent["fc2"]["cause"] == "no spike reaches it: fc1 is silent"
     assert "WARNING: layer fc1 never spiked in any of the 40 compared samples" in stdout
     assert "SILENT: the output never spiked" in stdout
@@ -220,7 +221,7 @@ def test_our_exported_graph_says_the_same_in_fields_and_metadata():
     assert {(n.metadata["du"], n.metadata["dv"]) for n in g.nodes.values() if isinstance(n, nir.CubaLIF)} == \
         {(1024, 256), (4095, 0), (0, 4095)}
     nir_checks.validate(g)
-    assert nir_checks.contract_errors(g) == []
+    assert nir_contract.contract_errors(g) == []
 
 
 def _set(node, field):

@@ -163,6 +163,17 @@ def test_overwrite_replaces_an_earlier_run_folder_whole(tmp_path, quick_cache):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]      # no .old or .partial left
 
 
+def test_a_file_added_inside_a_subfolder_of_ours_is_noticed(tmp_path):
+    out = tmp_path / "distilled"
+    with staged(out, "distill") as stage:
+        (stage / "events" / "3").mkdir(parents=True)
+        (stage / "events" / "3" / "00000.bin").write_bytes(b"\0" * 5)
+    runfolder.check_target(out, overwrite=True)                          # all ours: may be replaced
+    (out / "events" / "3" / "mine.bin").write_bytes(b"\0" * 5)
+    with pytest.raises(OutputError, match="'events/3/mine.bin', which this tool did not write"):
+        runfolder.check_target(out, overwrite=True)
+
+
 def _dead_owner() -> dict:
     p = subprocess.Popen(["true"])
     p.wait()
