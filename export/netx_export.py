@@ -1,14 +1,24 @@
-"""The NIR graph's layer chain as a lava-dl netx HDF5 file (``model.net``), the format Loihi teams load with
+"""A network of ours as a lava-dl netx HDF5 file (``model.net``), the format Loihi teams load with
 ``lava.lib.dl.netx.hdf5.Network``.
 
-Layout written (read by netx's ``NetDict``): ``layer/0`` the input (``type = input``, ``shape`` in netx's
-reversed x, y, channel order), then per layer ``layer/<i>``: ``type = dense``, ``shape = [N_out]``, ``weight``
-(N_out, N_in) integers, ``neuron``: ``type = CUBA``, ``iDecay = du + 1`` (netx subtracts one), ``vDecay = dv``,
-``vThMant = vth``, ``refDelay = 1``. netx re-derives each layer's weight exponent itself
-(``optimize_weight_bits``: it scales the stored integers into Loihi's 8-bit mantissas and returns the exponent
-that undoes the scaling), so the file stores the effective integer weights ``q << e``; that is exact when they
-fit Loihi's synapse (at most 254 and at least -256 with mixed signs) and ``e >= 0``. netx sets ``bias_exp = 6``:
-a nonzero bias must be a multiple of 64. Layers that cannot be written exactly are refused, naming the limit.
+Layout written (read by netx's ``NetDict``): ``layer/0`` the input (``type = input``, ``shape`` (C, H, W), which
+netx reverses to its (x, y, channel) order), then per layer ``layer/<i>``:
+
+- ``type = conv``: ``shape`` (C, H, W), ``weight`` (C_out, C_in, kh, kw) as PyTorch stores a kernel, ``stride``,
+  ``padding``, ``dilation`` (h, w), ``groups``. netx flips the kernel and transposes it to Lava's
+  (C_out, x, y, C_in) (``create_conv``: ``weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)``), which is what our own
+  Lava builder does; the equivalence check runs the file in Lava against the reference, and with square kernels a
+  transposed kernel (lava-dl issue 260) would show as diverging spikes. netx applies no weight exponent to a
+  convolution: the file stores ``q << e`` (``e >= 0``).
+- ``type = flatten`` before the first dense layer after a convolution (netx flattens (x, y, c) back to C-major).
+- ``type = dense``: ``shape = [N_out]``, ``weight`` (N_out, N_in) integers. netx re-derives a dense layer's weight
+  exponent itself (``optimize_weight_bits``: it scales the stored integers into Loihi's 8-bit mantissas and returns
+  the exponent that undoes the scaling), so the file stores ``q << e``; exact when they fit Loihi's synapse (at
+  most 254 and at least -256 with mixed signs) and ``e >= 0``.
+- ``neuron``: ``type = CUBA``, ``iDecay = du + 1`` (netx subtracts one), ``vDecay = dv``, ``vThMant = vth``,
+  ``refDelay = 1``. netx sets ``bias_exp = 6``: a nonzero bias must be a multiple of 64.
+
+Layers that cannot be written exactly are refused, naming the limit.
 """
 from __future__ import annotations
 
@@ -17,44 +27,76 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hardware.graph import Chain, GraphError
-from pipeline.runfolder import atomic_write
+from export.files import atomic_write
+from hardware.errors import GraphError
+from hardware.ir import Conv, Network
 
 
-def check_exportable(chain: Chain) -> None:
-    for L in chain.layers:
-        if L.weight_exp < 0:
-            raise GraphError(f"layer {L.name}: weight_exp {L.weight_exp} < 0 cannot be stored in netx, whose "
+def _chain(net: Network) -> list:
+    """The projections of a feed-forward chain, in layer order (netx networks are chains)."""
+    prev, chain = "input", []
+    for name in net.populations:
+        incoming = [p for p in net.projections if p.target == name]
+        if len(incoming) != 1 or incoming[0].source != prev or np.any(np.asarray(incoming[0].delay) != 1):
+            raise GraphError(f"layer {name}: netx stores chains of layers, each fed by the one before with a "
+                             "one-step delay")
+        chain.append(incoming[0])
+        prev = name
+    return chain
+
+
+def check_exportable(net: Network) -> None:
+    for p in _chain(net):
+        name, syn, pop = p.target, p.synapse, net.populations[p.target]
+        if syn.exp < 0:
+            raise GraphError(f"layer {name}: weight_exp {syn.exp} < 0 cannot be stored in netx, whose "
                              "weights are integers and whose exponent netx derives itself")
-        w = L.weight.astype(np.int64) << L.weight_exp
-        if w.max(initial=0) > 254 or w.min(initial=0) < -256:
-            raise GraphError(f"layer {L.name}: effective weights q << {L.weight_exp} span [{w.min()}, {w.max()}], "
+        w = syn.weight.astype(np.int64) << syn.exp
+        if not isinstance(syn, Conv) and (w.max(initial=0) > 254 or w.min(initial=0) < -256):
+            raise GraphError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
                              "outside netx's synapse range [-256, 254]")
-        if L.bias % 64:
-            raise GraphError(f"layer {L.name}: bias {L.bias} is not a multiple of 64 (netx fixes bias_exp = 6)")
+        if np.any(pop.bias % 64) or np.any(pop.bias != pop.bias[0]):
+            raise GraphError(f"layer {name}: bias {pop.bias.ravel()[0]} is not one multiple of 64 (netx fixes "
+                             "bias_exp = 6)")
 
 
-def write(chain: Chain, path: Path) -> None:
-    """Write ``chain`` as a netx HDF5 file, atomically."""
-    check_exportable(chain)
+def write(net: Network, path: Path) -> None:
+    """Write ``net`` as a netx HDF5 file, atomically."""
+    check_exportable(net)
 
     def write_h5(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             layer = f.create_group("layer")
             inp = layer.create_group("0")
             inp.create_dataset("type", data=np.bytes_("input"))
-            inp.create_dataset("shape", data=np.array(chain.input_shape[::-1]))
-            for i, L in enumerate(chain.layers, start=1):
+            inp.create_dataset("shape", data=np.array(net.input_shape))
+            i, after_conv = 1, False
+            for p in _chain(net):
+                syn, pop = p.synapse, net.populations[p.target]
+                w = (syn.weight.astype(np.int64) << syn.exp).astype(np.int32)
+                if not isinstance(syn, Conv) and after_conv:
+                    layer.create_group(str(i)).create_dataset("type", data=np.bytes_("flatten"))
+                    i, after_conv = i + 1, False
                 g = layer.create_group(str(i))
-                g.create_dataset("type", data=np.bytes_("dense"))
-                g.create_dataset("shape", data=np.array([L.weight.shape[0]]))
-                g.create_dataset("weight", data=(L.weight.astype(np.int64) << L.weight_exp).astype(np.int32))
-                if L.bias:
-                    g.create_dataset("bias", data=np.full(L.weight.shape[0], L.bias >> 6, np.int32))
+                if isinstance(syn, Conv):
+                    g.create_dataset("type", data=np.bytes_("conv"))
+                    g.create_dataset("shape", data=np.array(syn.out_shape))
+                    g.create_dataset("weight", data=w)
+                    for key in ("stride", "padding", "dilation"):
+                        g.create_dataset(key, data=np.array(getattr(syn, key)))
+                    g.create_dataset("groups", data=syn.groups)
+                    after_conv = True
+                else:
+                    g.create_dataset("type", data=np.bytes_("dense"))
+                    g.create_dataset("shape", data=np.array([pop.size]))
+                    g.create_dataset("weight", data=w)
+                if np.any(pop.bias):
+                    g.create_dataset("bias", data=np.full(pop.size, int(pop.bias[0]) >> 6, np.int32))
                 n = g.create_group("neuron")
                 n.create_dataset("type", data=np.bytes_("CUBA"))
-                for key, value in (("iDecay", L.du + 1), ("vDecay", L.dv), ("vThMant", L.vth), ("refDelay", 1)):
+                for key, value in (("iDecay", pop.du + 1), ("vDecay", pop.dv), ("vThMant", pop.vth), ("refDelay", 1)):
                     n.create_dataset(key, data=value)
+                i += 1
             f.attrs["producer"] = "nmpipe"
-            f.attrs["n_bins"], f.attrs["n_steps"], f.attrs["dt"] = chain.n_bins, chain.n_steps, chain.dt
+            f.attrs["n_bins"], f.attrs["n_steps"], f.attrs["dt"] = net.n_bins, net.n_steps, net.dt
     atomic_write(path, write_h5)

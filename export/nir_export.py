@@ -1,7 +1,8 @@
 """Deployed integer network -> NIR 1.0 graph, written on the nir API.
 
 snnTorch 1.0's ``export_to_nir`` fails with nir 1.0.8 and does not keep reset semantics, so we write the nodes
-ourselves. Each layer is ``Linear`` (weights ``q * 2**e``) followed by ``CubaLIF`` with continuous-time
+ourselves. Each layer is ``Linear`` or ``Conv2d`` (weights ``q * 2**e``; a ``Flatten`` before the first dense layer
+after a convolution) followed by ``CubaLIF`` with continuous-time
 parameters a third-party reader can use, under the exponential (zero-order-hold) discretisation with step ``dt``:
 
     I[t] = a I[t-1] + (1 - a) w_in x[t],   a = exp(-dt / tau_syn)   ->  w_in = 64 / (1 - a)
@@ -18,21 +19,21 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from hardware.ir import CONTRACT
 from models.neuron import STATE_SHIFT
 from models.snn import DeployedNet
 
-CONTRACT = "loihi2-cuba-lif-fixed_pt/v1"
 
 
 def _cuba_node(layer, dt: float) -> nir.CubaLIF:
-    p, n = layer.neuron, layer.weight.shape[0]
+    p, shape = layer.neuron, layer.out_shape
     a, b = p.u_keep / 4096, p.v_keep / 4096
     with np.errstate(divide="ignore"):
         tau_syn = -dt / np.log(a) if a > 0 else 0.0          # a = 0: the current is cleared every step
         tau_mem = -dt / np.log(b) if b < 1 else np.inf       # b = 1: no leak
         r = 1.0 / (1.0 - b) if b < 1 else np.inf
-    full = lambda value: np.full(n, value, dtype=np.float64)   # noqa: E731
-    meta = {"du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
+    full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
+    meta = {"layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
             "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
             "decay_rounding": "truncate toward zero"}
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(0.0),
@@ -40,20 +41,34 @@ def _cuba_node(layer, dt: float) -> nir.CubaLIF:
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
 
 
+def _synapse_node(layer):
+    """Linear (weights ``q * 2**e``) or Conv2d (kernel ``q * 2**e``, PyTorch's cross-correlation), with the
+    integer mantissas and exponent in metadata."""
+    w = layer.weight.astype(np.float64) * 2.0**layer.weight_exp
+    meta = {"weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp, "weight_bits": 8,
+            "delay": 1}
+    if layer.conv is None:
+        return nir.Linear(weight=w, metadata=meta)
+    c = layer.conv
+    return nir.Conv2d(input_shape=np.array(c.in_shape[1:]), weight=w, stride=np.array([c.stride] * 2),
+                      padding=np.array([c.padding] * 2), dilation=np.array([1, 1]), groups=1,
+                      bias=np.zeros(c.out_channels), metadata=meta)
+
+
 def to_nir(net: DeployedNet, dt: float, n_bins: int) -> nir.NIRGraph:
     """Build the NIR graph of ``net`` (dt in seconds, ``n_bins`` input time bins per sample)."""
-    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)}),
-             "flatten": nir.Flatten(input_type={"input": np.array(net.input_shape)}, start_dim=0, end_dim=-1)}
-    edges, prev = [("input", "flatten")], "flatten"
+    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
+    edges, prev, shape = [], "input", tuple(net.input_shape)
     for k, layer in enumerate(net.layers, start=1):
-        w = layer.weight.astype(np.float64) * 2.0**layer.weight_exp
-        nodes[layer.name] = nir.Linear(weight=w, metadata={
-            "weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp,
-            "weight_bits": 8, "delay": 1})
+        if layer.conv is None and len(shape) > 1:
+            nodes[f"flatten{k}"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
+            edges.append((prev, f"flatten{k}"))
+            prev = f"flatten{k}"
+        nodes[layer.name] = _synapse_node(layer)
         nodes[f"lif{k}"] = _cuba_node(layer, dt)
         edges += [(prev, layer.name), (layer.name, f"lif{k}")]
-        prev = f"lif{k}"
-    nodes["output"] = nir.Output(output_type={"output": np.array([net.layers[-1].weight.shape[0]])})
+        prev, shape = f"lif{k}", layer.out_shape
+    nodes["output"] = nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)})
     edges.append((prev, "output"))
     meta = {"contract": CONTRACT, "dt": dt, "n_bins": n_bins, "n_steps": net.n_steps(n_bins),
             "delay_per_layer": 1, "reset_rule": "zero", "input_encoding": "binary: frame count > 0",

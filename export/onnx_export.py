@@ -1,17 +1,19 @@
-"""The NIR graph's integer dynamics as an ONNX model, run in onnxruntime; and a float ONNX model of the same net.
+"""A network's integer dynamics as an ONNX model (one time step), and a float ONNX model of the same network.
 
-Time handling: the ONNX model is ONE time step, with every layer's state (u, v and the spikes that arrived one
-step ago) as inputs and outputs, and the loop over steps runs outside in Python. Why: the number of steps is a
-property of the data (T + depth), not of the network, so one model serves every T; the step is the unit the
-hardware and NIR's CubaLIF define, so a divergence is found at the exact step; an unrolled graph would grow
-linearly with T and an ONNX ``Loop`` hides the per-step state that the equivalence check compares. The cost is
-one onnxruntime call per step for a whole batch of samples.
+Time handling: the ONNX model is ONE time step, with every population's state (u, v) and the spikes each
+projection delivers (its source's spikes one step ago) as inputs and outputs; the loop over steps runs outside
+(``hardware/backends/onnx.py``). Why: the number of steps is a property of the data (T + depth), not of the
+network, so one model serves every T; the step is the unit the hardware and NIR's CubaLIF define, so a divergence
+is found at the exact step; an unrolled graph would grow linearly with T and an ONNX ``Loop`` hides the per-step
+state that the equivalence check compares. The cost is one onnxruntime call per step for a whole batch.
 
-Integer arithmetic in int64, the contract of models/neuron.py:
+Integer arithmetic in int64, the contract of ``hardware/ir.py``:
 
-- synaptic input ``a = shift(prev @ W^T, e)``: ``MatMul`` on int64; ``e >= 0`` multiplies by 2^e, ``e < 0`` is a
+- dense input ``a = shift(prev @ W^T, e)``: ``MatMul`` on int64; ``e >= 0`` multiplies by 2^e, ``e < 0`` is a
   floor division by 2^-e written as ``(acc - Mod(acc, d)) / d`` (ONNX ``Div`` truncates toward zero and
   onnxruntime rejects a signed ``BitShift``);
+- a convolution is ``ConvInteger`` on uint8 spikes and int8 kernel mantissas, accumulated in int32 by
+  onnxruntime (exact: |sum| <= 128 x fan-in), then cast to int64 and multiplied by 2^e (e >= 0);
 - decays ``trunc(x * keep / 4096)``: integer ``Div`` truncates toward zero, exactly Loihi's rounding;
 - ``u`` wraps once at 24 bits (``Where``), ``v`` saturates (``Min``/``Max``), spikes ``v > vth << 6``, ``v`` resets
   to zero where a spike was emitted.
@@ -27,21 +29,21 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from hardware.graph import Chain, input_spikes
-from pipeline.runfolder import atomic_write
+from export.files import atomic_write
+from hardware.errors import GraphError
+from hardware.ir import STATE_MAX, Conv, Network
 
 OPSET, IR_VERSION = 21, 10     # IR 10 loads in onnxruntime >= 1.16 (1.31 is installed)
-_MAX = 2**23
 
 
 class _Builder:
     def __init__(self, dtype: int):
         self.nodes, self.inits, self.dtype, self.n = [], [], dtype, 0
 
-    def const(self, value, name: str | None = None) -> str:
+    def const(self, value, name: str | None = None, np_type=None) -> str:
         self.n += 1
         name = name or f"c{self.n}"
-        np_type = np.int64 if self.dtype == TensorProto.INT64 else np.float32
+        np_type = np_type or (np.int64 if self.dtype == TensorProto.INT64 else np.float32)
         self.inits.append(numpy_helper.from_array(np.asarray(value, np_type), name))
         return name
 
@@ -52,88 +54,91 @@ class _Builder:
         return out
 
 
-def _step_graph(chain: Chain, integer: bool) -> onnx.ModelProto:
+def exportable(net: Network) -> None:
+    """The step model takes feed-forward networks of ours: every delay one step, no bias projection."""
+    for p in net.projections:
+        if p.source == "bias" or np.any(np.asarray(p.delay) != 1):
+            raise GraphError(f"projection {p.name}: the ONNX step model takes one-step delays and no bias source")
+
+
+def _conv(b: _Builder, syn: Conv, spikes: str, integer: bool, name: str) -> str:
+    shape = b.const(np.array([-1, *syn.in_shape]), np_type=np.int64)
+    x = b.op("Reshape", spikes, shape)
+    attrs = dict(pads=[syn.padding[0], syn.padding[1], syn.padding[0], syn.padding[1]], strides=list(syn.stride),
+                 dilations=list(syn.dilation), group=syn.groups)
+    if integer:
+        w = b.const(syn.weight, f"{name}.kernel", np_type=np.int8)
+        acc = b.op("Cast", b.op("ConvInteger", b.op("Cast", x, to=TensorProto.UINT8), w, **attrs), to=b.dtype)
+    else:
+        acc = b.op("Conv", x, b.const(syn.weight, f"{name}.kernel"), **attrs)
+    return b.op("Reshape", acc, b.const(np.array([-1, syn.out_size]), np_type=np.int64))
+
+
+def _step_graph(net: Network, integer: bool) -> onnx.ModelProto:
+    exportable(net)
     dt = TensorProto.INT64 if integer else TensorProto.FLOAT
     b = _Builder(dt)
     inputs, outputs = [], []
-    for l, L in enumerate(chain.layers):
-        n_in, n_out = L.weight.shape[1], L.weight.shape[0]
-        inputs += [helper.make_tensor_value_info(f"in{l}", dt, ["batch", n_in]),
-                   helper.make_tensor_value_info(f"u{l}", dt, ["batch", n_out]),
-                   helper.make_tensor_value_info(f"v{l}", dt, ["batch", n_out])]
-        w = b.const(L.weight.T, f"{L.name}.weight_t")
-        acc = b.op("MatMul", f"in{l}", w)
-        if L.weight_exp >= 0:
-            a = b.op("Mul", acc, b.const(2**L.weight_exp))
-        elif integer:
-            d = b.const(2**-L.weight_exp)
-            a = b.op("Div", b.op("Sub", acc, b.op("Mod", acc, d)), d)
-        else:
-            a = b.op("Floor", b.op("Div", acc, b.const(2**-L.weight_exp)))
-        u_keep, v_keep = 4096 - (L.du + 1), 4096 - L.dv
+    for i, p in enumerate(net.projections):
+        inputs.append(helper.make_tensor_value_info(f"in{i}", dt, ["batch", p.synapse.in_size]))
+    for k, (name, pop) in enumerate(net.populations.items()):
+        n = pop.size
+        inputs += [helper.make_tensor_value_info(f"u{k}", dt, ["batch", n]),
+                   helper.make_tensor_value_info(f"v{k}", dt, ["batch", n])]
+        a = None
+        for i, p in enumerate(net.projections):
+            if p.target != name:
+                continue
+            syn = p.synapse
+            if isinstance(syn, Conv):
+                acc = _conv(b, syn, f"in{i}", integer, f"p{i}")
+            else:
+                acc = b.op("MatMul", f"in{i}", b.const(syn.weight.T, f"p{i}.weight_t"))
+            if syn.exp >= 0:
+                term = b.op("Mul", acc, b.const(2**syn.exp))
+            elif integer:
+                d = b.const(2**-syn.exp)
+                term = b.op("Div", b.op("Sub", acc, b.op("Mod", acc, d)), d)
+            else:
+                term = b.op("Floor", b.op("Div", acc, b.const(2**-syn.exp)))
+            a = term if a is None else b.op("Add", a, term)
+        u_keep, v_keep = 4096 - (pop.du + 1), 4096 - pop.dv
         if integer:
-            u = b.op("Add", b.op("Div", b.op("Mul", f"u{l}", b.const(u_keep)), b.const(4096)),
+            u = b.op("Add", b.op("Div", b.op("Mul", f"u{k}", b.const(u_keep)), b.const(4096)),
                      b.op("Mul", a, b.const(64)))
-            u = b.op("Where", b.op("Greater", u, b.const(_MAX)), b.op("Sub", u, b.const(2 * _MAX)), u)
-            u = b.op("Where", b.op("LessOrEqual", u, b.const(-_MAX)), b.op("Add", u, b.const(2 * _MAX)), u)
-            v = b.op("Div", b.op("Mul", f"v{l}", b.const(v_keep)), b.const(4096))
+            u = b.op("Where", b.op("Greater", u, b.const(STATE_MAX)), b.op("Sub", u, b.const(2 * STATE_MAX)), u)
+            u = b.op("Where", b.op("LessOrEqual", u, b.const(-STATE_MAX)), b.op("Add", u, b.const(2 * STATE_MAX)), u)
+            v = b.op("Div", b.op("Mul", f"v{k}", b.const(v_keep)), b.const(4096))
         else:
-            u = b.op("Add", b.op("Mul", f"u{l}", b.const(u_keep / 4096)), b.op("Mul", a, b.const(64)))
-            v = b.op("Mul", f"v{l}", b.const(v_keep / 4096))
-        b.op("Identity", u, out=f"u{l}_next")
-        v = b.op("Add", b.op("Add", v, u), b.const(L.bias))
-        v = b.op("Max", b.op("Min", v, b.const(_MAX - 1)), b.const(-_MAX + 1))
-        spike = b.op("Greater", v, b.const(L.vth << 6))
-        b.op("Where", spike, b.const(0), v, out=f"v{l}_next")
-        b.op("Cast", spike, to=dt, out=f"s{l}")
-        outputs += [helper.make_tensor_value_info(f"s{l}", dt, ["batch", n_out]),
-                    helper.make_tensor_value_info(f"u{l}_next", dt, ["batch", n_out]),
-                    helper.make_tensor_value_info(f"v{l}_next", dt, ["batch", n_out])]
+            u = b.op("Add", b.op("Mul", f"u{k}", b.const(u_keep / 4096)), b.op("Mul", a, b.const(64)))
+            v = b.op("Mul", f"v{k}", b.const(v_keep / 4096))
+        b.op("Identity", u, out=f"u{k}_next")
+        v = b.op("Add", b.op("Add", v, u), b.const(pop.bias))
+        v = b.op("Max", b.op("Min", v, b.const(STATE_MAX - 1)), b.const(-STATE_MAX + 1))
+        spike = b.op("Greater", v, b.const(pop.vth << 6))
+        b.op("Where", spike, b.const(0), v, out=f"v{k}_next")
+        b.op("Cast", spike, to=dt, out=f"s{k}")
+        outputs += [helper.make_tensor_value_info(f"s{k}", dt, ["batch", n]),
+                    helper.make_tensor_value_info(f"u{k}_next", dt, ["batch", n]),
+                    helper.make_tensor_value_info(f"v{k}_next", dt, ["batch", n])]
     kind = "integer (int64)" if integer else "float32"
-    graph = helper.make_graph(b.nodes, "cuba_lif_step", inputs, outputs, b.inits,
-                              doc_string=f"one time step of {len(chain.layers)} Dense -> CUBA LIF layers, {kind}; "
-                                         "in<l> = spikes that reached layer l one step ago")
+    doc = (f"one time step of {len(net.populations)} CUBA LIF populations ({', '.join(net.populations)}), {kind}; "
+           "in<i> = the spikes projection i delivers (its source's spikes one step ago), in the order of "
+           "metadata 'projections'")
+    graph = helper.make_graph(b.nodes, "cuba_lif_step", inputs, outputs, b.inits, doc_string=doc)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nmpipe")
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, {"n_bins": str(chain.n_bins), "n_steps": str(chain.n_steps),
-                                   "dt": str(chain.dt), "arithmetic": kind})
+    helper.set_model_props(model, {"n_bins": str(net.n_bins), "n_steps": str(net.n_steps), "dt": str(net.dt),
+                                   "arithmetic": kind, "populations": ",".join(net.populations),
+                                   "projections": ",".join(p.name for p in net.projections)})
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def to_onnx(chain: Chain, integer: bool = True) -> onnx.ModelProto:
-    """One time step of ``chain`` as a checked ONNX model (int64 arithmetic, or float32 with ``integer=False``)."""
-    return _step_graph(chain, integer)
+def to_onnx(net: Network, integer: bool = True) -> onnx.ModelProto:
+    """One time step of ``net`` as a checked ONNX model (int64 arithmetic, or float32 with ``integer=False``)."""
+    return _step_graph(net, integer)
 
 
 def write(model: onnx.ModelProto, path: Path) -> None:
     atomic_write(path, lambda p: onnx.save(model, str(p)))
-
-
-def simulate(chain: Chain, frames: np.ndarray, model: onnx.ModelProto | str | Path) -> list[np.ndarray]:
-    """Run the step model over every step in onnxruntime: spikes of every layer, each (B, n_steps, N_l) bool."""
-    import onnxruntime as ort
-    proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
-    np_type = np.int64 if proto.graph.input[0].type.tensor_type.elem_type == TensorProto.INT64 else np.float32
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    x = input_spikes(chain, frames).astype(np_type)
-    B, n, _ = x.shape
-    feed = {}
-    for l, L in enumerate(chain.layers):
-        feed[f"in{l}"] = np.zeros((B, L.weight.shape[1]), np_type)
-        feed[f"u{l}"] = feed[f"v{l}"] = np.zeros((B, L.weight.shape[0]), np_type)
-    names = [f"{k}{l}" for l in range(len(chain.layers)) for k in ("s", "u", "v")]
-    fetch = [name if name[0] == "s" else f"{name}_next" for name in names]
-    out = [np.zeros((B, n, L.weight.shape[0]), bool) for L in chain.layers]
-    for t in range(n):
-        res = dict(zip(names, session.run(fetch, feed)))
-        nxt = {"in0": x[:, t]}
-        for l in range(len(chain.layers)):
-            out[l][:, t] = res[f"s{l}"] > 0
-            feed[f"u{l}"], feed[f"v{l}"] = res[f"u{l}"], res[f"v{l}"]
-            if l + 1 < len(chain.layers):
-                nxt[f"in{l + 1}"] = res[f"s{l}"]
-        feed.update(nxt)
-    return out

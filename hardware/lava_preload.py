@@ -1,10 +1,11 @@
-"""Imported once by the forkserver that Lava verification workers fork from (``hardware/workers.py``): Lava (with
+"""Imported once by the forkserver that Lava verification workers fork from (``hardware/backends/pool.py``): Lava (with
 its Python 3.11 fixes) and the process models a network needs, so that a worker starts with them loaded."""
 from hardware import lava_compat
 
 lava_compat.install()
 
 import lava.magma.core.run_configs  # noqa: E402,F401
+import lava.proc.conv.models  # noqa: E402,F401
 import lava.proc.dense.models  # noqa: E402,F401
 import lava.proc.io.source  # noqa: E402,F401
 import lava.proc.lif.models  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Loihi 2's limits as data, a check of any NIR graph against them, a resource estimate and an energy estimate.
+"""Loihi 2's limits as data, a check of a network against them, a resource estimate and an energy estimate.
 
 Parameter limits are those of Lava's bit-accurate models, which are what CI runs; chip resources and energy are
 public figures, approximate where Intel publishes no exact number, and every one of them is configurable.
@@ -8,10 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import nir
 import numpy as np
-
-from hardware.graph import Chain, load_chain
 
 
 @dataclass(frozen=True)
@@ -80,96 +77,169 @@ def _range(node: str, name: str, values, lo: int, hi: int, what: str) -> list[Vi
                       f"{what} [{lo}, {hi}]" + (f" ({int(bad.sum())} values)" if arr.size > 1 else ""))]
 
 
-def check(graph: nir.NIRGraph, limits: Limits = Limits(), resources: Resources = Resources()) -> list[Violation]:
-    """Every parameter of ``graph`` outside Loihi 2's limits, and layers that cannot fit a core or the chip."""
+def check(net, limits: Limits = Limits(), resources: Resources = Resources()) -> list[Violation]:
+    """Every integer of ``net`` (a :class:`hardware.ir.Network`) outside Loihi 2's limits, and layers that cannot
+    fit a core or the chip."""
     L, out = limits, []
-    for name, node in sorted(graph.nodes.items()):
-        md = node.metadata or {}
-        if isinstance(node, (nir.Linear, nir.Affine)) and "weight_mantissa" in md:
-            out += _range(name, "weight_mantissa", md["weight_mantissa"], L.weight_min, L.weight_max,
-                          "8-bit signed weight mantissa")
-            out += _range(name, "weight_exp", md["weight_exp"], L.weight_exp_min, L.weight_exp_max,
-                          "weight exponent")
-            out += _range(name, "delay", md.get("delay", 1), 1, L.delay_max, "synaptic delay in steps")
-        if isinstance(node, nir.CubaLIF) and "du" in md:
-            out += _range(name, "du", md["du"], 0, L.decay_max, "12-bit current decay")
-            out += _range(name, "dv", md["dv"], 0, L.decay_max, "12-bit voltage decay")
-            out += _range(name, "vth", md["vth"], 0, L.vth_max, "17-bit threshold mantissa")
-            out += _range(name, "bias_mant", md.get("bias_mant", 0), L.bias_mant_min, L.bias_mant_max,
-                          "13-bit signed bias mantissa")
-            out += _range(name, "bias_exp", md.get("bias_exp", 0), 0, L.bias_exp_max, "3-bit bias exponent")
-    steps = (graph.metadata or {}).get("n_steps")
-    if steps is not None and int(steps) > L.max_steps:
-        out.append(Violation("graph", "n_steps", int(steps), f"configured maximum of {L.max_steps} time steps"))
+    for p in net.projections:
+        name = p.name if p.source != "bias" else f"bias->{p.target}"
+        out += _range(name, "weight_mantissa", p.synapse.weight, L.weight_min, L.weight_max,
+                      "8-bit signed weight mantissa")
+        out += _range(name, "weight_exp", p.synapse.exp, L.weight_exp_min, L.weight_exp_max, "weight exponent")
+        out += _range(name, "delay", p.delay, 1, L.delay_max + 1, "synaptic delay in steps (1 = one step)")
+    for name, pop in net.populations.items():
+        out += _range(name, "du", pop.du, 0, L.decay_max, "12-bit current decay")
+        out += _range(name, "dv", pop.dv, 0, L.decay_max, "12-bit voltage decay")
+        out += _range(name, "vth", pop.vth, 0, L.vth_max, "17-bit threshold mantissa")
+        out += _range(name, "bias_mant", pop.bias_mant, L.bias_mant_min, L.bias_mant_max,
+                      "13-bit signed bias mantissa")
+        out += _range(name, "bias_exp", pop.bias_exp, 0, L.bias_exp_max, "3-bit bias exponent")
+    if net.n_steps is not None and net.n_steps > L.max_steps:
+        out.append(Violation("graph", "n_steps", net.n_steps, f"configured maximum of {L.max_steps} time steps"))
     if not out:
-        chain = load_chain(graph)
-        for layer in chain.layers:
-            fan_in = layer.weight.shape[1]
-            if fan_in > resources.axons_per_core:
-                out.append(Violation(layer.name, "fan_in", fan_in, f"{resources.axons_per_core} input axons per core"))
-            elif _neurons_per_core(fan_in, resources) < 1:
-                out.append(Violation(layer.name, "fan_in", fan_in, "the synaptic memory of one core for one neuron"))
-        if not out:
-            used = estimate(chain, resources)["cores"]
-            if used > resources.cores_per_chip:
-                out.append(Violation("graph", "cores", used, f"{resources.cores_per_chip} neuro-cores per chip"))
+        est = estimate(net, resources)
+        out += [Violation(row["layer"], "fan_in", row["fan_in"], row["unfit"]) for row in est["layers"]
+                if row.get("unfit")]
+        if not out and est["cores"] > resources.cores_per_chip:
+            out.append(Violation("graph", "cores", est["cores"], f"{resources.cores_per_chip} neuro-cores per chip"))
     return out
 
 
 def _neurons_per_core(fan_in: int, r: Resources) -> int:
-    return min(r.neurons_per_core, r.synapse_memory_bits_per_core // (fan_in * r.bits_per_synapse))
+    return min(r.neurons_per_core, r.synapse_memory_bits_per_core // max(1, fan_in * r.bits_per_synapse))
 
 
-def estimate(chain: Chain, resources: Resources = Resources()) -> dict:
-    """Cores per layer of a chain (see :func:`estimate_layers`)."""
-    return estimate_layers([(layer.name, *layer.weight.shape) for layer in chain.layers], resources)
+def _dense_layer(name: str, n_out: int, fan_in: int, r: Resources) -> dict:
+    """Each neuron stores its fan-in as dense 8-bit synapses; as many neurons per core as memory allows."""
+    row = {"layer": name, "kind": "dense", "neurons": n_out, "fan_in": fan_in, "synapses": n_out * fan_in,
+           "unrolled_synapses": n_out * fan_in, "input_axons": fan_in}
+    if fan_in > r.axons_per_core:
+        return {**row, "cores": 0, "unfit": f"{r.axons_per_core} input axons per core"}
+    if _neurons_per_core(fan_in, r) < 1:
+        return {**row, "cores": 0, "unfit": "the synaptic memory of one core for one neuron"}
+    cores = math.ceil(n_out / _neurons_per_core(fan_in, r))
+    return {**row, "cores": cores, "neurons_per_core": math.ceil(n_out / cores),
+            "synapse_memory_utilisation": round(n_out * fan_in * r.bits_per_synapse
+                                                / (cores * r.synapse_memory_bits_per_core), 4)}
 
 
-def estimate_layers(shapes: list[tuple[str, int, int]], resources: Resources = Resources()) -> dict:
-    """Cores per (name, neurons, fan-in) layer under a simple partitioning: each layer on its own cores, as many
-    neurons per core as both the neuron limit and the synaptic memory (fan-in x bits per dense synapse) allow;
-    no sharing between layers."""
-    layers, total = [], 0
-    for name, n_out, fan_in in shapes:
-        per_core = max(1, _neurons_per_core(fan_in, resources))
-        cores = math.ceil(n_out / per_core)
-        synapses = n_out * fan_in
-        layers.append({"layer": name, "neurons": n_out, "fan_in": fan_in, "synapses": synapses,
-                       "cores": cores, "neurons_per_core": math.ceil(n_out / cores),
-                       "synapse_memory_utilisation": round(synapses * resources.bits_per_synapse
-                                                           / (cores * resources.synapse_memory_bits_per_core), 4)})
-        total += cores
+def _conv_layer(name: str, conv, r: Resources) -> dict:
+    """A convolution's kernel is shared: a core holds c whole output channels of a tile of t output rows and
+    stores those channels' kernels once (c x C_in/groups x kh x kw 8-bit synapses); its input axons are the input
+    rows the tile's receptive fields cover, for the input channels of those channels' groups. We take the c and t
+    that use the fewest cores."""
+    co, cg, kh, kw = conv.weight.shape
+    ci, h, w = conv.in_shape
+    _, ho, wo = conv.out_shape
+    per_group = co // conv.groups
+    kernel_bits = cg * kh * kw * r.bits_per_synapse
+    row = {"layer": name, "kind": f"conv {kh}x{kw}/{conv.stride[0]}" + (f" ({conv.pool} pool)" if conv.pool else ""),
+           "neurons": co * ho * wo, "fan_in": cg * kh * kw, "synapses": co * cg * kh * kw,
+           "unrolled_synapses": int(co * ho * wo * cg * kh * kw)}
+    best = None
+    for c in range(1, co + 1):
+        if c * kernel_bits > r.synapse_memory_bits_per_core:
+            break
+        groups_touched = min(conv.groups, math.ceil(c / per_group) + (1 if per_group > 1 and c % per_group else 0))
+        for t in range(1, ho + 1):
+            if c * t * wo > r.neurons_per_core:
+                break
+            rows_in = min(h + 2 * conv.padding[0], (t - 1) * conv.stride[0] + (kh - 1) * conv.dilation[0] + 1)
+            axons = groups_touched * cg * rows_in * w
+            if axons > r.axons_per_core:
+                break
+            cores = math.ceil(co / c) * math.ceil(ho / t)
+            if best is None or cores < best[0]:
+                best = (cores, c, t, axons)
+    if best is None:
+        return {**row, "cores": 0, "input_axons": ci * h * w,
+                "unfit": "one core, even for one output channel and one output row"}
+    cores, c, t, axons = best
+    return {**row, "cores": cores, "neurons_per_core": c * t * wo, "channels_per_core": c, "rows_per_core": t,
+            "input_axons": axons,
+            "synapse_memory_utilisation": round(c * kernel_bits / r.synapse_memory_bits_per_core, 4)}
+
+
+def estimate(net, resources: Resources = Resources()) -> dict:
+    """Cores per population: each on its own cores (no sharing between layers). A population fed by one
+    convolution is partitioned as one (:func:`_conv_layer`); otherwise every incoming synapse is stored dense
+    (convolutions unrolled), as many neurons per core as the neuron limit and the synaptic memory allow."""
+    layers = []
+    for name, pop in net.populations.items():
+        incoming = [p for p in net.projections if p.target == name and p.source != "bias"]
+        if len(incoming) == 1 and incoming[0].synapse.kind == "conv":
+            layers.append(_conv_layer(name, incoming[0].synapse, resources))
+        else:
+            fan_in = sum(p.synapse.in_size for p in incoming) + any(p.source == "bias" for p in net.projections
+                                                                     if p.target == name)
+            layers.append(_dense_layer(name, pop.size, fan_in, resources))
+    total = sum(row["cores"] for row in layers)
     return {"cores": total, "chip_utilisation": round(total / resources.cores_per_chip, 4), "layers": layers,
             "resources": asdict(resources)}
 
 
-def activity(chain: Chain, input_spikes: np.ndarray, layer_spikes: list[np.ndarray],
-             energy: Energy = Energy()) -> dict:
+def estimate_unrolled(net, resources: Resources = Resources()) -> dict:
+    """Cores if every convolution were unrolled into a dense matrix over its whole input (what counting unrolled
+    synapses gives; input axons not checked), for comparison with :func:`estimate`."""
+    total = 0
+    for name, pop in net.populations.items():
+        fan_in = sum(p.synapse.in_size for p in net.projections if p.target == name)
+        total += math.ceil(pop.size / max(1, _neurons_per_core(fan_in, resources)))
+    return {"cores": total}
+
+
+def fan_out(synapse) -> np.ndarray:
+    """Per source neuron: how many target neurons one of its spikes reaches (a synaptic operation each)."""
+    if synapse.kind == "dense":
+        return (synapse.weight != 0).sum(axis=0)
+    co, cg, kh, kw = synapse.weight.shape
+    ci, h, w = synapse.in_shape
+    _, ho, wo = synapse.out_shape
+    per = co // synapse.groups
+    out = np.zeros(synapse.in_shape, dtype=np.int64)
+    nz = synapse.weight != 0
+    for g in range(synapse.groups):
+        for c in range(cg):
+            for i in range(kh):
+                ys = np.arange(ho) * synapse.stride[0] - synapse.padding[0] + i * synapse.dilation[0]
+                ys = ys[(ys >= 0) & (ys < h)]
+                for j in range(kw):
+                    n = int(nz[g * per:(g + 1) * per, c, i, j].sum())
+                    if not n:
+                        continue
+                    xs = np.arange(wo) * synapse.stride[1] - synapse.padding[1] + j * synapse.dilation[1]
+                    xs = xs[(xs >= 0) & (xs < w)]
+                    out[g * cg + c][np.ix_(ys, xs)] += n
+    return out.ravel()
+
+
+def activity(net, input_spikes: np.ndarray, spikes: dict[str, np.ndarray], energy: Energy = Energy()) -> dict:
     """Per layer spike counts, synaptic operations, sparsity and an energy estimate, per inference (sample).
 
-    ``input_spikes`` (B, n_steps, inputs); ``layer_spikes`` per layer (B, n_steps, N_l). A spike into layer l is
-    one synaptic operation per target neuron (dense fan-out). Energy (an estimate, Loihi 1 figures): SynOps x
-    E_synop + neuron updates (every neuron, every step; active if it spiked) + spikes x E_spike.
-    """
+    ``input_spikes`` (B, n_steps, inputs); ``spikes`` per population (B, n_steps, N). A spike is one synaptic
+    operation per target neuron it reaches (dense: every neuron with a nonzero weight; conv: the kernel's
+    footprint). Energy (an estimate, Loihi 1 figures): SynOps x E_synop + neuron updates (every neuron, every
+    step; active if it spiked) + spikes x E_spike."""
     B, n = input_spikes.shape[:2]
-    sources = [input_spikes] + list(layer_spikes[:-1])
-    layers, synops, spikes, active, updates = [], 0.0, 0.0, 0.0, 0.0
-    for layer, src, s in zip(chain.layers, sources, layer_spikes):
-        n_out = layer.weight.shape[0]
-        ops = float(src.sum()) * n_out / B
-        count = float(s.sum()) / B
-        layers.append({"layer": layer.name, "spikes": round(count, 2), "synops": round(ops, 1),
-                       "sparsity": round(1 - count / (n_out * n), 4)})
-        synops, spikes = synops + ops, spikes + count
-        active += count
-        updates += n_out * n
-    pj = (synops * energy.synop_pj + active * energy.neuron_update_active_pj
-          + (updates - active) * energy.neuron_update_inactive_pj + spikes * energy.spike_pj)
-    return {"per_inference": {"synops": round(synops, 1), "spikes": round(spikes, 2),
+    counts = {"input": input_spikes.reshape(B * n, -1).sum(axis=0)}
+    counts.update({k: s.reshape(B * n, -1).sum(axis=0) for k, s in spikes.items()})
+    layers, synops, total_spikes, updates = [], 0.0, 0.0, 0.0
+    for name, pop in net.populations.items():
+        ops = sum(float(counts[p.source] @ fan_out(p.synapse)) for p in net.projections
+                  if p.target == name and p.source != "bias") / B
+        count = float(spikes[name].sum()) / B
+        layers.append({"layer": name, "spikes": round(count, 2), "synops": round(ops, 1),
+                       "sparsity": round(1 - count / (pop.size * n), 4)})
+        synops, total_spikes = synops + ops, total_spikes + count
+        updates += pop.size * n
+    pj = (synops * energy.synop_pj + total_spikes * energy.neuron_update_active_pj
+          + (updates - total_spikes) * energy.neuron_update_inactive_pj + total_spikes * energy.spike_pj)
+    depth = max(net.depth.values(), default=0)
+    return {"per_inference": {"synops": round(synops, 1), "spikes": round(total_spikes, 2),
                               "input_spikes": round(float(input_spikes.sum()) / B, 2),
-                              "sparsity": round(1 - spikes / updates, 4),
+                              "sparsity": round(1 - total_spikes / updates, 4),
                               "energy_uj_estimate": round(pj * 1e-6, 4)},
-            "layers": layers, "time_steps": {"bins": chain.n_bins, "delay_steps": len(chain.layers),
-                                             "latency_steps": n, "latency_s": n * chain.dt},
+            "layers": layers, "time_steps": {"bins": net.n_bins, "delay_steps": depth, "latency_steps": n,
+                                             "latency_s": n * net.dt},
             "energy_source": "estimate from Loihi 1 per-operation energies, Davies et al., IEEE Micro 2018 "
                              "(Loihi 2 figures are not published)", "energy_pj_per_op": asdict(energy)}

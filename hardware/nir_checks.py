@@ -17,7 +17,7 @@ import h5py
 import nir
 import numpy as np
 
-from hardware.graph import GraphError
+from hardware.errors import GraphError
 
 KNOWN = {c.__name__ for c in (nir.NIRGraph, nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d,
                               nir.Flatten, nir.SumPool2d, nir.AvgPool2d, nir.Scale, nir.Delay, nir.Threshold,

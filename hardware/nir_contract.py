@@ -7,7 +7,7 @@ import math
 import nir
 import numpy as np
 
-from hardware.graph import GraphError
+from hardware.errors import GraphError
 
 INT_KEYS = {nir.Linear: ("weight_exp",), nir.Affine: ("weight_exp",),
             nir.CubaLIF: ("du", "dv", "vth", "bias_mant", "bias_exp")}

@@ -1,18 +1,26 @@
-"""A compact dense SNN of deployment neurons, trainable (float, QAT) and runnable in integer mode (golden).
+"""Spiking networks of deployment neurons: dense and convolutional layers, trainable (float, QAT) and runnable in
+integer mode (the golden model).
 
-Input: binary spike frames (B, T, 2, H, W), flattened. Each layer is Dense -> CUBA LIF with Lava's one-step delay:
-the synaptic input of a layer at step t is the weighted sum of the spikes that reached it at step t - 1. A sample
+Input: binary spike frames (B, T, 2, H, W). Each layer is a synapse (a convolution, PyTorch's cross-correlation,
+or a dense matrix on the flattened (C, H, W) map) followed by CUBA LIF deployment neurons, with Lava's one-step
+delay: the synaptic input of a layer at step t is computed from the spikes that reached it at step t - 1. A sample
 runs ``n_steps = T + depth`` steps (T input bins, then ``depth`` empty steps so the last bin reaches the output);
 the class is the output neuron with the most spikes (lowest index on ties).
+
+The forward pass runs layer by layer: one batched synapse call over all steps (the input of a feed-forward
+layer does not depend on its own state), then the neuron's step loop. That is the same computation as stepping
+every layer at every step (``pipeline/sltt.py`` does that), in far fewer and larger tensor operations.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from snntorch import surrogate
 from torch import nn
+from torch.nn import functional as F
 
 from models.neuron import CubaParams, cuba_step_int, cuba_step_train
 from models.quant import quantize_weights, shift_int, shift_train
@@ -21,12 +29,34 @@ WEIGHT_SCALE = 128.0     # float parameter 1.0 = mantissa 128
 
 
 @dataclass(frozen=True)
+class ConvShape:
+    """A convolution's geometry: PyTorch's ``conv2d`` with symmetric padding."""
+    in_shape: tuple[int, int, int]     # (C, H, W)
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        _, h, w = self.in_shape
+        k, s, p = self.kernel, self.stride, self.padding
+        return self.out_channels, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+
+@dataclass(frozen=True)
 class IntLayer:
-    """One deployed layer: int8 weight mantissas (out, in), shared exponent, integer neuron parameters."""
+    """One deployed layer: int8 weight mantissas ((out, in), or a (C_out, C_in, k, k) kernel with ``conv``),
+    shared exponent, integer neuron parameters."""
     name: str
     weight: np.ndarray
     weight_exp: int
     neuron: CubaParams
+    conv: ConvShape | None = None
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.conv.out_shape if self.conv else (self.weight.shape[0],)
 
 
 @dataclass(frozen=True)
@@ -41,84 +71,131 @@ class DeployedNet:
 
 @dataclass(frozen=True)
 class Forward:
-    """Training-mode record of one forward pass, every tensor (B, n_steps, N_l) per layer."""
+    """Training-mode record of one forward pass, every tensor (B, n_steps, N_l) per layer (flattened)."""
     spikes: list[torch.Tensor]
     drive: list[torch.Tensor]     # (v - theta) / theta before each spike decision (detached by default)
 
 
 def pad_input(x: torch.Tensor, depth: int) -> torch.Tensor:
-    """(B, T, ...) frames -> (B, T + depth, inputs) spikes, flattened, with empty trailing steps.
+    """(B, T, ...) frames -> (B, T + depth, ...) spikes, with empty trailing steps.
 
     A pixel spikes in a bin when it has at least one event: ``min(count, 1)``. For integer counts this is
     ``count > 0``; for the float frames of a distillation it keeps a straight-through gradient below 1."""
-    spikes = x.flatten(2).clamp(max=1)
-    return torch.cat([spikes, spikes.new_zeros(spikes.shape[0], depth, spikes.shape[2])], dim=1)
+    spikes = x.clamp(max=1)
+    return torch.cat([spikes, spikes.new_zeros(spikes.shape[0], depth, *spikes.shape[2:])], dim=1)
 
 
-class DenseSNN(nn.Module):
-    """Dense layers of CUBA LIF deployment neurons; sizes e.g. (2312, 256, 10)."""
+class SNN(nn.Module):
+    """Layers of CUBA LIF deployment neurons: ``convs`` (conv layers, in order) then dense layers of ``sizes``
+    (the first is the flattened output of the last conv layer, or of the input)."""
 
-    def __init__(self, sizes: tuple[int, ...], neurons: tuple[CubaParams, ...], weight_exp: int,
-                 input_shape: tuple[int, ...], generator: torch.Generator, slope: float = 5.0,
-                 init_std: tuple[float, ...] = (16.0, 24.0)):
+    def __init__(self, input_shape: tuple[int, ...], convs: tuple[ConvShape, ...], sizes: tuple[int, ...],
+                 neurons: tuple[CubaParams, ...], weight_exp: int, generator: torch.Generator, slope: float = 5.0,
+                 init_std: tuple[float, ...] | None = None):
         super().__init__()
-        self.sizes, self.neurons, self.weight_exp = tuple(sizes), tuple(neurons), weight_exp
-        self.input_shape = tuple(input_shape)
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.randn(o, i, generator=generator) * std / WEIGHT_SCALE)
-            for i, o, std in zip(sizes[:-1], sizes[1:], init_std))
+        self.input_shape, self.convs, self.sizes = tuple(input_shape), tuple(convs), tuple(sizes)
+        self.neurons, self.weight_exp = tuple(neurons), weight_exp
+        if init_std is None:         # mantissa units, scaled to the fan-in (24 at a fan-in of 256)
+            init_std = tuple(24.0 / math.sqrt(self.fan_in(l) / 256) for l in range(len(neurons)))
+        params = [torch.randn(c.out_channels, c.in_shape[0], c.kernel, c.kernel, generator=generator)
+                  for c in convs] + [torch.randn(o, i, generator=generator) for i, o in zip(sizes[:-1], sizes[1:])]
+        self.weights = nn.ParameterList(nn.Parameter(p * std / WEIGHT_SCALE) for p, std in zip(params, init_std))
         self.spike_fn = surrogate.fast_sigmoid(slope=slope)
+        if len(self.weights) != len(neurons):
+            raise ValueError(f"{len(self.weights)} layers but {len(neurons)} neuron parameter sets")
+
+    @property
+    def depth(self) -> int:
+        return len(self.neurons)
+
+    def fan_in(self, l: int) -> int:
+        if l < len(self.convs):
+            c = self.convs[l]
+            return c.in_shape[0] * c.kernel ** 2
+        return self.sizes[l - len(self.convs)]
+
+    def in_size(self, l: int) -> int:
+        return math.prod(self.convs[l].in_shape) if l < len(self.convs) else self.sizes[l - len(self.convs)]
+
+    def out_size(self, l: int) -> int:
+        return math.prod(self.convs[l].out_shape) if l < len(self.convs) else self.sizes[l - len(self.convs) + 1]
+
+    def synapse(self, l: int, q: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Layer l's synaptic input ``shift(W (*) s, e)`` for spikes s (M, *in_shape) -> (M, N_out) flattened."""
+        if l < len(self.convs):
+            c = self.convs[l]
+            acc = F.conv2d(s.reshape(-1, *c.in_shape), q, stride=c.stride, padding=c.padding).flatten(1)
+        else:
+            acc = s.flatten(1) @ q.T
+        return shift_train(acc, self.weight_exp)
 
     def forward(self, x: torch.Tensor, detach_drive: bool = True) -> Forward:
         """Training-mode spikes (and drive) of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W).
         ``detach_drive=False`` keeps the drive in the graph (distillation differentiates through it)."""
-        inp = pad_input(x, len(self.neurons)).float()
-        B, n, _ = inp.shape
-        qs = [quantize_weights(w, WEIGHT_SCALE) for w in self.weights]
-        dev = inp.device
-        prev = [torch.zeros(B, s, device=dev) for s in self.sizes[:-1]]       # spikes arriving one step later
-        state = [(torch.zeros(B, s, device=dev), torch.zeros(B, s, device=dev)) for s in self.sizes[1:]]
-        rec, drive = [[] for _ in self.neurons], [[] for _ in self.neurons]
-        for t in range(n):
-            src = inp[:, t]
-            for l, (q, p) in enumerate(zip(qs, self.neurons)):
-                a = shift_train(prev[l] @ q.T, self.weight_exp)
-                keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
-                fn = lambda z, d=drive[l]: (d.append(keep(z)), self.spike_fn(z))[1]  # noqa: E731
-                s, u, v = cuba_step_train(a, *state[l], p, fn)
-                state[l], prev[l], src = (u, v), src, s
-                rec[l].append(s)
-        return Forward([torch.stack(r, dim=1) for r in rec], [torch.stack(d, dim=1) for d in drive])
+        s = pad_input(x, self.depth).float()
+        B, n = s.shape[:2]
+        spikes, drive = [], []
+        for l, (w, p) in enumerate(zip(self.weights, self.neurons)):
+            q = quantize_weights(w, WEIGHT_SCALE)
+            arrived = torch.cat([s.new_zeros(B, 1, *s.shape[2:]), s[:, :-1]], dim=1)   # one step ago
+            a = self.synapse(l, q, arrived.reshape(B * n, *arrived.shape[2:])).reshape(B, n, -1)
+            u = v = a.new_zeros(B, a.shape[2])
+            rec, drv = [], []
+            keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
+
+            def fire(z, d=drv):
+                d.append(keep(z))
+                return self.spike_fn(z)
+            for t in range(n):
+                st, u, v = cuba_step_train(a[:, t], u, v, p, fire)
+                rec.append(st)
+            s = torch.stack(rec, dim=1)
+            spikes.append(s)
+            drive.append(torch.stack(drv, dim=1))
+        return Forward(spikes, drive)
 
     def deployed(self) -> DeployedNet:
         """The integer network this model deploys as."""
+        n_conv = len(self.convs)
         layers = tuple(
-            IntLayer(f"fc{l + 1}", quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy(),
-                     self.weight_exp, p)
+            IntLayer(f"conv{l + 1}" if l < n_conv else f"fc{l - n_conv + 1}",
+                     quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy(), self.weight_exp, p,
+                     self.convs[l] if l < n_conv else None)
             for l, (w, p) in enumerate(zip(self.weights, self.neurons)))
         return DeployedNet(self.input_shape, layers)
 
 
 def golden_spikes(net: DeployedNet, x, batch: int = 250) -> list[np.ndarray]:
-    """Integer-mode (int64) spikes of every layer, each (B, n_steps, N_l) bool, for frames (B, T, ...) given
-    as a numpy array or tensor, evaluated ``batch`` samples at a time: the golden model."""
+    """Integer-mode (int64) spikes of every layer, each (B, n_steps, N_l) bool (flattened), for frames
+    (B, T, ...) given as a numpy array or tensor, evaluated ``batch`` samples at a time: the golden model."""
     x = torch.as_tensor(x)
     parts = [_golden_batch(net, x[i:i + batch]) for i in range(0, len(x), batch)]
     return [np.concatenate(layer) for layer in zip(*parts)]
 
 
+def _int_synapse(layer: IntLayer, w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``W (*) s`` in exact integer arithmetic: int64 for a matrix; a convolution in float64, whose every partial
+    sum (0/1 spikes times int8 mantissas, at most 128 x fan-in) is an integer far below 2**53, so exact."""
+    if layer.conv is None:
+        return s.flatten(1) @ w.T
+    c = layer.conv
+    acc = F.conv2d(s.reshape(-1, *c.in_shape).double(), w.double(), stride=c.stride, padding=c.padding)
+    return torch.round(acc).long().flatten(1)
+
+
 def _golden_batch(net: DeployedNet, x: torch.Tensor) -> list[np.ndarray]:
-    inp = pad_input(x, len(net.layers)).long()
+    inp = pad_input(x, len(net.layers)).long().flatten(2)
     B, n, _ = inp.shape
     ws = [torch.from_numpy(layer.weight.astype(np.int64)) for layer in net.layers]
-    prev = [torch.zeros(B, w.shape[1], dtype=torch.long) for w in ws]
-    state = [(torch.zeros(B, w.shape[0], dtype=torch.long),) * 2 for w in ws]
+    sizes = [math.prod(layer.out_shape) for layer in net.layers]
+    prev = [torch.zeros(B, inp.shape[2], dtype=torch.long)] + [torch.zeros(B, s, dtype=torch.long) for s in sizes[:-1]]
+    state = [(torch.zeros(B, s, dtype=torch.long),) * 2 for s in sizes]
     rec = [[] for _ in ws]
     with torch.no_grad():
         for t in range(n):
             src = inp[:, t]
             for l, (w, layer) in enumerate(zip(ws, net.layers)):
-                a = shift_int(prev[l] @ w.T, layer.weight_exp)
+                a = shift_int(_int_synapse(layer, w, prev[l]), layer.weight_exp)
                 s, u, v = cuba_step_int(a, *state[l], layer.neuron)
                 state[l], prev[l], src = (u, v), src, s.long()
                 rec[l].append(s)

@@ -47,12 +47,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
     x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")
     c = sub.add_parser("check", help="check a NIR graph against Loihi 2's limits and estimate its resources",
-                       description="Check every parameter of a NIR graph (with our integer contract in its metadata) "
-                                   "against Loihi 2's limits, naming layer, parameter, value and limit (exit 1 on "
-                                   "any violation); otherwise estimate the cores it needs. Limits, chip resources "
-                                   "and their sources are in hardware/loihi2.py.")
+                       description="Check what a NIR graph would deploy as against Loihi 2's limits, naming layer, "
+                                   "parameter, value and limit (exit 1 on any violation); otherwise estimate the "
+                                   "cores it needs (a convolution's shared kernel counted once). Our graphs are read "
+                                   "from their integer metadata; any other graph is discretised and quantised as "
+                                   "`verify` does (--dt, --method, --source). Limits, chip resources and their "
+                                   "sources are in hardware/loihi2.py.")
     c.add_argument("graph", type=Path, help="a .nir file, e.g. runs/<run>/model.nir")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("--source", default="nir", help="whose convention a graph without our metadata follows (as verify)")
+    c.add_argument("--dt", type=float, help="time step in seconds (as verify)")
+    c.add_argument("--method", choices=["exp", "euler"], help="discretisation (as verify)")
     v = sub.add_parser("verify", help="verify any NIR graph (snnTorch, Norse, Sinabs, ...) on Lava, three ways",
                        description=VERIFY_DESCRIPTION, epilog=VERIFY_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,31 +130,40 @@ def _init_distributed(cfg: RunConfig) -> None:
 
 
 def _check(args) -> int:
-    from hardware import loihi2, nir_checks, nir_contract
-    from hardware.graph import GraphError, load_chain
+    from hardware import loihi2, nir_checks, nir_contract, read
+    from hardware.errors import GraphError
     g = nir_checks.read(args.graph)
     nir_checks.validate(g)
     errors = nir_contract.contract_errors(g)
     if errors:
         raise GraphError(f"{args.graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
                          + "; the file's continuous fields and integer metadata must describe one network")
-    violations = loihi2.check(g)
+    net = read.load(g, dt=args.dt, method=args.method, source=args.source)
+    reading = ("its integer metadata, exactly" if net.exact else
+               f"discretised ({net.method}, dt {net.dt:g} s, --source {net.source}) and quantised")
+    violations = loihi2.check(net)
     if violations:
         if args.json:
             print(json.dumps({"fits": False, "violations": [v.__dict__ for v in violations]}, indent=2, default=str))
         else:
             print("\n".join(f"violation: {v}" for v in violations))
         return 1
-    est = loihi2.estimate(load_chain(g))
+    est = loihi2.estimate(net)
     if args.json:
-        print(json.dumps({"fits": True, "violations": [], **est}, indent=2))
+        print(json.dumps({"fits": True, "read": reading, "violations": [], **est}, indent=2))
         return 0
-    print(f"{args.graph}: within Loihi 2's limits; {est['cores']} of {est['resources']['cores_per_chip']} "
-          f"neuro-cores ({100 * est['chip_utilisation']:.1f}%)")
+    print(f"{args.graph} (read from {reading}): within Loihi 2's limits; {est['cores']} of "
+          f"{est['resources']['cores_per_chip']} neuro-cores ({100 * est['chip_utilisation']:.1f}%)")
     for L in est["layers"]:
-        print(f"  {L['layer']}: {L['neurons']} neurons, fan-in {L['fan_in']}, {L['synapses']:,} synapses -> "
-              f"{L['cores']} cores of up to {L['neurons_per_core']} neurons, synapse memory "
-              f"{100 * L['synapse_memory_utilisation']:.0f}% used")
+        stored = (f"{L['synapses']:,} synapses" if L["synapses"] == L["unrolled_synapses"] else
+                  f"{L['synapses']:,} kernel synapses (unrolled {L['unrolled_synapses']:,})")
+        print(f"  {L['layer']} ({L['kind']}): {L['neurons']:,} neurons, fan-in {L['fan_in']}, {stored} -> "
+              f"{L['cores']} cores of up to {L['neurons_per_core']:,} neurons, {L['input_axons']:,} input axons, "
+              f"synapse memory {100 * L['synapse_memory_utilisation']:.0f}% used")
+    unrolled = sum(L["unrolled_synapses"] for L in est["layers"])
+    if unrolled != sum(L["synapses"] for L in est["layers"]):
+        dense = loihi2.estimate_unrolled(net)
+        print(f"  (with every convolution unrolled into dense synapses: {dense['cores']} cores)")
     return 0
 
 
@@ -189,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     # Imported late so that --help and argument errors answer at once.
-    from hardware.graph import GraphError
-    from hardware.lava_backend import LavaError
+    from hardware.errors import GraphError, LavaError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
     from pipeline.run import EXIT_CODES, run, summary

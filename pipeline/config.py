@@ -36,7 +36,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: int = 256             # neurons in the hidden layer (dense 2312 -> hidden -> 10)
+    arch: str = "conv"            # conv: conv layers (channels/kernels/strides) -> dense; dense: 2312 -> hidden -> 10
+    channels: str = "8,16"        # conv: output channels per conv layer
+    kernels: str = "5,3"          # conv: square kernel per conv layer (padding kernel // 2)
+    strides: str = "2,2"          # conv: stride per conv layer (strided convolutions instead of pooling)
+    hidden: int = 256             # neurons of the dense hidden layer before the readout (0 = none)
     du: int = 1024                # current decay, 12-bit (Lava adds 1: 4095 clears u each step)
     dv: int = 256                 # voltage decay, 12-bit (0 = no leak)
     vth_hidden: int = 256         # threshold mantissa, 17-bit; spike when v > vth << 6
@@ -128,6 +132,7 @@ class RunConfig:
 
 SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch")
 TRAIN_METHODS = ("bptt", "sltt", "sltt-k")
+ARCHS = ("conv", "dense")
 DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")
 
 QUICK = {
@@ -199,7 +204,10 @@ def validate(cfg: RunConfig) -> None:
          (d.duration_us, d.downsample, d.denoise_us), ">= 0 (0 = dataset default)"),
         (d.on_error in ("fail", "skip"), "data.on_error", d.on_error, "'fail' or 'skip'"),
         (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
-        (m.hidden >= 1, "model.hidden", m.hidden, ">= 1"),
+        (m.arch in ARCHS, "model.arch", m.arch, f"one of {ARCHS}"),
+        (m.hidden >= 0, "model.hidden", m.hidden, ">= 0 (0 = no hidden dense layer)"),
+        (m.arch != "conv" or m.weight_exp >= 0, "model.weight_exp", m.weight_exp,
+         ">= 0 for model.arch=conv (Lava's Conv model applies no weight exponent)"),
         (0 <= m.du <= 4095, "model.du", m.du, "0..4095 (12 bit)"),
         (0 <= m.dv <= 4095, "model.dv", m.dv, "0..4095 (12 bit)"),
         (0 <= m.vth_hidden < 2**17, "model.vth_hidden", m.vth_hidden, "0..131071 (17 bit)"),
@@ -237,3 +245,24 @@ def validate(cfg: RunConfig) -> None:
     for ok, key, value, allowed in checks:
         if not ok:
             raise ConfigError(f"config {key} = {value!r} is not allowed: expected {allowed}")
+    if m.arch == "conv":
+        conv_layers(m)
+
+
+def conv_layers(m: ModelConfig) -> list[tuple[int, int, int]]:
+    """(channels, kernel, stride) per conv layer from ``model.channels/kernels/strides``."""
+    lists = []
+    for key in ("channels", "kernels", "strides"):
+        text = getattr(m, key)
+        try:
+            values = [int(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or any(v < 1 for v in values):
+            raise ConfigError(f"config model.{key} = {text!r} is not allowed: expected positive whole numbers "
+                              "separated by commas, one per conv layer")
+        lists.append(values)
+    if len({len(v) for v in lists}) != 1:
+        raise ConfigError(f"config model.channels/kernels/strides = {m.channels!r}/{m.kernels!r}/{m.strides!r}: "
+                          "expected one value per conv layer in each")
+    return list(zip(*lists))

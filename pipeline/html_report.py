@@ -72,7 +72,8 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
                   _table(report["projections"], list(report["projections"][0]))]
     if "model" in report:
         parts += ["<h2>Integer parameters per layer</h2>",
-                  _table(report["model"]["layers"], ["name", "shape", "weight_exp", "du", "dv", "vth"])]
+                  _table(report["model"]["layers"], ["name", "kind", "neurons", "weights", "weight_exp", "du", "dv",
+                                                     "vth"])]
     if "quantisation" in report:
         parts += ["<h2>Quantisation to Loihi 2 integers</h2>",
                   _table(report["quantisation"], list(report["quantisation"][0]))]

@@ -4,25 +4,27 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import nir
 import torch
 
 from export import netx_export, nir_export, onnx_export
-from hardware import equivalence, graph, lava_backend, loihi2, reference
+from hardware import equivalence, loihi2, nir_checks, nir_contract, read
+from hardware.backends import lava, onnx as onnx_backend, reference
+from hardware.errors import GraphError
+from hardware.ir import input_spikes
 from models.snn import golden_spikes, predict
 from pipeline import html_report, plots, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.runfolder import atomic_write, staged, write_json
 
-# Every backend: (graph's layer chain, test frames, verify config, run folder) -> spikes per layer,
-# (B, n_steps, N_l) bool.
+# Every backend: (network read from model.nir, input spikes, verify config, run folder) -> Trace (spikes per
+# population, (B, n_steps, N) bool).
 BACKENDS = {
-    "reference": lambda chain, frames, v, out: reference.simulate(chain, frames),
-    "lava": lambda chain, frames, v, out: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk),
-    "onnx": lambda chain, frames, v, out: onnx_export.simulate(chain, frames, out / "model.onnx"),
-    "netx": lambda chain, frames, v, out: lava_backend.simulate(chain, frames, workers=v.workers, chunk=v.chunk,
-                                                                netx=str(out / "model.net")),
+    "reference": lambda net, x, v, out: reference.simulate(net, x),
+    "lava": lambda net, x, v, out: lava.simulate(net, x, workers=v.workers, chunk=v.chunk),
+    "onnx": lambda net, x, v, out: onnx_backend.simulate(net, x, out / "model.onnx"),
+    "netx": lambda net, x, v, out: lava.simulate(net, x, workers=v.workers, chunk=v.chunk,
+                                                 netx=str(out / "model.net")),
 }
 TARGETS = {"reference": ("reference",), "lava": ("reference", "lava"), "onnx": ("reference", "onnx"),
            "netx": ("reference", "netx"), "all": tuple(BACKENDS)}
@@ -73,43 +75,46 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
 
-    net = result.model.deployed()
+    model = result.model.deployed()
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
-    nir_export.write(nir_export.to_nir(net, dt, cfg.data.n_bins), out / "model.nir")
-    violations = loihi2.check(nir.read(str(out / "model.nir")))
-    if violations:
-        raise graph.GraphError(f"model.nir does not fit Loihi 2: {violations[0]}"
-                               + (f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""))
-    chain = graph.load_chain(out / "model.nir")          # backends get the graph as written, nothing else
-    onnx_export.write(onnx_export.to_onnx(chain), out / "model.onnx")
-    onnx_export.write(onnx_export.to_onnx(chain, integer=False), out / "model_float.onnx")
+    nir_export.write(nir_export.to_nir(model, dt, cfg.data.n_bins), out / "model.nir")
+    written = nir_checks.read(out / "model.nir")            # backends get the graph as written, nothing else
+    net = read.load(written)
+    problems = nir_contract.contract_errors(written) + [str(v) for v in loihi2.check(net)]
+    if problems:
+        raise GraphError(f"model.nir: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    onnx_export.write(onnx_export.to_onnx(net), out / "model.onnx")
+    onnx_export.write(onnx_export.to_onnx(net, integer=False), out / "model_float.onnx")
     try:        # netx cannot store every valid Loihi graph (e.g. weight_exp < 0): only its own target needs it
-        netx_export.write(chain, out / "model.net")
+        netx_export.write(net, out / "model.net")
         netx_note = None
-    except graph.GraphError as e:
+    except GraphError as e:
         if "netx" in TARGETS[target]:
             raise
         netx_note = f"model.net not written: {e}"
 
     n = min(cfg.verify.samples or len(test_set.labels), len(test_set.labels))
     frames, labels = test_set.frames[:n], test_set.labels[:n]
+    x = input_spikes(net, frames)
     t0 = time.perf_counter()
     _stage(f"golden model (integer mode) on {n} test samples")
-    gold = golden_spikes(net, frames)
+    gold = golden_spikes(model, frames)
     timings["golden_s"] = time.perf_counter() - t0
-    names = [layer.name for layer in chain.layers]
+    names = list(net.populations)
     accuracy = {"golden": float((predict(gold[-1]) == labels).mean())}
     backends, spikes = {}, {}
     for name in TARGETS[target]:
         _stage(f"backend {name}")
         t0 = time.perf_counter()
-        spikes[name] = BACKENDS[name](chain, frames, cfg.verify, out)
+        trace = BACKENDS[name](net, x, cfg.verify, out)
+        spikes[name] = [trace.spikes[k] for k in names]
         timings[f"{name}_s"] = time.perf_counter() - t0
         backends[name] = equivalence.compare(gold, spikes[name], names)
         accuracy[name] = float((predict(spikes[name][-1]) == labels).mean())
 
     _stage("float ONNX model (no integer truncation): agreement with the golden model")
-    float_spikes = onnx_export.simulate(chain, frames, out / "model_float.onnx")
+    float_trace = onnx_backend.simulate(net, x, out / "model_float.onnx")
+    float_spikes = [float_trace.spikes[k] for k in names]
     float_cmp = equivalence.compare(gold, float_spikes, names)
     float_pred = predict(float_spikes[-1])
     onnx_float = {"identical_samples": float_cmp["identical"], "compared": float_cmp["compared"],
@@ -119,10 +124,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
                   "prediction_agreement": float((float_pred == predict(gold[-1])).mean()),
                   "accuracy": float((float_pred == labels).mean())}
 
-    x = graph.input_spikes(chain, frames)
-    loihi = {"resources": loihi2.estimate(chain), "activity": loihi2.activity(chain, x, gold)}
-    silent = find_silent(chain, frames, x, gold)
-
+    loihi = {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, dict(zip(names, gold)))}
+    silent = find_silent(net, x, gold)
     report = {
         "accuracy": accuracy,
         "loihi2": loihi,
@@ -142,9 +145,12 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
                      "epoch_examples": list(result.epoch_examples), "pruned_epochs": list(result.pruned_epochs),
                      "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
                      "epoch_loss": [round(x, 5) for x in result.epoch_loss]},
-        "model": {"layers": [{"name": L.name, "shape": list(L.weight.shape), "weight_exp": L.weight_exp,
-                              "du": L.du, "dv": L.dv, "vth": L.vth} for L in chain.layers],
-                  "n_bins": chain.n_bins, "n_steps": chain.n_steps, "dt_s": chain.dt},
+        "model": {"arch": cfg.model.arch,
+                  "layers": [{"name": p.target, "kind": p.synapse.kind, "neurons": list(net.populations[p.target].shape),
+                              "weights": list(p.synapse.weight.shape), "weight_exp": p.synapse.exp,
+                              "du": net.populations[p.target].du, "dv": net.populations[p.target].dv,
+                              "vth": net.populations[p.target].vth} for p in net.projections],
+                  "n_bins": net.n_bins, "n_steps": net.n_steps, "dt_s": net.dt},
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "config": cfg.to_dict(),
     }
@@ -156,13 +162,13 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     return report
 
 
-def find_silent(chain: graph.Chain, frames, x, gold: list) -> list[dict]:
+def find_silent(net, x, gold: list) -> list[dict]:
     """Layers of the golden model that never spiked in any compared sample, with the likely cause."""
-    counts = [int(x.sum())] + [int(g.sum()) for g in gold]
-    names = ["input"] + [layer.name for layer in chain.layers]
-    peaks = reference.peak_fraction(chain, frames) if 0 in counts[1:] else [None] * len(gold)
-    layers = [{"layer": names[l + 1], "spikes": counts[l + 1], "sources": {names[l]: counts[l]},
-               "peak_fraction": peaks[l], "spiking": True} for l in range(len(gold))]
+    names = list(net.populations)
+    counts = {"input": int(x.sum()), **{k: int(g.sum()) for k, g in zip(names, gold)}}
+    peaks = reference.simulate(net, x).peak if 0 in list(counts.values())[1:] else {}
+    layers = [{"layer": k, "spikes": counts[k], "peak_fraction": peaks.get(k), "spiking": True,
+               "sources": {p.source: counts[p.source] for p in net.projections if p.target == k}} for k in names]
     return equivalence.silent_layers(layers, len(x))
 
 

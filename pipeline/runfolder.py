@@ -19,12 +19,12 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
+
+from export.files import atomic_write, readable_by_others
 
 MARKER = ".nmpipe-folder.json"
 TOOL = "nmpipe"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class OutputError(ValueError):
@@ -33,25 +33,6 @@ class OutputError(ValueError):
 
 def default_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-
-
-def _readable_by_others(path: Path, mode: int) -> None:
-    """mkstemp/mkdtemp create 0600/0700; give our outputs the permissions a plain write would have."""
-    os.chmod(path, mode & ~_UMASK)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        _readable_by_others(Path(tmp), 0o666)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -221,7 +202,7 @@ def staged(out: Path | str, kind: str = "run", overwrite: bool = False) -> Itera
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-        _readable_by_others(stage, 0o777)
+        readable_by_others(stage, 0o777)
         _write_marker(stage, kind)
     except OSError as e:
         if stage is not None:

@@ -23,11 +23,11 @@ import torch
 from torch.nn import functional as F
 
 from models.neuron import cuba_step_train
-from models.quant import quantize_weights, shift_train
-from models.snn import WEIGHT_SCALE, DenseSNN, Forward, pad_input
+from models.quant import quantize_weights
+from models.snn import SNN, WEIGHT_SCALE, Forward, pad_input
 
 
-def backward(model: DenseSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
              steps: set[int] | None = None) -> tuple[Forward, int]:
     """Run one batch forward, calling backward inside the time loop; gradients accumulate in the model's weights.
 
@@ -36,24 +36,23 @@ def backward(model: DenseSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.T
     ``sum(weights * CE(c_t, y)) / n_steps``. Returns the detached record of the forward pass (as
     :class:`Forward`) and the number of backward calls made.
     """
-    depth = len(model.neurons)
-    inp = pad_input(x, depth).float()
+    depth = model.depth
+    inp = pad_input(x, depth).float().flatten(2)
     B, n, _ = inp.shape
     qs = [quantize_weights(w, WEIGHT_SCALE) for w in model.weights]
     leaves = [q.detach().requires_grad_(True) for q in qs]
     dev = inp.device
-    prev = [torch.zeros(B, s, device=dev) for s in model.sizes[:-1]]
-    state = [(torch.zeros(B, s, device=dev), torch.zeros(B, s, device=dev)) for s in model.sizes[1:]]
+    prev = [torch.zeros(B, model.in_size(l), device=dev) for l in range(depth)]
+    state = [(torch.zeros(B, model.out_size(l), device=dev),) * 2 for l in range(depth)]
     rec, drive = [[] for _ in model.neurons], [[] for _ in model.neurons]
-    count = torch.zeros(B, model.sizes[-1], device=dev)
+    count = torch.zeros(B, model.out_size(depth - 1), device=dev)
     calls = 0
     for t in range(n):
         src = inp[:, t]
         for l, (q, p) in enumerate(zip(leaves, model.neurons)):
             with torch.set_grad_enabled(steps is None or t + depth - 1 - l in steps):
-                a = shift_train(prev[l] @ q.T, model.weight_exp)
-                fn = lambda z, d=drive[l]: (d.append(z.detach()), model.spike_fn(z))[1]  # noqa: E731
-                s, u, v = cuba_step_train(a, *state[l], p, fn)
+                a = model.synapse(l, q, prev[l])
+                s, u, v = cuba_step_train(a, *state[l], p, _recording(model.spike_fn, drive[l]))
             state[l], prev[l], src = (u.detach(), v.detach()), src, s
             rec[l].append(s.detach())
         count = count + src
@@ -65,6 +64,14 @@ def backward(model: DenseSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.T
     grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
     torch.autograd.backward(qs, grads)
     return Forward([torch.stack(r, dim=1) for r in rec], [torch.stack(d, dim=1) for d in drive]), calls
+
+
+def _recording(spike_fn, record: list):
+    """The spike function, keeping a detached copy of each drive it sees."""
+    def fire(z: torch.Tensor) -> torch.Tensor:
+        record.append(z.detach())
+        return spike_fn(z)
+    return fire
 
 
 def choose_steps(n_steps: int, k: int, rng: np.random.Generator) -> set[int]:

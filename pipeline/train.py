@@ -14,9 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from models.neuron import CubaParams
-from models.snn import DenseSNN
+from models.snn import SNN, ConvShape
 from pipeline import sltt
-from pipeline.config import ConfigError, RunConfig
+from pipeline.config import ConfigError, RunConfig, conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 
@@ -39,7 +39,7 @@ def _check_finite(model: torch.nn.Module, epoch: int, t) -> None:
 
 @dataclass(frozen=True)
 class TrainResult:
-    model: DenseSNN
+    model: SNN
     epoch_seconds: tuple[float, ...]
     epoch_loss: tuple[float, ...]
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
@@ -59,12 +59,25 @@ def refresh_scores(scores: dict[str, np.ndarray], seen: np.ndarray, idx: np.ndar
     seen[idx] = True
 
 
-def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> DenseSNN:
+def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN:
+    """``model.arch=dense``: flattened input -> hidden -> classes; ``conv``: conv layers (``model.channels``,
+    ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes."""
     m = cfg.model
-    neurons = (CubaParams(m.du, m.dv, m.vth_hidden), CubaParams(m.du, m.dv, m.vth_out))
-    sizes = (int(np.prod(input_shape)), m.hidden, n_classes)
+    convs, shape = [], tuple(input_shape)
+    if m.arch == "conv":
+        for channels, kernel, stride in conv_layers(m):
+            convs.append(ConvShape(shape, channels, kernel, stride, kernel // 2))
+            shape = convs[-1].out_shape
+            if min(shape[1:]) < 1:
+                raise ConfigError(f"config model.kernels/strides: conv layer {len(convs)} leaves no output "
+                                  f"({shape}) for input {tuple(input_shape)}")
+    sizes = (int(np.prod(shape)),) + ((m.hidden,) if m.hidden else ()) + (n_classes,)
+    depth = len(convs) + len(sizes) - 1
+    neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(depth - 1)) + (CubaParams(m.du, m.dv, m.vth_out),)
     gen = torch.Generator().manual_seed(cfg.train.seed)
-    return DenseSNN(sizes, neurons, m.weight_exp, input_shape, gen, slope=cfg.train.surrogate_slope)
+    init = (16.0, 24.0) if m.arch == "dense" and m.hidden else None      # the dense model's tuned start
+    return SNN(tuple(input_shape), tuple(convs), sizes, neurons, m.weight_exp, gen, slope=cfg.train.surrogate_slope,
+               init_std=init)
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -144,7 +157,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             y = y_all[idx].to(device)
             # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
             w = torch.from_numpy(plan.weights[b:b + t.batch_size][mine] * world / len(batch)).float().to(device)
-            n_steps = xb.shape[1] + len(model.neurons)
+            n_steps = xb.shape[1] + model.depth
             steps = sltt.choose_steps(n_steps, t.k, step_rng) if t.method == "sltt-k" else None
             opt.zero_grad()
             if t.method == "bptt":

@@ -17,7 +17,7 @@ import numpy as np
 
 from hardware import foreign, lava_net, loihi2, netsim
 from hardware.equivalence import compare, silent_layers
-from hardware.graph import GraphError
+from hardware.errors import GraphError
 from pipeline import html_report, plots
 from pipeline.config import ConfigError
 from pipeline.runfolder import staged, write_json

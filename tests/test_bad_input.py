@@ -16,7 +16,7 @@ from datafolders import cifar10dvs_folder, gesture_tonic_folder, nmnist_folder
 
 from export.nir_export import to_nir
 from hardware import nir_checks, nir_contract
-from hardware.graph import GraphError
+from hardware.errors import GraphError
 from pipeline.cli import main
 
 

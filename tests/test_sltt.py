@@ -5,14 +5,17 @@ import torch
 from torch.nn import functional as F
 
 from models.neuron import CubaParams
-from models.snn import DenseSNN
+from models.snn import SNN, ConvShape
 from pipeline import sltt
 
 
-def small_net(du: int, dv: int) -> DenseSNN:
+def small_net(du: int, dv: int, conv: bool = False) -> SNN:
     gen = torch.Generator().manual_seed(0)
-    return DenseSNN((72, 40, 5), (CubaParams(du, dv, 30), CubaParams(du, dv, 30)), 0, (2, 6, 6), gen,
-                    init_std=(40.0, 40.0))
+    if conv:
+        return SNN((2, 6, 6), (ConvShape((2, 6, 6), 4, 3, 2, 1),), (36, 5), (CubaParams(du, dv, 30),) * 2, 0, gen,
+                   init_std=(60.0, 40.0))
+    return SNN((2, 6, 6), (), (72, 40, 5), (CubaParams(du, dv, 30), CubaParams(du, dv, 30)), 0, gen,
+               init_std=(40.0, 40.0))
 
 
 def batch(T: int, B: int = 32):
@@ -24,7 +27,7 @@ def flat(grads) -> torch.Tensor:
     return torch.cat([g.flatten() for g in grads])
 
 
-def bptt_grads(model: DenseSNN, x, y) -> torch.Tensor:
+def bptt_grads(model: SNN, x, y) -> torch.Tensor:
     """BPTT (full graph through every neuron state) of SLTT's per-step loss CE(c_{t-1} + s_t) / n."""
     s = model(x).spikes[-1]
     n = s.shape[1]
@@ -33,7 +36,7 @@ def bptt_grads(model: DenseSNN, x, y) -> torch.Tensor:
     return flat(torch.autograd.grad(loss, list(model.weights)))
 
 
-def sltt_grads(model: DenseSNN, x, y, steps=None) -> torch.Tensor:
+def sltt_grads(model: SNN, x, y, steps=None) -> torch.Tensor:
     model.zero_grad()
     sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps)
     return flat([w.grad for w in model.weights])
@@ -43,11 +46,12 @@ def cosine(a, b) -> float:
     return float(a @ b / (a.norm() * b.norm()))
 
 
-def test_sltt_gradient_matches_bptt_when_time_constants_are_short():
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_sltt_gradient_matches_bptt_when_time_constants_are_short(conv):
     x, y = batch(12)
-    short = small_net(4095, 4095)        # u cleared every step, v keeps 1/4096: no temporal route left
+    short = small_net(4095, 4095, conv)  # u cleared every step, v keeps 1/4096: no temporal route left
     assert cosine(sltt_grads(short, x, y), bptt_grads(short, x, y)) > 0.999
-    long = small_net(0, 0)               # u and v never decay: the temporal route SLTT drops matters
+    long = small_net(0, 0, conv)         # u and v never decay: the temporal route SLTT drops matters
     assert cosine(sltt_grads(long, x, y), bptt_grads(long, x, y)) < 0.9
 
 
@@ -81,8 +85,9 @@ def test_sltt_k_backpropagates_exactly_k_steps():
     assert torch.allclose(sltt_grads(model, x, y, steps), per_step, atol=1e-6)
 
 
-def test_forward_record_is_the_same_for_every_trainer():
-    model, (x, y) = small_net(1024, 256), batch(10)
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_forward_record_is_the_same_for_every_trainer(conv):
+    model, (x, y) = small_net(1024, 256, conv), batch(10)
     out = model(x)
     online, _ = sltt.backward(model, x, y, torch.ones(len(y)), {3})
     for a, b in zip(out.spikes + out.drive, online.spikes + online.drive):

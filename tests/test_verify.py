@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.foreign_graphs import DT, GRAPHS, conv2d_delay, dense_recurrent, nirtorch_graph
 from hardware import foreign, linear_ops, netsim
-from hardware.graph import GraphError
+from hardware.errors import GraphError
 from pipeline.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.snn import DenseSNN
+from models.snn import SNN
 
 SELECTED = ("random", "herding", "kcenter")
 
 
-def embed(model: DenseSNN, frames: np.ndarray, batch: int = 250) -> np.ndarray:
+def embed(model: SNN, frames: np.ndarray, batch: int = 250) -> np.ndarray:
     """Time-averaged hidden spike rates (N, D) of ``frames`` under ``model``."""
     with torch.no_grad():
         return np.concatenate([model(torch.from_numpy(frames[i:i + batch])).spikes[0].mean(dim=1).numpy()

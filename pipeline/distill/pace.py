@@ -34,7 +34,7 @@ import torch
 from torch import distributed as dist
 from tqdm import tqdm
 
-from models.snn import DenseSNN
+from models.snn import SNN
 from pipeline import train
 from pipeline.config import RunConfig, SelectConfig
 from pipeline.distill.matching import sdr_features, spatial_distance, temporal_distance
@@ -68,19 +68,19 @@ def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_cla
     return pool
 
 
-def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) -> DenseSNN:
+def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) -> SNN:
     model = train.build_model(cfg, frame_shape, n_classes)
     model.requires_grad_(False)
     return model
 
 
-def load_teacher(model: DenseSNN, teacher: Teacher, a: float) -> None:
+def load_teacher(model: SNN, teacher: Teacher, a: float) -> None:
     with torch.no_grad():
         for w, w0, w1 in zip(model.weights, teacher.init, teacher.final):
             w.copy_((1 - a) * w0 + a * w1)
 
 
-def features(model: DenseSNN, x: torch.Tensor, sdr_k: float, keep_graph: bool) -> torch.Tensor:
+def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool) -> torch.Tensor:
     """Hidden-layer features (B, n_steps, D): SDR features, or spikes when ``sdr_k`` is 0."""
     out = model(x, detach_drive=not keep_graph)
     return sdr_features(out.spikes[0], out.drive[0], sdr_k) if sdr_k else out.spikes[0]

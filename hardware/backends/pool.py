@@ -23,9 +23,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-
-class LavaError(RuntimeError):
-    """Lava failed or timed out on a chunk of samples."""
+from hardware.errors import LavaError
 
 
 def _wait_for_death(pid: int) -> None:
