@@ -144,7 +144,7 @@ def _conv_layer(name: str, conv, r: Resources) -> dict:
         for t in range(1, ho + 1):
             if c * t * wo > r.neurons_per_core:
                 break
-            rows_in = min(h + 2 * conv.padding[0], (t - 1) * conv.stride[0] + (kh - 1) * conv.dilation[0] + 1)
+            rows_in = min(h, (t - 1) * conv.stride[0] + (kh - 1) * conv.dilation[0] + 1)     # real rows only
             axons = groups_touched * cg * rows_in * w
             if axons > r.axons_per_core:
                 break

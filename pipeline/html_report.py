@@ -49,10 +49,12 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
                  "Every backend is compared with the golden model in every layer, step and sample."
                  + (f" Verdict: {report['verdict']}." if "verdict" in report else ""))
     else:
-        intro = (f"Input: {report.get('input', '')}. Discretisation: {report['discretisation']['method']}, "
-                 f"dt {report['discretisation']['dt']:g} s ({report['discretisation']['source']} convention). "
-                 "Lava must equal the integer reference exactly; the float graph's differences from the reference "
-                 f"are quantisation, measured. Verdict: {report.get('verdict', '')}.")
+        d = report["discretisation"]
+        reading = (f"Discretisation: {d['method']}, dt {d['dt']:g} s ({d['source']} convention); the float graph's "
+                   "differences from the reference are quantisation, measured." if "method" in d else
+                   "Read exactly from the graph's integer metadata (our contract): no quantisation.")
+        intro = (f"Input: {report.get('input', '')}. {reading} Lava must equal the integer reference exactly. "
+                 f"Verdict: {report.get('verdict', '')}.")
     warnings = [f"Layer {s['layer']} never spiked in any of the {s['samples']} compared samples: {s['cause']}."
                 for s in report.get("silent_layers", [])]
     if report.get("verdict") == "SILENT":
@@ -62,19 +64,19 @@ def write(out: Path, report: dict, title: str = "run report") -> Path:
              "<h2>Spike-level equivalence</h2>", _table(verdicts, list(verdicts[0]) if verdicts else []),
              _img(out / "divergence.png", "mismatched spikes per time step and layer (all zero when identical)"),
              _img(out / "rasters.png", "spike rasters of one sample side by side, mismatches in red")]
-    if "float" in report:
+    if report.get("float"):
         columns = list(dict.fromkeys(k for r in report["float"] for k in r))
         parts += ["<h2>Float graph vs integer reference, per layer</h2>", _table(report["float"], columns)]
     for note in report.get("notes", []):
         parts.append(f"<p>Note: {html.escape(note)}</p>")
-    if "projections" in report:
-        parts += ["<h2>Projections (linear paths composed into one synapse matrix each)</h2>",
+    if report.get("projections"):
+        parts += ["<h2>Projections (linear paths composed into one synapse each: a kernel or a matrix)</h2>",
                   _table(report["projections"], list(report["projections"][0]))]
     if "model" in report:
         parts += ["<h2>Integer parameters per layer</h2>",
                   _table(report["model"]["layers"], ["name", "kind", "neurons", "weights", "weight_exp", "du", "dv",
                                                      "vth"])]
-    if "quantisation" in report:
+    if report.get("quantisation"):
         parts += ["<h2>Quantisation to Loihi 2 integers</h2>",
                   _table(report["quantisation"], list(report["quantisation"][0]))]
     if "loihi2" in report:

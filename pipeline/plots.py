@@ -17,10 +17,22 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def training_curve(path: Path, losses) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(np.arange(1, len(losses) + 1), losses, marker="o")
-    ax.set(xlabel="epoch", ylabel="training loss (cross-entropy on spike counts)", title="training")
+def training_curve(path: Path, losses, test_accuracy=(), deployed: float | None = None) -> None:
+    """Loss per epoch; with ``test_accuracy``, the float model's test accuracy per epoch on a second axis and the
+    deployed integer model's final accuracy as a marker."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    epochs = np.arange(1, len(losses) + 1)
+    ax.plot(epochs, losses, marker="o", ms=3, color="tab:blue")
+    ax.set(xlabel="epoch", title="training")
+    ax.set_ylabel("training loss (CE on spike counts)", color="tab:blue")
+    if len(test_accuracy):
+        acc = ax.twinx()
+        acc.plot(epochs, test_accuracy, marker="s", ms=3, color="tab:green", label="test (float QAT forward)")
+        if deployed is not None:
+            acc.scatter([len(losses)], [deployed], marker="*", s=120, color="tab:red", zorder=5,
+                        label=f"deployed integer {deployed:.4f}")
+        acc.set_ylabel("test accuracy", color="tab:green")
+        acc.legend(loc="lower right", fontsize=7)
     _save(fig, path)
 
 
@@ -83,12 +95,12 @@ PANELS = ("float graph", "integer reference", "Lava fixed_pt")
 
 
 def rasters3(path: Path, panels: list[list[np.ndarray]], names: list[str], voltages: dict | None = None,
-             sample: int = 0) -> None:
+             sample: int = 0, titles: tuple[str, ...] = PANELS) -> None:
     """Per layer (rows), side by side: the float graph, the integer reference and (when run) Lava for one sample,
     each panel after the first with its differences from the one before it in red. Non-spiking layers in
     ``voltages`` (name -> one voltage array per panel) are drawn as traces."""
     voltages = voltages or {}
-    titles = PANELS[:len(panels)]
+    titles = titles[:len(panels)]
     fig, axes = plt.subplots(len(names), len(panels), figsize=(4.4 * len(panels), 2.6 * len(names)), squeeze=False)
     for row, name in enumerate(names):
         if name in voltages:
@@ -106,7 +118,7 @@ def rasters3(path: Path, panels: list[list[np.ndarray]], names: list[str], volta
             if col > 0:
                 bt, bn = np.nonzero(s[sample] != panels[col - 1][row][sample])
                 ax.scatter(bt, bn, s=30, c="red", marker="x")
-                title += f" ({len(bt)} differ from {'float' if col == 1 else 'reference'})"
+                title += f" ({len(bt)} differ from the {titles[col - 1]})"
             ax.set(xlim=(-0.5, s.shape[1] - 0.5), ylim=(-0.5, s.shape[2] - 0.5), title=f"{name}: {title}",
                    xlabel="time step" if row == len(names) - 1 else None, ylabel="neuron" if col == 0 else None)
             ax.title.set_fontsize(8)

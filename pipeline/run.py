@@ -71,7 +71,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
     t0 = time.perf_counter()
     _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs, selection {cfg.select.method}"
            + (f" at ratio {cfg.select.ratio})" if cfg.select.method != "full" else ")"))
-    result = train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
+    result = train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes),
+                         test=(test_set.frames, test_set.labels))
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
 
@@ -144,7 +145,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
                      "examples_processed": result.examples_processed,
                      "epoch_examples": list(result.epoch_examples), "pruned_epochs": list(result.pruned_epochs),
                      "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
-                     "epoch_loss": [round(x, 5) for x in result.epoch_loss]},
+                     "epoch_loss": [round(x, 5) for x in result.epoch_loss],
+                     "epoch_test_accuracy_float": [round(x, 4) for x in result.epoch_test_accuracy]},
         "model": {"arch": cfg.model.arch,
                   "layers": [{"name": p.target, "kind": p.synapse.kind, "neurons": list(net.populations[p.target].shape),
                               "weights": list(p.synapse.weight.shape), "weight_exp": p.synapse.exp,
@@ -155,7 +157,8 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "config": cfg.to_dict(),
     }
     write_json(out / "report.json", report)
-    plots.training_curve(out / "training.png", result.epoch_loss)
+    plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_test_accuracy,
+                         accuracy["golden"])
     shown = "lava" if "lava" in spikes else "reference"
     plots.rasters(out / "rasters.png", gold, spikes[shown], names, shown, sample=0)
     html_report.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")
@@ -197,6 +200,11 @@ def summary(report: dict, out: Path) -> str:
     asked = (f"; {report['samples_requested']} asked for, the test split has {report['test_samples']}"
              if "samples_requested" in report else "")
     lines = [f"test accuracy ({report['test_samples']} samples{asked}): {acc}"]
+    curve = report["training"].get("epoch_test_accuracy_float", [])
+    if curve:
+        marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})
+        lines.append(f"training: {len(curve)} epochs in {report['timings_s'].get('train_s', 0):.0f} s; float test "
+                     "accuracy by epoch " + ", ".join(f"{k + 1}: {curve[k]:.3f}" for k in marks))
     for name, b in report["backends"].items():
         verdict = "IDENTICAL" if b["identical"] == b["compared"] else "DIVERGED"
         lines.append(f"{name:>9}: {b['identical']}/{b['compared']} samples spike-identical in every layer and "

@@ -44,6 +44,7 @@ class TrainResult:
     epoch_loss: tuple[float, ...]
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
     pruned_epochs: tuple[bool, ...]
+    epoch_test_accuracy: tuple[float, ...] = ()     # float (QAT) forward on the test split, when given
 
     @property
     def examples_processed(self) -> int:
@@ -121,7 +122,20 @@ def _gather(obj):
     return out
 
 
-def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> TrainResult:
+def accuracy(model: SNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
+    """Test accuracy of the training-mode (float, quantisation-aware) forward pass: the per-epoch curve. The
+    deployed integer model's accuracy is measured once at the end, by the golden model."""
+    device = next(model.parameters()).device
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(labels), batch):
+            counts = model(torch.from_numpy(frames[i:i + batch]).to(device)).spikes[-1].sum(dim=1)
+            correct += int((counts.argmax(dim=1).cpu().numpy() == labels[i:i + batch]).sum())
+    return correct / max(len(labels), 1)
+
+
+def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
+          test: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Train on (N, T, 2, H, W) frames; cross-entropy on output spike counts (BPTT) or per step (SLTT), each
     example's loss weighted as the epoch's selection plan says (1 for full data).
 
@@ -143,7 +157,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
     n = len(labels)
     scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
-    seconds, losses, examples, pruned = [], [], [], []
+    seconds, losses, examples, pruned, test_acc = [], [], [], [], []
     for epoch in range(t.epochs):
         start, total = time.perf_counter(), 0.0
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
@@ -191,8 +205,10 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         losses.append(total / max(len(plan.indices), 1))
         examples.append(len(plan.indices))
         pruned.append(plan.pruned)
+        if test is not None and rank == 0:
+            test_acc.append(accuracy(model, *test))
         if rank == 0:
             tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
                        f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
-                       + f", {seconds[-1]:.1f} s")
-    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned))
+                       + f", {seconds[-1]:.1f} s" + (f", test accuracy {test_acc[-1]:.4f}" if test_acc else ""))
+    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(test_acc))

@@ -1,10 +1,11 @@
-"""``python -m pipeline verify GRAPH.nir``: will Lava compute what a NIR graph from another framework computes?
+"""``python -m pipeline verify GRAPH.nir``: will Lava compute what a NIR graph computes?
 
-Three simulations of the same input spikes: the graph as written (float, discretised under the stated
-convention), the integer reference after quantisation to Loihi 2 (``hardware/netsim.py``), and Lava fixed_pt
-(``hardware/lava_net.py``). Lava must equal the reference exactly; float vs integer is measured per layer and
-reported, never asserted. ``report.json`` has run's schema: ``backends.reference`` is compared against the float
-graph, ``backends.lava`` against the reference (each with ``against``).
+A graph of ours is read exactly from its integer metadata; any other graph is discretised under the stated
+convention and quantised to Loihi 2 (``hardware/read.py``). Then the same input spikes run through the graph as
+written (float, for a discretised graph), the integer reference (``hardware/backends/reference.py``) and Lava
+fixed_pt (``hardware/backends/lava.py``). Lava must equal the reference exactly; float vs integer is measured per
+layer and reported, never asserted. ``report.json`` has run's schema: ``backends.reference`` is compared against
+the float graph, ``backends.lava`` against the reference (each with ``against``).
 """
 from __future__ import annotations
 
@@ -15,26 +16,31 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from hardware import foreign, lava_net, loihi2, netsim
+from hardware import loihi2, read
+from hardware.backends import lava, reference
+from hardware.backends.reference import Trace
+from hardware.discretise import PRESETS
 from hardware.equivalence import compare, silent_layers
 from hardware.errors import GraphError
+from hardware.ir import Network
+from hardware.quantise import error_table
 from pipeline import html_report, plots
 from pipeline.config import ConfigError
 from pipeline.runfolder import staged, write_json
 
 
-def load_input(path, net: foreign.Net, samples: int, steps: int | None, rate: float,
+def load_input(path, net: Network, samples: int, steps: int | None, rate: float,
                seed: int) -> tuple[np.ndarray, str]:
     """(B, n_steps, inputs) binary spikes: from a .npy/.npz file, from NIR's recorded-data containers
     (``nir.TimeGriddedData``; ``nir.EventData`` is gridded at the net's dt), or Bernoulli(rate) when none is given."""
-    n_in = int(np.prod(net.input_shape))
+    n_in = net.input_size
     x, described = _read_input(path, net, n_in, samples, steps, rate, seed)
     if steps and steps > x.shape[1]:
         x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], n_in), np.int64)], axis=1)
     return x, described
 
 
-def _read_input(path, net: foreign.Net, n_in: int, samples: int, steps: int | None, rate: float, seed: int):
+def _read_input(path, net: Network, n_in: int, samples: int, steps: int | None, rate: float, seed: int):
     if isinstance(path, (nir.EventData, nir.TimeGriddedData)):
         grid = path.to_time_gridded(net.dt) if isinstance(path, nir.EventData) else path
         if abs(grid.dt - net.dt) > 1e-12 * net.dt:
@@ -92,7 +98,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a.ravel() @ b.ravel() / (na * nb)) if na and nb else 0.0
 
 
-def float_agreement(net: foreign.Net, f: netsim.Trace, i: netsim.Trace) -> list[dict]:
+def float_agreement(net: Network, f: Trace, i: Trace) -> list[dict]:
     """Per layer: spike counts, first divergence, cosine of per-neuron spike counts (and of voltages)."""
     rows = []
     for name, pop in net.populations.items():
@@ -106,14 +112,15 @@ def float_agreement(net: foreign.Net, f: netsim.Trace, i: netsim.Trace) -> list[
                "mismatched": int((a != b).sum()), "first_divergence": first or "none",
                "activity_cosine": _cosine(a.sum(axis=1).astype(float), b.sum(axis=1).astype(float))}
         if name in f.voltage:
-            fv, iv = f.voltage[name] / pop.scale, i.voltage[name] / pop.scale
+            scale = net.float_model.populations[name].scale
+            fv, iv = f.voltage[name] / scale, i.voltage[name] / scale
             row["voltage_cosine"] = _cosine(fv, iv)
             row["voltage_max_abs_error"] = float(np.abs(fv - iv).max())
         rows.append(row)
     return rows
 
 
-def _backend(names: list[str], golden: netsim.Trace, other: netsim.Trace, against: str) -> dict:
+def _backend(names: list[str], golden: Trace, other: Trace, against: str) -> dict:
     """``compare`` on spikes; against the reference, readout voltages must match too for a sample to count."""
     r = compare([golden.spikes[k] for k in names], [other.spikes[k] for k in names], names)
     r["against"] = against
@@ -123,12 +130,6 @@ def _backend(names: list[str], golden: netsim.Trace, other: netsim.Trace, agains
         r["voltage_mismatched"] = {k: int((golden.voltage[k] != other.voltage[k]).sum()) for k in golden.voltage}
         r["identical"] = int(sum(~np.any([d.reshape(len(d), -1).any(axis=1) for d in diffs], axis=0)))
     return r
-
-
-def resources(net: foreign.Net) -> dict:
-    """Cores per population under loihi2's partitioning (fan-in = all incoming synapses)."""
-    return loihi2.estimate_layers([(k, p.size, sum(q.w.shape[1] for q in net.projections if q.target == k))
-                                   for k, p in net.populations.items()])
 
 
 TARGETS = ("lava", "reference")
@@ -146,12 +147,13 @@ def check_options(samples: int, steps: int | None, rate: float, workers: int) ->
         raise ConfigError(f"--workers {workers}: give at least 1")
 
 
-def find_silent(net: foreign.Net, x: np.ndarray, flt: netsim.Trace, ref: netsim.Trace) -> list[dict]:
+def find_silent(net: Network, x: np.ndarray, flt: Trace | None, ref: Trace) -> list[dict]:
     """Populations of the integer reference that never spiked in any sample (non-spiking readouts: that no spike
     reached), with the likely cause."""
     counts = {"input": int(x.sum()), **{k: int(v.sum()) for k, v in ref.spikes.items()}}
     hint = (f"the graph was read at dt = {net.dt:g} s ({net.method}, --source {net.source}); if its framework "
-            "simulates at another time step or convention, give --dt and --method (or --source)")
+            "simulates at another time step or convention, give --dt and --method (or --source)") if not net.exact \
+        else "read from its integer metadata: the input may be too weak for its thresholds"
     layers = []
     for k, pop in net.populations.items():
         sources = {p.source: counts[p.source] for p in net.projections if p.target == k and p.source != "bias"}
@@ -159,7 +161,7 @@ def find_silent(net: foreign.Net, x: np.ndarray, flt: netsim.Trace, ref: netsim.
                        "peak_fraction": ref.peak.get(k)})
     silent = silent_layers(layers, x.shape[0], hint)
     for s in silent:
-        if (n := int(flt.spikes[s["layer"]].sum())) and net.populations[s["layer"]].spiking:
+        if flt is not None and (n := int(flt.spikes[s["layer"]].sum())) and net.populations[s["layer"]].spiking:
             s["cause"] += f" (the float graph spikes {n:,} times here: quantisation silenced it)"
     return silent
 
@@ -178,41 +180,44 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
                                       progress, target)
         write_json(tmp / "report.json", report)
         names = list(net.populations)
+        scale = {k: net.float_model.populations[k].scale if net.float_model else 1.0 for k in names}
         plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in traces], names,
-                       {k: tuple(t.voltage[k] / net.populations[k].scale for t in traces)
-                        for k in traces[0].voltage})
+                       {k: tuple(t.voltage[k] / scale[k] for t in traces) for k in traces[0].voltage},
+                       titles=("float graph", "integer reference", "Lava fixed_pt")[3 - len(traces):])
         html_report.write(tmp, report, title=f"verify {Path(graph).name}")
     return report
 
 
 def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target):
     t0 = time.perf_counter()
-    net = foreign.load(foreign.read(graph), dt=dt, method=method, source=source)
+    net = read.load(graph, dt=dt, method=method, source=source)
     x, described = load_input(input_path, net, samples, steps, rate, seed)
     names = list(net.populations)
-    flt = netsim.simulate(net, x, integer=False)
-    ref = netsim.simulate(net, x, integer=True)
-    backends = {"reference": _backend(names, flt, ref, "float")}
-    traces = (flt, ref)
+    flt = reference.simulate(net, x, integer=False) if net.float_model else None
+    ref = reference.simulate(net, x)
+    backends = {"reference": _backend(names, flt, ref, "float")} if flt else {}
+    traces = (flt, ref) if flt else (ref,)
     if target == "lava":
-        lava = lava_net.simulate(net, x, workers=workers, progress=progress)
-        backends["lava"] = _backend(names, ref, lava, "reference")
-        traces = (flt, ref, lava)
+        lv = lava.simulate(net, x, workers=workers, progress=progress)
+        backends["lava"] = _backend(names, ref, lv, "reference")
+        traces += (lv,)
     silent = find_silent(net, x, flt, ref)
     report = {
         "graph": str(graph), "input": described, "samples": int(x.shape[0]), "steps": int(x.shape[1]),
         "target": target,
+        "read": "exact (integer metadata)" if net.exact else "discretised and quantised",
         "discretisation": {"source": net.source, "method": net.method, "dt": net.dt,
-                           "convention": foreign.PRESETS[net.source]},
+                           "convention": PRESETS.get(net.source)} if not net.exact else {"dt": net.dt},
         "backends": backends,
-        "float": float_agreement(net, flt, ref),
+        "float": float_agreement(net, flt, ref) if flt else [],
         "silent_layers": silent,
-        "quantisation": foreign.error_table(net),
-        "projections": [{"projection": p.name, "via": " > ".join(p.path) or "direct", "weight_exp": p.exp,
-                         "max_delay": int(p.delay.max()), "synapses": int(np.count_nonzero(p.q))}
+        "quantisation": error_table(net) if net.float_model else [],
+        "projections": [{"projection": p.name, "kind": p.synapse.kind, "weights": list(p.synapse.weight.shape),
+                         "via": " > ".join(p.path) or "direct", "weight_exp": p.synapse.exp,
+                         "max_delay": p.max_delay, "synapses": int(np.count_nonzero(p.synapse.weight))}
                         for p in net.projections],
-        "readout": net.readout, "notes": net.notes,
-        "loihi2": {"resources": resources(net)},
+        "readout": list(net.readout), "notes": list(net.notes),
+        "loihi2": {"resources": loihi2.estimate(net)},
         "seconds": round(time.perf_counter() - t0, 2),
     }
     silent_out = {s["layer"] for s in silent} >= set(net.readout)
@@ -227,7 +232,7 @@ EXIT_CODES = {"IDENTICAL": 0, "REFERENCE ONLY": 0, "DIVERGED": 1, "SILENT": 3}
 
 
 def summary(report: dict, out: Path) -> str:
-    ref = report["backends"]["reference"]
+    ref = report["backends"].get("reference")
     if "lava" in report["backends"]:
         lava = report["backends"]["lava"]
         head = (f"{report['graph']}: {report['verdict']}: Lava fixed_pt == integer reference on "
@@ -235,9 +240,13 @@ def summary(report: dict, out: Path) -> str:
     else:
         head = (f"{report['graph']}: {report['verdict']}: Lava not run (--target reference); float graph vs "
                 f"integer reference only ({report['input']})")
-    lines = [head,
-             f"  float graph vs integer reference: {ref['identical']}/{ref['compared']} samples spike-identical "
-             f"({report['discretisation']['method']}, dt {report['discretisation']['dt']:g} s)"]
+    head += "; projections: " + ", ".join(sorted({p["kind"] for p in report["projections"]}))
+    lines = [head]
+    if ref is not None:
+        lines.append(f"  float graph vs integer reference: {ref['identical']}/{ref['compared']} samples spike-identical "
+                     f"({report['discretisation']['method']}, dt {report['discretisation']['dt']:g} s)")
+    else:
+        lines.append("  read exactly from the graph's integer metadata (no float graph to compare)")
     for r in report["float"]:
         lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
                      f"{r['integer_spikes']}, "

@@ -9,7 +9,7 @@ Two ways to run many samples:
 
 - **batched** (feed-forward, every delay one step, no biases or initial voltages, e.g. every network we train):
   one network runs many samples back to back (building a network costs ~0.4 s). The input ring buffer holds the
-  samples one after another, ``n_steps`` columns each, the last of them empty. A population at depth l is a
+  samples one after another, ``n_steps`` columns each, the last of them empty (required: see ``batch_blocker``). A population at depth l is a
   ``LIFReset`` that zeroes u and v at its step l - 1 of each sample, when in the model it is still at rest:
   with zero bias it cannot spike before step l, so its state there is exactly zero. What it records before its
   reset (the previous sample's tail) is not part of any sample and is reported as zeros.
@@ -37,8 +37,15 @@ from hardware.errors import GraphError
 from hardware.ir import Conv, Network
 
 
-def batch_blocker(net: Network) -> str | None:
-    """Why the batched back-to-back path cannot run ``net`` (None when it can)."""
+def batch_blocker(net: Network, x: np.ndarray) -> str | None:
+    """Why the batched back-to-back path cannot run ``net`` on input ``x`` (B, n_steps, inputs), None when it can.
+
+    ``LIFReset`` clears u and v after it has received the step's input: the first layer, reset at step 0 of a
+    sample, still takes in what the previous sample's last input step sent, so that step must be empty (our runs
+    pad every sample with ``depth`` empty steps)."""
+    n_steps = x.shape[1]
+    if x[:, -1].any():
+        return "the input's last step is not empty (it would reach the next sample)"
     depth = net.depth
     for p in net.projections:
         if p.source == "bias":
@@ -50,8 +57,8 @@ def batch_blocker(net: Network) -> str | None:
     for k, pop in net.populations.items():
         if np.any(pop.bias) or np.any(pop.v0) or not pop.spiking:
             return f"population {k} has a bias, an initial voltage or no spikes (a voltage readout)"
-    if net.n_steps is None or net.n_steps <= max(depth.values()):
-        return "the graph states no number of steps per sample beyond its depth"
+    if n_steps <= max(depth.values()):
+        return f"{n_steps} steps per sample do not reach past the network's depth {max(depth.values())}"
     return None
 
 
@@ -212,7 +219,7 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     of non-spiking readouts. With ``netx`` (a netx HDF5 file of ``net``), lava-dl's ``hdf5.Network`` builds the
     network from that file instead of our processes; inputs, resets and recording are the same."""
     check_supported(net)
-    blocker = batch_blocker(net)
+    blocker = batch_blocker(net, x)
     if netx is not None and blocker:
         raise GraphError(f"netx runs our feed-forward graphs only: {blocker}")
     B, n, _ = x.shape
