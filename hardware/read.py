@@ -176,6 +176,7 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
         raise GraphError("graph has no neuron node fed from its input")
     order = _order(projections, pops)
     pops = {k: pops[k] for k in order}
+    projections.sort(key=lambda p: order.index(p.target))        # stable: in order of the populations they feed
     notes: list[str] = []
     ints, projections, fm = quantise(pops, projections, limits, notes)
     return Network(paths.input_shape, ints, projections, tuple(paths.readout or [order[-1]]), dt,
@@ -235,6 +236,7 @@ def _exact(g: nir.NIRGraph) -> Network:
                                   np.full(size, md("bias_mant", 0), np.int64), np.full(size, md("bias_exp", 0), np.int64),
                                   np.zeros(size, np.int64))
     order = _order(projections, pops)
+    projections.sort(key=lambda p: order.index(p.target))
     gm = g.metadata or {}
     for key in ("n_bins", "n_steps", "dt"):
         if key not in gm:

@@ -11,8 +11,9 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import DT, foreign_graph, random_net
+from conftest import random_net
 from datafolders import cifar10dvs_folder, gesture_tonic_folder, nmnist_folder
+from graphs import DT, foreign_graph
 
 from export.nir_export import to_nir
 from hardware import nir_checks, nir_contract

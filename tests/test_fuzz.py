@@ -15,8 +15,9 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-from conftest import conv_graph, foreign_graph, random_net
+from conftest import random_net
 from datafolders import cifar10dvs_folder, gesture_folder, gesture_tonic_folder, nmnist_folder, random_events
+from graphs import conv_graph, foreign_graph
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from export.nir_export import to_nir

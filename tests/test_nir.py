@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import random_net
+from test_backends import conv_model
+
 from export.nir_export import to_nir, write
-from hardware.graph import GraphError, load_chain
+from hardware import read
+from hardware.errors import GraphError
 
 
 def _same(a, b) -> bool:
@@ -35,14 +38,21 @@ def test_write_read_round_trip_is_lossless(tmp_path):
             assert _same(getattr(node, field), getattr(other, field)), (name, field)
 
 
-def test_hardware_reads_the_exact_integers_back(tmp_path):
-    net = random_net(np.random.default_rng(1))
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_hardware_reads_the_exact_integers_back(kind, tmp_path):
+    net = random_net(np.random.default_rng(1)) if kind == "dense" else conv_model(1)
     write(to_nir(net, dt=0.001, n_bins=10), tmp_path / "m.nir")
-    chain = load_chain(tmp_path / "m.nir")
-    assert chain.n_steps == 10 + 3 and chain.input_shape == (2, 6, 6)
-    for layer, L in zip(net.layers, chain.layers):
-        assert np.array_equal(layer.weight, L.weight) and layer.weight_exp == L.weight_exp
-        assert (layer.neuron.du, layer.neuron.dv, layer.neuron.vth, layer.neuron.bias) == (L.du, L.dv, L.vth, L.bias)
+    back = read.load(tmp_path / "m.nir")
+    assert back.exact and back.n_steps == 10 + len(net.layers) and back.input_shape == net.input_shape
+    assert list(back.populations) == [layer.name for layer in net.layers]
+    for layer, p in zip(net.layers, back.projections):
+        pop = back.populations[p.target]
+        assert p.target == layer.name and p.synapse.kind == ("conv" if layer.conv else "dense")
+        assert np.array_equal(layer.weight, p.synapse.weight) and layer.weight_exp == p.synapse.exp
+        assert (layer.neuron.du, layer.neuron.dv, layer.neuron.vth) == (pop.du, pop.dv, pop.vth)
+        assert np.all(pop.bias == layer.neuron.bias) and pop.shape == layer.out_shape
+        if layer.conv:
+            assert (p.synapse.stride, p.synapse.padding) == ((layer.conv.stride,) * 2, (layer.conv.padding,) * 2)
 
 
 def test_continuous_parameters_reproduce_the_decays():
@@ -57,11 +67,11 @@ def test_continuous_parameters_reproduce_the_decays():
 def test_graph_without_integer_metadata_is_refused_naming_the_node():
     g = to_nir(random_net(np.random.default_rng(3)), dt=0.001, n_bins=10)
     g.nodes["lif2"].metadata = {}
-    with pytest.raises(GraphError, match="lif2.*missing integer metadata 'du'"):
-        load_chain(g)
+    with pytest.raises(GraphError, match="lif2.*CubaLIF nodes with integer metadata only"):
+        read.load(g, exact=True)
 
 
 def test_unreadable_graph_file_is_named(tmp_path):
     (tmp_path / "x.nir").write_text("not hdf5")
     with pytest.raises(GraphError, match=r"x\.nir: not a readable NIR file"):
-        load_chain(tmp_path / "x.nir")
+        read.load(tmp_path / "x.nir")
