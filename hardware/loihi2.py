@@ -124,39 +124,39 @@ def _dense_layer(name: str, n_out: int, fan_in: int, r: Resources) -> dict:
 
 
 def _conv_layer(name: str, conv, r: Resources) -> dict:
-    """A convolution's kernel is shared: a core holds c whole output channels of a tile of t output rows and
+    """A convolution's kernel is shared: a core holds c output channels of a tile of t x u output positions and
     stores those channels' kernels once (c x C_in/groups x kh x kw 8-bit synapses); its input axons are the input
-    rows the tile's receptive fields cover, for the input channels of those channels' groups. We take the c and t
-    that use the fewest cores."""
+    positions the tile's receptive fields cover (padding excluded), for the input channels of those channels'
+    groups. We take the c, t, u that use the fewest cores."""
     co, cg, kh, kw = conv.weight.shape
     ci, h, w = conv.in_shape
     _, ho, wo = conv.out_shape
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
     per_group = co // conv.groups
     kernel_bits = cg * kh * kw * r.bits_per_synapse
-    row = {"layer": name, "kind": f"conv {kh}x{kw}/{conv.stride[0]}" + (f" ({conv.pool} pool)" if conv.pool else ""),
+    row = {"layer": name, "kind": f"conv {kh}x{kw}/{sh}" + (f" ({conv.pool} pool)" if conv.pool else ""),
            "neurons": co * ho * wo, "fan_in": cg * kh * kw, "synapses": co * cg * kh * kw,
            "unrolled_synapses": int(co * ho * wo * cg * kh * kw)}
     best = None
     for c in range(1, co + 1):
         if c * kernel_bits > r.synapse_memory_bits_per_core:
             break
-        groups_touched = min(conv.groups, math.ceil(c / per_group) + (1 if per_group > 1 and c % per_group else 0))
+        channels_in = min(conv.groups, -(-c // per_group) + (1 if c % per_group and per_group > 1 else 0)) * cg
         for t in range(1, ho + 1):
-            if c * t * wo > r.neurons_per_core:
+            rows_in = min(h, (t - 1) * sh + (kh - 1) * dh + 1)
+            cols_max = r.axons_per_core // (channels_in * rows_in)
+            u = min(wo, r.neurons_per_core // (c * t), (cols_max - (kw - 1) * dw - 1) // sw + 1 if cols_max else 0)
+            if u < 1:
                 break
-            rows_in = min(h, (t - 1) * conv.stride[0] + (kh - 1) * conv.dilation[0] + 1)     # real rows only
-            axons = groups_touched * cg * rows_in * w
-            if axons > r.axons_per_core:
-                break
-            cores = math.ceil(co / c) * math.ceil(ho / t)
+            cores = -(-co // c) * -(-ho // t) * -(-wo // u)
             if best is None or cores < best[0]:
-                best = (cores, c, t, axons)
+                best = (cores, c, t, u, channels_in * rows_in * min(w, (u - 1) * sw + (kw - 1) * dw + 1))
     if best is None:
         return {**row, "cores": 0, "input_axons": ci * h * w,
-                "unfit": "one core, even for one output channel and one output row"}
-    cores, c, t, axons = best
-    return {**row, "cores": cores, "neurons_per_core": c * t * wo, "channels_per_core": c, "rows_per_core": t,
-            "input_axons": axons,
+                "unfit": "one core, even for one output channel and one output position"}
+    cores, c, t, u, axons = best
+    return {**row, "cores": cores, "neurons_per_core": c * t * u, "channels_per_core": c, "rows_per_core": t,
+            "columns_per_core": u, "input_axons": axons,
             "synapse_memory_utilisation": round(c * kernel_bits / r.synapse_memory_bits_per_core, 4)}
 
 
@@ -189,15 +189,16 @@ def estimate_unrolled(net, resources: Resources = Resources()) -> dict:
 
 
 def fan_out(synapse) -> np.ndarray:
-    """Per source neuron: how many target neurons one of its spikes reaches (a synaptic operation each)."""
+    """Per source neuron: how many target neurons one of its spikes reaches (a synaptic operation each): every
+    neuron of a dense layer; for a convolution, the output positions whose kernel window covers the source."""
     if synapse.kind == "dense":
-        return (synapse.weight != 0).sum(axis=0)
+        return np.full(synapse.in_size, synapse.out_size, dtype=np.int64)
     co, cg, kh, kw = synapse.weight.shape
     ci, h, w = synapse.in_shape
     _, ho, wo = synapse.out_shape
     per = co // synapse.groups
     out = np.zeros(synapse.in_shape, dtype=np.int64)
-    nz = synapse.weight != 0
+    nz = np.ones(synapse.weight.shape, bool)
     for g in range(synapse.groups):
         for c in range(cg):
             for i in range(kh):
@@ -217,8 +218,7 @@ def activity(net, input_spikes: np.ndarray, spikes: dict[str, np.ndarray], energ
     """Per layer spike counts, synaptic operations, sparsity and an energy estimate, per inference (sample).
 
     ``input_spikes`` (B, n_steps, inputs); ``spikes`` per population (B, n_steps, N). A spike is one synaptic
-    operation per target neuron it reaches (dense: every neuron with a nonzero weight; conv: the kernel's
-    footprint). Energy (an estimate, Loihi 1 figures): SynOps x E_synop + neuron updates (every neuron, every
+    operation per target neuron it reaches (dense: every neuron of the layer; conv: the kernel's footprint). Energy (an estimate, Loihi 1 figures): SynOps x E_synop + neuron updates (every neuron, every
     step; active if it spiked) + spikes x E_spike."""
     B, n = input_spikes.shape[:2]
     counts = {"input": input_spikes.reshape(B * n, -1).sum(axis=0)}

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from conftest import random_net
 
+from graphs import DT, foreign_graph, nirtorch_graph
+from test_backends import conv_model
+
 from export import nir_export
-from hardware import graph, loihi2
+from hardware import loihi2, read
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,67 +21,71 @@ def good_graph(exps=(1, 0, -2)) -> nir.NIRGraph:
     return nir_export.to_nir(random_net(np.random.default_rng(0), exps=exps), 1e-3, 8)
 
 
+def check(g, **kw):
+    return loihi2.check(read.load(g), **kw)
+
+
 def test_the_exported_graph_passes():
-    assert loihi2.check(good_graph()) == []
+    assert check(good_graph()) == []
 
 
-BAD = [  # (node, metadata key, bad value, parameter named in the violation)
-    ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "weight_mantissa"),
-    ("fc2", "weight_exp", lambda _: 9, "weight_exp"),
-    ("fc3", "delay", lambda _: 70, "delay"),
-    ("lif1", "du", lambda _: 5000, "du"),
-    ("lif2", "dv", lambda _: -1, "dv"),
-    ("lif3", "vth", lambda _: 2**17, "vth"),
-    ("lif1", "bias_mant", lambda _: 5000, "bias_mant"),
-    ("lif2", "bias_exp", lambda _: 8, "bias_exp"),
+BAD = [  # (node, metadata key, bad value, what the violation names, parameter)
+    ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "input->fc1",
+     "weight_mantissa"),
+    ("fc2", "weight_exp", lambda _: 9, "fc1->fc2", "weight_exp"),
+    ("fc3", "delay", lambda _: 70, "fc2->fc3", "delay"),
+    ("lif1", "du", lambda _: 5000, "fc1", "du"),
+    ("lif2", "dv", lambda _: -1, "fc2", "dv"),
+    ("lif3", "vth", lambda _: 2**17, "fc3", "vth"),
+    ("lif1", "bias_mant", lambda _: 5000, "fc1", "bias_mant"),
+    ("lif2", "bias_exp", lambda _: 8, "fc2", "bias_exp"),
 ]
 
 
-@pytest.mark.parametrize("node,key,bad,parameter", BAD, ids=[b[1] for b in BAD])
-def test_each_parameter_violation_is_named(node, key, bad, parameter):
+@pytest.mark.parametrize("node,key,bad,named,parameter", BAD, ids=[b[1] for b in BAD])
+def test_each_parameter_violation_is_named(node, key, bad, named, parameter):
     g = good_graph()
     g.nodes[node].metadata[key] = bad(g.nodes[node].metadata.get(key, 0))
-    found = loihi2.check(g)
-    assert [(v.node, v.parameter) for v in found] == [(node, parameter)], found
-    assert str(found[0]).startswith(f"{node}: {parameter} = ") and "violates" in str(found[0])
+    found = check(g)
+    assert [(v.node, v.parameter) for v in found] == [(named, parameter)], found
+    assert str(found[0]).startswith(f"{named}: {parameter} = ") and "violates" in str(found[0])
 
 
 def test_too_many_time_steps():
     g = good_graph()
     g.metadata["n_steps"] = 300
-    assert [(v.node, v.parameter, v.value) for v in loihi2.check(g)] == [("graph", "n_steps", 300)]
+    assert [(v.node, v.parameter, v.value) for v in check(g)] == [("graph", "n_steps", 300)]
 
 
 def test_fan_in_beyond_a_core():
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
     net = DeployedNet((2, 50, 50), (IntLayer("fc1", np.ones((4, 5000), np.int8), 0, CubaParams(0, 0, 10)),))
-    found = loihi2.check(nir_export.to_nir(net, 1e-3, 4))
+    found = check(nir_export.to_nir(net, 1e-3, 4))
     assert [(v.node, v.parameter, v.value) for v in found] == [("fc1", "fan_in", 5000)]
 
 
 def test_more_cores_than_the_chip_has():
-    found = loihi2.check(good_graph(), resources=loihi2.Resources(cores_per_chip=2))
+    found = check(good_graph(), resources=loihi2.Resources(cores_per_chip=2))
     assert [(v.node, v.parameter) for v in found] == [("graph", "cores")] and found[0].value == 3
 
 
 def test_resource_estimate_partitions_by_synaptic_memory():
-    chain = graph.load_chain(good_graph())
     r = loihi2.Resources(synapse_memory_bits_per_core=72 * 8 * 16)      # 16 neurons of fan-in 72 per core
-    est = loihi2.estimate(chain, r)
+    est = loihi2.estimate(read.load(good_graph()), r)
     # 40 neurons of fan-in 72 -> 3 cores; 30 of fan-in 40 (28 per core) -> 2; 5 of fan-in 30 -> 1
     assert [L["cores"] for L in est["layers"]] == [3, 2, 1]
     assert est["cores"] == 6 and est["layers"][0]["neurons_per_core"] == 14
 
 
 def test_activity_counts_synops_spikes_and_sparsity():
-    chain = graph.load_chain(good_graph())
-    B, n = 2, chain.n_steps
+    net = read.load(good_graph())
+    B, n = 2, net.n_steps
     inp = np.zeros((B, n, 72), np.int64)
     inp[0, 0, :3] = 1                                                    # 3 input spikes in sample 0
-    spikes = [np.zeros((B, n, L.weight.shape[0]), bool) for L in chain.layers]
-    spikes[0][1, 2, :4] = True                                           # 4 hidden spikes in sample 1
-    a = loihi2.activity(chain, inp, spikes)
+    spikes = {k: np.zeros((B, n, p.size), bool) for k, p in net.populations.items()}
+    spikes["fc1"][1, 2, :4] = True                                       # 4 hidden spikes in sample 1
+    a = loihi2.activity(net, inp, spikes)
     # per inference: 3 spikes x 40 targets / 2 samples, 4 spikes x 30 targets / 2 samples
     assert [L["synops"] for L in a["layers"]] == [60.0, 60.0, 0.0]
     assert a["per_inference"]["synops"] == 120.0 and a["per_inference"]["spikes"] == 2.0
@@ -97,9 +104,9 @@ def test_check_command(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline", "check", *a], cwd=ROOT,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     ok = run(str(good))
-    assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "fc1: 40 neurons" in ok.stdout
+    assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "fc1 (dense): 40 neurons" in ok.stdout
     no = run(str(bad))
-    assert no.returncode == 1 and "violation: lif3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
+    assert no.returncode == 1 and "violation: fc3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
 
 
 def test_training_cannot_produce_a_graph_the_check_rejects():
@@ -115,4 +122,45 @@ def test_training_cannot_produce_a_graph_the_check_rejects():
         model.weights[0].mul_(1000.0)           # far beyond int8 in float
     net = model.deployed()
     assert net.layers[0].weight.min() == -128 and net.layers[0].weight.max() == 127
-    assert loihi2.check(nir_export.to_nir(net, 1e-3, cfg.data.max_bins)) == []
+    assert check(nir_export.to_nir(net, 1e-3, cfg.data.max_bins)) == []
+
+
+def test_a_convolution_stores_its_kernel_once():
+    """conv_model: 4 x 2 x 3 x 3 and 6 x 4 x 3 x 3 kernels; stored once, not once per neuron."""
+    net = read.load(nir_export.to_nir(conv_model(0), 1e-3, 8))
+    est = loihi2.estimate(net)
+    conv1, conv2 = est["layers"][:2]
+    assert conv1["synapses"] == 4 * 2 * 3 * 3 and conv1["unrolled_synapses"] == 4 * 6 * 6 * 2 * 3 * 3
+    assert conv2["synapses"] == 6 * 4 * 3 * 3 and conv1["kind"].startswith("conv 3x3/2")
+    assert conv1["cores"] == 1 and conv1["input_axons"] == 2 * 12 * 12
+    assert loihi2.estimate_unrolled(net)["cores"] >= est["cores"]
+
+
+def test_conv_partitioning_respects_memory_neurons_and_axons():
+    from hardware.ir import Conv
+    conv = Conv(np.ones((64, 32, 3, 3), np.int64), 0, (32, 64, 64), (1, 1), (1, 1))
+    r = loihi2.Resources()
+    row = loihi2._conv_layer("c", conv, r)
+    # a core: c channels x t rows x u columns <= 8192 neurons, c x 288 8-bit kernels in memory, and the input
+    # window of its tile (32 channels x (t + 2) rows x (u + 2) columns, clipped to the map) within 4096 axons
+    c, t, u = row["channels_per_core"], row["rows_per_core"], row["columns_per_core"]
+    assert c * t * u <= r.neurons_per_core and c * 32 * 9 * 8 <= r.synapse_memory_bits_per_core
+    assert row["input_axons"] == 32 * min(64, t + 2) * min(64, u + 2) <= r.axons_per_core
+    assert row["cores"] == -(-64 // c) * -(-64 // t) * -(-64 // u) and row["cores"] < 64 * 64
+
+
+@pytest.mark.parametrize("which", ["plain LIF", "nirtorch CNN"])
+def test_check_estimates_graphs_from_other_frameworks(which, tmp_path):
+    if which == "plain LIF":
+        nir.write(tmp_path / "g.nir", foreign_graph())
+        args = ()
+    else:
+        g, dt = nirtorch_graph()
+        nir.write(tmp_path / "g.nir", g)
+        args = ("--source", "snntorch")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "check", str(tmp_path / "g.nir"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "discretised" in proc.stdout and "within Loihi 2's limits" in proc.stdout
+    if which == "nirtorch CNN":
+        assert "conv 3x3/1" in proc.stdout and "72 kernel synapses (unrolled 2,592)" in proc.stdout
