@@ -183,20 +183,31 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
                    exact=False, method=method, source=source, float_model=fm, notes=tuple(notes))
 
 
+def _whole(name: str, key: str, value) -> np.ndarray:
+    """Integer metadata as int64, or a GraphError naming the node and key."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        a = np.array([np.nan])
+    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a != np.round(a)) or np.any(np.abs(a) > 2**62):
+        raise GraphError(f"node {name!r}: integer metadata {key} is not whole numbers")
+    return a.astype(np.int64)
+
+
 def _meta_int(node, name: str, key: str, default=None) -> int:
     md = node.metadata or {}
     if key not in md:
         if default is not None:
             return default
         raise GraphError(f"node {name!r} ({type(node).__name__}): missing integer metadata {key!r}")
-    return int(np.asarray(md[key]).ravel()[0])
+    return int(_whole(name, key, md[key]).ravel()[0])
 
 
 def _exact_synapse(name: str, node, in_shape) -> Dense | Conv:
     md = node.metadata or {}
     if "weight_mantissa" not in md:
         raise GraphError(f"node {name!r} ({type(node).__name__}): missing integer metadata 'weight_mantissa'")
-    q = np.asarray(md["weight_mantissa"]).astype(np.int64)
+    q = _whole(name, "weight_mantissa", md["weight_mantissa"])
     exp = _meta_int(node, name, "weight_exp")
     op = linear_op(name, node, in_shape)
     if op.conv is not None:

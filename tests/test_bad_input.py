@@ -75,12 +75,12 @@ def test_a_silent_network_is_flagged_and_fails_with_exit_3(capsys, tmp_path, qui
     assert rc == 3, err[-2000:]
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"] == "SILENT" and report["backends"]["reference"]["identical"] == 40
-    silent = {s["layer"]: s for s in report["silent_layers"]}
-    assert list(silent) == ["fc1", "fc2"] and all(s["samples"] == 40 for s in silent.values())
-    cause = silent["fc1"]["cause"]
+    silent = {s["layer"]: s for s in report["silent_layers"]}       # the default conv model: every layer
+    assert list(silent) == ["conv1", "conv2", "fc1", "fc2"] and all(s["samples"] == 40 for s in silent.values())
+    cause = silent["conv1"]["cause"]
     assert "no neuron crossed its threshold" in cause and "% of the threshold" in cause
-    assert silent["fc2"]["cause"] == "no spike reaches it: fc1 is silent"
-    assert "WARNING: layer fc1 never spiked in any of the 40 compared samples" in stdout
+    assert silent["conv2"]["cause"] == "no spike reaches it: conv1 is silent"
+    assert "WARNING: layer conv1 never spiked in any of the 40 compared samples" in stdout
     assert "SILENT: the output never spiked" in stdout
     assert "WARNING: Layer fc2 never spiked" in (out / "report.html").read_text()
     # 6: the number actually compared, and what was asked for

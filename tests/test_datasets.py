@@ -38,7 +38,7 @@ def test_each_dataset_runs_end_to_end(tmp_path, capsys, name, make, n_train, n_t
     assert report["data"]["frames"] == list(frame)
     b = report["backends"]["reference"]
     assert b["identical"] == b["compared"] == n_test
-    assert report["model"]["layers"][-1]["shape"][0] == len(registry.DATASETS[name].classes)
+    assert report["model"]["layers"][-1]["neurons"] == [len(registry.DATASETS[name].classes)]
 
 
 def test_gesture_samples_are_cut_at_the_labelled_intervals(tmp_path):
