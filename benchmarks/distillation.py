@@ -142,7 +142,7 @@ def main() -> None:
     if args.merge:
         merge(args.merge, args.out)
         return
-    base = [f"data.name={args.dataset}", *args.overrides]
+    base = [f"data.name={args.dataset}", "model.arch=dense", *args.overrides]   # results/ hold the dense model
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
 

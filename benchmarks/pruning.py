@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
     args = ap.parse_args()
     torch.set_num_threads(2)
-    base = [f"data.name={args.dataset}"] + args.overrides
+    base = [f"data.name={args.dataset}", "model.arch=dense"] + args.overrides   # results/ hold the dense model
     data = dataset.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
     rows, start = [], time.perf_counter()
     for seed in args.seeds:

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware import graph, lava_backend, reference
+from hardware import read
+from hardware.backends import lava, reference
+from hardware.ir import input_spikes
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry
 
@@ -57,25 +59,25 @@ def main() -> None:
     for t in training:
         print(f"training, {t['processes']} process(es): {t['samples_per_s']:.1f} samples/s", flush=True)
 
-    chain = graph.load_chain(tmp / "train1" / "model.nir")
+    net = read.load(tmp / "train1" / "model.nir")
     cfg = registry.resolve(apply_overrides(RunConfig(), []))
-    test = dataset.load_split(cfg.data, "test").frames
-    # warm-up, untimed: starts the forkserver the Lava workers fork from (once per program, hardware/lava_backend.py)
-    lava_backend.simulate(chain, test[:1], workers=1, progress=False)
+    test = input_spikes(net, dataset.load_split(cfg.data, "test").frames)
+    # warm-up, untimed: starts the forkserver the Lava workers fork from (once per program)
+    lava.simulate(net, test[:1], workers=1, progress=False)
     verify = []
     for n in args.verify:
-        frames = test[:n]
+        x = test[:n]
         t0 = time.perf_counter()
-        ref = reference.simulate(chain, frames)
+        ref = reference.simulate(net, x)
         verify.append({"samples": n, "backend": "reference", "workers": 1, "seconds": time.perf_counter() - t0,
                        "identical": True})
         for w in sorted(set(args.workers)):
             times, same = [], True
             for _ in range(args.repeats):          # alternating would be fairer still; the median evens it out
                 t0 = time.perf_counter()
-                spikes = lava_backend.simulate(chain, frames, workers=w, chunk=250, progress=False)
+                spikes = lava.simulate(net, x, workers=w, chunk=250, progress=False)
                 times.append(time.perf_counter() - t0)
-                same &= all(np.array_equal(a, b) for a, b in zip(ref, spikes))
+                same &= all(np.array_equal(ref.spikes[k], spikes.spikes[k]) for k in net.populations)
             verify.append({"samples": n, "backend": "lava", "workers": w, "seconds": float(np.median(times)),
                            "runs": times, "identical": bool(same)})
             print(f"lava, {n} samples, {w} worker(s): {n / verify[-1]['seconds']:.1f} samples/s", flush=True)

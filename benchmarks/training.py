@@ -42,9 +42,9 @@ def rss_bytes() -> int:
 
 def one(method: str, T: int, samples: int, k: int, overrides: list[str]) -> dict:
     """One epoch of ``method`` at T bins, in this process: memory and time."""
-    cfg = registry.resolve(apply_overrides(RunConfig(), [f"data.n_bins={T}", f"data.n_train={samples}",
-                                                         f"train.method={method}", f"train.k={k}",
-                                                         "train.epochs=1", *overrides]))
+    cfg = registry.resolve(apply_overrides(RunConfig(), ["model.arch=dense", f"data.n_bins={T}",   # as results/
+                                                         f"data.n_train={samples}", f"train.method={method}",
+                                                         f"train.k={k}", "train.epochs=1", *overrides]))
     tr = dataset.load_split(cfg.data, "train")
     before = rss_bytes()
     with contextlib.redirect_stdout(io.StringIO()), sltt.SavedTensorMeter() as meter:
@@ -57,7 +57,7 @@ def one(method: str, T: int, samples: int, k: int, overrides: list[str]) -> dict
 
 
 def accuracy(method: str, epochs: int, k: int, overrides: list[str]) -> dict:
-    cfg = registry.resolve(apply_overrides(RunConfig(), [f"train.method={method}", f"train.k={k}",
+    cfg = registry.resolve(apply_overrides(RunConfig(), ["model.arch=dense", f"train.method={method}", f"train.k={k}",
                                                          f"train.epochs={epochs}", *overrides]))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
     with contextlib.redirect_stdout(io.StringIO()):
