@@ -15,6 +15,7 @@ from models.snn import golden_spikes, predict
 from pipeline import html_report, plots, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
+from pipeline.distill import store
 from pipeline.runfolder import atomic_write, staged, write_json
 
 # Every backend: (network read from model.nir, input spikes, verify config, run folder) -> Trace (spikes per
@@ -54,7 +55,7 @@ def _load_after_rank0(cfg: RunConfig):
     rank, world = train.rank_world()
     if world > 1 and rank != 0:
         dist.barrier()
-    splits = dataset.load(cfg.data)
+    splits = store.training_splits(cfg.data)
     if world > 1 and rank == 0:
         dist.barrier()
     return splits

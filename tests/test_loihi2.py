@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import random_net
 
-from graphs import DT, foreign_graph, nirtorch_graph
+from graphs import foreign_graph, nirtorch_graph
 from test_backends import conv_model
 
 from export import nir_export

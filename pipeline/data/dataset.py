@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +19,10 @@ from pipeline.data.formats.errors import EventFileError
 from pipeline.data.frames import to_frames
 from pipeline.data.layout import DataError, Listing, check_same_classes
 from pipeline.data.registry import DATASETS, DatasetSpec, cache_dir
+from pipeline.data.split import Split
 from pipeline.runfolder import atomic_write
 
 FRAMES_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Split:
-    frames: np.ndarray        # (N, T, 2, H, W) uint8 event counts
-    labels: np.ndarray        # (N,) int64
-    names: tuple[str, ...]    # file (and interval) of each sample
-    n_events: np.ndarray      # (N,) events per sample, before framing
-    duration_us: np.ndarray   # (N,) time from first to last event
-    skipped: tuple[dict, ...]
-    classes: tuple[str, ...]
 
 
 def _check_sensor(events: np.ndarray, sensor: tuple[int, int], path: Path) -> np.ndarray:
@@ -142,16 +132,9 @@ def load_split(cfg: DataConfig, split: str) -> Split:
 
 
 def load(cfg: DataConfig) -> tuple[Split, Split]:
-    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved). With
-    ``data.distilled``, the training split is that distilled set and the real training split is not read."""
+    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved). A distilled
+    training set (``data.distilled``) is read by ``pipeline/distill/store.training_splits``."""
     spec = DATASETS[cfg.name]
-    if cfg.distilled:
-        from pipeline.distill import store
-        distilled, test = store.load(Path(cfg.distilled), cfg, spec.classes), _read_split(cfg, spec, "test")
-        if distilled.frames.shape[1:] != test.frames.shape[1:]:
-            raise DataError(f"{cfg.distilled}: frames of shape {distilled.frames.shape[1:]}, but this dataset's "
-                            f"test frames are {test.frames.shape[1:]}")
-        return distilled, test
     train, test = spec.list_split(cfg, "train"), spec.list_split(cfg, "test")
     if not spec.simulated:          # a user's folder: a class in one split only is a renamed or emptied folder
         check_same_classes(train, test, spec.classes, cfg.root)

@@ -11,6 +11,7 @@ import torch
 from pipeline import plots
 from pipeline.config import RunConfig
 from pipeline.data import dataset
+from pipeline.data.split import Split
 from pipeline.distill import coreset, pace, store
 from pipeline.runfolder import atomic_write, staged
 
@@ -20,7 +21,7 @@ def side_files(out: Path) -> tuple[Path, Path]:
     return out.parent / f".{out.name}.distill-checkpoint.pt", out.parent / f".{out.name}.distill-teachers.pt"
 
 
-def teachers(cfg: RunConfig, split: dataset.Split, cache: Path) -> list[pace.Teacher]:
+def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[pace.Teacher]:
     """The teacher pool, reused from ``cache`` when it was trained for the same configuration."""
     key = pace.config_key(replace(cfg, distill=replace(cfg.distill, method="", ipc=0, iterations=0)))
     if cache.exists():

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DataConfig
-from pipeline.data.dataset import Split
+from pipeline.data import dataset
+from pipeline.data.split import Split
 from pipeline.data.events import make_events
 from pipeline.data.formats import nmnist
 from pipeline.data.layout import DataError
@@ -98,3 +99,16 @@ def load(path: Path, cfg: DataConfig, classes: tuple[str, ...]) -> Split:
     n_events = frames.reshape(len(frames), -1).sum(axis=1).astype(np.int64)
     return Split(frames, labels, tuple(f"{path}#{i}" for i in range(len(labels))), n_events,
                  np.full(len(labels), cfg.duration_us, np.int64), (), tuple(classes))
+
+
+def training_splits(cfg: DataConfig) -> tuple[Split, Split]:
+    """The run's (train, test): the distilled set in ``data.distilled`` and the real test split, or both real
+    splits when no distilled set is configured."""
+    if not cfg.distilled:
+        return dataset.load(cfg)
+    from pipeline.data.registry import DATASETS
+    distilled, test = load(Path(cfg.distilled), cfg, DATASETS[cfg.name].classes), dataset.load_split(cfg, "test")
+    if distilled.frames.shape[1:] != test.frames.shape[1:]:
+        raise DataError(f"{cfg.distilled}: frames of shape {distilled.frames.shape[1:]}, but this dataset's "
+                        f"test frames are {test.frames.shape[1:]}")
+    return distilled, test
