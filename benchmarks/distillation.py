@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import train  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
+from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 from pipeline.distill import coreset, pace  # noqa: E402
 
@@ -142,7 +143,7 @@ def main() -> None:
     if args.merge:
         merge(args.merge, args.out)
         return
-    base = [f"data.name={args.dataset}", "model.arch=dense", *args.overrides]   # results/ hold the dense model
+    base = [f"data.name={args.dataset}", *DENSE, *args.overrides]
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
 

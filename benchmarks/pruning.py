@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import train  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
+from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 
 
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
     args = ap.parse_args()
     torch.set_num_threads(2)
-    base = [f"data.name={args.dataset}", "model.arch=dense"] + args.overrides   # results/ hold the dense model
+    base = [f"data.name={args.dataset}", *DENSE] + args.overrides
     data = dataset.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
     rows, start = [], time.perf_counter()
     for seed in args.seeds:

@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import sltt, train  # noqa: E402
 from pipeline.config import TRAIN_METHODS, RunConfig, apply_overrides  # noqa: E402
+from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def rss_bytes() -> int:
 
 def one(method: str, T: int, samples: int, k: int, overrides: list[str]) -> dict:
     """One epoch of ``method`` at T bins, in this process: memory and time."""
-    cfg = registry.resolve(apply_overrides(RunConfig(), ["model.arch=dense", f"data.n_bins={T}",   # as results/
+    cfg = registry.resolve(apply_overrides(RunConfig(), [*DENSE, f"data.n_bins={T}",
                                                          f"data.n_train={samples}", f"train.method={method}",
                                                          f"train.k={k}", "train.epochs=1", *overrides]))
     tr = dataset.load_split(cfg.data, "train")
@@ -56,7 +57,7 @@ def one(method: str, T: int, samples: int, k: int, overrides: list[str]) -> dict
 
 
 def accuracy(method: str, epochs: int, k: int, overrides: list[str]) -> dict:
-    cfg = registry.resolve(apply_overrides(RunConfig(), ["model.arch=dense", f"train.method={method}", f"train.k={k}",
+    cfg = registry.resolve(apply_overrides(RunConfig(), [*DENSE, f"train.method={method}", f"train.k={k}",
                                                          f"train.epochs={epochs}", *overrides]))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
     with contextlib.redirect_stdout(io.StringIO()):

@@ -64,7 +64,8 @@ def quick_cfg(cache: Path, *items: str) -> RunConfig:
     """The quick configuration on the dense model, which the distillation's step size was tuned for (PACE on the
     conv model is future work)."""
     return resolve(apply_overrides(RunConfig(), [f"{k}={v}" for k, v in QUICK.items()]
-                                   + [f"data.cache={cache}", "model.arch=dense", *items]))
+                                   + [f"data.cache={cache}", "model.arch=dense", "model.du=1024", "model.dv=256",
+                                      *items]))
 
 
 @pytest.fixture(scope="module")
@@ -167,5 +168,6 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
     assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt-k"
     assert report["training"]["epoch_examples"] == [20, 10, 10]         # one warm-up epoch, then half
     assert report["backends"]["reference"]["identical"] == report["backends"]["reference"]["compared"] == 40
-    proc = cli("run", "--target", "reference", "--out", str(tmp_path / "run2"), "--set", f"data.distilled={out}")
+    proc = cli("run", "--target", "reference", "--out", str(tmp_path / "run2"), "--set", f"data.distilled={out}",
+               "--set", "data.n_bins=16")              # framed differently from the distilled set: refused
     assert proc.returncode == 2 and "data.n_bins = 8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
