@@ -4,7 +4,8 @@ per network against one network per sample, 1 and 2 workers, and the int64 numpy
 second and ratios, checks that every configuration gives identical spikes, writes JSON.
 
 The network has the default run's shape and integer parameters with random int8 weights, on random input of the
-built-in digits' density (5.5% of pixel-bins active), T = 16 bins + one step per layer.
+built-in digits' density (8.3% of pixel-bins active at T = 8, measured on the test split), T = the default's
+data.n_bins, plus one step per layer.
 
     .venv/bin/python benchmarks/lava_throughput.py [--samples 200 --arch conv --out benchmarks/results/lava_throughput]
 """
@@ -35,8 +36,9 @@ def make_case(n_samples: int, arch: str, seed: int = 0):
     with torch.no_grad():
         for w in model.weights:
             w.mul_(2.0)
-    net = read.load(to_nir(model.deployed(), 0.019375, 16))
-    frames = (np.random.default_rng(seed).random((n_samples, 16, 2, 34, 34)) < 0.055).astype(np.uint8)
+    t = cfg.data.n_bins
+    net = read.load(to_nir(model.deployed(), 0.31 / t, t))
+    frames = (np.random.default_rng(seed).random((n_samples, t, 2, 34, 34)) < 0.083).astype(np.uint8)
     return net, input_spikes(net, frames)
 
 
