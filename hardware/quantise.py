@@ -47,6 +47,14 @@ def _peak(syn: Dense | Conv) -> float:
     return float(np.abs(syn.weight).max(initial=0.0))
 
 
+def _exponent(w: np.ndarray, limits: Limits) -> int:
+    """The smallest exponent whose 8-bit mantissas hold ``w``: int8 is asymmetric, so -128 * 2**e fits where
+    +128 * 2**e does not (a graph of ours, read through its continuous fields, then gets its own integers back)."""
+    hi, lo = float(w.max(initial=0.0)), float(w.min(initial=0.0))
+    need = max(hi / limits.weight_max, lo / limits.weight_min)
+    return 0 if need <= 0 else math.ceil(math.log2(need))
+
+
 def quantise(pops: dict[str, FloatNeurons], projections: list[Projection], limits: Limits,
              notes: list[str]) -> tuple[dict[str, Neurons], tuple[Projection, ...], FloatModel]:
     """Integer populations and projections (same order) and the float model they approximate."""
@@ -73,7 +81,7 @@ def quantise(pops: dict[str, FloatNeurons], projections: list[Projection], limit
             notes.append(f"{name}: threshold mantissa lowered to {vth} so that its weights fit exponent "
                          f"{limits.weight_exp_max}")
         convs = [s for s in syns.values() if isinstance(s, Conv) and _peak(s) > 0]
-        small = min((math.ceil(math.log2(_peak(s) / limits.weight_max)) for s in convs), default=0)
+        small = min((_exponent(s.weight, limits) for s in convs), default=0)
         if pop.spiking and small < 0:
             grow = 2 ** min(-small, int(math.log2(limits.vth_max // vth)))
             if grow > 1:
@@ -102,8 +110,7 @@ def quantise(pops: dict[str, FloatNeurons], projections: list[Projection], limit
     out_proj = []
     for i, p in enumerate(projections):
         syn = scaled[i]
-        peak = _peak(syn)
-        exp = 0 if peak == 0 else math.ceil(math.log2(peak / limits.weight_max))
+        exp = _exponent(syn.weight, limits)
         exp = int(min(limits.weight_exp_max, max(0 if isinstance(syn, Conv) else limits.weight_exp_min, exp)))
         q = np.clip(np.rint(syn.weight / 2.0**exp), limits.weight_min, limits.weight_max).astype(np.int64)
         if p.max_delay - 1 > limits.delay_max:

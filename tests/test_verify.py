@@ -161,6 +161,22 @@ def test_our_exporters_continuous_parameters_read_back_to_the_same_decays():
         assert (pop.du, pop.dv) == (layer.neuron.du, layer.neuron.dv)
 
 
+def test_our_weights_read_back_exactly_through_continuous_fields_with_a_mantissa_of_minus_128():
+    """int8 is asymmetric: -128 * 2**e fits the exponent e, +128 * 2**e does not. QAT's clamp reaches -128; a
+    graph of ours read through its continuous fields (thresholds a power of two times 2048) gets its weights back
+    exactly only if the exponent is chosen for the range [-128, 127]."""
+    from dataclasses import replace
+    from conftest import random_net
+    from export.nir_export import to_nir
+    from hardware.quantise import error_table
+    deployed = random_net(np.random.default_rng(3), exps=(1, 0, 2))
+    layers = tuple(replace(layer, neuron=replace(layer.neuron, vth=256)) for layer in deployed.layers)
+    for layer in layers:
+        layer.weight[0, 0] = -128
+    net = read.load(to_nir(replace(deployed, layers=layers), 1e-3, 8), dt=1e-3)
+    assert [row["weight_rel_rms_error"] for row in error_table(net)] == [0.0, 0.0, 0.0]
+
+
 def test_nir_recorded_data_containers_are_inputs():
     from pipeline.verify import load_input
     net = read.load(dense_recurrent(np.random.default_rng(0)), dt=DT)
