@@ -43,7 +43,7 @@ class ModelConfig:
     hidden: int = 256             # neurons of the dense hidden layer before the readout (0 = none)
     du: int = 2048                # current decay, 12-bit (Lava adds 1: 4095 clears u each step)
     dv: int = 2048                # voltage decay, 12-bit (0 = no leak); fast decays keep the bins apart, which
-                                  # the conv model needs (measured: dv 256 0.957, dv 2048 0.970; benchmarks/)
+                                  # the conv model needs (one-seed trials, 30 epochs: dv 256 0.957, dv 2048 0.970)
     vth_hidden: int = 256         # threshold mantissa, 17-bit; spike when v > vth << 6
     vth_out: int = 256
     weight_exp: int = 0           # shared weight exponent per layer, synaptic input = (sum q s) * 2**exp
