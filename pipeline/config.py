@@ -60,7 +60,6 @@ class TrainConfig:
     seed: int = 0
     surrogate_slope: float = 5.0  # snntorch fast-sigmoid slope, on (v - theta) / theta
     augment_shift: int = 2        # random spatial shift of training frames, in pixels
-    augment_drop: float = 0.0     # fraction of training input pixel-bins dropped at random (0 = none)
     weight_decay: float = 1e-2    # AdamW decoupled weight decay
 
 
@@ -225,7 +224,6 @@ def validate(cfg: RunConfig) -> None:
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
          "augment_shift >= 0, weight_decay >= 0"),
         (t.surrogate_slope > 0, "train.surrogate_slope", t.surrogate_slope, "> 0"),
-        (0 <= t.augment_drop < 1, "train.augment_drop", t.augment_drop, "0 <= augment_drop < 1"),
         (s.method in SELECT_METHODS, "select.method", s.method, f"one of {SELECT_METHODS}"),
         (0 < s.ratio < 1, "select.ratio", s.ratio, "between 0 and 1 (fraction skipped)"),
         (s.warmup_epochs >= 0 and 0 <= s.anneal_from <= 1, "select.warmup_epochs/anneal_from",

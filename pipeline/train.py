@@ -167,10 +167,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             batch = plan.indices[b:b + t.batch_size]
             mine = slice(rank, None, world)                  # this rank's share of the global batch
             idx = batch[mine]
-            xb = random_shift(x_all[batch], t.augment_shift, gen)
-            if t.augment_drop:
-                xb = xb * (torch.rand(xb.shape, generator=gen) >= t.augment_drop)
-            xb = xb[mine].to(device)
+            xb = random_shift(x_all[batch], t.augment_shift, gen)[mine].to(device)
             y = y_all[idx].to(device)
             # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
             w = torch.from_numpy(plan.weights[b:b + t.batch_size][mine] * world / len(batch)).float().to(device)
