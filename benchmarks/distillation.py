@@ -1,16 +1,18 @@
 """Dataset distillation side by side: PACE against coreset and distillation baselines, at several IPC.
 
-For each IPC: one teacher pool (shared, its training time counted in every optimised method's distillation
-time), then per method the distilled set, and per seed a fresh SNN trained only on that set with a fixed budget
-of optimiser steps (``--steps`` at ``--batch``, AdamW with a cosine schedule as in training; batches of 10 were
-unstable, one seed of two collapsing at IPC 50), tested as the deployed integer model (golden, int64) on the whole
-real test split. ``pace-init`` is the real frames PACE starts from, without its optimisation. A second backbone
-(``--transfer``, other hidden size and neuron dynamics) trains on the same
-sets to show transfer. Full-data training of the default model is measured in the same run for the time ratio.
+Protocol (one for every method; README "Dataset distillation"): the default (conv) model, or ``--model dense``.
+For each IPC and method a set is made (``pace-init``: the real frames PACE starts from, without its
+optimisation; ``pace-continuous``: PACE's event probabilities before binarisation, trained on as they are;
+``full``: the whole real training split), then per seed a fresh SNN is trained only on that set for ``--steps``
+optimiser steps at batch ``min(--batch, set size)`` with the run's training settings otherwise (AdamW, weight
+decay, cosine schedule, random-shift augmentation), at ``--lr``; and tested as the deployed integer model
+(golden, int64) on the whole real test split. The full-data accuracy and training time of the default
+training schedule come from ``--full-from`` (benchmarks/results/conv_accuracy.json, same model, 2 seeds).
 Prints a table, writes JSON and a plot.
 
     .venv/bin/python benchmarks/distillation.py                                 # IPC 1, 10, 50 (hours)
-    .venv/bin/python benchmarks/distillation.py --ipc 10 --seeds 0 1 --out benchmarks/results/distillation_ipc10
+    .venv/bin/python benchmarks/distillation.py --ipc 1 10 --out benchmarks/results/distillation_parts/a
+    .venv/bin/python benchmarks/distillation.py --merge PARTS.json ... --out benchmarks/results/distillation
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import train  # noqa: E402
@@ -36,9 +39,11 @@ from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 from pipeline.distill import coreset, pace  # noqa: E402
 
-METHODS = ("random", "herding", "kcenter", "dm", "cf", "pace-init", "pace")
+METHODS = ("full", "random", "herding", "kcenter", "dm", "cf", "pace-init", "pace", "pace-continuous")
 ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.temporal=0"],
-             "pace-no-peq": ["distill.peq=false"]}
+             "pace-peq": ["distill.peq=true"],           # PEQ-1 draws in the loop (the paper's PEQ-N, N = 1)
+             "pace-sample": [],                          # stored as one PEQ-1 draw of p instead of p > 1/2
+             "pace-trained-pool": ["distill.pool=trained"]}
 
 
 def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, float]:
@@ -50,23 +55,40 @@ def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, f
     return float((predict(golden_spikes(res.model.deployed(), test.frames)[-1]) == test.labels).mean()), seconds
 
 
-def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, init_only: bool = False):
+def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, name: str, cache: dict):
+    """(frames, labels, distillation seconds, loss history, extra) of the set ``name`` at ``cfg.distill.ipc``.
+    ``cache`` keeps each PACE result, so that its continuous row reuses the optimisation of its binary row."""
     x = cfg.distill
     t0 = time.perf_counter()
-    if init_only:       # the real frames PACE starts from: what its optimisation adds is the difference
+    if name == "full":
+        return tr.frames, tr.labels, 0.0, [], {}
+    if name == "pace-init":       # the real frames PACE starts from: what its optimisation adds is the difference
         idx = pace.init_indices(tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 17]))
-        return tr.frames[idx], tr.labels[idx], 0.0, []
+        return tr.frames[idx], tr.labels[idx], 0.0, [], {}
     if x.method in pace.OPTIMISED:
-        r = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool)
-        return r.frames, r.labels, r.seconds + pool_seconds, r.history
+        key = pace.config_key(cfg)
+        if key not in cache:
+            cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool)
+        r = cache[key]
+        extra = {"grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
+                 "mean_probability": float(r.probabilities.mean()),
+                 "changed_from_start": float((r.frames != np.minimum(
+                     tr.frames[pace.init_indices(tr.labels, len(tr.classes), x.ipc,
+                                                 np.random.default_rng([x.seed, 17]))], 1)).mean())}
+        seconds = r.seconds + (pool_seconds if pace.needs_teachers(cfg) else 0.0)
+        frames = r.probabilities if name.endswith("-continuous") else r.frames
+        if name == "pace-sample":
+            noise = np.random.default_rng([x.seed, 41]).random(r.probabilities.shape, dtype=np.float32)
+            frames = (noise < r.probabilities).astype(np.uint8)
+        return frames, r.labels, seconds, r.history, extra
     emb = None
     if x.method != "random":
         model = pace.teacher_model(cfg, tr.frames.shape[2:], len(tr.classes))
         pace.load_teacher(model, pool[0], 1.0)
         emb = coreset.embed(model, tr.frames)
     idx = coreset.select(x.method, tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 23]), emb)
-    extra = pool_seconds if x.method != "random" else 0.0
-    return tr.frames[idx], tr.labels[idx], time.perf_counter() - t0 + extra, []
+    extra = pool_seconds / len(pool) if x.method != "random" else 0.0      # one teacher's training
+    return tr.frames[idx], tr.labels[idx], time.perf_counter() - t0 + extra, [], {}
 
 
 def table(rows: list[dict], full: dict) -> str:
@@ -126,46 +148,62 @@ def main() -> None:
     ap.add_argument("--ablations", nargs="*", default=list(ABLATIONS), help="at --ablation-ipc only")
     ap.add_argument("--ablation-ipc", type=int, nargs="+", default=[10])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--steps", type=int, default=1000, help="optimiser steps when training on a distilled set")
+    ap.add_argument("--steps", type=int, default=200, help="optimiser steps when training on a set")
     ap.add_argument("--batch", type=int, default=50, help="batch size (at most the set's size)")
     ap.add_argument("--lr", type=float, default=1e-2)
-    ap.add_argument("--transfer", nargs="*", default=["model.hidden=512", "model.du=2048", "model.dv=128"],
-                    help="overrides that make the second backbone")
+    ap.add_argument("--model", choices=("conv", "dense"), default="conv", help="conv: the default model")
+    ap.add_argument("--transfer", nargs="*", default=[],
+                    help="overrides that make a second backbone trained on the same sets (none: not run)")
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/distillation"))
     ap.add_argument("--merge", type=Path, nargs="+", help="only merge these results JSONs (rows of runs split "
                                                           "over processes) into --out's table, JSON and plot")
-    ap.add_argument("--full-from", type=Path, help="reuse the full-data row of this results JSON")
+    ap.add_argument("--full-from", type=Path, default=Path("benchmarks/results/conv_accuracy.json"),
+                    help="full-data accuracy and training time: conv_accuracy.json's default rows, or the "
+                         "'full' entry of a distillation JSON")
     ap.add_argument("--ablations-only", action="store_true", help="skip --methods: run only the ablations")
     ap.add_argument("--save", type=Path, help="also keep every set as DIR/ipc<N>_<method>.npz (frames, labels)")
     args = ap.parse_args()
     if args.merge:
         merge(args.merge, args.out)
         return
-    base = [f"data.name={args.dataset}", *DENSE, *args.overrides]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else []), *args.overrides]
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
 
-    if args.full_from:      # a full-data measurement of another run (e.g. one running in parallel)
-        full = json.loads(args.full_from.read_text())["full"] | {"from": str(args.full_from)}
-    else:
-        print(f"full data: {len(tr.labels)} samples, {cfg.train.epochs} epochs", flush=True)
-        acc, secs = accuracy(cfg, tr.frames, tr.labels, te)
-        full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "accuracy": acc, "train_seconds": secs}
-        print(f"full data: accuracy {acc:.4f}, {secs:.1f} s", flush=True)
-    t0 = time.perf_counter()
-    pool = pace.train_teachers(cfg, tr.frames, tr.labels, len(tr.classes))
-    pool_seconds = time.perf_counter() - t0
+    given = json.loads(args.full_from.read_text())
+    if "full" in given:
+        full = given["full"]
+    else:       # conv_accuracy.json: the default configuration's rows, one per seed
+        rows = [r for r in given["rows"] if r["config"] == "default"]
+        full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "seeds": [r["seed"] for r in rows],
+                "accuracy": float(np.mean([r["deployed"] for r in rows])),
+                "accuracy_per_seed": [r["deployed"] for r in rows],
+                "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
+    full["from"] = str(args.full_from)
+    # herding and k-center embed with one trained teacher; trained probes need distill.teachers of them
+    trained_probes = cfg.distill.pool != "random" or "pace-trained-pool" in args.ablations
+    n_teachers = cfg.distill.teachers if trained_probes else int(any(m in ("herding", "kcenter")
+                                                                         for m in args.methods))
+    pool, pool_seconds = None, 0.0
+    if n_teachers:
+        t0 = time.perf_counter()
+        tcfg = replace(cfg, distill=replace(cfg.distill, teachers=n_teachers))
+        pool = pace.train_teachers(tcfg, tr.frames, tr.labels, len(tr.classes))
+        pool_seconds = time.perf_counter() - t0
 
-    rows = []
+    rows, cache = [], {}
     jobs = [] if args.ablations_only else [(ipc, m, []) for ipc in args.ipc for m in args.methods]
     jobs += [(ipc, name, ABLATIONS[name]) for ipc in args.ablation_ipc for name in args.ablations]
     for ipc, name, extra in jobs:
-        method = "pace" if name in ABLATIONS or name == "pace-init" else name
+        method = "pace" if name.startswith("pace") else ("random" if name == "full" else name)
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
                                                                      f"distill.ipc={ipc}", *extra]))
-        frames, labels, distill_s, history = make_set(dcfg, tr, pool, pool_seconds, init_only=name == "pace-init")
+        frames, labels, distill_s, history, info = make_set(dcfg, tr, pool, pool_seconds, name, cache)
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.save / f"ipc{ipc}_{name}.npz", frames=frames, labels=labels)
@@ -174,25 +212,30 @@ def main() -> None:
         ecfg = replace(dcfg, train=replace(dcfg.train, epochs=epochs, batch_size=batch, lr=args.lr))
         accs, times = zip(*(accuracy(replace(ecfg, train=replace(ecfg.train, seed=s)), frames, labels, te)
                             for s in args.seeds))
-        tcfg = registry.resolve(apply_overrides(RunConfig(), base + args.transfer))
-        tcfg = replace(tcfg, train=ecfg.train)
-        transfer = [accuracy(tcfg, frames, labels, te)[0]]
+        transfer = []
+        if args.transfer:
+            tcfg = registry.resolve(apply_overrides(RunConfig(), base + args.transfer))
+            transfer = [accuracy(replace(tcfg, train=ecfg.train), frames, labels, te)[0]]
         rows.append({"ipc": ipc, "method": name, "accuracy": list(accs), "transfer_accuracy": transfer,
-                     "train_seconds": float(np.mean(times)), "train_epochs": epochs, "distill_seconds": distill_s,
-                     "storage_bytes": int(frames.nbytes), "storage_ratio": tr.frames.nbytes / frames.nbytes,
+                     "train_seconds": float(np.mean(times)), "train_epochs": epochs, "train_steps": epochs * math.ceil(
+                         len(labels) / batch), "distill_seconds": distill_s, "samples": len(labels),
+                     "storage_bytes": int(np.asarray(frames).size), "storage_ratio": tr.frames.size / frames.size,
                      "events_per_sample": float(frames.reshape(len(frames), -1).sum(axis=1).mean()),
-                     "loss_first": history[0] if history else None, "loss_last": history[-1] if history else None})
-        print(f"IPC {ipc} {name}: accuracy {np.mean(accs):.4f} {list(np.round(accs, 4))}, transfer "
-              f"{transfer[0]:.4f}, train {np.mean(times):.2f} s, distill {distill_s:.1f} s", flush=True)
+                     "loss_first": history[0] if history else None, "loss_last": history[-1] if history else None,
+                     **info})
+        print(f"IPC {ipc} {name}: accuracy {np.mean(accs):.4f} {list(np.round(accs, 4))}"
+              + (f", transfer {transfer[0]:.4f}" if transfer else "")
+              + f", train {np.mean(times):.2f} s, distill {distill_s:.1f} s", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)      # rows so far, in case a long run is stopped
         args.out.with_suffix(".partial.json").write_text(json.dumps({"full": full, "rows": rows}, indent=2))
 
     text = table(rows, full)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    setup = {"dataset": args.dataset, "overrides": args.overrides, "steps": args.steps, "batch": args.batch,
-             "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer, "teachers_seconds": pool_seconds,
-             "distill": cfg.to_dict()["distill"]}
+    setup = {"dataset": args.dataset, "model": args.model, "overrides": args.overrides, "steps": args.steps,
+             "batch": args.batch, "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer,
+             "teachers_seconds": pool_seconds, "threads": torch.get_num_threads(),
+             "distill": cfg.to_dict()["distill"], "train": cfg.to_dict()["train"]}
     args.out.with_suffix(".json").write_text(json.dumps({"setup": setup, "full": full, "rows": rows}, indent=2))
     args.out.with_suffix(".txt").write_text(text + "\n")
     plot(rows, full, args.out.with_suffix(".png"))

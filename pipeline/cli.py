@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--method", help="pace (default), cf, dm, random, herding or kcenter")
     x.add_argument("--out", required=True, help="folder to create (written whole when done)")
     x.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    x.add_argument("--iterations", type=int, help="optimisation steps (default 200)")
+    x.add_argument("--iterations", type=int, help="optimisation steps (default 300)")
     x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
     x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")

@@ -70,19 +70,22 @@ rasters.png, divergence.png.
 """ + EXIT_STATUS
 
 DISTILL_DESCRIPTION = """\
-Distil the training split of a dataset into IPC synthetic event-frame samples per class with PACE: frozen
-teacher SNNs trained on real frames, synthetic frames quantised by PEQ-N (integer events, straight-through
-gradient), matched to real data on spike + residual-membrane (SDR) features in amplitude and phase, spatially
-(characteristic function) and over time (DFT). Baselines: cf, dm (optimised the same way), random, herding,
-kcenter (real samples). An interrupted distillation resumes from its last checkpoint when run again."""
+Distil the training split of a dataset into IPC synthetic event-frame samples per class with PACE: event
+probabilities (logits optimised with Adam, started from real frames) matched to the real data on the
+spike + residual-membrane (SDR) features of frozen probe SNNs (random initialisations by default), in amplitude
+and phase, spatially (characteristic function) and over time (DFT); the stored set is the probabilities rounded
+to binary events (one spike per pixel, bin and polarity, as the SNN takes them). Baselines: cf, dm (optimised
+the same way), random, herding, kcenter (real samples). An interrupted distillation resumes from its last
+checkpoint when run again."""
 
 DISTILL_EPILOG = """\
 examples:
   python -m pipeline distill --ipc 10 --out distilled/ipc10
-  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=500 --set train.batch_size=50 \\
-      --set train.lr=0.01         (the evaluation protocol of benchmarks/distillation.py: 1000 steps)
+  python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=100 --set train.batch_size=50 \\
+      --set train.lr=0.01         (the evaluation protocol of benchmarks/distillation.py: 200 steps)
   python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
   python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
+  python -m pipeline distill --ipc 10 --set distill.peq=true --out distilled/peq       (PEQ-1 draws in the loop)
 
-the folder holds distilled.npz (uint8 frames), events/<class>/*.bin (N-MNIST event files), meta.json
+the folder holds distilled.npz (uint8 frames, and the float probabilities before rounding), events/<class>/*.bin (N-MNIST event files), meta.json
 (configuration, storage, timings, loss), samples.png and loss.png; distill.* keys are listed by `run --help`."""

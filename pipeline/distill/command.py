@@ -62,14 +62,15 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
     n_classes = len(split.classes)
     checkpoint, teacher_file = side_files(out)
     pool = None
-    if x.method != "random":
+    if pace.needs_teachers(cfg):
         t0 = time.perf_counter()
         pool = teachers(cfg, split, teacher_file)
         timings["teachers_s"] = time.perf_counter() - t0
-    history, resumed = [], 0
+    history, resumed, probabilities = [], 0, None
     if x.method in pace.OPTIMISED:
         result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint)
         frames, labels, history, resumed = result.frames, result.labels, result.history, result.resumed_from
+        probabilities = result.probabilities
         timings["optimise_s"] = result.seconds
     elif rank != 0:
         return None
@@ -94,7 +95,7 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
             "loss": {"steps": len(history), "first": history[0] if history else None,
                      "last": history[-1] if history else None, "resumed_from_step": resumed},
             "storage": {"real_frames_bytes": int(split.frames.nbytes), "real_events_bytes_nmnist": real_events}}
-    meta = store.save(stage, frames, labels, split.classes, meta)
+    meta = store.save(stage, frames, labels, split.classes, meta, probabilities)
     s = meta["storage"]
     s["frames_ratio"] = round(s["real_frames_bytes"] / max(s["frames_bytes"], 1), 1)
     s["events_ratio"] = round(s["real_events_bytes_nmnist"] / max(s["events_bytes"], 1), 1)

@@ -1,24 +1,29 @@
-"""PACE's distillation loop: synthetic event frames matched to real ones on frozen teacher SNN features.
+"""PACE's distillation loop: synthetic event frames matched to real ones on the features of probe SNNs.
 
 Our reading of the paper (arXiv 2511.12095; ../shared/ALGORITHMS.md), with every inferred choice an option of
 ``DistillConfig``:
 
-- Teachers: ``distill.teachers`` SNNs of the run's architecture trained on real frames for
-  ``distill.teacher_epochs`` epochs. At each step one teacher is drawn, with weights ``(1 - a) init + a final``
-  for a ~ U(0, 1), and stays frozen: only the synthetic frames are optimised.
-- Synthetic set: a tensor Z (classes x IPC, T, 2, H, W) initialised from random real frames of each class. The
-  teacher sees ``PEQ-N(Z)``: integer event counts whose expectation is Z, with a straight-through gradient.
-- Features: the teacher's hidden layer over all time steps, as SDR features ``s + k (v / theta - s)``.
-- Loss per class, on features divided by the spread of the real batch (rms distance of the time-averaged
-  features to their mean), so that both terms are scale-free: the characteristic-function distance (amplitude +
-  phase) between the time-averaged real and synthetic features at ``distill.freqs`` random frequencies
-  w ~ N(0, freq_scale^2 I) drawn each step, plus ``temporal`` times the DFT amplitude/phase distance of the
-  class-mean feature sequences.
-- Baselines on the same loop: ``cf`` (spatial CF term on spikes only: no SDR, no temporal term) and ``dm``
-  (distribution matching: squared distance of mean spike features, Zhao & Bilen 2023).
+- Synthetic set: logits ``Z`` (classes x IPC, T, 2, H, W) of event probabilities ``p = sigmoid(Z)``, started
+  from real frames of each class (clipped to [eps, 1 - eps]) and optimised with Adam under a cosine schedule.
+  The probe networks see ``PEQ-1(p)``, binary event frames whose expectation is ``p``, with a straight-through
+  gradient (``distill.peq=false``: ``p`` itself, the continuous relaxation). The stored set is ``p > 1/2``; in
+  the last ``distill.round_steps`` steps the probes see that rounding (straight-through gradient).
+- Probes: ``distill.probes`` frozen SNNs of the run's architecture. ``pool=random``: fresh initialisations, as
+  distribution matching uses (Zhao & Bilen 2023); ``trained``: teachers trained on real frames, each blended with
+  its start ``(1 - a) init + a final`` for a random a; ``mixed``: half each. The real side of every term (class
+  means, characteristic functions, DFTs) is computed once per probe over every real sample of the class
+  (``distill.batch_real`` caps it), so each step runs only the synthetic frames.
+- Features: every hidden layer over all time steps (``distill.layers``), as SDR features
+  ``s + k (v / theta - s)``, divided by the spread of the real features (rms distance of the time-averaged
+  features to their mean) so that every layer and term is scale-free.
+- Loss per class and layer: the characteristic-function distance (amplitude + phase) between the time-averaged
+  real and synthetic features at ``distill.freqs`` random frequencies w ~ N(0, freq_scale^2 I), plus
+  ``temporal`` times the DFT amplitude/phase distance of the class-mean feature sequences.
+- Baselines on the same loop, probes and layers: ``cf`` (spatial CF term on spikes: no SDR, no temporal term) and
+  ``dm`` (distribution matching: squared distance of the mean spike features).
 
-The loop checkpoints every ``checkpoint_every`` steps (synthetic frames, optimiser, random states, teachers) and
-a new call with the same configuration resumes from the last checkpoint.
+The loop checkpoints every ``checkpoint_every`` steps (logits, optimiser, random states) and a new call with the
+same configuration resumes from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ from tqdm import tqdm
 from models.snn import SNN
 from pipeline import train
 from pipeline.config import RunConfig, SelectConfig
-from pipeline.distill.matching import sdr_features, spatial_distance, temporal_distance
+from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
 from pipeline.distill.peq import peq
 from pipeline.runfolder import atomic_write
 
@@ -49,6 +54,12 @@ Weights = list[torch.Tensor]
 class Teacher:
     init: Weights
     final: Weights
+
+
+def needs_teachers(cfg: RunConfig) -> bool:
+    """Whether the method trains a teacher pool: trained or mixed probes, or the herding/k-center embedding."""
+    x = cfg.distill
+    return x.method in ("herding", "kcenter") or (x.method in OPTIMISED and x.pool != "random")
 
 
 def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> list[Teacher]:
@@ -80,10 +91,26 @@ def load_teacher(model: SNN, teacher: Teacher, a: float) -> None:
             w.copy_((1 - a) * w0 + a * w1)
 
 
-def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool) -> torch.Tensor:
-    """Hidden-layer features (B, n_steps, D): SDR features, or spikes when ``sdr_k`` is 0."""
+def matched_layers(cfg: RunConfig, depth: int) -> list[int]:
+    spec = cfg.distill.layers
+    if spec == "hidden":
+        return list(range(depth - 1))
+    if spec == "all":
+        return list(range(depth))
+    layers = sorted({int(v) for v in spec.split(",")})
+    if layers[-1] >= depth:
+        from pipeline.config import ConfigError
+        raise ConfigError(f"config distill.layers = {spec!r}: the model has layers 0..{depth - 1}")
+    return layers
+
+
+def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool,
+             layers: list[int] | None = None) -> list[torch.Tensor]:
+    """Features (B, n_steps, D) of ``layers`` (default: the hidden ones): SDR features, or spikes when ``sdr_k``
+    is 0."""
     out = model(x, detach_drive=not keep_graph)
-    return sdr_features(out.spikes[0], out.drive[0], sdr_k) if sdr_k else out.spikes[0]
+    layers = range(model.depth - 1) if layers is None else layers
+    return [sdr_features(out.spikes[l], out.drive[l], sdr_k) if sdr_k else out.spikes[l] for l in layers]
 
 
 def effective(cfg: RunConfig) -> tuple[float, float]:
@@ -92,13 +119,46 @@ def effective(cfg: RunConfig) -> tuple[float, float]:
     return (x.sdr_k, x.temporal) if x.method == "pace" else (0.0, 0.0)
 
 
-def matching_loss(method: str, real: torch.Tensor, synth: torch.Tensor, freqs: torch.Tensor,
-                  temporal: float) -> torch.Tensor:
-    """Loss between one class's real (B_r, n, D) and synthetic (B_s, n, D) feature sequences."""
+@dataclass
+class RealStats:
+    """The real side of every matching term for one probe and layer (features in units of ``spread``)."""
+    spread: float
+    freqs: torch.Tensor           # (F, D)
+    mean: torch.Tensor            # (C, D) class means of the time-averaged features
+    cf: torch.Tensor              # (C, F) complex: characteristic functions of the time-averaged features
+    dft: torch.Tensor             # (C, K, D) complex: DFT over time of the class-mean feature sequence
+
+
+def real_stats(model: SNN, frames: np.ndarray, by_class: list[np.ndarray], layers: list[int], sdr_k: float,
+               n_freqs: int, freq_scale: float, gen: torch.Generator, batch: int = 250) -> list[RealStats]:
+    """One pass of the real frames of every class through ``model``: per layer, the real statistics."""
+    per_class = []
+    with torch.no_grad():
+        for ix in by_class:
+            parts = [features(model, torch.from_numpy(frames[ix[i:i + batch]]), sdr_k, False, layers)
+                     for i in range(0, len(ix), batch)]
+            per_class.append([torch.cat(p) for p in zip(*parts)])       # per layer (B_c, n, D)
+        out = []
+        for l in range(len(layers)):
+            avg = torch.cat([f[l].mean(dim=1) for f in per_class])
+            spread = float((avg - avg.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt().clamp(min=1e-6))
+            freqs = torch.randn(n_freqs, avg.shape[1], generator=gen) * freq_scale
+            feats = [f[l] / spread for f in per_class]
+            out.append(RealStats(spread, freqs, torch.stack([f.mean(dim=(0, 1)) for f in feats]),
+                                 torch.stack([characteristic(f.mean(dim=1), freqs) for f in feats]),
+                                 torch.stack([torch.fft.rfft(f.mean(dim=0), dim=0) for f in feats])))
+    return out
+
+
+def matching_loss(method: str, real: RealStats, c: int, synth: torch.Tensor, temporal: float) -> torch.Tensor:
+    """Loss between class ``c``'s real statistics and its synthetic features (B_s, n, D), in units of the spread."""
+    f = synth / real.spread
     if method == "dm":
-        return ((real.mean(dim=(0, 1)) - synth.mean(dim=(0, 1))) ** 2).sum()
-    loss = spatial_distance(real.mean(dim=1), synth.mean(dim=1), freqs)
-    return loss + temporal * temporal_distance(real, synth) if temporal else loss
+        return ((real.mean[c] - f.mean(dim=(0, 1))) ** 2).sum()
+    loss = amplitude_phase(real.cf[c], characteristic(f.mean(dim=1), real.freqs))
+    if temporal:
+        loss = loss + temporal * amplitude_phase(real.dft[c], torch.fft.rfft(f.mean(dim=0), dim=0))
+    return loss
 
 
 def init_indices(labels: np.ndarray, n_classes: int, ipc: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,15 +175,33 @@ def config_key(cfg: RunConfig) -> str:
 
 @dataclass
 class Result:
-    frames: np.ndarray            # (classes x ipc, T, 2, H, W) uint8
+    frames: np.ndarray            # (classes x ipc, T, 2, H, W) uint8, binary: the stored set
     labels: np.ndarray
     history: list[float]          # loss per step
-    seconds: float                # optimisation time (this call plus resumed ones)
+    seconds: float                # optimisation time (this call plus resumed ones), probe statistics included
     resumed_from: int             # step the run resumed from (0 = fresh)
+    probabilities: np.ndarray | None = None   # (classes x ipc, T, 2, H, W) float32: the continuous set
+    grad_norms: list[float] | None = None     # norm of the gradient on the logits, per step
 
 
-def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int, pool: list[Teacher],
-             checkpoint: Path | None = None,
+def probe_weights(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int,
+                  pool: list[Teacher] | None) -> list[Weights]:
+    """The probes' weights: fresh initialisations and/or blended teachers, as ``distill.pool`` says."""
+    x = cfg.distill
+    rng = np.random.default_rng([x.seed, 29])
+    n_trained = {"random": 0, "trained": x.probes, "mixed": x.probes // 2}[x.pool]
+    out = []
+    for k in range(x.probes):
+        model = train.build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
+                                  frame_shape, n_classes)
+        if k < n_trained:
+            load_teacher(model, pool[k % len(pool)], float(rng.random()))
+        out.append([w.detach().clone() for w in model.weights])
+    return out
+
+
+def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
+             pool: list[Teacher] | None = None, checkpoint: Path | None = None,
              on_step: Callable[[int, float], None] | None = None) -> Result:
     """Optimise the synthetic frames of ``cfg.distill.method`` (pace, cf or dm) against real ``frames``."""
     x = cfg.distill
@@ -132,73 +210,84 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     gen = torch.Generator().manual_seed(x.seed)
     idx = init_indices(labels, n_classes, x.ipc, rng)
     syn_labels = labels[idx]
-    z = torch.from_numpy(np.minimum(frames[idx], x.n_max).astype(np.float32)).requires_grad_(True)
-    opt = (torch.optim.Adam([z], lr=x.lr) if x.optimizer == "adam"
-           else torch.optim.SGD([z], lr=x.lr, momentum=0.9))
-    history, start_step, seconds = [], 0, 0.0
+    start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
+    z = torch.logit(torch.from_numpy(start)).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=x.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(x.iterations, 1))
+    history, grads, start_step, seconds = [], [], 0, 0.0
     key = config_key(cfg) + f"-world{train.rank_world()[1]}"
     if checkpoint is not None and train.rank_world()[1] > 1:
         checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{train.rank_world()[0]}")
+    resume = None
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, weights_only=False)
         if ck["key"] == key:
-            with torch.no_grad():
-                z.copy_(ck["z"])
-            opt.load_state_dict(ck["opt"])
-            gen.set_state(ck["gen"])
-            rng.bit_generator.state = ck["rng"]
-            history, start_step, seconds = ck["history"], ck["step"], ck["seconds"]
-            print(f"resuming distillation from step {start_step} ({checkpoint})", flush=True)
+            resume = ck
         else:
             print(f"ignoring checkpoint {checkpoint}: it was written for another configuration", flush=True)
+
+    # The probes and their real statistics are a deterministic function of the configuration: a resumed run
+    # computes them again rather than storing them.
+    t0 = time.perf_counter()
     model = teacher_model(cfg, frames.shape[2:], n_classes)
+    layers = matched_layers(cfg, model.depth)
     by_class = [np.flatnonzero(labels == c) for c in range(n_classes)]
-    syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
-    x_real_all = torch.from_numpy(frames)
+    if x.batch_real:
+        cap = np.random.default_rng([x.seed, 31])
+        by_class = [np.sort(cap.permutation(ix)[:x.batch_real]) for ix in by_class]
+    probes, stats = probe_weights(cfg, frames.shape[2:], n_classes, pool), []
+    stat_gen = torch.Generator().manual_seed(1000 + x.seed)
+    for w in tqdm(probes, desc="probe statistics", unit="probe", disable=None if train.rank_world()[0] == 0 else True):
+        load_teacher(model, Teacher(w, w), 1.0)
+        stats.append(real_stats(model, frames, by_class, layers, sdr_k, x.freqs, x.freq_scale, stat_gen))
+    if resume is not None:
+        with torch.no_grad():
+            z.copy_(resume["z"])
+        opt.load_state_dict(resume["opt"])
+        sched.load_state_dict(resume["sched"])
+        gen.set_state(resume["gen"])
+        rng.bit_generator.state = resume["rng"]
+        history, grads, start_step, seconds = resume["history"], resume["grads"], resume["step"], resume["seconds"]
+        print(f"resuming distillation from step {start_step} ({checkpoint})", flush=True)
+    else:
+        seconds = time.perf_counter() - t0
 
     def save(step: int, elapsed: float) -> None:
         state = {"key": key, "step": step, "z": z.detach().clone(), "opt": opt.state_dict(),
-                 "gen": gen.get_state(), "rng": rng.bit_generator.state, "history": list(history),
-                 "seconds": elapsed}
+                 "sched": sched.state_dict(), "gen": gen.get_state(), "rng": rng.bit_generator.state,
+                 "history": list(history), "grads": list(grads), "seconds": elapsed}
         atomic_write(checkpoint, lambda p: torch.save(state, p))
 
     # Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
-    # classes and each class's frames depend only on its own term. Every rank draws the same random numbers,
-    # the spread of the real features is all-reduced, and the frames are gathered at the end.
+    # classes and each class's frames depend only on its own term. Every rank draws the same random numbers and
+    # computes the same probe statistics; the frames are gathered at the end.
     rank, world = train.rank_world()
     mine = [c for c in range(n_classes) if c % world == rank]
+    syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
     my_rows = np.concatenate([syn_by_class[c] for c in mine]) if mine else np.zeros(0, np.int64)
     t0 = time.perf_counter()
     bar = tqdm(range(start_step, x.iterations), desc=f"distilling ({x.method}, IPC {x.ipc})", unit="step",
                initial=start_step, total=x.iterations, disable=None if rank == 0 else True)
     for step in bar:
-        k = int(rng.integers(len(pool)))
-        load_teacher(model, pool[k], float(rng.random()))
-        real_idx = [rng.choice(ix, size=min(x.batch_real, len(ix)), replace=False) for ix in by_class]
-        with torch.no_grad():
-            f_real = features(model, x_real_all[np.concatenate([real_idx[c] for c in mine])], sdr_k,
-                              keep_graph=False)
-            spatial = f_real.mean(dim=1)
-            stats = torch.cat([spatial.sum(dim=0), spatial.pow(2).sum().view(1), torch.tensor([len(spatial)])])
-            if world > 1:
-                dist.all_reduce(stats)
-            mean = stats[:-2] / stats[-1]
-            spread = (stats[-2] / stats[-1] - mean.pow(2).sum()).clamp(min=1e-12).sqrt()
-        synth = peq(z, x.n_max, gen) if x.peq else z.clamp(0, x.n_max)
-        f_syn = features(model, synth[my_rows], sdr_k, keep_graph=True)
-        f_real, f_syn = f_real / spread, f_syn / spread      # scale-free: both terms in units of the real spread
-        freqs = torch.randn(x.freqs, spatial.shape[1], generator=gen) * x.freq_scale
-        loss, offset, row = torch.zeros(()), 0, 0
+        k = int(rng.integers(len(probes)))
+        load_teacher(model, Teacher(probes[k], probes[k]), 1.0)
+        p = torch.sigmoid(z)
+        if step >= x.iterations - x.round_steps:          # the stored set, with a straight-through gradient
+            synth = p + ((p > 0.5).float() - p).detach()
+        else:
+            synth = peq(p, 1, gen) if x.peq else p
+        f_syn = features(model, synth[my_rows], sdr_k, True, layers)
+        loss, row = torch.zeros(()), 0
         for c in mine:
-            real_c, offset = f_real[offset:offset + len(real_idx[c])], offset + len(real_idx[c])
-            syn_c, row = f_syn[row:row + len(syn_by_class[c])], row + len(syn_by_class[c])
-            loss = loss + matching_loss(x.method, real_c, syn_c, freqs, temporal)
-        loss = loss / n_classes
+            rows, row = slice(row, row + len(syn_by_class[c])), row + len(syn_by_class[c])
+            for real, f in zip(stats[k], f_syn):
+                loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
+        loss = loss / (n_classes * len(layers))
         opt.zero_grad()
         loss.backward()
+        grads.append(float(z.grad.norm()))
         opt.step()
-        with torch.no_grad():
-            z.clamp_(0, x.n_max)      # stay where PEQ-N passes gradients (outside, Z would be stuck)
+        sched.step()
         total = loss.detach().clone()
         if world > 1:
             dist.all_reduce(total)
@@ -216,5 +305,7 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
             for rows, values in parts:
                 z[rows] = values
     with torch.no_grad():
-        out = peq(z, x.n_max, gen) if x.peq else z.clamp(0, x.n_max).round()
-    return Result(out.numpy().astype(np.uint8), syn_labels, history, seconds, start_step)
+        p = torch.sigmoid(z)
+        out = peq(p, 1, gen) if x.binarize == "sample" else (p > 0.5).float()
+    return Result(out.numpy().astype(np.uint8), syn_labels, history, seconds, start_step,
+                  p.numpy().astype(np.float32), grads)

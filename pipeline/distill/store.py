@@ -2,7 +2,8 @@
 
 Folder layout::
 
-    distilled.npz            frames (N, T, 2, H, W) uint8 event counts, labels (N,), classes
+    distilled.npz            frames (N, T, 2, H, W) uint8 events, labels (N,), classes; for an optimised method
+                             also probabilities (N, T, 2, H, W) float32, the continuous set before rounding
     events/<class>/NNNNN.bin the frames as N-MNIST 40-bit event files, in frame coordinates (H x W)
     meta.json                method, IPC, the data/model/distillation configuration, storage, timings, loss
     samples.png, loss.png    the synthetic frames per class; the matching loss per step
@@ -42,11 +43,14 @@ def frames_to_events(frames: np.ndarray, duration_us: int) -> np.ndarray:
     return make_events(x[rep], y[rep], t, p[rep])
 
 
-def save(out: Path, frames: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], meta: dict) -> dict:
+def save(out: Path, frames: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], meta: dict,
+         probabilities: np.ndarray | None = None) -> dict:
     """Write the distilled set into ``out`` (a fresh folder); returns ``meta`` with the storage sizes added."""
+    extra = {} if probabilities is None else {"probabilities": probabilities.astype(np.float32)}
+
     def write_npz(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, frames=frames, labels=labels, classes=np.array(classes))
+            np.savez_compressed(f, frames=frames, labels=labels, classes=np.array(classes), **extra)
     atomic_write(out / FRAMES_FILE, write_npz)
     events_bytes = 0
     for i, (f, label) in enumerate(zip(frames, labels)):
