@@ -70,7 +70,8 @@ def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, name: str, cache: di
         if key not in cache:
             cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool)
         r = cache[key]
-        extra = {"grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
+        extra = {"loss_history": [round(v, 5) for v in r.history], "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
+                 "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
                  "mean_probability": float(r.probabilities.mean()),
                  "changed_from_start": float((r.frames != np.minimum(
                      tr.frames[pace.init_indices(tr.labels, len(tr.classes), x.ipc,
@@ -204,7 +205,7 @@ def main() -> None:
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
                                                                      f"distill.ipc={ipc}", *extra]))
         frames, labels, distill_s, history, info = make_set(dcfg, tr, pool, pool_seconds, name, cache)
-        if args.save:
+        if args.save and name != "full":
             args.save.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.save / f"ipc{ipc}_{name}.npz", frames=frames, labels=labels)
         batch = min(args.batch, len(labels))
