@@ -1,7 +1,8 @@
 """Dataset distillation: PACE (arXiv 2511.12095, as read in ../shared/ALGORITHMS.md) and its baselines.
 
 ``matching`` (SDR features, characteristic-function and temporal amplitude/phase distances), ``peq`` (PEQ-N),
-``pace`` (teachers and the optimisation loop, also for the CF and DM baselines), ``coreset`` (random, herding,
+``pace`` (probe networks, teachers and the optimisation loop of the continuous relaxation, also for the CF
+and DM baselines), ``coreset`` (random, herding,
 k-center), ``store`` (the distilled folder: uint8 frames and N-MNIST event files), ``command`` (``pipeline
 distill``).
 """

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from pipeline import plots
-from pipeline.config import RunConfig
+from pipeline.config import DistillConfig, RunConfig
 from pipeline.data import dataset
 from pipeline.data.split import Split
 from pipeline.distill import coreset, pace, store
@@ -22,8 +22,13 @@ def side_files(out: Path) -> tuple[Path, Path]:
 
 
 def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[pace.Teacher]:
-    """The teacher pool, reused from ``cache`` when it was trained for the same configuration."""
-    key = pace.config_key(replace(cfg, distill=replace(cfg.distill, method="", ipc=0, iterations=0)))
+    """The teacher pool, reused from ``cache`` when it was trained for the same configuration: ``distill.teachers``
+    of them for trained probes, one for the herding and k-center embedding."""
+    x = cfg.distill
+    n = x.teachers if x.method in pace.OPTIMISED else 1
+    cfg = replace(cfg, distill=replace(x, teachers=n))
+    key = pace.config_key(replace(cfg, distill=DistillConfig(teachers=n, teacher_epochs=x.teacher_epochs,
+                                                             teacher_samples=x.teacher_samples, seed=x.seed)))
     if cache.exists():
         saved = torch.load(cache, weights_only=False)
         if saved["key"] == key:
