@@ -316,3 +316,19 @@ def test_no_process_outlives_a_killed_parent(command, tmp_path, graph_file, quic
     while _session(proc.pid) and time.time() < end:
         time.sleep(0.2)
     assert _session(proc.pid) == []
+
+
+def test_a_ctrl_c_that_a_library_swallowed_still_ends_the_next_training_step(monkeypatch):
+    """Our handler records the request: a bare ``except:`` around the first exception cannot make a run go on."""
+    import numpy as np
+    from pipeline import interrupt, train
+    from pipeline.config import QUICK, RunConfig, apply_overrides
+    monkeypatch.setattr(interrupt, "requested", False)
+    try:
+        interrupt.handler(2, None)
+    except BaseException:          # what such a library does
+        pass
+    cfg = apply_overrides(RunConfig(), [f"{k}={v}" for k, v in QUICK.items()] + ["model.arch=dense"])
+    frames = np.zeros((4, 8, 2, 34, 34), np.uint8)
+    with pytest.raises(interrupt.Interrupted):
+        train.train(cfg, frames, np.arange(4) % 2, 2)
