@@ -100,8 +100,9 @@ def table(rows: list[dict], full: dict) -> str:
     for r in rows:
         acc = np.array(r["accuracy"])
         lines.append(f"{r['ipc']:4d} {r['method']:17s} {acc.mean():8.4f} +- {acc.std():.4f} "
-                     f"{100 * acc.mean() / full['accuracy']:8.1f}% {np.mean(r['transfer_accuracy']):8.4f} "
-                     f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "
+                     f"{100 * acc.mean() / full['accuracy']:8.1f}% "
+                     + (f"{np.mean(r['transfer_accuracy']):8.4f} " if r["transfer_accuracy"] else f"{'-':>8s} ")
+                     + f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "
                      f"{r['distill_seconds']:9.1f} {r['storage_ratio']:7.0f}x")
     return "\n".join(lines)
 

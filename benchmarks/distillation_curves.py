@@ -2,8 +2,8 @@
 
 Reads the sets that ``benchmarks/distillation.py --save DIR`` kept (``ipc<N>_<method>.npz``) and trains a fresh
 default SNN on each with the same protocol as that benchmark (``--steps`` optimiser steps at batch
-min(``--batch``, set size), lr ``--lr``), recording the float (QAT) test accuracy on the first ``--test``
-real test digits after every epoch, and the deployed integer accuracy on the whole test split at the end. Also
+min(``--batch``, set size), lr ``--lr``), recording the float (QAT) test accuracy on ``--test`` real
+test digits (a fixed random subset: the split is ordered by class) after every epoch, and the deployed integer accuracy on the whole test split at the end. Also
 plots the distillation loss and the gradient norm on the logits per step from the benchmark's JSON.
 
     .venv/bin/python benchmarks/distillation_curves.py --sets DIR --results benchmarks/results/distillation.json
@@ -49,7 +49,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cfg = registry.resolve(apply_overrides(RunConfig(), []))
     te = dataset.load_split(cfg.data, "test")
-    sub = (te.frames[:args.test], te.labels[:args.test])
+    pick = np.sort(np.random.default_rng(0).permutation(len(te.labels))[:args.test])   # the split is by class
+    sub = (te.frames[pick], te.labels[pick])
     rows = []
     for ipc in args.ipc:
         for method in args.methods:
@@ -91,7 +92,7 @@ def main() -> None:
             steps = (np.arange(len(curve)) + 1) * rs[0]["steps_per_epoch"]
             ax.plot(steps, curve, label=f"{method} (deployed {100 * np.mean([r['deployed_accuracy'] for r in rs]):.1f})")
         ax.set(title=f"IPC {ipc}: trained only on the set", xlabel="optimiser step",
-               ylabel=f"float test accuracy, % ({args.test} digits)")
+               ylabel=f"float test accuracy, % ({args.test} random digits)")
         ax.legend(fontsize=7)
     if history:
         for r in history:
