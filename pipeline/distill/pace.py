@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from models.snn import SNN
 from pipeline import interrupt, train
-from pipeline.config import RunConfig, SelectConfig
+from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
 from pipeline.distill.peq import peq
 from pipeline.runfolder import atomic_write
@@ -99,7 +99,6 @@ def matched_layers(cfg: RunConfig, depth: int) -> list[int]:
         return list(range(depth))
     layers = sorted({int(v) for v in spec.split(",")})
     if layers[-1] >= depth:
-        from pipeline.config import ConfigError
         raise ConfigError(f"config distill.layers = {spec!r}: the model has layers 0..{depth - 1}")
     return layers
 
