@@ -7,7 +7,6 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline import interrupt
 from pipeline.config import QUICK, ConfigError, RunConfig, apply_overrides
 from pipeline.data.registry import resolve
 from pipeline.help_text import (DATA_EPILOG, DESCRIPTION, DISTILL_DESCRIPTION, DISTILL_EPILOG, OVERWRITE_HELP,
@@ -176,11 +175,21 @@ def _out(args, default: Path) -> Path:
     return Path(args.out)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, raised by our own SIGINT handler. A plain KeyboardInterrupt that passes through code run by
+    ``PyRun_*`` (some libraries do) marks the interpreter, which then ends itself by SIGINT however the exception
+    was handled (exit status -2, seen in tests); CPython checks for that exact type, so a subclass avoids it."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:
-        signal.signal(signal.SIGINT, interrupt.handler)
+        signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         return _main(args)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from models.neuron import CubaParams
 from models.snn import SNN, ConvShape
-from pipeline import interrupt, sltt
+from pipeline import sltt
 from pipeline.config import ConfigError, RunConfig, conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
@@ -164,7 +164,6 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         batches = tqdm(range(0, len(plan.indices), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
                        unit="batch", leave=False, disable=None if rank == 0 else True)
         for b in batches:
-            interrupt.check()
             batch = plan.indices[b:b + t.batch_size]
             mine = slice(rank, None, world)                  # this rank's share of the global batch
             idx = batch[mine]

@@ -266,8 +266,11 @@ def test_a_killed_run_leaves_its_partial_folder_and_the_next_run_cleans_it(tmp_p
 @pytest.mark.timeout(300)
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, quick_cache):
     out = tmp_path / "run"
+    # as from a terminal: a test run started in the background (nohup, &) passes SIGINT on ignored, and then
+    # Python installs no Ctrl-C handler at all (measured: the run went on training 60 s after the signal)
     proc = _start("run", "--quick", "--target", "reference", "--out", str(out),
-                  "--set", f"data.cache={quick_cache}", "--set", "train.epochs=200")
+                  "--set", f"data.cache={quick_cache}", "--set", "train.epochs=200",
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(proc, "== training")
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
@@ -316,19 +319,3 @@ def test_no_process_outlives_a_killed_parent(command, tmp_path, graph_file, quic
     while _session(proc.pid) and time.time() < end:
         time.sleep(0.2)
     assert _session(proc.pid) == []
-
-
-def test_a_ctrl_c_that_a_library_swallowed_still_ends_the_next_training_step(monkeypatch):
-    """Our handler records the request: a bare ``except:`` around the first exception cannot make a run go on."""
-    import numpy as np
-    from pipeline import interrupt, train
-    from pipeline.config import QUICK, RunConfig, apply_overrides
-    monkeypatch.setattr(interrupt, "requested", False)
-    try:
-        interrupt.handler(2, None)
-    except BaseException:          # what such a library does
-        pass
-    cfg = apply_overrides(RunConfig(), [f"{k}={v}" for k, v in QUICK.items()] + ["model.arch=dense"])
-    frames = np.zeros((4, 8, 2, 34, 34), np.uint8)
-    with pytest.raises(interrupt.Interrupted):
-        train.train(cfg, frames, np.arange(4) % 2, 2)

@@ -40,7 +40,7 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from models.snn import SNN
-from pipeline import interrupt, train
+from pipeline import train
 from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
 from pipeline.distill.peq import peq
@@ -268,7 +268,6 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     bar = tqdm(range(start_step, x.iterations), desc=f"distilling ({x.method}, IPC {x.ipc})", unit="step",
                initial=start_step, total=x.iterations, disable=None if rank == 0 else True)
     for step in bar:
-        interrupt.check()
         k = int(rng.integers(len(probes)))
         load_teacher(model, Teacher(probes[k], probes[k]), 1.0)
         p = torch.sigmoid(z)
