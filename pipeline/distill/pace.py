@@ -103,12 +103,9 @@ def matched_layers(cfg: RunConfig, depth: int) -> list[int]:
     return layers
 
 
-def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool,
-             layers: list[int] | None = None) -> list[torch.Tensor]:
-    """Features (B, n_steps, D) of ``layers`` (default: the hidden ones): SDR features, or spikes when ``sdr_k``
-    is 0."""
+def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool, layers: list[int]) -> list[torch.Tensor]:
+    """Features (B, n_steps, D) of ``layers``: SDR features, or spikes when ``sdr_k`` is 0."""
     out = model(x, detach_drive=not keep_graph)
-    layers = range(model.depth - 1) if layers is None else layers
     return [sdr_features(out.spikes[l], out.drive[l], sdr_k) if sdr_k else out.spikes[l] for l in layers]
 
 
@@ -282,6 +279,9 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
             for real, f in zip(stats[k], f_syn):
                 loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
         loss = loss / (n_classes * len(layers))
+        if not torch.isfinite(loss):        # a NaN set must not be rounded to zeros and stored as a result
+            raise train.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
+                                      f"loss is {loss.item()}; lower distill.lr")
         opt.zero_grad()
         loss.backward()
         grads.append(float(z.grad.norm()))
