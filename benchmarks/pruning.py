@@ -1,14 +1,25 @@
 """Data pruning side by side: SADP against full data and the baselines, at several ratios and seeds.
 
-For each (method, ratio, seed): train the default model, then measure the accuracy of the deployed integer
-model (golden, int64) on the whole test split, the examples processed, the training wall time (sum of epoch
-times, score bookkeeping included), the speed-up over full data with the same seed, and the theoretical
-speed-up, full work / work done (1 / (1 - f r) for a fixed-size method pruning a fraction f of the epochs).
-Prints a table, writes JSON and a plot.
+Protocol (the same for every method): the default model (conv; ``--model dense`` for the dense MLP), the
+configured epochs, the cosine learning rate set per optimiser step from the fraction of the schedule done, so a
+pruned run ends its schedule where full data does. For each (method, ratio, seed) it records, per epoch, the
+training seconds (score bookkeeping included, test evaluation excluded), the examples processed and the float
+(QAT) test accuracy, and at the end the accuracy of the deployed integer model (golden, int64) on the whole test
+split. Reported per run:
 
-    .venv/bin/python benchmarks/pruning.py                       # the full grid (hours on 2 cores)
-    .venv/bin/python benchmarks/pruning.py --ratios 0.5 --seeds 0 1 --out benchmarks/results/pruning_r05
-    .venv/bin/python benchmarks/pruning.py --dataset fashion ... # where Debian's dataset-fashion-mnist is installed
+- ``speedup``: full-data training time / this run's, same seed (wall clock);
+- ``theoretical_speedup``: full work / work done (examples processed);
+- ``tta_speedup``: time-to-accuracy, full data's time to reach (its final deployed accuracy - 0.5 pt) over this
+  run's time to reach the same, same seed, from the per-epoch curve (None: never reached).
+
+Each run is appended to ``OUT.partial.json`` as it ends (an interrupted benchmark keeps its runs and resumes);
+``--merge A B ...`` joins partial files (one per seed, for instance, run side by side), prints the table and
+writes ``OUT.json``, ``OUT.txt`` and ``OUT.png`` (accuracy against wall-clock time and against examples
+processed, one row of panels per ratio, mean over seeds).
+
+    .venv/bin/python benchmarks/pruning.py --seeds 0 --threads 1 --out P/s0 &    # one process per seed
+    .venv/bin/python benchmarks/pruning.py --seeds 1 --threads 1 --out P/s1
+    .venv/bin/python benchmarks/pruning.py --merge P/s0 P/s1 --out benchmarks/results/pruning
 """
 from __future__ import annotations
 
@@ -27,8 +38,10 @@ import torch  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import train  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
-from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
+from settings import DENSE  # noqa: E402
+
+TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
 
 
 def run_one(base: list[str], method: str, ratio: float, seed: int, data) -> dict:
@@ -36,71 +49,143 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data) -> dict
     items += [f"select.ratio={ratio}"] if method != "full" else []
     cfg = registry.resolve(apply_overrides(RunConfig(), base + items))
     (tr, te) = data
-    res = train.train(cfg, tr.frames, tr.labels, len(tr.classes))
+    res = train.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
     return {"method": method, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
             "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),
-            # the work ratio: 1 / (1 - f r) for fixed-size methods with a fraction f of pruned epochs
-            "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed}
+            "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed,
+            "curve": {"seconds": np.cumsum(res.epoch_seconds).tolist(),
+                      "examples": np.cumsum(res.epoch_examples).tolist(),
+                      "accuracy_float": list(res.epoch_test_accuracy)}}
+
+
+def time_to(curve: dict, target: float) -> float | None:
+    """Training seconds at the end of the first epoch whose float test accuracy reaches ``target``."""
+    for seconds, acc in zip(curve["seconds"], curve["accuracy_float"]):
+        if acc >= target - 1e-9:
+            return seconds
+    return None
+
+
+def finish(rows: list[dict]) -> list[dict]:
+    """Add the speed-ups relative to full data with the same seed."""
+    full = {r["seed"]: r for r in rows if r["method"] == "full"}
+    for r in rows:
+        f = full.get(r["seed"])
+        if f is None:
+            continue
+        r["speedup"] = f["train_seconds"] / r["train_seconds"]
+        r["tta_target"] = f["accuracy"] - TTA_MARGIN
+        mine, theirs = time_to(r["curve"], r["tta_target"]), time_to(f["curve"], r["tta_target"])
+        r["time_to_target"] = mine
+        r["tta_speedup"] = theirs / mine if mine and theirs else None
+    return rows
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'method':15s} {'ratio':>5s} {'accuracy':>16s} {'examples':>9s} {'train s':>8s} "
-             f"{'speed-up':>8s} {'theory':>7s}"]
-    keys = sorted({(r["method"], r["ratio"]) for r in rows}, key=lambda k: (k[1], SELECT_METHODS.index(k[0])))
+    full = np.array([r["accuracy"] for r in rows if r["method"] == "full"])
+    lines = [f"{'method':17s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
+             f"{'wall':>6s} {'to-acc':>11s} {'work':>6s}"]
+    order = list(SELECT_METHODS)
+    keys = sorted({(r["method"], r["ratio"]) for r in rows}, key=lambda k: (k[1], order.index(k[0])))
     for method, ratio in keys:
         rs = [r for r in rows if (r["method"], r["ratio"]) == (method, ratio)]
         acc = np.array([r["accuracy"] for r in rs])
-        lines.append(f"{method:15s} {ratio:5.2f} {acc.mean():8.4f} +- {acc.std():.4f} "
+        tta = [r.get("tta_speedup") for r in rs]
+        reached = sum(t is not None for t in tta)
+        tta_s = f"{_mean(tta):5.2f}x" if reached else "  never"
+        tta_s += f" {reached}/{len(rs)}"
+        wall = _mean([r.get("speedup") for r in rs])
+        lines.append(f"{method:17s} {ratio:5.2f} {acc.mean():8.4f} +- {acc.std():.4f} "
+                     f"{100 * (acc.mean() - full.mean()) if len(full) else float('nan'):+7.2f} "
                      f"{np.mean([r['examples_processed'] for r in rs]):9.0f} "
-                     f"{np.mean([r['train_seconds'] for r in rs]):8.1f} {np.mean([r['speedup'] for r in rs]):7.2f}x "
-                     f"{rs[0]['theoretical_speedup']:6.2f}x")
+                     f"{np.mean([r['train_seconds'] for r in rs]):8.1f} "
+                     f"{wall if wall is not None else float('nan'):5.2f}x {tta_s:>11s} "
+                     f"{np.mean([r['theoretical_speedup'] for r in rs]):5.2f}x")
+    lines.append(f"accuracy: deployed integer model, mean +- std over seeds {sorted({r['seed'] for r in rows})}; "
+                 "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
+                 f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
+                 "work = full examples / examples")
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in SELECT_METHODS:
-        rs = [r for r in rows if r["method"] == method]
-        if rs:
-            ax.scatter([r["examples_processed"] for r in rs], [100 * r["accuracy"] for r in rs], label=method,
-                       marker="*" if method == "sadp" else "o", s=90 if method == "sadp" else 30)
-    ax.set(xlabel="training examples processed", ylabel="deployed (integer) test accuracy, %",
-           title="data pruning: accuracy vs training work")
-    ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    ratios = sorted({r["ratio"] for r in rows if r["method"] != "full"})
+    fig, axes = plt.subplots(len(ratios), 2, figsize=(12, 4.2 * len(ratios)), squeeze=False)
+    for row, ratio in zip(axes, ratios):
+        for method in SELECT_METHODS:
+            rs = [r for r in rows if r["method"] == method and (r["ratio"] == ratio or method == "full")]
+            if not rs:
+                continue
+            n = min(len(r["curve"]["accuracy_float"]) for r in rs)
+            acc = 100 * np.mean([r["curve"]["accuracy_float"][:n] for r in rs], axis=0)
+            style = dict(label=method, lw=2.5 if method in ("sadp", "full") else 1.2,
+                         color="black" if method == "full" else None)
+            for ax, key in zip(row, ("seconds", "examples")):
+                ax.plot(np.mean([r["curve"][key][:n] for r in rs], axis=0), acc, **style)
+        for ax, xlabel in zip(row, ("training wall-clock time, s", "training examples processed")):
+            ax.set(xlabel=xlabel, ylabel="float test accuracy, %", title=f"r = {ratio:g}",
+                   ylim=(max(50, ax.get_ylim()[0]), None))
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
+    fig.suptitle("data pruning: accuracy per epoch against time and work (mean over seeds)")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def write(rows: list[dict], out: Path, args: dict) -> None:
+    rows = finish(rows)
+    text = table(rows)
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": args, "rows": rows}, indent=1))
+    out.with_suffix(".txt").write_text(text + "\n")
+    plot(rows, out.with_suffix(".png"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    ap.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--methods", nargs="+", default=[m for m in SELECT_METHODS if m != "full"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--model", choices=("conv", "dense"), default="conv",
+                    help="conv: the default model; dense: the dense MLP at the settings of benchmarks/settings.py")
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
-    base = [f"data.name={args.dataset}", *DENSE] + args.overrides
+    meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []]}
+    if args.merge:
+        rows = [r for m in args.merge for r in json.loads(m.with_suffix(".partial.json").read_text())["rows"]]
+        write(rows, args.out, meta)
+        return
+    torch.set_num_threads(args.threads)
+    base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides
     data = dataset.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
-    rows, start = [], time.perf_counter()
+    partial = args.out.with_suffix(".partial.json")
+    rows = json.loads(partial.read_text())["rows"] if partial.exists() else []
+    done = {(r["method"], r["ratio"], r["seed"]) for r in rows}
+    start = time.perf_counter()
     for seed in args.seeds:
-        full = run_one(base, "full", 0.0, seed, data)
-        full["speedup"] = 1.0
-        rows.append(full)
-        for ratio in args.ratios:
-            for method in args.methods:
-                r = run_one(base, method, ratio, seed, data)
-                r["speedup"] = full["train_seconds"] / r["train_seconds"]
-                rows.append(r)
-                print(f"[{time.perf_counter() - start:6.0f} s] {method} r={ratio} seed={seed}: "
-                      f"accuracy {r['accuracy']:.4f}, {r['speedup']:.2f}x", flush=True)
-    print(table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
-                                                         "rows": rows}, indent=2))
-    plot(rows, args.out.with_suffix(".png"))
+        for method, ratio in [("full", 0.0)] + [(m, r) for r in args.ratios for m in args.methods]:
+            if (method, ratio, seed) in done:
+                continue
+            r = run_one(base, method, ratio, seed, data)
+            rows.append(r)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            tmp = partial.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"args": meta, "rows": rows}))
+            tmp.replace(partial)
+            print(f"[{time.perf_counter() - start:6.0f} s] {method} r={ratio} seed={seed}: accuracy "
+                  f"{r['accuracy']:.4f}, {r['train_seconds']:.0f} s, {r['examples_processed']} examples", flush=True)
+    write(rows, args.out, meta)
 
 
 if __name__ == "__main__":

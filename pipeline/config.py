@@ -68,6 +68,7 @@ class TrainConfig:
 class SelectConfig:
     """Which training examples each epoch uses (SADP and baselines; see pipeline/select/)."""
     method: str = "full"          # full | static_random | dynamic_random | sadp | el2n | loss | infobatch
+                                  # | infobatch_matched (InfoBatch dropping ratio x N, the work of the others)
     ratio: float = 0.5            # fraction of examples skipped in a pruned epoch
     warmup_epochs: int = 1        # first epochs on full data (they also give every example a score)
     anneal_from: float = 0.95     # epochs from this fraction of training on use full data again
@@ -141,7 +142,8 @@ class RunConfig:
         return cfg
 
 
-SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch")
+SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch",
+                  "infobatch_matched")
 TRAIN_METHODS = ("bptt", "sltt", "sltt-k")
 ARCHS = ("conv", "dense")
 DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")

@@ -60,6 +60,14 @@ def refresh_scores(scores: dict[str, np.ndarray], seen: np.ndarray, idx: np.ndar
     seen[idx] = True
 
 
+def set_lr(opt: torch.optim.Optimizer, base: float, progress: float) -> None:
+    """Cosine learning rate, set before every optimiser step from the fraction of the schedule done,
+    ``epoch + (batch / batches in this epoch)`` over the epochs: a pruned epoch takes fewer, larger steps along
+    the same curve, so every run, pruned or not, ends its schedule where full data does (at zero)."""
+    for group in opt.param_groups:
+        group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
 def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN:
     """``model.arch=dense``: flattened input -> hidden -> classes; ``conv``: conv layers (``model.channels``,
     ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes."""
@@ -151,7 +159,6 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     model = build_model(cfg, frames.shape[2:], n_classes).to(device)
     net = DistributedDataParallel(model) if world > 1 and t.method == "bptt" else model
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(t.epochs, 1))
     gen, rng = torch.Generator().manual_seed(t.seed), np.random.default_rng([sel.seed, t.seed])
     step_rng = np.random.default_rng([t.seed, 7])        # SLTT-K step choice
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
@@ -163,7 +170,9 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
         batches = tqdm(range(0, len(plan.indices), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
                        unit="batch", leave=False, disable=None if rank == 0 else True)
+        n_batches = max(1, math.ceil(len(plan.indices) / t.batch_size))
         for b in batches:
+            set_lr(opt, t.lr, (epoch + b / t.batch_size / n_batches) / t.epochs)
             batch = plan.indices[b:b + t.batch_size]
             mine = slice(rank, None, world)                  # this rank's share of the global batch
             idx = batch[mine]
@@ -200,7 +209,6 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
                 raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}, batch "
                                     f"{b // t.batch_size + 1}: the loss is {loss.item()}; {_hint(t)}")
         _check_finite(model, epoch, t)
-        sched.step()
         seconds.append(time.perf_counter() - start)
         losses.append(total / max(len(plan.indices), 1))
         examples.append(len(plan.indices))

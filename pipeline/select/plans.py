@@ -22,7 +22,7 @@ class EpochPlan:
     pruned: bool
 
 
-SCORE_KIND = {"sadp": "spike", "el2n": "el2n", "loss": "loss", "infobatch": "loss"}
+SCORE_KIND = {"sadp": "spike", "el2n": "el2n", "loss": "loss", "infobatch": "loss", "infobatch_matched": "loss"}
 
 
 def is_pruned_epoch(cfg: SelectConfig, epoch: int, n_epochs: int) -> bool:
@@ -67,6 +67,18 @@ def _infobatch(cfg: SelectConfig, losses: np.ndarray, rng) -> EpochPlan:
     return _shuffled(keep, w, rng)
 
 
+def _infobatch_matched(cfg: SelectConfig, losses: np.ndarray, rng) -> EpochPlan:
+    """InfoBatch at the work of the fixed-size methods: drop ``round(ratio * N)`` examples, all from below the
+    mean loss (every one of those when there are fewer), and rescale the kept below-mean ones by
+    ``|low| / (|low| - dropped)``: InfoBatch with its ratio set per epoch to ``ratio * N / |low|``."""
+    low = np.nonzero(losses < losses.mean())[0]
+    n_drop = min(int(round(cfg.ratio * len(losses))), max(len(low) - 1, 0))
+    dropped = rng.permutation(low)[:n_drop]
+    keep = np.setdiff1d(np.arange(len(losses)), dropped)
+    w = np.where(np.isin(keep, low), len(low) / max(len(low) - n_drop, 1), 1.0)
+    return _shuffled(keep, w, rng)
+
+
 def static_subset(cfg: SelectConfig, n: int) -> np.ndarray:
     return np.sort(np.random.default_rng([cfg.seed, 7]).permutation(n)[:_budget(cfg, n)])
 
@@ -75,8 +87,9 @@ def static_subset(cfg: SelectConfig, n: int) -> np.ndarray:
 PRUNED = {
     "dynamic_random": lambda cfg, s, rng: _dynamic_random(cfg, len(s["loss"]), rng),
     "infobatch": lambda cfg, s, rng: _infobatch(cfg, s["loss"], rng),
+    "infobatch_matched": lambda cfg, s, rng: _infobatch_matched(cfg, s["loss"], rng),
     **{m: (lambda cfg, s, rng, kind=kind: _importance(cfg, s[kind], rng))
-       for m, kind in SCORE_KIND.items() if m != "infobatch"},
+       for m, kind in SCORE_KIND.items() if not m.startswith("infobatch")},
 }
 METHODS = ("full", "static_random") + tuple(PRUNED)
 
