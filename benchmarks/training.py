@@ -1,14 +1,23 @@
-"""Training memory and time side by side: BPTT, SLTT and SLTT-K, at several numbers of time steps T.
+"""Training memory and time side by side: BPTT, SLTT and SLTT-K, at several numbers of time steps T; accuracy and
+time against SLTT-K's K.
 
-Memory and time: each (trainer, T) runs in its own subprocess, which frames the data at T, then trains one epoch
-on ``--samples`` examples and reports the peak of the retained autograd graph (bytes of tensors saved for
-backward, from ``pipeline.sltt.SavedTensorMeter``), the peak resident memory the epoch added over the process
-before training (``ru_maxrss``), and the epoch time. Accuracy: the default model trained with each trainer for
-``--epochs`` epochs at the default T, tested as the deployed integer model (golden) on the whole test split.
-Prints a table and the ratios, writes JSON and a plot.
+Memory and time (``memory_time`` rows): each (trainer, T) runs in its own subprocess on the default conv model,
+batch ``--batch`` (64), frames at T bins. It makes one warm-up step (Adam's state and the gradients exist from
+then on), then one profiled step and ``--steps`` timed steps, each the trainer's own ``pipeline.train.step``
+(forward, backward, optimiser) on a batch of real training frames. Reported:
 
-    .venv/bin/python benchmarks/training.py                      # T = 8, 16, 32, 64 and accuracy (about 30 min)
-    .venv/bin/python benchmarks/training.py --T 8 32 --no-accuracy
+- ``step_peak_bytes``: peak of the bytes of tensors allocated during the step and still live, over the step
+  (torch's profiler memory events, every CPU tensor: the float input, activations, the graph, temporaries);
+  weights, gradients and Adam's state, allocated before, are ``persistent_bytes``;
+- ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.sltt.SavedTensorMeter``);
+- ``epoch_seconds``: the mean timed step x the batches of a 4,000-example epoch.
+
+Accuracy (``--accuracy``): the default model trained with each trainer (SLTT-K at each ``--ks``) for the
+configured epochs, seeds ``--seeds``, deployed integer accuracy on the 1,000 test digits and training time.
+``--where`` writes where the time of one step goes (profiler, top operators) for BPTT and SLTT at the largest T.
+
+    .venv/bin/python benchmarks/training.py --threads 2                    # T = 8, 16, 32, 64 (about 10 min)
+    .venv/bin/python benchmarks/training.py --T 8 --ks 1 2 4 --accuracy --seeds 0 1
 """
 from __future__ import annotations
 
@@ -16,7 +25,7 @@ import argparse
 import contextlib
 import io
 import json
-import resource
+import math
 import subprocess
 import sys
 import time
@@ -27,114 +36,221 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline import sltt, train  # noqa: E402
-from pipeline.config import TRAIN_METHODS, RunConfig, apply_overrides  # noqa: E402
-from settings import DENSE  # noqa: E402
+from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
+from settings import DENSE  # noqa: E402
+
+EPOCH_EXAMPLES = 4000
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def trainer(name: str) -> tuple[str, int]:
+    """'bptt' | 'sltt' | 'sltt-kK' -> (train.method, K)."""
+    return ("sltt-k", int(name[6:])) if name.startswith("sltt-k") else (name, 2)
 
 
-def one(method: str, T: int, samples: int, k: int, overrides: list[str]) -> dict:
-    """One epoch of ``method`` at T bins, in this process: memory and time."""
-    cfg = registry.resolve(apply_overrides(RunConfig(), [*DENSE, f"data.n_bins={T}",
-                                                         f"data.n_train={samples}", f"train.method={method}",
-                                                         f"train.k={k}", "train.epochs=1", *overrides]))
+def base_config(args, method: str, k: int, extra: list[str]) -> RunConfig:
+    items = [*(DENSE if args.model == "dense" else []), f"train.method={method}", f"train.k={k}"]
+    return registry.resolve(apply_overrides(RunConfig(), items + args.overrides + extra))
+
+
+def step_peak_bytes(fn) -> int:
+    """Peak bytes of tensors allocated while ``fn`` runs and live at the same time (profiler memory events)."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]")
+    return int(np.max(np.cumsum([b for _, b in events]), initial=0))
+
+
+def one(args, name: str, T: int) -> dict:
+    """Memory and time of ``name`` at T bins, in this process."""
+    method, k = trainer(name)
+    cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={args.batch * (args.steps + 2)}",
+                                        f"train.batch_size={args.batch}"])
     tr = dataset.load_split(cfg.data, "train")
-    before = rss_bytes()
-    with contextlib.redirect_stdout(io.StringIO()), sltt.SavedTensorMeter() as meter:
-        t0 = time.perf_counter()
-        train.train(cfg, tr.frames, tr.labels, len(tr.classes))
-        seconds = time.perf_counter() - t0
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"method": method, "T": T, "samples": len(tr.labels), "epoch_seconds": seconds,
-            "graph_peak_bytes": meter.peak, "rss_added_bytes": max(0, peak_rss - before)}
+    model = train.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    rng = np.random.default_rng(0)
+    B = args.batch
+
+    def run(i: int) -> None:
+        x = torch.from_numpy(tr.frames[i * B:(i + 1) * B])
+        y = torch.from_numpy(tr.labels[i * B:(i + 1) * B])
+        steps = sltt.choose_steps(T, model.depth, k, rng) if method == "sltt-k" else None
+        train.step(model, model, opt, method, x, y, torch.full((B,), 1 / B), steps)
+
+    run(0)                                          # warm-up: gradients and Adam state now exist
+    persistent = sum(p.numel() * p.element_size() * 4 for p in model.parameters())   # w, grad, 2 Adam moments
+    peak = step_peak_bytes(lambda: run(1))
+    with sltt.SavedTensorMeter() as meter:
+        run(1)
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        run(2 + i)
+    seconds = (time.perf_counter() - t0) / args.steps
+    return {"method": name, "T": T, "batch": B, "step_seconds": seconds,
+            "epoch_seconds": seconds * math.ceil(EPOCH_EXAMPLES / B), "graph_peak_bytes": meter.peak,
+            "step_peak_bytes": peak, "persistent_bytes": persistent}
 
 
-def accuracy(method: str, epochs: int, k: int, overrides: list[str]) -> dict:
-    cfg = registry.resolve(apply_overrides(RunConfig(), [*DENSE, f"train.method={method}", f"train.k={k}",
-                                                         f"train.epochs={epochs}", *overrides]))
+def where(args, name: str, T: int) -> str:
+    """The profiler's top operators (self CPU time) for one step of ``name`` at T."""
+    method, k = trainer(name)
+    cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={2 * args.batch}"])
+    tr = dataset.load_split(cfg.data, "train")
+    model = train.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    x, y = torch.from_numpy(tr.frames[:args.batch]), torch.from_numpy(tr.labels[:args.batch])
+    steps = sltt.choose_steps(T, model.depth, k, np.random.default_rng(0)) if method == "sltt-k" else None
+    w = torch.full((len(y),), 1 / len(y))
+    train.step(model, model, opt, method, x, y, w, steps)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train.step(model, model, opt, method, x, y, w, steps)
+    return f"## {name}, T = {T}, batch {args.batch}\n" + prof.key_averages().table(sort_by="self_cpu_time_total",
+                                                                                   row_limit=14)
+
+
+def accuracy(args, name: str, seed: int) -> dict:
+    method, k = trainer(name)
+    cfg = base_config(args, method, k, [f"train.seed={seed}"])
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
     with contextlib.redirect_stdout(io.StringIO()):
         res = train.train(cfg, tr.frames, tr.labels, len(tr.classes))
     acc = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
-    return {"method": method, "epochs": epochs, "T": cfg.data.n_bins, "accuracy": acc,
-            "train_seconds": float(sum(res.epoch_seconds)), "epoch_loss": list(res.epoch_loss)}
+    return {"method": name, "K": k if method == "sltt-k" else None, "seed": seed, "epochs": cfg.train.epochs,
+            "T": cfg.data.n_bins, "accuracy": acc, "train_seconds": float(sum(res.epoch_seconds)),
+            "epoch_loss": list(res.epoch_loss)}
+
+
+def table(rows: list[dict], accs: list[dict]) -> str:
+    mib = 2 ** 20
+    lines = [f"{'T':>4s} {'trainer':9s} {'epoch s':>8s} {'step peak MiB':>13s} {'graph MiB':>10s} "
+             f"{'peak vs T0':>10s} {'time vs BPTT':>12s}"]
+    T0 = min(r["T"] for r in rows) if rows else 0
+    for r in sorted(rows, key=lambda r: (r["T"], r["method"])):
+        base = next(x for x in rows if x["method"] == r["method"] and x["T"] == T0)
+        bptt = next((x for x in rows if x["method"] == "bptt" and x["T"] == r["T"]), r)
+        lines.append(f"{r['T']:4d} {r['method']:9s} {r['epoch_seconds']:8.1f} {r['step_peak_bytes'] / mib:13.1f} "
+                     f"{r['graph_peak_bytes'] / mib:10.1f} {r['step_peak_bytes'] / base['step_peak_bytes']:9.2f}x "
+                     f"{r['epoch_seconds'] / bptt['epoch_seconds']:11.2f}x")
+    if rows:
+        lines.append(f"batch {rows[0]['batch']}; epoch = mean timed step x {math.ceil(EPOCH_EXAMPLES / rows[0]['batch'])}"
+                     f" batches; persistent (weights, gradients, Adam) {rows[0]['persistent_bytes'] / mib:.1f} MiB, "
+                     "not in the step peak")
+    names = list(dict.fromkeys(a["method"] for a in accs))
+    if names:
+        lines.append(f"\n{'trainer':9s} {'accuracy':>16s} {'train s':>8s} {'vs BPTT':>8s}  seeds")
+        bptt = [a for a in accs if a["method"] == "bptt"]
+        for name in names:
+            a = [x for x in accs if x["method"] == name]
+            acc = np.array([x["accuracy"] for x in a])
+            rel = (f"{100 * (acc.mean() - np.mean([x['accuracy'] for x in bptt])):+7.2f}" if bptt else "      -")
+            lines.append(f"{name:9s} {acc.mean():8.4f} +- {acc.std():.4f} {np.mean([x['train_seconds'] for x in a]):8.0f} "
+                         f"{rel}  {[x['seed'] for x in a]}")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], accs: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name in dict.fromkeys(r["method"] for r in rows):
+        rs = sorted((r for r in rows if r["method"] == name), key=lambda r: r["T"])
+        axes[0].plot([r["T"] for r in rs], [r["step_peak_bytes"] / 2**20 for r in rs], marker="o", label=name)
+        axes[1].plot([r["T"] for r in rs], [r["epoch_seconds"] for r in rs], marker="o", label=name)
+    axes[0].set(xlabel="time steps T", ylabel="peak memory of a training step, MiB", title="memory")
+    axes[1].set(xlabel="time steps T", ylabel=f"seconds per {EPOCH_EXAMPLES}-example epoch", title="time")
+    ks = sorted({a["K"] for a in accs if a["K"] is not None})
+    if ks:
+        ax = axes[2]
+        mean = [np.mean([a["accuracy"] for a in accs if a["K"] == k]) * 100 for k in ks]
+        ax.plot(ks, mean, marker="o", label="SLTT-K")
+        for name, style in (("bptt", "--"), ("sltt", ":")):
+            a = [x["accuracy"] for x in accs if x["method"] == name]
+            if a:
+                ax.axhline(100 * np.mean(a), ls=style, color="k", label=name)
+        ax.set(xlabel="K (output steps backpropagated)", ylabel="deployed test accuracy, %", title="SLTT-K")
+        twin = ax.twinx()
+        twin.plot(ks, [np.mean([a["train_seconds"] for a in accs if a["K"] == k]) for k in ks], color="gray",
+                  marker="s", label="train s")
+        twin.set_ylabel("training seconds", color="gray")
+        ax.legend(fontsize=8)
+    for ax in axes[:2]:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--T", type=int, nargs="+", default=[8, 16, 32, 64])
-    ap.add_argument("--methods", nargs="+", default=list(TRAIN_METHODS))
-    ap.add_argument("--samples", type=int, default=512, help="training examples in the timed epoch")
-    ap.add_argument("--k", type=int, default=2, help="SLTT-K's K")
-    ap.add_argument("--epochs", type=int, default=30, help="epochs of the accuracy runs")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--methods", nargs="+", default=["bptt", "sltt", "sltt-k2"],
+                    help="bptt, sltt, sltt-kK (SLTT-K with that K)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=4, help="timed steps per (trainer, T)")
+    ap.add_argument("--model", choices=("conv", "dense"), default="conv")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--accuracy", action="store_true", help="train with each trainer (and SLTT-K at each --ks)")
+    ap.add_argument("--ks", type=int, nargs="+", default=[], help="SLTT-K's K for the accuracy curve")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--where", action="store_true", help="profile one step of BPTT and SLTT at the largest T")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training"))
-    ap.add_argument("--one", nargs=2, metavar=("METHOD", "T"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=2, metavar=("TRAINER", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     if args.one:
-        print(json.dumps(one(args.one[0], int(args.one[1]), args.samples, args.k, args.overrides)))
+        print(json.dumps(one(args, args.one[0], int(args.one[1]))))
         return
+    partial = args.out.with_suffix(".partial.json")
+    saved = json.loads(partial.read_text()) if partial.exists() else {"memory_time": [], "accuracy": []}
+    rows, accs = saved["memory_time"], saved["accuracy"]
 
-    rows = []
+    def keep() -> None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.with_suffix(".tmp").write_text(json.dumps({"memory_time": rows, "accuracy": accs}))
+        partial.with_suffix(".tmp").replace(partial)
+
+    forward = [a for o in args.overrides for a in ("--set", o)]
     for T in args.T:
-        for method in args.methods:
-            cmd = [sys.executable, __file__, "--one", method, str(T), "--samples", str(args.samples),
-                   "--k", str(args.k)] + [a for o in args.overrides for a in ("--set", o)]
+        for name in args.methods:
+            if any(r["method"] == name and r["T"] == T for r in rows):
+                continue
+            cmd = [sys.executable, __file__, "--one", name, str(T), "--batch", str(args.batch), "--steps",
+                   str(args.steps), "--model", args.model, "--threads", str(args.threads)] + forward
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
-                raise SystemExit(f"{method} at T={T} failed:\n{proc.stderr[-2000:]}")
+                raise SystemExit(f"{name} at T={T} failed:\n{proc.stderr[-2000:]}")
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            keep()
             r = rows[-1]
-            print(f"T={T:3d} {method:7s} epoch {r['epoch_seconds']:6.2f} s, graph peak "
-                  f"{r['graph_peak_bytes'] / 2**20:8.1f} MiB, RSS added {r['rss_added_bytes'] / 2**20:8.1f} MiB",
-                  flush=True)
-    accs = []
-    if not args.no_accuracy:
-        for method in args.methods:
-            for seed in args.seeds:
-                accs.append(accuracy(method, args.epochs, args.k, args.overrides + [f"train.seed={seed}"]))
-                print(f"{method}: accuracy {accs[-1]['accuracy']:.4f} after {args.epochs} epochs, "
-                      f"{accs[-1]['train_seconds']:.1f} s", flush=True)
-
-    lines = [f"{'T':>4s} {'trainer':8s} {'epoch s':>8s} {'graph MiB':>10s} {'RSS+ MiB':>9s} "
-             f"{'graph vs T0':>11s} {'time vs BPTT':>12s}"]
-    T0 = min(args.T)
-    for r in rows:
-        base = next(x for x in rows if x["method"] == r["method"] and x["T"] == T0)
-        bptt = next((x for x in rows if x["method"] == "bptt" and x["T"] == r["T"]), r)
-        lines.append(f"{r['T']:4d} {r['method']:8s} {r['epoch_seconds']:8.2f} {r['graph_peak_bytes'] / 2**20:10.1f} "
-                     f"{r['rss_added_bytes'] / 2**20:9.1f} {r['graph_peak_bytes'] / base['graph_peak_bytes']:10.2f}x "
-                     f"{r['epoch_seconds'] / bptt['epoch_seconds']:11.2f}x")
-    for method in args.methods:
-        a = [x["accuracy"] for x in accs if x["method"] == method]
-        if a:
-            lines.append(f"accuracy {method:7s}: {np.mean(a):.4f} (seeds {args.seeds}, {args.epochs} epochs)")
-    text = "\n".join(lines)
+            print(f"T={T:3d} {name:8s} epoch {r['epoch_seconds']:7.1f} s, step peak {r['step_peak_bytes'] / 2**20:8.1f}"
+                  f" MiB, graph peak {r['graph_peak_bytes'] / 2**20:8.1f} MiB", flush=True)
+    if args.accuracy:
+        names = list(args.methods) + [f"sltt-k{k}" for k in args.ks if f"sltt-k{k}" not in args.methods]
+        for seed in args.seeds:
+            for name in names:
+                if any(a["method"] == name and a["seed"] == seed for a in accs):
+                    continue
+                accs.append(accuracy(args, name, seed))
+                keep()
+                print(f"{name}: accuracy {accs[-1]['accuracy']:.4f}, {accs[-1]['train_seconds']:.0f} s (seed {seed})",
+                      flush=True)
+    if args.where:
+        T = max(args.T)
+        text = "\n\n".join(where(args, name, T) for name in args.methods)
+        args.out.with_name(args.out.name + "_where.txt").write_text(text + "\n")
+    text = table(rows, accs)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"setup": vars(args) | {"out": str(args.out)},
-                                                         "memory_time": rows, "accuracy": accs}, indent=2))
+                                                         "memory_time": rows, "accuracy": accs}, indent=1))
     args.out.with_suffix(".txt").write_text(text + "\n")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for method in args.methods:
-        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["T"])
-        axes[0].plot([r["T"] for r in rs], [r["graph_peak_bytes"] / 2**20 for r in rs], marker="o", label=method)
-        axes[1].plot([r["T"] for r in rs], [r["epoch_seconds"] for r in rs], marker="o", label=method)
-    axes[0].set(xlabel="time steps T", ylabel="peak retained graph, MiB", title="training memory")
-    axes[1].set(xlabel="time steps T", ylabel=f"seconds per epoch ({args.samples} samples)", title="training time")
-    for ax in axes:
-        ax.legend()
-    fig.savefig(args.out.with_suffix(".png"), dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    plot(rows, accs, args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class SNN(nn.Module):
         params = [torch.randn(c.out_channels, c.in_shape[0], c.kernel, c.kernel, generator=generator)
                   for c in convs] + [torch.randn(o, i, generator=generator) for i, o in zip(sizes[:-1], sizes[1:])]
         self.weights = nn.ParameterList(nn.Parameter(p * std / WEIGHT_SCALE) for p, std in zip(params, init_std))
+        self.slope = slope
         self.spike_fn = surrogate.fast_sigmoid(slope=slope)
         if len(self.weights) != len(neurons):
             raise ValueError(f"{len(self.weights)} layers but {len(neurons)} neuron parameter sets")

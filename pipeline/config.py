@@ -53,7 +53,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = "bptt"          # bptt | sltt | sltt-k (online, memory flat in T; pipeline/sltt.py)
-    k: int = 2                    # SLTT-K: output steps backpropagated per batch
+    k: int = 2                    # SLTT-K: output steps backpropagated per batch (of the data.n_bins input reaches)
     device: str = "auto"          # auto (cuda when available, else cpu) | cpu | cuda
     epochs: int = 20
     batch_size: int = 64
@@ -230,7 +230,7 @@ def validate(cfg: RunConfig) -> None:
         (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
         (t.method in TRAIN_METHODS, "train.method", t.method, f"one of {TRAIN_METHODS}"),
         (t.device in ("auto", "cpu", "cuda"), "train.device", t.device, "auto, cpu or cuda"),
-        (1 <= t.k <= d.n_bins + 2, "train.k", t.k, f"1..data.n_bins + 2 ({d.n_bins + 2}, the output steps)"),
+        (1 <= t.k <= d.n_bins, "train.k", t.k, f"1..data.n_bins ({d.n_bins}, the output steps input reaches)"),
         (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
          "train.epochs/batch_size/lr/augment_shift/weight_decay",
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "

@@ -7,76 +7,192 @@ github.com/qymeng94/SLTT, uses a non-spiking readout and no synaptic delay):
 - Per-step loss on the spike-count readout: ``CE(c_t, y) / n_steps`` with ``c_t = c_{t-1} (detached) + s_t``,
   the output spikes counted so far; at the last step ``c_t`` is the count that decides the class.
 - Lava's one-step synaptic delay: layer l's spikes at step tau reach the output at step tau + (depth - 1 - l),
-  so the "spatial" path runs diagonally through time. Each layer's spikes keep their graph exactly until the
-  next layer has used them at the next step; every piece of graph is used by one loss term and freed by its
-  backward. The retained graph is therefore bounded by the depth, not by T.
+  so the "spatial" path of the loss at output step t runs diagonally through time.
 
-SLTT-K backpropagates only the loss at K randomly chosen output steps; a layer's step is computed with a graph
-only when it feeds one of those steps, and everything else runs without one. The loss is not rescaled by n/K,
-as in the official code. Weight quantisation (a straight-through function) runs once per batch: its output is a
-leaf that collects the gradients of every step, pushed through the quantiser to the float weights at the end.
+How it runs (ours; what makes it fast on a CPU). Time is cut into chunks of ``chunk`` output steps, and layer l
+runs the chunk's steps shifted back by its lag ``depth - 1 - l``: every diagonal path of a chunk's losses then lies
+inside the chunk, so one backward per chunk gives exactly the per-step SLTT gradient, and the retained graph is
+bounded by the chunk, not by T. Within a chunk each layer's synapse (the convolution) is one batched call over the
+chunk's steps. With the state detached, a neuron's step has the local derivative
+``ds/da = 64 / theta * sigma'(z) * [v not clamped]`` (sigma' snnTorch's fast-sigmoid derivative): the step loop
+runs without a graph and keeps only that factor, and the spikes enter the graph as
+``s + (a - a.detach()) * factor`` (the value s, the gradient factor * da). This replaces ten autograd nodes per
+neuron step with one product per layer and chunk.
+
+SLTT-K backpropagates only the loss at K output steps drawn among the T steps that input can reach
+(``depth .. n_steps - 1``; the first ``depth`` output steps see no input). The chunk runs without a graph and the
+K diagonals are replayed with one: each layer's synapse on the stored input of its diagonal step, batched over
+the K steps. The loss is not rescaled by n/K, as in the official code. Weight quantisation (a straight-through
+function) runs once per batch: its output is a leaf that collects the gradients of every chunk, pushed through
+the quantiser to the float weights at the end.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from models.neuron import cuba_step_train
+from models.neuron import DECAY_SHIFT, STATE_MAX, STATE_SHIFT, CubaParams
 from models.quant import quantize_weights
-from models.snn import SNN, WEIGHT_SCALE, Forward, pad_input
+from models.snn import SNN, WEIGHT_SCALE
+
+CHUNK = 4       # output steps per backward call: steady-state memory from T = 8 (benchmarks/training.py)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What training keeps of an online forward pass, every tensor detached and O(n_steps) per sample: the output
+    spikes and drive (B, n_steps, classes) and the penultimate layer's spike count per step (B, n_steps)."""
+    output_spikes: torch.Tensor
+    output_drive: torch.Tensor
+    hidden_counts: torch.Tensor
+
+
+def neuron_window(a: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], p: CubaParams, slope: float):
+    """The CUBA steps of one layer over a window, without a graph: synaptic input a (B, W, N) and the carried state
+    -> spikes, drive z = (v - theta) / theta and the SLTT factor ds/da (each (B, W, N)), and the new state.
+
+    The same arithmetic as ``models.neuron.cuba_step_train`` (tests/test_sltt.py compares records and gradients):
+    the loop does only what the next step needs, in place; the drive and the factor are computed once for the
+    window from the stored pre-clamp voltages."""
+    theta = max(p.theta, 1)
+    ku, kv = p.u_keep / (1 << DECAY_SHIFT), p.v_keep / (1 << DECAY_SHIFT)
+    with torch.no_grad():
+        drive = a * (1 << STATE_SHIFT)            # the scaled input now, the voltages before the clamp below
+        spikes = torch.empty_like(a)
+        u, v = state
+        for i in range(a.shape[1]):
+            u = torch.mul(u, ku).trunc_().add_(drive[:, i])
+            v = torch.mul(v, kv).trunc_().add_(u)
+            if p.bias:
+                v.add_(p.bias)
+            drive[:, i] = v
+            v.clamp_(-STATE_MAX + 1, STATE_MAX - 1)
+            fired = v > theta
+            spikes[:, i] = fired
+            v.masked_fill_(fired, 0.0)
+        clamped = drive.clamp(-STATE_MAX + 1, STATE_MAX - 1)
+        inside = drive == clamped                 # clamp passes the gradient inside its range only
+        drive = clamped.sub_(theta).div_(theta)
+        factor = drive.abs().mul_(slope).add_(1.0).pow_(-2).mul_((1 << STATE_SHIFT) / theta).mul_(inside)
+    return spikes, drive, factor, (u, v)
+
+
+class _Spikes(torch.autograd.Function):
+    """Value ``spikes``, gradient ``factor * grad`` to the synaptic input ``a``: the neuron's local derivative."""
+
+    @staticmethod
+    def forward(ctx, a, spikes, factor):
+        ctx.save_for_backward(factor)
+        return spikes.view_as(spikes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (factor,) = ctx.saved_tensors
+        return grad * factor, None, None
+
+
+def _with_gradient(a: torch.Tensor, spikes: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _Spikes.apply(a, spikes, factor)
+
+
+def _input_steps(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Input spikes (B, hi - lo, C, H, W), float, for steps lo..hi-1: bin t's events arrive at layer 0 at step
+    t + 1, so step tau carries bin tau - 1; zero before the first bin and after the last."""
+    B, T = x.shape[:2]
+    out = x.new_zeros((B, hi - lo, *x.shape[2:]), dtype=torch.float32)
+    first, last = max(lo - 1, 0), min(hi - 1, T)
+    if last > first:
+        out[:, first + 1 - lo:last + 1 - lo] = x[:, first:last].clamp(max=1).float()
+    return out
 
 
 def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None) -> tuple[Forward, int]:
-    """Run one batch forward, calling backward inside the time loop; gradients accumulate in the model's weights.
+             steps: set[int] | None = None, chunk: int = CHUNK) -> tuple[Record, int]:
+    """Run one batch forward, calling backward once per chunk of time; gradients accumulate in the model's weights.
 
     ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). ``weights``: per-example loss
     weights that already include the batch normalisation (1 / B for a plain mean): the loss of step t is
-    ``sum(weights * CE(c_t, y)) / n_steps``. Returns the detached record of the forward pass (as
-    :class:`Forward`) and the number of backward calls made.
+    ``sum(weights * CE(c_t, y)) / n_steps``. Returns the :class:`Record` and the number of backward calls made.
     """
-    depth = model.depth
-    inp = pad_input(x, depth).float().flatten(2)
-    B, n, _ = inp.shape
+    L = model.depth
+    B, T = x.shape[:2]
+    n = T + L
+    if steps is not None and min(steps, default=L) < L - 1:
+        raise ValueError(f"SLTT-K steps {sorted(steps)}: output steps before {L - 1} have no diagonal path")
     qs = [quantize_weights(w, WEIGHT_SCALE) for w in model.weights]
     leaves = [q.detach().requires_grad_(True) for q in qs]
-    dev = inp.device
-    prev = [torch.zeros(B, model.in_size(l), device=dev) for l in range(depth)]
-    state = [(torch.zeros(B, model.out_size(l), device=dev),) * 2 for l in range(depth)]
-    rec, drive = [[] for _ in model.neurons], [[] for _ in model.neurons]
-    count = torch.zeros(B, model.out_size(depth - 1), device=dev)
+    dev = x.device
+    state = [(torch.zeros(B, model.out_size(l), device=dev),) * 2 for l in range(L)]
+    out_spikes = torch.zeros(B, n, model.out_size(L - 1), device=dev)
+    out_drive = torch.zeros_like(out_spikes)
+    hidden = torch.zeros(B, n, device=dev)
+    count = torch.zeros(B, model.out_size(L - 1), device=dev)
     calls = 0
-    for t in range(n):
-        src = inp[:, t]
-        for l, (q, p) in enumerate(zip(leaves, model.neurons)):
-            with torch.set_grad_enabled(steps is None or t + depth - 1 - l in steps):
-                a = model.synapse(l, q, prev[l])
-                s, u, v = cuba_step_train(a, *state[l], p, _recording(model.spike_fn, drive[l]))
-            state[l], prev[l], src = (u.detach(), v.detach()), src, s
-            rec[l].append(s.detach())
-        count = count + src
-        if (steps is None or t in steps) and count.requires_grad:
-            loss = (weights * F.cross_entropy(count, y, reduction="none")).sum() / n
+    for c0 in range(0, n, chunk):
+        c1 = min(c0 + chunk, n)
+        chosen = list(range(c0, c1)) if steps is None else sorted(t for t in steps if c0 <= t < c1)
+        online = steps is None            # full SLTT: the chunk's graph is built as it runs
+        inputs, values, factors, starts = [], [], [], []
+        src = None
+        for l in range(L):
+            lag = L - 1 - l
+            a_lo, a_hi = max(0, c0 - lag), max(0, c1 - lag)
+            if a_hi == a_lo:              # this layer has not started yet
+                inputs.append(None), values.append(None), factors.append(None), starts.append(a_lo)
+                src = None
+                continue
+            if l == 0:
+                inp = _input_steps(x, a_lo, a_hi)
+            elif a_lo == 0:               # step 0 receives nothing; the layer below ran steps 0..a_hi-2
+                zero = torch.zeros(B, 1, model.in_size(l), device=dev)
+                inp = zero if src is None else torch.cat([zero, src], dim=1)
+            else:
+                inp = src
+            W = a_hi - a_lo
+            with torch.set_grad_enabled(online):
+                a = model.synapse(l, leaves[l], inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
+            s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
+            src = _with_gradient(a, s, fac) if online else s
+            inputs.append(inp), values.append(s), factors.append(fac), starts.append(a_lo)
+            if l == L - 2:
+                hidden[:, a_lo:a_hi] = s.sum(dim=2)
+            if l == L - 1:
+                out_spikes[:, a_lo:a_hi], out_drive[:, a_lo:a_hi] = s, z
+        s_out = out_spikes[:, c0:c1]
+        before = count[:, None] + torch.cumsum(s_out, dim=1) - s_out        # c_{t-1}, detached
+        count = count + s_out.sum(dim=1)
+        if not chosen:
+            continue
+        idx = [t - c0 for t in chosen]
+        if online:
+            graph_out = src[:, idx]
+        else:                             # SLTT-K: replay the chosen diagonals with a graph
+            k = len(chosen)
+            g = None
+            for l in range(L):
+                pos = [t - (L - 1 - l) - starts[l] for t in chosen]
+                inp = inputs[l][:, pos] if g is None else g
+                a = model.synapse(l, leaves[l], inp.reshape(B * k, *inp.shape[2:])).reshape(B, k, -1)
+                g = _with_gradient(a, values[l][:, pos], factors[l][:, pos])
+            graph_out = g
+        logits = before[:, idx] + graph_out
+        ce = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(len(idx)), reduction="none")
+        loss = (weights.repeat_interleave(len(idx)) * ce).sum() / n
+        if loss.requires_grad:
             loss.backward()
             calls += 1
-        count = count.detach()
     grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
     torch.autograd.backward(qs, grads)
-    return Forward([torch.stack(r, dim=1) for r in rec], [torch.stack(d, dim=1) for d in drive]), calls
+    return Record(out_spikes, out_drive, hidden), calls
 
 
-def _recording(spike_fn, record: list):
-    """The spike function, keeping a detached copy of each drive it sees."""
-    def fire(z: torch.Tensor) -> torch.Tensor:
-        record.append(z.detach())
-        return spike_fn(z)
-    return fire
-
-
-def choose_steps(n_steps: int, k: int, rng: np.random.Generator) -> set[int]:
-    """K distinct output steps for SLTT-K, uniformly at random."""
-    return set(rng.choice(n_steps, size=min(k, n_steps), replace=False).tolist())
+def choose_steps(n_bins: int, depth: int, k: int, rng: np.random.Generator) -> set[int]:
+    """K distinct output steps for SLTT-K, uniformly among the n_bins steps input can reach (depth .. depth +
+    n_bins - 1)."""
+    return set((depth + rng.choice(n_bins, size=min(k, n_bins), replace=False)).tolist())
 
 
 class SavedTensorMeter:

@@ -130,6 +130,29 @@ def _gather(obj):
     return out
 
 
+def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
+         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None):
+    """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
+    DDP wrapper) or SLTT / SLTT-K (``steps``). Returns the output spikes and drive (B, n_steps, classes), the
+    penultimate spike counts (B, n_steps) and the per-example cross-entropy of the counts, all detached."""
+    opt.zero_grad()
+    if method == "bptt":
+        out = net(x)
+        out_spikes, out_drive, hidden = out.spikes[-1], out.drive[-1], out.spikes[-2].sum(dim=2)
+        ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
+        (w * ce).sum().backward()
+    else:
+        rec, _ = sltt.backward(model, x, y, w, steps)
+        out_spikes, out_drive, hidden = rec.output_spikes, rec.output_drive, rec.hidden_counts
+        ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for p in model.parameters():     # SLTT calls backward per chunk, which DDP's reducer does not allow
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
+    opt.step()
+    return out_spikes.detach(), out_drive.detach(), hidden.detach(), ce.detach()
+
+
 def accuracy(model: SNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
     """Test accuracy of the training-mode (float, quantisation-aware) forward pass: the per-epoch curve. The
     deployed integer model's accuracy is measured once at the end, by the golden model."""
@@ -180,26 +203,10 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             y = y_all[idx].to(device)
             # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
             w = torch.from_numpy(plan.weights[b:b + t.batch_size][mine] * world / len(batch)).float().to(device)
-            n_steps = xb.shape[1] + model.depth
-            steps = sltt.choose_steps(n_steps, t.k, step_rng) if t.method == "sltt-k" else None
-            opt.zero_grad()
-            if t.method == "bptt":
-                out = net(xb)
-                counts = out.spikes[-1].sum(dim=1)
-                ce = F.cross_entropy(counts, y, reduction="none")
-                loss = (w * ce).sum()
-                loss.backward()
-            else:
-                out, _ = sltt.backward(model, xb, y, w, steps)
-                counts = out.spikes[-1].sum(dim=1)
-                ce = F.cross_entropy(counts, y, reduction="none")
-                loss = (w * ce).sum()
-                if world > 1:
-                    for p in model.parameters():
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
-            opt.step()
-            new = {k: v.cpu() for k, v in example_scores(counts, out.drive[-1], out.spikes[-2], y,
+            steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, step_rng) if t.method == "sltt-k" else None
+            out_spikes, out_drive, hidden, ce = step(model, net, opt, t.method, xb, y, w, steps)
+            loss = (w * ce).sum()
+            new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
                                                          t.surrogate_slope).items()}
             for part_idx, part_scores, part_total in _gather((idx, new, ce.sum().item())):
                 refresh_scores(scores, seen, part_idx, part_scores, sel.ema)

@@ -95,7 +95,7 @@ def trained(tmp_path_factory):
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]).numpy().copy())
     with torch.no_grad():
         out = model(x)
-    scores = example_scores(out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2], y, cfg.train.surrogate_slope)
+    scores = example_scores(out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2].sum(dim=2), y, cfg.train.surrogate_slope)
     return np.array(grads), {k: v.numpy().astype(np.float64) for k, v in scores.items()}
 
 

@@ -1,11 +1,13 @@
-"""SLTT and SLTT-K: gradients against BPTT, a retained graph bounded in T, exactly K backpropagated steps."""
+"""SLTT and SLTT-K: gradients against BPTT and against a step-by-step autograd SLTT, a retained graph bounded in
+T, exactly K backpropagated steps."""
 import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
-from models.neuron import CubaParams
-from models.snn import SNN, ConvShape
+from models.neuron import CubaParams, cuba_step_train
+from models.quant import quantize_weights
+from models.snn import SNN, WEIGHT_SCALE, ConvShape, pad_input
 from pipeline import sltt
 
 
@@ -42,6 +44,39 @@ def sltt_grads(model: SNN, x, y, steps=None) -> torch.Tensor:
     return flat([w.grad for w in model.weights])
 
 
+def stepwise_sltt_grads(model: SNN, x, y, steps=None) -> torch.Tensor:
+    """SLTT written the plain way: every layer stepped with autograd, the state detached after each step, the
+    per-step loss on c_{t-1} (detached) + s_t; one backward at the end over the whole (state-detached) graph."""
+    inp = pad_input(x, model.depth).float().flatten(2)
+    B, n, _ = inp.shape
+    qs = [quantize_weights(w, WEIGHT_SCALE) for w in model.weights]
+    prev = [torch.zeros(B, model.in_size(l)) for l in range(model.depth)]
+    state = [(torch.zeros(B, model.out_size(l)),) * 2 for l in range(model.depth)]
+    count, total = 0, 0
+    for t in range(n):
+        src = inp[:, t]
+        for l, p in enumerate(model.neurons):
+            s, u, v = cuba_step_train(model.synapse(l, qs[l], prev[l]), *state[l], p, model.spike_fn)
+            state[l], prev[l], src = (u.detach(), v.detach()), src, s
+        if steps is None or t in steps:
+            total = total + F.cross_entropy(count + src, y) / n
+        count = count + src.detach()
+    return flat(torch.autograd.grad(total, list(model.weights)))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 64])
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_chunked_sltt_is_the_stepwise_sltt_gradient(conv, chunk):
+    """The fused, chunked implementation computes exactly the per-step SLTT gradient, for SLTT and SLTT-K."""
+    model, (x, y) = small_net(1024, 256, conv), batch(10)
+    for steps in (None, {4, 7, 11}):
+        model.zero_grad()
+        sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps, chunk=chunk)
+        ours, plain = flat([w.grad for w in model.weights]), stepwise_sltt_grads(model, x, y, steps)
+        assert plain.abs().max() > 0
+        assert torch.allclose(ours, plain, rtol=1e-4, atol=1e-6), (steps, (ours - plain).abs().max())
+
+
 def cosine(a, b) -> float:
     return float(a @ b / (a.norm() * b.norm()))
 
@@ -73,22 +108,29 @@ def test_retained_graph_of_sltt_does_not_grow_with_time_steps(method):
 
 def test_sltt_k_backpropagates_exactly_k_steps():
     model, (x, y) = small_net(1024, 256), batch(10)
-    steps = sltt.choose_steps(12, 3, np.random.default_rng(0))
-    assert len(steps) == 3
+    steps = sltt.choose_steps(10, model.depth, 3, np.random.default_rng(0))
+    assert len(steps) == 3 and all(model.depth <= t < 10 + model.depth for t in steps)   # steps input reaches
     model.zero_grad()
-    _, calls = sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps)
+    _, calls = sltt.backward(model, x, y, torch.full((len(y),), 1 / len(y)), steps, chunk=1)
     assert calls == 3 and all(w.grad.abs().sum() > 0 for w in model.weights)
-    _, calls = sltt.backward(model, x, y, torch.ones(len(y)))
+    _, calls = sltt.backward(model, x, y, torch.ones(len(y)), chunk=1)
     assert calls == 12
+    _, calls = sltt.backward(model, x, y, torch.ones(len(y)), chunk=8)
+    assert calls == 2
     # only the chosen steps contribute: the SLTT-K gradient is the sum of the per-step SLTT gradients
     per_step = sum(sltt_grads(model, x, y, {t}) for t in steps)
     assert torch.allclose(sltt_grads(model, x, y, steps), per_step, atol=1e-6)
+    # replaying every diagonal (SLTT-K with all steps) is SLTT
+    assert torch.allclose(sltt_grads(model, x, y, set(range(model.depth - 1, 12))), sltt_grads(model, x, y),
+                          atol=1e-6)
 
 
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
 def test_forward_record_is_the_same_for_every_trainer(conv):
     model, (x, y) = small_net(1024, 256, conv), batch(10)
     out = model(x)
-    online, _ = sltt.backward(model, x, y, torch.ones(len(y)), {3})
-    for a, b in zip(out.spikes + out.drive, online.spikes + online.drive):
-        assert torch.equal(a.detach(), b)
+    for steps in (None, {3}):
+        rec, _ = sltt.backward(model, x, y, torch.ones(len(y)), steps, chunk=3)
+        assert torch.equal(out.spikes[-1], rec.output_spikes) and torch.equal(out.drive[-1], rec.output_drive)
+        # the penultimate layer's last step reaches no output step: it is not run
+        assert torch.equal(out.spikes[-2].sum(dim=2)[:, :-1], rec.hidden_counts[:, :-1])

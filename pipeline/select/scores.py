@@ -21,14 +21,14 @@ from torch.nn import functional as F
 KINDS = ("spike", "el2n", "loss")
 
 
-def example_scores(counts: torch.Tensor, out_drive: torch.Tensor, hidden_spikes: torch.Tensor,
+def example_scores(counts: torch.Tensor, out_drive: torch.Tensor, hidden_counts: torch.Tensor,
                    labels: torch.Tensor, slope: float) -> dict[str, torch.Tensor]:
     """Scores per example from counts (B, classes), the output layer's drive (B, n_steps, classes) and the
-    penultimate spikes (B, n_steps, hidden)."""
+    penultimate layer's spike count per step (B, n_steps)."""
     counts = counts.detach().float()
     err = torch.softmax(counts, dim=1) - F.one_hot(labels, counts.shape[1]).float()
     dsig = 1.0 / (1.0 + slope * out_drive.abs()) ** 2
-    n = hidden_spikes.detach().float().sum(dim=2)
+    n = hidden_counts.detach().float()
     arrived = torch.cat([torch.zeros_like(n[:, :1]), n[:, :-1]], dim=1)      # one-step delay
     spike = ((err[:, None, :] * dsig).norm(dim=2) * arrived.sqrt()).mean(dim=1)
     return {"spike": spike, "el2n": err.norm(dim=1),
