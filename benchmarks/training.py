@@ -200,6 +200,9 @@ def main() -> None:
     ap.add_argument("--where", action="store_true", help="profile one step of BPTT and SLTT at the largest T")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training"))
+    ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
+    ap.add_argument("--bptt-from", type=Path, help="a pruning benchmark JSON whose full-data rows (BPTT, the same "
+                                                   "default configuration) are the BPTT accuracy rows")
     ap.add_argument("--one", nargs=2, metavar=("TRAINER", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -208,7 +211,17 @@ def main() -> None:
         return
     partial = args.out.with_suffix(".partial.json")
     saved = json.loads(partial.read_text()) if partial.exists() else {"memory_time": [], "accuracy": []}
+    for m in args.merge or []:
+        part = json.loads(m.with_suffix(".partial.json").read_text())
+        saved = {key: saved[key] + part[key] for key in saved}
+    if args.merge:
+        args.T, args.methods, args.accuracy = [], [], False       # join only
     rows, accs = saved["memory_time"], saved["accuracy"]
+    if args.bptt_from:
+        accs = [a for a in accs if a["method"] != "bptt"] + [
+            {"method": "bptt", "K": None, "seed": r["seed"], "epochs": len(r["curve"]["seconds"]), "T": None,
+             "accuracy": r["accuracy"], "train_seconds": r["train_seconds"], "source": str(args.bptt_from)}
+            for r in json.loads(args.bptt_from.read_text())["rows"] if r["method"] == "full"]
 
     def keep() -> None:
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +253,7 @@ def main() -> None:
                 keep()
                 print(f"{name}: accuracy {accs[-1]['accuracy']:.4f}, {accs[-1]['train_seconds']:.0f} s (seed {seed})",
                       flush=True)
-    if args.where:
+    if args.where and args.T:
         T = max(args.T)
         text = "\n\n".join(where(args, name, T) for name in args.methods)
         args.out.with_name(args.out.name + "_where.txt").write_text(text + "\n")
