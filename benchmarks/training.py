@@ -187,7 +187,7 @@ def plot(rows: list[dict], accs: list[dict], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--T", type=int, nargs="+", default=[8, 16, 32, 64])
+    ap.add_argument("--T", type=int, nargs="*", default=[8, 16, 32, 64])
     ap.add_argument("--methods", nargs="+", default=["bptt", "sltt", "sltt-k2"],
                     help="bptt, sltt, sltt-kK (SLTT-K with that K)")
     ap.add_argument("--batch", type=int, default=64)
