@@ -10,7 +10,9 @@ then on), then one profiled step and ``--steps`` timed steps, each the trainer's
   (torch's profiler memory events, every CPU tensor: the float input, activations, the graph, temporaries);
   weights, gradients and Adam's state, allocated before, are ``persistent_bytes``;
 - ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.sltt.SavedTensorMeter``);
-- ``epoch_seconds``: the mean timed step x the batches of a 4,000-example epoch.
+- ``epoch_seconds``: the mean timed step x the batches of a 4,000-example epoch. The trainers' steps are timed
+  in one process, interleaved round robin (``--steps`` rounds after a warm-up round), so a busy machine slows
+  them alike and the ratios hold.
 
 Accuracy (``--accuracy``): the default model trained with each trainer (SLTT-K at each ``--ks``) for the
 configured epochs, seeds ``--seeds``, deployed integer accuracy on the 1,000 test digits and training time.
@@ -67,35 +69,50 @@ def step_peak_bytes(fn) -> int:
     return int(np.max(np.cumsum([b for _, b in events]), initial=0))
 
 
+class Setup:
+    """One trainer at T bins in this process: model, optimiser and ``run(i)``, a training step on batch i of
+    real training frames."""
+
+    def __init__(self, args, name: str, T: int, n_batches: int):
+        self.method, self.k = trainer(name)
+        cfg = base_config(args, self.method, self.k, [f"data.n_bins={T}", f"data.n_train={args.batch * n_batches}",
+                                                      f"train.batch_size={args.batch}"])
+        self.tr = dataset.load_split(cfg.data, "train")
+        self.model = train.build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.rng, self.B, self.T, self.n = np.random.default_rng(0), args.batch, T, n_batches
+
+    def run(self, i: int) -> None:
+        B, i = self.B, i % self.n
+        x, y = torch.from_numpy(self.tr.frames[i * B:(i + 1) * B]), torch.from_numpy(self.tr.labels[i * B:(i + 1) * B])
+        steps = sltt.choose_steps(self.T, self.model.depth, self.k, self.rng) if self.method == "sltt-k" else None
+        train.step(self.model, self.model, self.opt, self.method, x, y, torch.full((B,), 1 / B), steps)
+
+
 def one(args, name: str, T: int) -> dict:
-    """Memory and time of ``name`` at T bins, in this process."""
-    method, k = trainer(name)
-    cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={args.batch * (args.steps + 2)}",
-                                        f"train.batch_size={args.batch}"])
-    tr = dataset.load_split(cfg.data, "train")
-    model = train.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    rng = np.random.default_rng(0)
-    B = args.batch
-
-    def run(i: int) -> None:
-        x = torch.from_numpy(tr.frames[i * B:(i + 1) * B])
-        y = torch.from_numpy(tr.labels[i * B:(i + 1) * B])
-        steps = sltt.choose_steps(T, model.depth, k, rng) if method == "sltt-k" else None
-        train.step(model, model, opt, method, x, y, torch.full((B,), 1 / B), steps)
-
-    run(0)                                          # warm-up: gradients and Adam state now exist
-    persistent = sum(p.numel() * p.element_size() * 4 for p in model.parameters())   # w, grad, 2 Adam moments
-    peak = step_peak_bytes(lambda: run(1))
+    """Memory of ``name`` at T bins, in this process (the allocations of one step after a warm-up step)."""
+    s = Setup(args, name, T, 2)
+    s.run(0)                                        # warm-up: gradients and Adam state now exist
+    persistent = sum(p.numel() * p.element_size() * 4 for p in s.model.parameters())   # w, grad, 2 Adam moments
+    peak = step_peak_bytes(lambda: s.run(1))
     with sltt.SavedTensorMeter() as meter:
-        run(1)
-    t0 = time.perf_counter()
-    for i in range(args.steps):
-        run(2 + i)
-    seconds = (time.perf_counter() - t0) / args.steps
-    return {"method": name, "T": T, "batch": B, "step_seconds": seconds,
-            "epoch_seconds": seconds * math.ceil(EPOCH_EXAMPLES / B), "graph_peak_bytes": meter.peak,
-            "step_peak_bytes": peak, "persistent_bytes": persistent}
+        s.run(1)
+    return {"method": name, "T": T, "batch": args.batch, "graph_peak_bytes": meter.peak, "step_peak_bytes": peak,
+            "persistent_bytes": persistent}
+
+
+def timing(args, names: list[str], T: int) -> dict[str, float]:
+    """Seconds per training step of each trainer at T, their steps interleaved (round robin, ``--steps`` rounds
+    after a warm-up round), so that every trainer sees the same load on the machine."""
+    setups = {name: Setup(args, name, T, args.steps + 1) for name in names}
+    total = dict.fromkeys(names, 0.0)
+    for i in range(args.steps + 1):
+        for name, s in setups.items():
+            t0 = time.perf_counter()
+            s.run(i)
+            if i:
+                total[name] += time.perf_counter() - t0
+    return {name: total[name] / args.steps for name in names}
 
 
 def where(args, name: str, T: int) -> str:
@@ -204,10 +221,14 @@ def main() -> None:
     ap.add_argument("--bptt-from", type=Path, help="a pruning benchmark JSON whose full-data rows (BPTT, the same "
                                                    "default configuration) are the BPTT accuracy rows")
     ap.add_argument("--one", nargs=2, metavar=("TRAINER", "T"), help=argparse.SUPPRESS)
+    ap.add_argument("--time", type=int, metavar="T", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.one:
         print(json.dumps(one(args, args.one[0], int(args.one[1]))))
+        return
+    if args.time:
+        print(json.dumps(timing(args, args.methods, args.time)))
         return
     partial = args.out.with_suffix(".partial.json")
     saved = json.loads(partial.read_text()) if partial.exists() else {"memory_time": [], "accuracy": []}
@@ -229,18 +250,24 @@ def main() -> None:
         partial.with_suffix(".tmp").replace(partial)
 
     forward = [a for o in args.overrides for a in ("--set", o)]
+    common = ["--batch", str(args.batch), "--steps", str(args.steps), "--model", args.model, "--threads",
+              str(args.threads)] + forward
+
+    def subprocess_json(extra: list[str]):
+        proc = subprocess.run([sys.executable, __file__, *extra, *common], capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f"{' '.join(extra)} failed:\n{proc.stderr[-2000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
     for T in args.T:
+        if all(any(r["method"] == name and r["T"] == T for r in rows) for name in args.methods):
+            continue
+        seconds = subprocess_json(["--time", str(T), "--methods", *args.methods])
         for name in args.methods:
-            if any(r["method"] == name and r["T"] == T for r in rows):
-                continue
-            cmd = [sys.executable, __file__, "--one", name, str(T), "--batch", str(args.batch), "--steps",
-                   str(args.steps), "--model", args.model, "--threads", str(args.threads)] + forward
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode:
-                raise SystemExit(f"{name} at T={T} failed:\n{proc.stderr[-2000:]}")
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            r = subprocess_json(["--one", name, str(T)])
+            r |= {"step_seconds": seconds[name], "epoch_seconds": seconds[name] * math.ceil(EPOCH_EXAMPLES / args.batch)}
+            rows.append(r)
             keep()
-            r = rows[-1]
             print(f"T={T:3d} {name:8s} epoch {r['epoch_seconds']:7.1f} s, step peak {r['step_peak_bytes'] / 2**20:8.1f}"
                   f" MiB, graph peak {r['graph_peak_bytes'] / 2**20:8.1f} MiB", flush=True)
     if args.accuracy:

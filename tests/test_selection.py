@@ -76,15 +76,18 @@ def test_training_with_ratio_half_processes_half_the_examples():
     assert res.examples_processed == 192
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small dense SNN (the model the score was derived and measured on; README) partly trained on 300 built-in
-    digits; per-example gradients by one backward each (torch.func cannot transform snnTorch 1.0's FastSigmoid:
-    it has no setup_context)."""
+ARCH = {"dense": ["model.arch=dense", "model.du=1024", "model.dv=256", "model.hidden=64", "train.epochs=8"],
+        "conv": ["model.arch=conv", "train.epochs=4"]}
+
+
+@pytest.fixture(scope="module", params=["dense", "conv"])
+def trained(request, tmp_path_factory):
+    """A small dense SNN (the model the score was derived and measured on; README) or the default conv SNN, partly
+    trained on 300 built-in digits; per-example gradients by one backward each (torch.func cannot transform
+    snnTorch 1.0's FastSigmoid: it has no setup_context)."""
     cfg = registry.resolve(apply_overrides(RunConfig(), [
         "data.n_train=300", "data.n_test=10", "data.n_bins=8", f"data.cache={tmp_path_factory.mktemp('c')}",
-        "model.arch=dense", "model.du=1024", "model.dv=256", "model.hidden=64", "train.epochs=8",
-        "train.augment_shift=0"]))
+        *ARCH[request.param], "train.augment_shift=0"]))
     tr, _ = dataset.load(cfg.data)
     model = train.train(cfg, tr.frames, tr.labels, 10).model
     x, y = torch.from_numpy(tr.frames), torch.from_numpy(tr.labels)
