@@ -44,13 +44,18 @@ from settings import DENSE  # noqa: E402
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
 
 
-def run_one(base: list[str], method: str, ratio: float, seed: int, data) -> dict:
+def base_method(name: str) -> str:
+    """The selection method of a row name ('sadp+keep_steps' -> 'sadp')."""
+    return name.split("+")[0]
+
+
+def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: str = "") -> dict:
     items = [f"select.method={method}", f"select.seed={seed}", f"train.seed={seed}"]
     items += [f"select.ratio={ratio}"] if method != "full" else []
     cfg = registry.resolve(apply_overrides(RunConfig(), base + items))
     (tr, te) = data
     res = train.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
-    return {"method": method, "ratio": ratio if method != "full" else 0.0, "seed": seed,
+    return {"method": method + label, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
             "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),
             "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed,
@@ -92,7 +97,7 @@ def table(rows: list[dict]) -> str:
     lines = [f"{'method':17s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
              f"{'wall':>6s} {'to-acc':>11s} {'work':>6s}"]
     order = list(SELECT_METHODS)
-    keys = sorted({(r["method"], r["ratio"]) for r in rows}, key=lambda k: (k[1], order.index(k[0])))
+    keys = sorted({(r["method"], r["ratio"]) for r in rows}, key=lambda k: (k[1], order.index(base_method(k[0])), k[0]))
     for method, ratio in keys:
         rs = [r for r in rows if (r["method"], r["ratio"]) == (method, ratio)]
         acc = np.array([r["accuracy"] for r in rs])
@@ -118,7 +123,8 @@ def plot(rows: list[dict], path: Path) -> None:
     ratios = sorted({r["ratio"] for r in rows if r["method"] != "full"})
     fig, axes = plt.subplots(len(ratios), 2, figsize=(12, 4.2 * len(ratios)), squeeze=False)
     for row, ratio in zip(axes, ratios):
-        for method in SELECT_METHODS:
+        names = sorted({r["method"] for r in rows}, key=lambda m: (SELECT_METHODS.index(base_method(m)), m))
+        for method in names:
             rs = [r for r in rows if r["method"] == method and (r["ratio"] == ratio or method == "full")]
             if not rs:
                 continue
@@ -158,6 +164,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--label", default="", help="appended to the method names of these rows (e.g. +keep_steps, "
+                                                "for a variant given by --set); full data is then not run")
     ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
     args = ap.parse_args()
@@ -174,10 +182,11 @@ def main() -> None:
     done = {(r["method"], r["ratio"], r["seed"]) for r in rows}
     start = time.perf_counter()
     for seed in args.seeds:
-        for method, ratio in [("full", 0.0)] + [(m, r) for r in args.ratios for m in args.methods]:
-            if (method, ratio, seed) in done:
+        runs = ([] if args.label else [("full", 0.0)]) + [(m, r) for r in args.ratios for m in args.methods]
+        for method, ratio in runs:
+            if (method + args.label, ratio, seed) in done:
                 continue
-            r = run_one(base, method, ratio, seed, data)
+            r = run_one(base, method, ratio, seed, data, args.label)
             rows.append(r)
             partial.parent.mkdir(parents=True, exist_ok=True)
             tmp = partial.with_suffix(".tmp")

@@ -75,6 +75,8 @@ class SelectConfig:
     ema: float = 0.5              # score smoothing: s = ema * s_old + (1 - ema) * s_new, for examples seen
     mix: float = 0.2              # q = (1 - mix) * S / sum(S) + mix / N: a floor for low-score examples
     sampling: str = "systematic"  # systematic (fixed size) | poisson | replacement
+    keep_steps: bool = False      # True: a pruned epoch keeps full data's number of optimiser steps, on batches
+                                  # of train.batch_size x (1 - ratio); False: full batches, fewer steps
     seed: int = 0
 
 

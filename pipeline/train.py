@@ -45,6 +45,7 @@ class TrainResult:
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
     pruned_epochs: tuple[bool, ...]
     epoch_test_accuracy: tuple[float, ...] = ()     # float (QAT) forward on the test split, when given
+    epoch_steps: tuple[int, ...] = ()               # optimiser steps in each epoch
 
     @property
     def examples_processed(self) -> int:
@@ -187,22 +188,24 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
     n = len(labels)
     scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
-    seconds, losses, examples, pruned, test_acc = [], [], [], [], []
+    seconds, losses, examples, pruned, test_acc, n_steps = [], [], [], [], [], []
     for epoch in range(t.epochs):
         start, total = time.perf_counter(), 0.0
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
-        batches = tqdm(range(0, len(plan.indices), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
+        # select.keep_steps: a pruned epoch takes as many optimiser steps as a full one, on smaller batches
+        bs = max(1, round(t.batch_size * len(plan.indices) / n)) if sel.keep_steps and plan.pruned else t.batch_size
+        batches = tqdm(range(0, len(plan.indices), bs), desc=f"epoch {epoch + 1}/{t.epochs}",
                        unit="batch", leave=False, disable=None if rank == 0 else True)
-        n_batches = max(1, math.ceil(len(plan.indices) / t.batch_size))
+        n_batches = max(1, math.ceil(len(plan.indices) / bs))
         for b in batches:
-            set_lr(opt, t.lr, (epoch + b / t.batch_size / n_batches) / t.epochs)
-            batch = plan.indices[b:b + t.batch_size]
+            set_lr(opt, t.lr, (epoch + b / bs / n_batches) / t.epochs)
+            batch = plan.indices[b:b + bs]
             mine = slice(rank, None, world)                  # this rank's share of the global batch
             idx = batch[mine]
             xb = random_shift(x_all[batch], t.augment_shift, gen)[mine].to(device)
             y = y_all[idx].to(device)
             # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
-            w = torch.from_numpy(plan.weights[b:b + t.batch_size][mine] * world / len(batch)).float().to(device)
+            w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(device)
             steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, step_rng) if t.method == "sltt-k" else None
             out_spikes, out_drive, hidden, ce = step(model, net, opt, t.method, xb, y, w, steps)
             loss = (w * ce).sum()
@@ -214,11 +217,12 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
             if not math.isfinite(loss.item()):
                 raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}, batch "
-                                    f"{b // t.batch_size + 1}: the loss is {loss.item()}; {_hint(t)}")
+                                    f"{b // bs + 1}: the loss is {loss.item()}; {_hint(t)}")
         _check_finite(model, epoch, t)
         seconds.append(time.perf_counter() - start)
         losses.append(total / max(len(plan.indices), 1))
         examples.append(len(plan.indices))
+        n_steps.append(n_batches)
         pruned.append(plan.pruned)
         if test is not None and rank == 0:
             test_acc.append(accuracy(model, *test))
@@ -226,4 +230,5 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
                        f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
                        + f", {seconds[-1]:.1f} s" + (f", test accuracy {test_acc[-1]:.4f}" if test_acc else ""))
-    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(test_acc))
+    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(test_acc),
+                       tuple(n_steps))

@@ -73,7 +73,10 @@ def test_training_with_ratio_half_processes_half_the_examples():
                                         "select.anneal_from=0.75"])
     res = train.train(cfg, frames, labels, 4)
     assert res.epoch_examples == (64, 32, 32, 64) and res.pruned_epochs == (False, True, True, False)
-    assert res.examples_processed == 192
+    assert res.examples_processed == 192 and res.epoch_steps == (4, 2, 2, 4)
+    cfg = apply_overrides(cfg, ["select.keep_steps=true"])      # the same steps on half-size batches
+    res = train.train(cfg, frames, labels, 4)
+    assert res.epoch_examples == (64, 32, 32, 64) and res.epoch_steps == (4, 4, 4, 4)
 
 
 ARCH = {"dense": ["model.arch=dense", "model.du=1024", "model.dv=256", "model.hidden=64", "train.epochs=8"],
