@@ -97,7 +97,8 @@ def table(rows: list[dict]) -> str:
     lines = [f"{'method':17s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
              f"{'wall':>6s} {'to-acc':>11s} {'work':>6s}"]
     order = list(SELECT_METHODS)
-    keys = sorted({(r["method"], r["ratio"]) for r in rows}, key=lambda k: (k[1], order.index(base_method(k[0])), k[0]))
+    keys = sorted({(r["method"], r["ratio"]) for r in rows},
+                  key=lambda k: (k[1], order.index(base_method(k[0])), k[0]))
     for method, ratio in keys:
         rs = [r for r in rows if (r["method"], r["ratio"]) == (method, ratio)]
         acc = np.array([r["accuracy"] for r in rs])

@@ -156,8 +156,8 @@ def table(rows: list[dict], accs: list[dict]) -> str:
                      f"{r['graph_peak_bytes'] / mib:10.1f} {r['step_peak_bytes'] / base['step_peak_bytes']:9.2f}x "
                      f"{r['epoch_seconds'] / bptt['epoch_seconds']:11.2f}x")
     if rows:
-        lines.append(f"batch {rows[0]['batch']}; epoch = mean timed step x {math.ceil(EPOCH_EXAMPLES / rows[0]['batch'])}"
-                     f" batches; persistent (weights, gradients, Adam) {rows[0]['persistent_bytes'] / mib:.1f} MiB, "
+        lines.append(f"batch {rows[0]['batch']}; epoch = mean timed step x "
+                     f"{math.ceil(EPOCH_EXAMPLES / rows[0]['batch'])} batches; persistent (weights, gradients, Adam) {rows[0]['persistent_bytes'] / mib:.1f} MiB, "
                      "not in the step peak")
     names = list(dict.fromkeys(a["method"] for a in accs))
     if names:
@@ -167,8 +167,8 @@ def table(rows: list[dict], accs: list[dict]) -> str:
             a = [x for x in accs if x["method"] == name]
             acc = np.array([x["accuracy"] for x in a])
             rel = (f"{100 * (acc.mean() - np.mean([x['accuracy'] for x in bptt])):+7.2f}" if bptt else "      -")
-            lines.append(f"{name:9s} {acc.mean():8.4f} +- {acc.std():.4f} {np.mean([x['train_seconds'] for x in a]):8.0f} "
-                         f"{rel}  {[x['seed'] for x in a]}")
+            seconds = np.mean([x["train_seconds"] for x in a])
+            lines.append(f"{name:9s} {acc.mean():8.4f} +- {acc.std():.4f} {seconds:8.0f} {rel}  {[x['seed'] for x in a]}")
     return "\n".join(lines)
 
 
@@ -265,7 +265,8 @@ def main() -> None:
         seconds = subprocess_json(["--time", str(T), "--methods", *args.methods])
         for name in args.methods:
             r = subprocess_json(["--one", name, str(T)])
-            r |= {"step_seconds": seconds[name], "epoch_seconds": seconds[name] * math.ceil(EPOCH_EXAMPLES / args.batch)}
+            r |= {"step_seconds": seconds[name],
+                  "epoch_seconds": seconds[name] * math.ceil(EPOCH_EXAMPLES / args.batch)}
             rows.append(r)
             keep()
             print(f"T={T:3d} {name:8s} epoch {r['epoch_seconds']:7.1f} s, step peak {r['step_peak_bytes'] / 2**20:8.1f}"
