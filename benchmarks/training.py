@@ -218,8 +218,9 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training"))
     ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
-    ap.add_argument("--bptt-from", type=Path, help="a pruning benchmark JSON whose full-data rows (BPTT, the same "
-                                                   "default configuration) are the BPTT accuracy rows")
+    ap.add_argument("--from-pruning", type=Path, nargs="+", default=[],
+                    help="pruning benchmark JSONs whose full-data rows (the same default configuration, trained with "
+                         "the trainer their --set gives, BPTT by default) join the accuracy rows")
     ap.add_argument("--one", nargs=2, metavar=("TRAINER", "T"), help=argparse.SUPPRESS)
     ap.add_argument("--time", type=int, metavar="T", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -238,11 +239,16 @@ def main() -> None:
     if args.merge:
         args.T, args.methods, args.accuracy = [], [], False       # join only
     rows, accs = saved["memory_time"], saved["accuracy"]
-    if args.bptt_from:
-        accs = [a for a in accs if a["method"] != "bptt"] + [
-            {"method": "bptt", "K": None, "seed": r["seed"], "epochs": len(r["curve"]["seconds"]), "T": None,
-             "accuracy": r["accuracy"], "train_seconds": r["train_seconds"], "source": str(args.bptt_from)}
-            for r in json.loads(args.bptt_from.read_text())["rows"] if r["method"] == "full"]
+    for path in args.from_pruning:
+        run = json.loads(path.read_text())
+        sets = dict(o.split("=", 1) for o in run["args"]["overrides"])
+        method, k = sets.get("train.method", "bptt"), int(sets.get("train.k", 2))
+        name = f"sltt-k{k}" if method == "sltt-k" else method
+        accs += [{"method": name, "K": k if method == "sltt-k" else None, "seed": r["seed"],
+                  "epochs": len(r["curve"]["seconds"]), "T": None, "accuracy": r["accuracy"],
+                  "train_seconds": r["train_seconds"], "source": str(path)}
+                 for r in run["rows"] if r["method"] == "full"
+                 and not any(a["method"] == name and a["seed"] == r["seed"] for a in accs)]
 
     def keep() -> None:
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -288,7 +294,9 @@ def main() -> None:
     text = table(rows, accs)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": vars(args) | {"out": str(args.out)},
+    setup = {k: [str(p) for p in v] if isinstance(v, list) and v and isinstance(v[0], Path) else v
+             for k, v in vars(args).items()} | {"out": str(args.out)}
+    args.out.with_suffix(".json").write_text(json.dumps({"setup": setup,
                                                          "memory_time": rows, "accuracy": accs}, indent=1))
     args.out.with_suffix(".txt").write_text(text + "\n")
     plot(rows, accs, args.out.with_suffix(".png"))
