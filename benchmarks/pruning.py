@@ -94,7 +94,7 @@ def _mean(values):
 
 def table(rows: list[dict]) -> str:
     full = np.array([r["accuracy"] for r in rows if r["method"] == "full"])
-    lines = [f"{'method':17s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
+    lines = [f"{'method':28s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
              f"{'wall':>6s} {'to-acc':>11s} {'work':>6s}"]
     order = list(SELECT_METHODS)
     keys = sorted({(r["method"], r["ratio"]) for r in rows},
@@ -107,7 +107,7 @@ def table(rows: list[dict]) -> str:
         tta_s = f"{_mean(tta):5.2f}x" if reached else "  never"
         tta_s += f" {reached}/{len(rs)}"
         wall = _mean([r.get("speedup") for r in rs])
-        lines.append(f"{method:17s} {ratio:5.2f} {acc.mean():8.4f} +- {acc.std():.4f} "
+        lines.append(f"{method:28s} {ratio:5.2f} {acc.mean():8.4f} +- {acc.std():.4f} "
                      f"{100 * (acc.mean() - full.mean()) if len(full) else float('nan'):+7.2f} "
                      f"{np.mean([r['examples_processed'] for r in rs]):9.0f} "
                      f"{np.mean([r['train_seconds'] for r in rs]):8.1f} "
