@@ -94,10 +94,6 @@ class _Spikes(torch.autograd.Function):
         return grad * factor, None, None
 
 
-def _with_gradient(a: torch.Tensor, spikes: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return _Spikes.apply(a, spikes, factor)
-
-
 def _input_steps(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     """Input spikes (B, hi - lo, C, H, W), float, for steps lo..hi-1: bin t's events arrive at layer 0 at step
     t + 1, so step tau carries bin tau - 1; zero before the first bin and after the last."""
@@ -155,7 +151,7 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
             with torch.set_grad_enabled(online):
                 a = model.synapse(l, leaves[l], inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
             s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
-            src = _with_gradient(a, s, fac) if online else s
+            src = _Spikes.apply(a, s, fac) if online else s
             inputs.append(inp), values.append(s), factors.append(fac), starts.append(a_lo)
             if l == L - 2:
                 hidden[:, a_lo:a_hi] = s.sum(dim=2)
@@ -176,7 +172,7 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
                 pos = [t - (L - 1 - l) - starts[l] for t in chosen]
                 inp = inputs[l][:, pos] if g is None else g
                 a = model.synapse(l, leaves[l], inp.reshape(B * k, *inp.shape[2:])).reshape(B, k, -1)
-                g = _with_gradient(a, values[l][:, pos], factors[l][:, pos])
+                g = _Spikes.apply(a, values[l][:, pos], factors[l][:, pos])
             graph_out = g
         logits = before[:, idx] + graph_out
         ce = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(len(idx)), reduction="none")
