@@ -146,10 +146,11 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: s
         rec, _ = sltt.backward(model, x, y, w, steps)
         out_spikes, out_drive, hidden = rec.output_spikes, rec.output_drive, rec.hidden_counts
         ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        world = rank_world()[1]
+        if world > 1:
             for p in model.parameters():     # SLTT calls backward per chunk, which DDP's reducer does not allow
                 dist.all_reduce(p.grad)
-                p.grad /= dist.get_world_size()
+                p.grad /= world
     opt.step()
     return out_spikes.detach(), out_drive.detach(), hidden.detach(), ce.detach()
 
