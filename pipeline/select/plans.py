@@ -58,25 +58,27 @@ def _dynamic_random(cfg: SelectConfig, n: int, rng) -> EpochPlan:
     return _shuffled(idx, np.ones(len(idx)), rng)
 
 
+def _drop_below_mean(losses: np.ndarray, low: np.ndarray, n_drop: int, weight: float, rng) -> EpochPlan:
+    """Drop ``n_drop`` random examples of ``low`` (those below the mean loss); the kept ones of ``low`` get
+    loss weight ``weight``, the rest 1."""
+    dropped = rng.permutation(low)[:n_drop]
+    keep = np.setdiff1d(np.arange(len(losses)), dropped)
+    return _shuffled(keep, np.where(np.isin(keep, low), weight, 1.0), rng)
+
+
 def _infobatch(cfg: SelectConfig, losses: np.ndarray, rng) -> EpochPlan:
     """Keep every example at or above the mean loss; drop a fraction ``ratio`` of the rest, rescale by 1/(1-r)."""
     low = np.nonzero(losses < losses.mean())[0]
-    dropped = rng.permutation(low)[: int(round(cfg.ratio * len(low)))]
-    keep = np.setdiff1d(np.arange(len(losses)), dropped)
-    w = np.where(np.isin(keep, low), 1.0 / (1.0 - cfg.ratio), 1.0)
-    return _shuffled(keep, w, rng)
+    return _drop_below_mean(losses, low, int(round(cfg.ratio * len(low))), 1.0 / (1.0 - cfg.ratio), rng)
 
 
 def _infobatch_matched(cfg: SelectConfig, losses: np.ndarray, rng) -> EpochPlan:
     """InfoBatch at the work of the fixed-size methods: drop ``round(ratio * N)`` examples, all from below the
-    mean loss (every one of those when there are fewer), and rescale the kept below-mean ones by
+    mean loss (every one of those but one when there are fewer), and rescale the kept below-mean ones by
     ``|low| / (|low| - dropped)``: InfoBatch with its ratio set per epoch to ``ratio * N / |low|``."""
     low = np.nonzero(losses < losses.mean())[0]
     n_drop = min(int(round(cfg.ratio * len(losses))), max(len(low) - 1, 0))
-    dropped = rng.permutation(low)[:n_drop]
-    keep = np.setdiff1d(np.arange(len(losses)), dropped)
-    w = np.where(np.isin(keep, low), len(low) / max(len(low) - n_drop, 1), 1.0)
-    return _shuffled(keep, w, rng)
+    return _drop_below_mean(losses, low, n_drop, len(low) / max(len(low) - n_drop, 1), rng)
 
 
 def static_subset(cfg: SelectConfig, n: int) -> np.ndarray:
