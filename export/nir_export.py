@@ -84,3 +84,119 @@ def write(graph: nir.NIRGraph, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     nir.write(tmp, graph)
     tmp.replace(path)
+
+
+# --- any network read by hardware/read.py, as NIR with our integer contract -------------------------------------
+
+def _node_name(name: str, taken: set[str]) -> str:
+    """A NIR node name for a population or synapse: dots (our inlined subgraphs) become '_', made unique."""
+    base = name.replace(".", "_").replace("/", "_") or "node"
+    out, k = base, 1
+    while out in taken:
+        k += 1
+        out = f"{base}_{k}"
+    taken.add(out)
+    return out
+
+
+def _whole_or_each(a: np.ndarray):
+    """Per-neuron integers as one number when they are all equal (the usual case), else the array."""
+    a = np.asarray(a, dtype=np.int64).ravel()
+    return int(a[0]) if a.size and np.all(a == a[0]) else a
+
+
+def _population_shapes(net) -> dict[str, tuple[int, ...]]:
+    """The shape each population is written with: a convolution's output shape (C, H, W) where one feeds it (a
+    1-D convolution is one of height 1), else (N,): a Linear node's output, so that NIR's type check holds."""
+    from hardware.errors import GraphError
+    from hardware.ir import Conv
+    shapes = {}
+    for k, pop in net.populations.items():
+        incoming = [p for p in net.projections if p.target == k and p.source != "bias"]
+        convs = [p.synapse for p in incoming if isinstance(p.synapse, Conv)]
+        if convs and len(convs) != len(incoming):
+            raise GraphError(f"layer {k}: fed by a convolution and a dense projection; NIR has no reshape node "
+                             "to write that with")
+        shapes[k] = tuple(convs[0].out_shape) if convs else (pop.size,)
+    return shapes
+
+
+def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir.NIRGraph, dict[str, str]]:
+    """``net`` (``hardware.ir.Network``, e.g. a foreign graph as ``verify`` quantised it) as a NIR graph carrying
+    our integer contract, so that ``hardware/read.py`` reads back exactly the same network; and the NIR node name
+    of each population.
+
+    Every population is a ``CubaLIF`` (continuous fields derived from du, dv and vth as in :func:`to_nir`); its
+    metadata has the integers, per-neuron bias (``bias_mant``, ``bias_exp``) and initial voltage (``v0``) as one
+    number or an array, ``spiking`` (false: a readout whose voltage is the output) and the NIR type it was read
+    from (``kind``). Every projection is one ``Linear`` or ``Conv2d`` node (a ``Flatten`` before a dense one fed
+    by a shaped population) with ``weight_mantissa``, ``weight_exp`` and ``delay`` (steps; an array for
+    per-synapse delays). A projection from the always-on bias source has no NIR node type: it is stored in the
+    target's metadata as ``bias_in<j>_mantissa`` (N, 1), ``bias_in<j>_exp``, ``bias_in<j>_delay``."""
+    from hardware.errors import GraphError
+    from hardware.ir import Conv
+    taken = {"input"}
+    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
+    shapes = _population_shapes(net)
+    names = {k: _node_name(k, taken) for k in net.populations}
+    for k, pop in net.populations.items():
+        a, b = (4095 - pop.du) / 4096, (4096 - pop.dv) / 4096
+        with np.errstate(divide="ignore"):
+            tau_syn = -net.dt / np.log(a) if a > 0 else 0.0
+            tau_mem = -net.dt / np.log(b) if b < 1 else np.inf
+            r = 1.0 / (1.0 - b) if b < 1 else np.inf
+        full = lambda value: np.full(shapes[k], value, dtype=np.float64)   # noqa: E731,B023
+        meta = {"layer": k, "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
+                "bias_exp": _whole_or_each(pop.bias_exp), "v0": _whole_or_each(pop.v0), "spiking": bool(pop.spiking),
+                "kind": pop.kind, "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
+                "decay_rounding": "truncate toward zero"}
+        biases = [p for p in net.projections if p.target == k and p.source == "bias"]
+        for j, p in enumerate(biases):
+            if isinstance(p.synapse, Conv):
+                raise GraphError(f"projection {p.name}: a bias input through a convolution")
+            meta.update({f"bias_in{j}_mantissa": np.asarray(p.synapse.weight, np.int64),
+                         f"bias_in{j}_exp": int(p.synapse.exp), f"bias_in{j}_delay": p.delay})
+        if biases:
+            meta["bias_inputs"] = len(biases)
+        nodes[names[k]] = nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(0.0),
+                                      v_threshold=full(float(pop.vth << STATE_SHIFT)), v_reset=full(0.0),
+                                      w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
+    edges = []
+    for p in net.projections:
+        if p.source == "bias":
+            continue
+        src = "input" if p.source == "input" else names[p.source]
+        src_shape = tuple(net.input_shape) if p.source == "input" else shapes[p.source]
+        syn = p.synapse
+        w = syn.weight.astype(np.float64) * 2.0**syn.exp
+        q = np.asarray(syn.weight, np.int64)
+        meta = {"weight_mantissa": q.astype(np.int16) if np.abs(q).max(initial=0) < 2**15 else q,
+                "weight_exp": int(syn.exp), "weight_bits": 8, "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
+        node_name = _node_name(f"{p.source}_to_{p.target}", taken)
+        if isinstance(syn, Conv):
+            if src_shape != tuple(syn.in_shape):
+                raise GraphError(f"projection {p.name}: a convolution over {syn.in_shape} from a source of shape "
+                                 f"{src_shape}; NIR has no reshape node to write it with")
+            if syn.pool:
+                meta["pool"] = syn.pool
+            nodes[node_name] = nir.Conv2d(input_shape=np.array(syn.in_shape[1:]), weight=w,
+                                          stride=np.array(syn.stride), padding=np.array(syn.padding),
+                                          dilation=np.array(syn.dilation), groups=int(syn.groups),
+                                          bias=np.zeros(syn.weight.shape[0]), metadata=meta)
+        else:
+            if len(src_shape) > 1:
+                flat = _node_name(f"{node_name}_flatten", taken)
+                nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
+                edges.append((src, flat))
+                src = flat
+            nodes[node_name] = nir.Linear(weight=w, metadata=meta)
+        edges += [(src, node_name), (node_name, names[p.target])]
+    for k in net.readout:
+        out = _node_name("output" if len(net.readout) == 1 else f"output_{k}", taken)
+        nodes[out] = nir.Output(output_type={"output": np.array(shapes[k])})
+        edges.append((names[k], out))
+    meta = {"contract": CONTRACT, "dt": float(net.dt), "n_bins": int(n_steps), "n_steps": int(n_steps),
+            "reset_rule": "zero", "input_encoding": "binary spikes per step",
+            "discretisation": "exponential (zero-order hold), see export/nir_export.py",
+            **(provenance or {})}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta), names

@@ -10,18 +10,22 @@ import numpy as np
 from hardware.errors import GraphError
 
 INT_KEYS = {nir.Linear: ("weight_exp",), nir.Affine: ("weight_exp",),
-            nir.CubaLIF: ("du", "dv", "vth", "bias_mant", "bias_exp")}
+            nir.CubaLIF: ("du", "dv", "vth", "bias_mant", "bias_exp", "v0")}
+PER_NEURON = ("bias_mant", "bias_exp", "v0")        # one number, or one per neuron
 
 
 def _meta_int(name: str, node, key: str) -> int:
+    """Integer metadata: one whole number (per-neuron keys such as the bias may hold an array of them; the first
+    is returned)."""
     v = (node.metadata or {})[key]
     try:
-        f = float(np.asarray(v, dtype=np.float64))
+        f = np.asarray(v, dtype=np.float64).ravel()
     except (TypeError, ValueError):
-        f = math.nan
-    if not math.isfinite(f) or f != round(f):
+        f = np.array([math.nan])
+    if f.size == 0 or (f.size > 1 and key not in PER_NEURON) or not np.all(np.isfinite(f)) \
+            or np.any(f != np.round(f)):
         raise GraphError(f"node {name!r}: integer metadata {key} = {v!r} is not a whole number")
-    return int(f)
+    return int(f[0])
 
 
 def _close(a, b) -> bool:

@@ -212,8 +212,25 @@ def _exact_synapse(name: str, node, in_shape) -> Dense | Conv:
     op = linear_op(name, node, in_shape)
     if op.conv is not None:
         return Conv(q, exp, op.conv.in_shape, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups,
-                    op.conv.pool)
+                    str(md.get("pool", op.conv.pool)))
     return Dense(q, exp)
+
+
+def _meta_each(node, name: str, key: str, size: int, default: int = 0) -> np.ndarray:
+    """Per-neuron integer metadata, stored as one number or as an array of ``size``."""
+    md = node.metadata or {}
+    a = _whole(name, key, md[key]).ravel() if key in md else np.array([default], np.int64)
+    if a.size not in (1, size):
+        raise GraphError(f"node {name!r}: integer metadata {key} has {a.size} values for {size} neurons")
+    return np.broadcast_to(a, (size,)).copy()
+
+
+def _delay(node, name: str, key: str = "delay"):
+    """Delay in steps (>= 1): one number, or per synapse (an array)."""
+    d = _whole(name, key, (node.metadata or {}).get(key, 1))
+    if np.any(d < 1):
+        raise GraphError(f"node {name!r}: integer metadata {key} holds delays below 1 step")
+    return int(d.ravel()[0]) if d.ndim == 0 or np.all(d == d.ravel()[0]) else d
 
 
 def _exact(g: nir.NIRGraph) -> Network:
@@ -237,15 +254,21 @@ def _exact(g: nir.NIRGraph) -> Network:
                              "(no bias) between two neuron nodes")
         node = nodes[syn_ops[0].name]
         syn = _exact_synapse(syn_ops[0].name, node, syn_ops[0].in_shape)
-        projections.append(Projection(rename[src], rename[tgt], syn, _meta_int(node, syn_ops[0].name, "delay", 1),
+        projections.append(Projection(rename[src], rename[tgt], syn, _delay(node, syn_ops[0].name),
                                       tuple(op.name for op in ops)))
     pops = {}
     for k, n in cuba.items():
         size = math.prod(shapes[k])
         md = lambda key, default=None: _meta_int(n, k, key, default)  # noqa: E731
+        meta = n.metadata or {}
         pops[rename[k]] = Neurons(rename[k], shapes[k], md("du"), md("dv"), md("vth"),
-                                  np.full(size, md("bias_mant", 0), np.int64), np.full(size, md("bias_exp", 0), np.int64),
-                                  np.zeros(size, np.int64))
+                                  _meta_each(n, k, "bias_mant", size), _meta_each(n, k, "bias_exp", size),
+                                  _meta_each(n, k, "v0", size), bool(np.asarray(meta.get("spiking", True))),
+                                  str(meta.get("kind", "CubaLIF")))
+        for j in range(md("bias_inputs", 0)):       # the always-on bias source (export/nir_export.from_network)
+            q = _whole(k, f"bias_in{j}_mantissa", meta.get(f"bias_in{j}_mantissa", np.nan)).reshape(size, -1)
+            projections.append(Projection("bias", rename[k], Dense(q, md(f"bias_in{j}_exp")),
+                                          _delay(n, k, f"bias_in{j}_delay"), (k, f"bias {j}")))
     order = _order(projections, pops)
     projections.sort(key=lambda p: order.index(p.target))
     gm = g.metadata or {}

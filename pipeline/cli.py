@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.config import QUICK, ConfigError, RunConfig, apply_overrides
 from pipeline.data.registry import resolve
 from pipeline.help_text import (DATA_EPILOG, DESCRIPTION, DISTILL_DESCRIPTION, DISTILL_EPILOG, OVERWRITE_HELP,
-                                RUN_EPILOG, VERIFY_DESCRIPTION, VERIFY_EPILOG)
+                                RECHECK_DESCRIPTION, RUN_EPILOG, VERIFY_DESCRIPTION, VERIFY_EPILOG)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a configuration value, e.g. train.epochs=3 (repeatable)")
     r.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds, not minutes)")
     r.add_argument("--workers", type=int, help="parallel Lava simulations (default 2)")
+    r.add_argument("--vectors", type=int, help="test samples stored as test vectors in vectors.h5 for the hand-off "
+                                               "and recheck (default 32)")
     x = sub.add_parser("distill", help="distil the training split into a few event frames per class (PACE)",
                        description=DISTILL_DESCRIPTION, epilog=DISTILL_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--rate", type=float, default=0.2, help="spike probability per input and step (default 0.2)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--workers", type=int, default=1, help="parallel Lava simulations (one network per sample)")
+    v.add_argument("--vectors", type=int, default=32, help="samples stored as test vectors in vectors.h5 (default 32)")
+    k = sub.add_parser("recheck", help="re-check a run or verify folder from its files alone (hashes, vectors)",
+                       description=RECHECK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    k.add_argument("folder", type=Path, help="a folder written by run or verify (holding certificate.json)")
+    k.add_argument("--workers", type=int, default=2, help="parallel Lava simulations (default 2)")
+    k.add_argument("--json", action="store_true", help="also print the per-backend results as JSON")
     d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
                        description="Read (and cache the framed tensors of) a dataset, then print samples per split "
                                    "and class, sensor size, events per sample, durations and skipped files.",
@@ -105,6 +113,8 @@ def _config(args) -> RunConfig:
         items.append(f"verify.samples={args.samples}")
     if args.workers is not None:
         items.append(f"verify.workers={args.workers}")
+    if args.vectors is not None:
+        items.append(f"verify.vectors={args.vectors}")
     return resolve(apply_overrides(RunConfig(), items))
 
 
@@ -206,6 +216,7 @@ def _main(args) -> int:
     from hardware.errors import GraphError, LavaError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
+    from pipeline.handoff import RecheckError
     from pipeline.run import EXIT_CODES, run, summary
     from pipeline.runfolder import OutputError, default_dir
     from pipeline.train import TrainingError
@@ -224,12 +235,24 @@ def _main(args) -> int:
             if meta is not None:            # under torchrun, rank 0 writes and reports
                 print(distill_summary(meta, out))
             return 0
+        if args.command == "recheck":
+            from pipeline import handoff
+            if args.workers < 1:
+                raise UsageError(f"--workers {args.workers}: give at least 1")
+            verdict, lines, results = handoff.recheck(args.folder, workers=args.workers)
+            print("\n".join(lines))
+            if args.json:
+                print(json.dumps({"verdict": verdict, "backends": results}, indent=2, default=str))
+            return handoff.EXIT_CODES[verdict]
         if args.command == "verify":
             from pipeline import verify as v
             out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
             report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
                               input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
-                              seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite)
+                              seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
+                              vectors=args.vectors)
+            if report is None:          # a torchrun rank other than 0: it simulated its share, rank 0 reports
+                return 0
             print(v.summary(report, out))
             return v.EXIT_CODES[report["verdict"]]
         if args.command == "data":
@@ -243,7 +266,8 @@ def _main(args) -> int:
         report = run(cfg, args.target, out, overwrite=args.overwrite)
         if report is None:          # a torchrun rank other than 0: it trained its share, rank 0 reports
             return 0
-    except (UsageError, ConfigError, DataError, EventFileError, GraphError, OutputError, TrainingError) as e:
+    except (UsageError, ConfigError, DataError, EventFileError, GraphError, OutputError, TrainingError,
+            RecheckError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except LavaError as e:

@@ -118,6 +118,7 @@ class VerifyConfig:
     samples: int = 0              # test samples checked on each backend (0 = the whole test split)
     workers: int = 2              # parallel Lava simulations, each one network for many samples
     chunk: int = 250              # samples per Lava network build
+    vectors: int = 32             # samples stored as test vectors (vectors.h5) for the hand-off and recheck
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def validate(cfg: RunConfig) -> None:
          "each >= 1 (batch_real and teacher_samples >= 0)"),
         (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
+        (v.vectors >= 1, "verify.vectors", v.vectors, "at least 1 sample stored as test vectors"),
     ]
     for ok, key, value, allowed in checks:
         if not ok:

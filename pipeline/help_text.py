@@ -25,7 +25,9 @@ configuration keys (--set section.key=value; unknown keys are rejected):
 the run folder holds config.json, model.pt (trained weights), model.nir (graph with the integer contract in
 its metadata), model.onnx (one time step in int64, state in and out; loop over steps outside), model_float.onnx
 (the same in float32, reported by agreement), model.net (lava-dl netx HDF5), report.json (verdict, accuracy,
-per-backend spike identity, first divergence, silent layers), report.html, training.png, rasters.png.
+per-backend spike identity, first divergence, silent layers), vectors.h5 (test vectors in NIR's data format:
+input and every layer's expected spikes, --vectors samples), certificate.json (hashes, versions, verdicts; what
+`python -m pipeline recheck FOLDER` re-checks anywhere), report.html, training.png, rasters.png.
 --out must be a new or empty folder, or (with --overwrite) one this tool wrote; anything else is refused.
 """ + "\n" + EXIT_STATUS
 
@@ -89,3 +91,19 @@ examples:
 
 the folder holds distilled.npz (uint8 frames, and the float probabilities before rounding), events/<class>/*.bin (N-MNIST event files), meta.json
 (configuration, storage, timings, loss), samples.png and loss.png; distill.* keys are listed by `run --help`."""
+
+RECHECK_DESCRIPTION = """\
+Re-check a run or verify folder on any machine from the folder alone (no dataset, no model.pt): check the
+sha256 of every file certificate.json certifies (a changed or missing file is named; exit 1, nothing is run on
+it), list the versions that differ from the certificate's, read model.nir exactly from its integer metadata,
+replay the test vectors (vectors.h5, NIR's own data format) on every backend the certificate names (reference,
+Lava fixed_pt, onnxruntime on model.onnx, lava-dl netx on model.net) and compare every layer, step and neuron
+with the stored spikes, naming the first divergence (sample, layer, neuron, step).
+
+examples:
+  python -m pipeline recheck runs/20261129-101500
+  python -m pipeline recheck handoff/ --workers 4 --json
+
+exit status: 0 every backend reproduced every stored spike; 1 diverged, or a certified file changed or is
+missing; 2 bad input (not a folder, no or unreadable certificate, vectors that do not fit the graph); 3 the
+certified output never spiked (reproduced, but nothing certified)."""

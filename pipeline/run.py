@@ -12,7 +12,7 @@ from hardware.backends import lava, onnx as onnx_backend, reference
 from hardware.errors import GraphError
 from hardware.ir import input_spikes
 from models.snn import golden_spikes, predict
-from pipeline import html_report, plots, train
+from pipeline import handoff, html_report, plots, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.distill import store
@@ -46,7 +46,7 @@ def run(cfg: RunConfig, target: str, out: Path, overwrite: bool = False) -> dict
         train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
         return None
     with staged(out, "run", overwrite) as stage:
-        return _run(cfg, target, stage)
+        return _run(cfg, target, stage, out)
 
 
 def _load_after_rank0(cfg: RunConfig):
@@ -61,7 +61,7 @@ def _load_after_rank0(cfg: RunConfig):
     return splits
 
 
-def _run(cfg: RunConfig, target: str, out: Path) -> dict:
+def _run(cfg: RunConfig, target: str, out: Path, final: Path) -> dict:
     timings, t0 = {}, time.perf_counter()
     write_json(out / "config.json", cfg.to_dict())
     _stage(f"data: {cfg.data.name}, up to {cfg.data.n_train or 'all'} train / {cfg.data.n_test or 'all'} test, "
@@ -158,12 +158,43 @@ def _run(cfg: RunConfig, target: str, out: Path) -> dict:
         "config": cfg.to_dict(),
     }
     write_json(out / "report.json", report)
+    _certify(cfg, target, out, final, written, net, x, dict(zip(names, gold)), backends, report, len(test_set.labels),
+             netx_note)
     plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_test_accuracy,
                          accuracy["golden"])
     shown = "lava" if "lava" in spikes else "reference"
     plots.rasters(out / "rasters.png", gold, spikes[shown], names, shown, sample=0)
     html_report.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")
     return report
+
+
+def _certify(cfg: RunConfig, target: str, out: Path, final: Path, graph, net, x, gold: dict, backends: dict,
+             report: dict, test_size: int, netx_note: str | None) -> None:
+    """vectors.h5 (the first verify.vectors samples: input and the golden model's spikes in every layer) and
+    certificate.json, written after every file it hashes."""
+    n = len(x)
+    v = min(cfg.verify.vectors, n)
+    handoff.write_vectors(out / handoff.VECTORS, graph, net, x[:v], {k: g[:v] for k, g in gold.items()}, {})
+    ran = TARGETS[target]
+    not_checked = [f"{b}: not run (--target {target})" + (f"; {netx_note}" if b == "netx" and netx_note else "")
+                   for b in BACKENDS if b not in ran]
+    if n < test_size:
+        not_checked.append(f"samples: {n} of the {test_size} test samples compared (verify.samples)")
+    not_checked += [f"vectors: {v} of the {n} compared samples are stored in {handoff.VECTORS}; recheck replays "
+                    "those (verify.vectors, --vectors)",
+                    "model_float.onnx: measured without integer truncation, not certified (report.json onnx_float)",
+                    "model.pt: the trained PyTorch model; not needed to recheck, not hashed",
+                    "no Loihi 2 chip was run: Lava's bit-accurate CPU simulation (Loihi2SimCfg fixed_pt) stands in"]
+    against = "golden model: model.pt in integer mode (PyTorch), on the same input spikes"
+    cert = handoff.certificate(
+        "run", out, final, {b: handoff.backend_row(r, against) for b, r in backends.items()}, list(ran),
+        handoff.layer_rows(net, graph, gold, n), report["verdict"],
+        {"file": handoff.VECTORS, "samples": v, "steps": int(x.shape[1]), "dt_s": net.dt,
+         "which": f"the first {v} of the {n} compared test samples", "expected": "the golden model's spikes"},
+        not_checked, train.rank_world()[1],
+        {"accuracy": report["accuracy"], "test_samples": n,
+         "silent_layers": [s["layer"] for s in report["silent_layers"]]})
+    handoff.write_certificate(out, cert)
 
 
 def find_silent(net, x, gold: list) -> list[dict]:
@@ -221,5 +252,6 @@ def summary(report: dict, out: Path) -> str:
                  f"predictions agree on {100 * f['prediction_agreement']:.1f}% (measured, not an equivalence claim)")
     lines += silence_lines(report)
     lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
-                 "report.json, report.html, training.png, rasters.png, divergence.png)")
+                 "vectors.h5, certificate.json, report.json, report.html, training.png, rasters.png, divergence.png)")
+    lines.append(f"re-check it anywhere from the folder alone: python -m pipeline recheck {out}")
     return "\n".join(lines)
