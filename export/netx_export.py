@@ -37,6 +37,9 @@ def _chain(net: Network) -> list:
     prev, chain = "input", []
     for name in net.populations:
         incoming = [p for p in net.projections if p.target == name]
+        if any(p.source == "bias" for p in incoming):
+            raise GraphError(f"layer {name}: a bias on its synapses (an Affine or convolution bias, which reaches "
+                             "the current u); netx's layers have a neuron bias on v only")
         if len(incoming) != 1 or incoming[0].source != prev or np.any(np.asarray(incoming[0].delay) != 1):
             raise GraphError(f"layer {name}: netx stores chains of layers, each fed by the one before with a "
                              "one-step delay")
@@ -55,6 +58,12 @@ def check_exportable(net: Network) -> None:
         if not isinstance(syn, Conv) and (w.max(initial=0) > 254 or w.min(initial=0) < -256):
             raise GraphError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
                              "outside netx's synapse range [-256, 254]")
+        if not pop.spiking:
+            raise GraphError(f"layer {name}: a non-spiking readout ({pop.kind}, its voltage is the output); a netx "
+                             "network's layers output spikes only")
+        if np.any(pop.v0):
+            raise GraphError(f"layer {name}: initial voltage {int(pop.v0.ravel()[0])} (from v_reset != 0); netx "
+                             "starts every neuron at 0")
         if np.any(pop.bias % 64) or np.any(pop.bias != pop.bias[0]):
             raise GraphError(f"layer {name}: bias {pop.bias.ravel()[0]} is not one multiple of 64 (netx fixes "
                              "bias_exp = 6)")

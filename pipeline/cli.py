@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--workers", type=int, default=1, help="parallel Lava simulations (one network per sample)")
     v.add_argument("--vectors", type=int, default=32, help="samples stored as test vectors in vectors.h5 (default 32)")
+    v.add_argument("--netx", action="store_true", help="quantise with weight exponents 0 and 1 only (thresholds "
+                                                       "lowered to match), so that lava-dl netx can store every "
+                                                       "layer in model.net; the quantisation table shows the cost")
     k = sub.add_parser("recheck", help="re-check a run or verify folder from its files alone (hashes, vectors)",
                        description=RECHECK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     k.add_argument("folder", type=Path, help="a folder written by run or verify (holding certificate.json)")
@@ -250,7 +253,7 @@ def _main(args) -> int:
             report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
                               input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
                               seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
-                              vectors=args.vectors)
+                              vectors=args.vectors, netx=args.netx)
             if report is None:          # a torchrun rank other than 0: it simulated its share, rank 0 reports
                 return 0
             print(v.summary(report, out))

@@ -10,21 +10,24 @@ the float graph, ``backends.lava`` against the reference (each with ``against``)
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from hardware import loihi2, read
+from export import netx_export, nir_export
+from hardware import loihi2, nir_checks, read
 from hardware.backends import lava, reference
 from hardware.backends.reference import Trace
 from hardware.discretise import PRESETS
 from hardware.equivalence import compare, silent_layers
 from hardware.errors import GraphError
 from hardware.ir import Network
+from hardware.loihi2 import Limits
 from hardware.quantise import error_table
-from pipeline import html_report, plots
+from pipeline import handoff, html_report, plots, shard
 from pipeline.config import ConfigError
 from pipeline.runfolder import staged, write_json
 
@@ -169,38 +172,102 @@ def find_silent(net: Network, x: np.ndarray, flt: Trace | None, ref: Trace) -> l
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
            input_path: Path | None = None, samples: int = 4, steps: int | None = None, rate: float = 0.2,
            seed: int = 0, workers: int = 1, progress: bool = True, target: str = "lava",
-           overwrite: bool = False) -> dict:
+           overwrite: bool = False, vectors: int = 32, netx: bool = False) -> dict | None:
     """Verify ``graph`` (three-way; ``target="reference"``: float vs integer only, no Lava) and write ``out``
-    (report.json, report.html, PNGs, replaced whole); returns the report."""
+    (model.nir as quantised, model.net where netx can hold it, vectors.h5, certificate.json, report.json,
+    report.html, PNGs; replaced whole); returns the report. Under torchrun every rank simulates its share of the
+    samples and rank 0 alone writes (the other ranks return None). ``netx``: quantise with weight exponents 0 and 1
+    only (thresholds lowered to match), so that lava-dl netx can store every layer (see export/netx_export.py)."""
     if target not in TARGETS:
         raise ConfigError(f"unknown verify target {target!r}; choose one of {list(TARGETS)}")
     check_options(samples, steps, rate, workers)
+    if vectors < 1:
+        raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
+    args = (graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target,
+            NETX_LIMITS if netx else Limits())
+    if shard.rank_world()[0] != 0:
+        with tempfile.TemporaryDirectory(prefix="verify-rank-") as tmp:
+            _verify(*args, Path(tmp))
+        return None
     with staged(out, "verify", overwrite) as tmp:
-        report, traces, net = _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers,
-                                      progress, target)
+        report, traces, net, hand = _verify(*args, tmp)
         write_json(tmp / "report.json", report)
+        _certify(tmp, out, report, net, hand, vectors)
         names = list(net.populations)
         scale = {k: net.float_model.populations[k].scale if net.float_model else 1.0 for k in names}
-        plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in traces], names,
-                       {k: tuple(t.voltage[k] / scale[k] for t in traces) for k in traces[0].voltage},
-                       titles=("float graph", "integer reference", "Lava fixed_pt")[3 - len(traces):])
+        shown = {title: t for title, t in traces.items() if title != "lava-dl netx"}
+        plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in shown.values()], names,
+                       {k: tuple(t.voltage[k] / scale[k] for t in shown.values())
+                        for k in next(iter(shown.values())).voltage}, titles=tuple(shown))
         html_report.write(tmp, report, title=f"verify {Path(graph).name}")
     return report
 
 
-def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target):
+# netx stores a dense layer's weights as integers and derives the exponent itself, scaling only up (lava's
+# optimize_weight_bits): q << e must stay within [-256, 254], so e is 0 or 1 (export/netx_export.py).
+NETX_LIMITS = Limits(weight_exp_min=0, weight_exp_max=1)
+
+
+class HandOff:
+    """What verify wrote for the hand-off: the graph as quantised (read back exactly) and notes on what was not."""
+
+    def __init__(self):
+        self.graph: nir.NIRGraph | None = None
+        self.net: Network | None = None
+        self.notes: list[str] = []
+
+
+def _handoff_graph(net: Network, x: np.ndarray, graph, folder: Path) -> HandOff:
+    """model.nir (the network as quantised, with our integer contract) and model.net (where netx can hold it), each
+    read back from the file; a refusal is kept as a note naming the layer."""
+    hand = HandOff()
+    provenance = {"verified_from": Path(str(graph)).name,
+                  "read_as": "exact (integer metadata)" if net.exact else
+                  f"discretised ({net.method}, dt {net.dt:g} s, --source {net.source}) and quantised"}
+    try:
+        g, _ = nir_export.from_network(net, x.shape[1], provenance)
+        nir_export.write(g, folder / "model.nir")
+        hand.graph = nir_checks.read(folder / "model.nir")
+        hand.net = read.load(hand.graph, exact=True)
+    except GraphError as e:
+        hand.notes.append(f"model.nir not written: {e}")
+        return hand
+    try:
+        netx_export.write(hand.net, folder / "model.net")
+    except GraphError as e:
+        hand.notes.append(f"model.net not written: {e}" + ("" if net.exact else
+                          " (verify --netx quantises so that netx can store it, at a coarser threshold)"))
+    return hand
+
+
+def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target,
+            limits: Limits, folder: Path):
     t0 = time.perf_counter()
-    net = read.load(graph, dt=dt, method=method, source=source)
+    net = read.load(graph, dt=dt, method=method, source=source, limits=limits)
     x, described = load_input(input_path, net, samples, steps, rate, seed)
     names = list(net.populations)
     flt = reference.simulate(net, x, integer=False) if net.float_model else None
     ref = reference.simulate(net, x)
+    hand = _handoff_graph(net, x, graph, folder)
     backends = {"reference": _backend(names, flt, ref, "float")} if flt else {}
-    traces = (flt, ref) if flt else (ref,)
-    if target == "lava":
-        lv = lava.simulate(net, x, workers=workers, progress=progress)
+    traces = {"float graph": flt, "integer reference": ref} if flt else {"integer reference": ref}
+    if target == "lava":         # Lava runs the network as read back from model.nir, where it was written
+        lava_net = hand.net or net
+        lv = shard.shared(lambda part: lava.simulate(lava_net, part, workers=workers, progress=progress), x)
+        nx = None
+        if (folder / "model.net").is_file():
+            try:
+                nx = shard.shared(lambda part: lava.simulate(hand.net, part, workers=workers, progress=progress,
+                                                             netx=str(folder / "model.net")), x)
+            except GraphError as e:
+                hand.notes.append(f"netx not run: {e}")
+        if shard.rank_world()[0] != 0:
+            return None
         backends["lava"] = _backend(names, ref, lv, "reference")
-        traces += (lv,)
+        traces["Lava fixed_pt"] = lv
+        if nx is not None:
+            backends["netx"] = _backend(names, ref, nx, "reference")
+            traces["lava-dl netx"] = nx
     silent = find_silent(net, x, flt, ref)
     report = {
         "graph": str(graph), "input": described, "samples": int(x.shape[0]), "steps": int(x.shape[1]),
@@ -217,15 +284,55 @@ def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, w
                          "max_delay": p.max_delay, "synapses": int(np.count_nonzero(p.synapse.weight))}
                         for p in net.projections],
         "readout": list(net.readout), "notes": list(net.notes),
+        "handoff": hand.notes or ["model.nir, model.net, vectors.h5 and certificate.json written"],
         "loihi2": {"resources": loihi2.estimate(net)},
+        "ranks": shard.rank_world()[1],
         "seconds": round(time.perf_counter() - t0, 2),
     }
     silent_out = {s["layer"] for s in silent} >= set(net.readout)
-    if target == "lava" and backends["lava"]["identical"] != x.shape[0]:
+    if any(backends[b]["identical"] != x.shape[0] for b in ("lava", "netx") if b in backends):
         report["verdict"] = "DIVERGED"
     else:
         report["verdict"] = "SILENT" if silent_out else ("IDENTICAL" if target == "lava" else "REFERENCE ONLY")
-    return report, traces, net
+    return report, traces, net, (hand, x, ref)
+
+
+def _certify(folder: Path, out: Path, report: dict, net: Network, hand_x_ref, vectors: int) -> None:
+    """vectors.h5 (input and the integer reference's spikes, which every certified backend reproduced) and
+    certificate.json."""
+    hand, x, ref = hand_x_ref
+    n = len(x)
+    v = min(vectors, n)
+    recheck, not_checked = [], list(hand.notes)
+    if hand.graph is not None:
+        handoff.write_vectors(folder / handoff.VECTORS, hand.graph, hand.net, x[:v],
+                              {k: s[:v] for k, s in ref.spikes.items()}, {k: a[:v] for k, a in ref.voltage.items()})
+        recheck = ["reference"] + [b for b in ("lava", "netx") if b in report["backends"]]
+        not_checked.append(f"vectors: {v} of the {n} samples are stored in {handoff.VECTORS}; recheck replays those")
+    else:
+        not_checked.append("no model.nir, so no test vectors: this folder cannot be re-checked")
+    if report["target"] != "lava":
+        not_checked.append("lava and netx: not run (--target reference)")
+    not_checked += ["model.onnx: not written by verify (run writes it for its own graphs)",
+                    f"input: {report['input']}",
+                    "the float graph as written vs the integer reference: measured per layer (report.json float), "
+                    "not certified: quantisation changes spikes",
+                    "no Loihi 2 chip was run: Lava's bit-accurate CPU simulation (Loihi2SimCfg fixed_pt) stands in"]
+    against = "integer reference: the graph as quantised (model.nir), on the same input spikes"
+    rows = {b: handoff.backend_row(r, against) for b, r in report["backends"].items() if b != "reference"}
+    if "reference" in report["backends"]:
+        r = report["backends"]["reference"]
+        rows["float_graph"] = {"compared": r["compared"], "identical": r["identical"],
+                               "against": "integer reference; measured, not certified (quantisation)"}
+    graph = hand.graph or nir.NIRGraph(nodes={}, edges=[])
+    cert = handoff.certificate(
+        "verify", folder, out, rows, recheck, handoff.layer_rows(net, graph, ref.spikes, n), report["verdict"],
+        {"file": handoff.VECTORS, "samples": v, "steps": int(x.shape[1]), "dt_s": net.dt,
+         "which": f"the first {v} of the {n} verified samples", "expected": "the integer reference's spikes"}
+        if hand.graph is not None else {}, not_checked, report["ranks"],
+        {"graph": report["graph"], "read": report["read"], "discretisation": report["discretisation"],
+         "silent_layers": [s["layer"] for s in report["silent_layers"]]})
+    handoff.write_certificate(folder, cert)
 
 
 EXIT_CODES = {"IDENTICAL": 0, "REFERENCE ONLY": 0, "DIVERGED": 1, "SILENT": 3}
@@ -251,9 +358,13 @@ def summary(report: dict, out: Path) -> str:
         lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
                      f"{r['integer_spikes']}, "
                      f"cosine {r['activity_cosine']:.4f}, first divergence {r['first_divergence']}")
+    if "netx" in report["backends"]:
+        nx = report["backends"]["netx"]
+        lines.append(f"  lava-dl netx (model.net) == integer reference on {nx['identical']}/{nx['compared']} samples")
+    lines += [f"  hand-off: {note}" for note in report.get("handoff", [])]
     lines += [f"WARNING: layer {s['layer']} never spiked in any of the {s['samples']} samples: {s['cause']}"
               for s in report["silent_layers"]]
     if report["verdict"] == "SILENT":
         lines.append("SILENT: the readout never spiked, so identical spikes certify nothing; exit status 3")
-    lines.append(f"  report: {out / 'report.html'}")
+    lines.append(f"  report: {out / 'report.html'}; re-check anywhere: python -m pipeline recheck {out}")
     return "\n".join(lines)

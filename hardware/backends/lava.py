@@ -219,9 +219,7 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     of non-spiking readouts. With ``netx`` (a netx HDF5 file of ``net``), lava-dl's ``hdf5.Network`` builds the
     network from that file instead of our processes; inputs, resets and recording are the same."""
     check_supported(net)
-    blocker = batch_blocker(net, x)
-    if netx is not None and blocker:
-        raise GraphError(f"netx runs our feed-forward graphs only: {blocker}")
+    blocker = batch_blocker(net, x)     # then one network per sample (netx's resets come after its last step)
     B, n, _ = x.shape
     size = max(1, min(chunk, -(-B // max(1, workers)))) if blocker is None else 1
     starts = range(0, B, size)
