@@ -291,6 +291,14 @@ def test_cli_verifies_a_graph_written_by_nirtorch_from_given_spikes(tmp_path):
     layer = next(row for row in report["loihi2"]["resources"]["layers"] if row["layer"] == "_1")
     assert layer["synapses"] == 72 and layer["unrolled_synapses"] == 4 * 6 * 6 * 2 * 3 * 3
 
+    # the hand-off: the graph as quantised, read back exactly, re-checked from the folder in a fresh process
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["kind"] == "verify" and set(cert["files_sha256"]) == {"model.nir", "vectors.h5"}
+    assert any(n.startswith("model.net not written: layer _1: a bias") for n in cert["not_checked"])
+    r = _cli("recheck", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert "lava: 1/1 stored samples reproduced bit for bit" in r.stdout
+
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((20, 3, 6, 6)))
     r = _cli("verify", str(graph), "--source", "snntorch", "--input", str(bad), "--out", str(tmp_path / "x"))
