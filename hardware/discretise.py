@@ -29,14 +29,35 @@ import numpy as np
 
 from hardware.errors import GraphError
 
-# How frameworks read NIR's continuous parameters (their exporters' conventions), each checked in the exporter's
-# source installed here. For other frameworks give --dt and --method (their exporters' documentation says which).
+# How frameworks read NIR's continuous parameters (their exporters' conventions), each read from the exporter's
+# source (and the neuron model it exports): method and dt, and where a framework's own update does not follow
+# NIR's ODE under that method, how its input reaches the state:
+#   syn_gain: "ode" (the method's 1 - keep_syn), "unit" (I jumps by w_in S) or "keep" (I jumps by keep_syn w_in S)
+#   mem_gain: "ode" (the method's gain times r) or "unit" (v (or I into v) taken with gain 1; r is not used)
+#   current_lag: steps by which a CubaLIF's voltage sees its synaptic current late (Norse: v uses last step's i)
+# What no preset models, and verify's float graph therefore does not show: reset by subtraction (sinabs, Rockpool,
+# Spyx subtract the threshold; Loihi resets to 0) and spiking at v >= threshold (Loihi: v > threshold).
 PRESETS = {
     # NIR's own reading of the ODEs; our exporter (export/nir_export.py) writes graphs for it. dt from metadata.
     "nir": {"method": "exp", "dt": None},
     # snnTorch 1.0 (snntorch/export_nir.py): dt = 1e-4, tau = dt / (1 - beta), r = tau / dt, w_in = tau_syn / dt,
     # i.e. forward Euler at that dt gives back snnTorch's own beta v + I.
     "snntorch": {"method": "euler", "dt": 1e-4},
+    # sinabs (sinabs/nir.py): works in time steps: LIF tau = tau_mem in steps, r = 1, v_leak = 0; IAF -> IF with
+    # r = 1. Its LIF (norm_input=True, the default) is v = alpha v + (1 - alpha) x with alpha = exp(-1 / tau_mem):
+    # exp at dt = 1 (one step per time unit). Read at a physical dt (1 ms) its graphs go silent.
+    "sinabs": {"method": "exp", "dt": 1.0},
+    # Norse (norse/torch/utils/export_nir.py): tau = 1 / tau_*_inv, r = 1, w_in = 1, dt not stored (Norse's default
+    # 1e-3). LIFBox: v += dt / tau_mem (v_leak - v + x): Euler. LIFCell (CubaLIF): v += dt / tau_mem (v_leak - v +
+    # i[t-1]), then i = (1 - dt / tau_syn) i + x: the current jumps by the input and reaches v one step later.
+    "norse": {"method": "euler", "dt": 1e-3, "syn_gain": "unit", "current_lag": 1},
+    # Rockpool (rockpool/nn/modules/torch/nir.py, LIFTorch): tau_syn, tau_mem, r = tau_mem exp(-dt / tau_mem) / dt,
+    # dt not stored (Rockpool's default 1e-3). LIFTorch: i = beta (i + x), v = alpha v + i with alpha, beta =
+    # exp(-dt / tau): exp decays, the input scaled by beta, the current into v with gain 1.
+    "rockpool": {"method": "exp", "dt": 1e-3, "syn_gain": "keep", "mem_gain": "unit"},
+    # Spyx (spyx/nir.py): tau = dt / (1 - beta) (and alpha), r = beta, with the dt given to its to_nir (not stored:
+    # give --dt). Its LIF is v = beta v + x, CuBaLIF i = alpha i + x, v = beta v + i: Euler decays, gain 1.
+    "spyx": {"method": "euler", "dt": None, "syn_gain": "unit", "mem_gain": "unit"},
 }
 METHODS = ("exp", "euler")
 
@@ -103,23 +124,28 @@ def _times_r(gm: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 # (alpha, beta, voltage gain gm, input gain G) of each neuron type, per neuron
-def _cuba(node, name, shape, dt, method, r):
+def _mem(gm: np.ndarray, r: np.ndarray, conv: dict) -> np.ndarray:
+    return np.ones_like(gm) if conv.get("mem_gain") == "unit" else _times_r(gm, r)
+
+
+def _cuba(node, name, shape, dt, method, r, conv):
     ks, gs = keep_gain(_arr(node, "tau_syn", shape), dt, method, name)
     km, gm = keep_gain(_arr(node, "tau_mem", shape), dt, method, name)
+    gs = {"unit": np.ones_like(gs), "keep": ks}.get(conv.get("syn_gain"), gs)
     return (_one(ks, name, node, "tau_syn"), _one(km, name, node, "tau_mem"), gm,
-            _times_r(gm, r) * gs * _arr(node, "w_in", shape))
+            _mem(gm, r, conv) * gs * _arr(node, "w_in", shape))
 
 
-def _lif(node, name, shape, dt, method, r):
+def _lif(node, name, shape, dt, method, r, conv):
     km, gm = keep_gain(_arr(node, "tau", shape), dt, method, name)
-    return 0.0, _one(km, name, node, "tau"), gm, _times_r(gm, r)
+    return 0.0, _one(km, name, node, "tau"), gm, _mem(gm, r, conv)
 
 
-def _integrator(node, name, shape, dt, method, r):
-    return 0.0, 1.0, np.zeros(len(r)), dt * r
+def _integrator(node, name, shape, dt, method, r, conv):
+    return 0.0, 1.0, np.zeros(len(r)), np.ones(len(r)) if conv.get("mem_gain") == "unit" else dt * r
 
 
-def _threshold(node, name, shape, dt, method, r):
+def _threshold(node, name, shape, dt, method, r, conv):
     return 0.0, 0.0, np.zeros(len(r)), np.ones(len(r))
 
 
@@ -129,14 +155,15 @@ DYNAMICS: dict[type, tuple[Callable, bool]] = {     # NIR type: (dynamics, spiki
 NEURONS = tuple(DYNAMICS)
 
 
-def population(name: str, node, dt: float, method: str) -> FloatNeurons:
-    """The discretised population of a neuron node (see the module docstring for the equations)."""
+def population(name: str, node, dt: float, method: str, convention: dict | None = None) -> FloatNeurons:
+    """The discretised population of a neuron node (see the module docstring for the equations); ``convention``:
+    a preset's input gains (see PRESETS)."""
     kind = type(node).__name__
     shape = node_shape(node, name)
     n = math.prod(shape)
     r = _arr(node, "r", shape) if hasattr(node, "r") else np.ones(n)
     dynamics, spiking = DYNAMICS[type(node)]
-    alpha, beta, gm, gain = dynamics(node, name, shape, dt, method, r)
+    alpha, beta, gm, gain = dynamics(node, name, shape, dt, method, r, convention or {})
     if not np.all(np.isfinite(gain)):
         raise GraphError(f"node {name!r} ({kind}): input gain is not finite under {method} with dt {dt:g} "
                          "(r or w_in infinite?)")

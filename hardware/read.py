@@ -156,7 +156,9 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
     if dt is None:
         raise GraphError("NIR stores no time step and the graph's metadata has no 'dt': give --dt (seconds)")
     nodes, edges = _flat_nodes(g)
-    pops = {k: population(k, node, dt, method) for k, node in nodes.items() if isinstance(node, NEURONS)}
+    pops = {k: population(k, node, dt, method, preset) for k, node in nodes.items() if isinstance(node, NEURONS)}
+    lag = {k: preset.get("current_lag", 0) if isinstance(node, (nir.CubaLIF, nir.CubaLI)) else 0
+           for k, node in nodes.items()}
     paths = _Paths(nodes, edges, set(pops))
     paths.walk({k: p.shape for k, p in pops.items()})
     projections = []
@@ -167,11 +169,11 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
             raise GraphError(f"path {src!r} -> {tgt!r}: {math.prod(n_out)} values into {pops[tgt].size} neurons")
         syn = compose(ops, n_src)
         names = tuple(op.name for op in ops)
-        projections.append(Projection(src, tgt, syn.synapse, _steps(f"path {src!r} -> {tgt!r}", syn.delay, dt),
-                                      names))
+        projections.append(Projection(src, tgt, syn.synapse,
+                                      _steps(f"path {src!r} -> {tgt!r}", syn.delay, dt) + lag[tgt], names))
         for k, (b, d) in enumerate(syn.biases):
             projections.append(Projection("bias", tgt, Dense(b.reshape(-1, 1), 0),
-                                          _steps(f"path {src!r} -> {tgt!r}", d, dt), names + (f"bias {k}",)))
+                                          _steps(f"path {src!r} -> {tgt!r}", d, dt) + lag[tgt], names + (f"bias {k}",)))
     if not projections:
         raise GraphError("graph has no neuron node fed from its input")
     order = _order(projections, pops)

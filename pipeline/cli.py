@@ -69,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                         "graph vs integer reference only, no Lava: a quick look at what quantisation does)")
     v.add_argument("--out", help="report folder to create (default runs/verify-<timestamp>)")
     v.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    v.add_argument("--source", default="nir", help="whose convention the graph's parameters follow: "
-                                                   "nir (default: exp, dt from metadata) or snntorch; for other "
-                                                   "frameworks give --dt and --method")
+    v.add_argument("--source", default="nir", help="whose convention the graph's parameters follow: nir (default: "
+                                                   "exp, dt from metadata), snntorch, sinabs, norse, rockpool or "
+                                                   "spyx (see below); for other frameworks give --dt and --method")
     v.add_argument("--dt", type=float, help="time step in seconds (overrides the preset and the graph metadata)")
     v.add_argument("--method", choices=["exp", "euler"], help="discretisation (overrides the preset)")
     v.add_argument("--input", type=Path, help=".npy/.npz spikes of shape (T, *input) or (B, T, *input); "

@@ -58,16 +58,27 @@ and nested subgraphs such as a CubaLIF with a recurrent Affine. Anything else: o
 conventions (NIR stores no dt; --dt and --method override):
   nir       exp (zero-order hold) with dt from the graph's metadata (our own exporter's convention)
   snntorch  forward Euler, dt = 1e-4 (snnTorch 1.0 writes tau = dt / (1 - beta), r = tau / dt)
+  sinabs    exp at dt = 1: sinabs works in time steps (tau in steps); at a physical dt its graphs go silent
+  norse     forward Euler, dt = 1e-3; the current jumps by the input and reaches v one step later (LIFCell)
+  rockpool  exp, dt = 1e-3; i = beta (i + x), v = alpha v + i (LIFTorch; the exported r is not used)
+  spyx      forward Euler at the dt given to spyx's to_nir (give --dt); v = beta v + x, gain 1
   others    give --dt and --method as the exporting framework documents them
-  details and equations: hardware/foreign.py
+  not modelled by any preset: reset by subtraction (sinabs, Rockpool, Spyx) and spiking at v >= threshold;
+  details and equations: hardware/discretise.py (PRESETS)
 
 examples:
   python -m pipeline verify model.nir --dt 1e-3
   python -m pipeline verify snn.nir --source snntorch --input spikes.npy --out runs/verify-snn
 
-the folder holds report.json (verdict, backends.reference vs the float graph, backends.lava vs the reference,
-float agreement per layer, silent layers, quantisation table, projections, Loihi 2 resources), report.html,
-rasters.png, divergence.png.
+  python -m pipeline verify sinabs.nir --source sinabs --netx --out handoff/     (a netx file for Loihi 2 teams)
+
+the folder holds model.nir (the graph as quantised, with our integer metadata: run's backends and recheck read
+it exactly), model.net (lava-dl netx, where netx can hold the network: --netx quantises for it; a refusal names
+the layer), vectors.h5 (input and expected spikes, NIR's data format), certificate.json (python -m pipeline
+recheck FOLDER re-checks it anywhere), report.json (verdict, backends.reference vs the float graph,
+backends.lava and backends.netx vs the reference, float agreement per layer, silent layers, quantisation table,
+projections, Loihi 2 resources), report.html, rasters.png, divergence.png. Under torchrun the samples are split
+across the ranks (gathered on rank 0, which writes).
 
 """ + EXIT_STATUS
 
