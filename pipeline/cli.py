@@ -128,8 +128,9 @@ def _data_config(args) -> RunConfig:
     return resolve(apply_overrides(RunConfig(), items))
 
 
-def _init_distributed(cfg: RunConfig) -> None:
-    """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA) and share the cores."""
+def _init_distributed(cfg: RunConfig, cpu_only: bool = False) -> None:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA; gloo for ``cpu_only``
+    work such as verify's simulations) and share the cores."""
     import os
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -137,7 +138,8 @@ def _init_distributed(cfg: RunConfig) -> None:
     import torch
     import torch.distributed as dist
     if not dist.is_initialized():
-        cuda = cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available())
+        cuda = not cpu_only and (cfg.train.device == "cuda" or (cfg.train.device == "auto" and
+                                                                 torch.cuda.is_available()))
         dist.init_process_group("nccl" if cuda else "gloo")
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
 
@@ -250,6 +252,7 @@ def _main(args) -> int:
         if args.command == "verify":
             from pipeline import verify as v
             out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
+            _init_distributed(RunConfig(), cpu_only=True)
             report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
                               input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
                               seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,

@@ -12,7 +12,7 @@ from hardware.backends import lava, onnx as onnx_backend, reference
 from hardware.errors import GraphError
 from hardware.ir import input_spikes
 from models.snn import golden_spikes, predict
-from pipeline import handoff, html_report, plots, train
+from pipeline import handoff, html_report, plots, shard, train
 from pipeline.config import RunConfig
 from pipeline.data import dataset
 from pipeline.distill import store
@@ -44,9 +44,27 @@ def run(cfg: RunConfig, target: str, out: Path, overwrite: bool = False) -> dict
     if rank != 0:
         train_set, _ = _load_after_rank0(cfg)
         train.train(cfg, train_set.frames, train_set.labels, len(train_set.classes))
+        _verify_share(cfg)
         return None
-    with staged(out, "run", overwrite) as stage:
-        return _run(cfg, target, stage, out)
+    try:
+        with staged(out, "run", overwrite) as stage:
+            return _run(cfg, target, stage, out)
+    finally:
+        shard.release()
+
+
+def _verify_share(cfg: RunConfig) -> None:
+    """A torchrun rank other than 0: simulate its share of the test samples on every backend rank 0 runs."""
+    payload = shard.receive()
+    if payload is None:
+        return
+    import tempfile
+    net, x, files, names = payload
+    with tempfile.TemporaryDirectory(prefix="run-rank-") as tmp:
+        for name, data in files.items():           # model.onnx / model.net, as rank 0 wrote them
+            (Path(tmp) / name).write_bytes(data)
+        for name in names:
+            shard.shared(lambda part: BACKENDS[name](net, part, cfg.verify, Path(tmp)), x)  # noqa: B023
 
 
 def _load_after_rank0(cfg: RunConfig):
@@ -105,10 +123,12 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path) -> dict:
     names = list(net.populations)
     accuracy = {"golden": float((predict(gold[-1]) == labels).mean())}
     backends, spikes = {}, {}
+    shard.send((net, x, {f: (out / f).read_bytes() for f in ("model.onnx", "model.net") if (out / f).is_file()},
+                list(TARGETS[target])))
     for name in TARGETS[target]:
         _stage(f"backend {name}")
         t0 = time.perf_counter()
-        trace = BACKENDS[name](net, x, cfg.verify, out)
+        trace = shard.shared(lambda part: BACKENDS[name](net, part, cfg.verify, out), x)  # noqa: B023
         spikes[name] = [trace.spikes[k] for k in names]
         timings[f"{name}_s"] = time.perf_counter() - t0
         backends[name] = equivalence.compare(gold, spikes[name], names)

@@ -55,3 +55,35 @@ def shared(simulate: Callable[[np.ndarray], Trace], x: np.ndarray) -> Trace | No
     if rank != 0:
         return None
     return concat([p[1] for p in parts if p[1] is not None])
+
+
+# --- run's verification: rank 0 exports the network and sends what the other ranks need, once ------------------
+
+_sent = False
+
+
+def send(payload) -> None:
+    """Rank 0: give the other ranks what they simulate from (None: nothing, stop)."""
+    global _sent
+    rank, world = rank_world()
+    if world == 1 or rank != 0 or _sent:
+        return
+    import torch.distributed as dist
+    dist.broadcast_object_list([payload], src=0)
+    _sent = payload is not None
+
+
+def release() -> None:
+    """Rank 0, when it ends without having sent a payload (an error before verification): let the others go."""
+    global _sent
+    if not _sent:
+        send(None)
+    _sent = False
+
+
+def receive():
+    """The other ranks: rank 0's payload (None: there is no verification to share)."""
+    import torch.distributed as dist
+    box = [None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -186,20 +186,30 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
     args = (graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target,
             NETX_LIMITS if netx else Limits())
     if shard.rank_world()[0] != 0:
-        with tempfile.TemporaryDirectory(prefix="verify-rank-") as tmp:
-            _verify(*args, Path(tmp))
+        if shard.receive():                 # rank 0 could open its output folder: simulate this rank's share
+            with tempfile.TemporaryDirectory(prefix="verify-rank-") as tmp:
+                _verify(*args, Path(tmp))
         return None
-    with staged(out, "verify", overwrite) as tmp:
-        report, traces, net, hand = _verify(*args, tmp)
-        write_json(tmp / "report.json", report)
-        _certify(tmp, out, report, net, hand, vectors)
-        names = list(net.populations)
-        scale = {k: net.float_model.populations[k].scale if net.float_model else 1.0 for k in names}
-        shown = {title: t for title, t in traces.items() if title != "lava-dl netx"}
-        plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in shown.values()], names,
-                       {k: tuple(t.voltage[k] / scale[k] for t in shown.values())
-                        for k in next(iter(shown.values())).voltage}, titles=tuple(shown))
-        html_report.write(tmp, report, title=f"verify {Path(graph).name}")
+    try:
+        with staged(out, "verify", overwrite) as tmp:
+            shard.send(True)
+            return _write_verify(graph, out, tmp, args, vectors)
+    finally:
+        shard.release()
+
+
+def _write_verify(graph, out: Path, tmp: Path, args: tuple, vectors: int) -> dict:
+    """Simulate, then write the verify folder's files into ``tmp`` (staged: it becomes ``out`` when complete)."""
+    report, traces, net, hand = _verify(*args, tmp)
+    write_json(tmp / "report.json", report)
+    _certify(tmp, out, report, net, hand, vectors)
+    names = list(net.populations)
+    scale = {k: net.float_model.populations[k].scale if net.float_model else 1.0 for k in names}
+    shown = {title: t for title, t in traces.items() if title != "lava-dl netx"}
+    plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in shown.values()], names,
+                   {k: tuple(t.voltage[k] / scale[k] for t in shown.values())
+                    for k in next(iter(shown.values())).voltage}, titles=tuple(shown))
+    html_report.write(tmp, report, title=f"verify {Path(graph).name}")
     return report
 
 

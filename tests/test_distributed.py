@@ -34,6 +34,12 @@ def test_two_process_training_matches_one_process(tmp_path, overrides):
         assert torch.allclose(a[key], b[key], atol=1e-5), (key, (a[key] - b[key]).abs().max())
     ra, rb = (json.loads((tmp_path / name / "report.json").read_text()) for name in ("single", "ddp"))
     assert rb["training"]["ranks"] == 2 and ra["training"]["ranks"] == 1
+    # verification was split across the ranks too (each simulated its share, rank 0 gathered)
+    ca, cb = (json.loads((tmp_path / name / "certificate.json").read_text()) for name in ("single", "ddp"))
+    assert ca["ranks"] == 1 and cb["ranks"] == 2
+    for cert, report in ((ca, ra), (cb, rb)):
+        ref = cert["backends"]["reference"]
+        assert ref["compared"] == ref["identical"] == 40 and cert["verdict"] == report["verdict"]
     assert ra["training"]["epoch_examples"] == rb["training"]["epoch_examples"]      # same selections
     # weights agree to 1e-5; a mantissa right at a rounding boundary could still flip: allow 2 of 40 samples
     assert abs(ra["accuracy"]["golden"] - rb["accuracy"]["golden"]) <= 2 / 40
@@ -57,3 +63,42 @@ def test_two_process_distillation_splits_classes_and_matches_one_process(tmp_pat
     # classes 1, 3, 5, ... were optimised on rank 1 and gathered; teachers differ by float reduction order only
     assert (frames[1] == frames[2]).mean() > 0.999
     assert not list(tmp_path.glob(".d2.distill-*"))                     # checkpoints removed when done
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_process_verification_gives_the_same_certificate_as_one_process(tmp_path):
+    """verify under torchrun: each rank simulates its share of the samples on Lava and netx, rank 0 gathers and
+    writes; the certificate's verdicts and the stored vectors equal one process's, and it records the ranks."""
+    import nir
+    import numpy as np
+    rng = np.random.default_rng(3)
+    full = lambda n, v: np.full(n, float(v))       # noqa: E731
+    lif = lambda n: nir.LIF(tau=full(n, 5e-3), r=full(n, 1.0), v_leak=full(n, 0), v_threshold=full(n, 1),  # noqa
+                            v_reset=full(n, 0))
+    nodes = {"input": nir.Input({"input": np.array([12])}), "fc1": nir.Linear(weight=rng.normal(0.3, 0.5, (8, 12))),
+             "lif1": lif(8), "fc2": nir.Linear(weight=rng.normal(2.0, 0.5, (4, 8))), "lif2": lif(4),
+             "output": nir.Output({"output": np.array([4])})}
+    names = list(nodes)
+    graph = tmp_path / "chain.nir"
+    nir.write(graph, nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata={"dt": 1e-3}))
+    certs, vectors = {}, {}
+    for ranks in (1, 2):
+        launcher = ["-m", "torch.distributed.run", "--nproc-per-node", str(ranks)] if ranks > 1 else []
+        out = tmp_path / f"v{ranks}"
+        proc = subprocess.run([sys.executable, *launcher, "-m", "pipeline", "verify", str(graph), "--netx",
+                               "--samples", "5", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        assert proc.stdout.count("IDENTICAL") == 1                      # rank 0 alone reports and writes
+        certs[ranks] = json.loads((out / "certificate.json").read_text())
+        data = nir.read_data(str(out / "vectors.h5"))
+        vectors[ranks] = {k: v.observables["spikes"].data for k, v in data.nodes.items()}
+    assert certs[1]["ranks"] == 1 and certs[2]["ranks"] == 2
+    assert certs[1]["verdict"] == certs[2]["verdict"] == "IDENTICAL"
+    assert certs[1]["backends"] == certs[2]["backends"]
+    assert certs[2]["backends"]["netx"]["compared"] == certs[2]["backends"]["lava"]["identical"] == 5
+    assert certs[1]["layers"] == certs[2]["layers"] and certs[1]["files_sha256"].keys() == certs[2]["files_sha256"].keys()
+    assert vectors[1].keys() == vectors[2].keys()
+    assert all(np.array_equal(vectors[1][k], vectors[2][k]) for k in vectors[1])
+    assert not list(tmp_path.glob(".v2.partial-*"))
