@@ -32,3 +32,17 @@ def quick_cache(tmp_path_factory) -> Path:
     """One data cache for the quick runs of a test session: the simulated digits are the same every time, and
     simulating them takes seconds. Tests that damage a cache use their own."""
     return tmp_path_factory.mktemp("quick-cache")
+
+
+@pytest.fixture(scope="session")
+def quick_run_all(tmp_path_factory, quick_cache):
+    """One `run --quick --target all` (reference, Lava, onnxruntime, netx) for the tests that read a finished run
+    folder without changing it: (folder, printed stdout)."""
+    import subprocess
+    import sys
+    out = tmp_path_factory.mktemp("quick-all") / "run"
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--quick", "--target", "all", "--out", str(out),
+                           "--set", f"data.cache={quick_cache}"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout

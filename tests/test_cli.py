@@ -24,12 +24,10 @@ def assert_one_line_error(proc, *fragments):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_quick_run_on_real_lava(tmp_path):
-    out = tmp_path / "run"
-    proc = cli("run", "--target", "lava", "--quick", "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_quick_run_on_real_lava(quick_run_all):
+    out, stdout = quick_run_all         # run --quick --target all (tests/conftest.py)
     report = json.loads((out / "report.json").read_text())
-    for name in ("reference", "lava"):
+    for name in ("reference", "lava", "onnx", "netx"):
         b = report["backends"][name]
         assert b["identical"] == b["compared"] == 40 and b["first_divergence"] is None
         assert report["accuracy"][name] == report["accuracy"]["golden"]
@@ -38,11 +36,11 @@ def test_quick_run_on_real_lava(tmp_path):
     act = report["loihi2"]["activity"]
     assert act["per_inference"]["synops"] > 0 and 0 < act["per_inference"]["sparsity"] < 1
     assert act["per_inference"]["energy_uj_estimate"] > 0 and report["loihi2"]["resources"]["cores"] >= 2
-    assert "SynOps" in proc.stdout and "estimate" in proc.stdout
+    assert "SynOps" in stdout and "estimate" in stdout
     for name in ("config.json", "model.pt", "model.nir", "model.onnx", "model.net", "training.png", "rasters.png",
-                 "report.html", "divergence.png"):
+                 "report.html", "divergence.png", "vectors.h5", "certificate.json"):
         assert (out / name).stat().st_size > 0
-    assert "lava: 40/40 samples spike-identical" in proc.stdout
+    assert "lava: 40/40 samples spike-identical" in stdout and "netx: 40/40 samples spike-identical" in stdout
 
 
 def test_help_teaches():

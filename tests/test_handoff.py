@@ -20,13 +20,11 @@ def cli(*args, cwd=ROOT, timeout=600):
                           timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def run_all(tmp_path_factory, quick_cache) -> Path:
-    """One quick run on every backend (reference, Lava, onnxruntime, netx)."""
-    out = tmp_path_factory.mktemp("handoff") / "run"
-    proc = cli("run", "--quick", "--target", "all", "--out", str(out), "--set", f"data.cache={quick_cache}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "python -m pipeline recheck" in proc.stdout
+@pytest.fixture
+def run_all(quick_run_all) -> Path:
+    """One quick run on every backend (reference, Lava, onnxruntime, netx), shared with tests/test_cli.py."""
+    out, stdout = quick_run_all
+    assert f"python -m pipeline recheck {out}" in stdout
     return out
 
 
