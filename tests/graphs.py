@@ -115,6 +115,19 @@ def pool_conv1d(rng) -> nir.NIRGraph:
                ("flat", "fc"), ("fc", "int"), ("int", "output")])
 
 
+def netx_chain() -> nir.NIRGraph:
+    """Linear -> LIF(8) -> Linear -> LIF(4), continuous parameters only, active under random input at dt = 1 ms:
+    a chain that lava-dl netx can hold once quantised with weight exponents 0 and 1 (verify --netx)."""
+    rng = np.random.default_rng(3)
+    lif = lambda n: nir.LIF(tau=_full(n, 5e-3), r=_full(n, 1.0), v_leak=_full(n, 0), v_threshold=_full(n, 1),  # noqa
+                            v_reset=_full(n, 0))
+    nodes = {"input": nir.Input({"input": np.array([12])}), "fc1": nir.Linear(weight=rng.normal(0.3, 0.5, (8, 12))),
+             "lif1": lif(8), "fc2": nir.Linear(weight=rng.normal(2.0, 0.5, (4, 8))), "lif2": lif(4),
+             "output": nir.Output({"output": np.array([4])})}
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata={"dt": DT})
+
+
 GRAPHS = {"dense_recurrent": dense_recurrent, "conv2d_delay": conv2d_delay, "pool_conv1d": pool_conv1d}
 
 

@@ -72,16 +72,9 @@ def test_two_process_verification_gives_the_same_certificate_as_one_process(tmp_
     writes; the certificate's verdicts and the stored vectors equal one process's, and it records the ranks."""
     import nir
     import numpy as np
-    rng = np.random.default_rng(3)
-    full = lambda n, v: np.full(n, float(v))       # noqa: E731
-    lif = lambda n: nir.LIF(tau=full(n, 5e-3), r=full(n, 1.0), v_leak=full(n, 0), v_threshold=full(n, 1),  # noqa
-                            v_reset=full(n, 0))
-    nodes = {"input": nir.Input({"input": np.array([12])}), "fc1": nir.Linear(weight=rng.normal(0.3, 0.5, (8, 12))),
-             "lif1": lif(8), "fc2": nir.Linear(weight=rng.normal(2.0, 0.5, (4, 8))), "lif2": lif(4),
-             "output": nir.Output({"output": np.array([4])})}
-    names = list(nodes)
+    from graphs import netx_chain
     graph = tmp_path / "chain.nir"
-    nir.write(graph, nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata={"dt": 1e-3}))
+    nir.write(graph, netx_chain())
     certs, vectors = {}, {}
     for ranks in (1, 2):
         launcher = ["-m", "torch.distributed.run", "--nproc-per-node", str(ranks)] if ranks > 1 else []

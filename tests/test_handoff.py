@@ -9,6 +9,7 @@ import nir
 import numpy as np
 import pytest
 
+from graphs import netx_chain
 from pipeline import handoff
 from pipeline.cli import main
 
@@ -165,16 +166,8 @@ def test_verify_hands_off_a_foreign_chain_to_netx(tmp_path):
     equal to the reference; model.nir reads back exactly; recheck replays reference, Lava and netx. Without
     --netx the refusal names the layer and why."""
     from pipeline.verify import verify
-    rng = np.random.default_rng(3)
-    full = lambda n, v: np.full(n, float(v))       # noqa: E731
-    lif = lambda n: nir.LIF(tau=full(n, 5e-3), r=full(n, 1.0), v_leak=full(n, 0), v_threshold=full(n, 1),  # noqa
-                            v_reset=full(n, 0))
-    nodes = {"input": nir.Input({"input": np.array([12])}), "fc1": nir.Linear(weight=rng.normal(0.3, 0.5, (8, 12))),
-             "lif1": lif(8), "fc2": nir.Linear(weight=rng.normal(2.0, 0.5, (4, 8))), "lif2": lif(4),
-             "output": nir.Output({"output": np.array([4])})}
-    names = list(nodes)
     path = tmp_path / "chain.nir"
-    nir.write(path, nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata={"dt": 1e-3}))
+    nir.write(path, netx_chain())
     report = verify(path, tmp_path / "v", samples=3, progress=False, netx=True)
     assert report["verdict"] == "IDENTICAL", report["silent_layers"]
     nx = report["backends"]["netx"]
