@@ -168,15 +168,17 @@ def test_verify_hands_off_a_foreign_chain_to_netx(tmp_path):
     from pipeline.verify import verify
     path = tmp_path / "chain.nir"
     nir.write(path, netx_chain())
-    report = verify(path, tmp_path / "v", samples=3, progress=False, netx=True)
+    report = verify(path, tmp_path / "v", samples=3, progress=False, netx=True, vectors=2)
     assert report["verdict"] == "IDENTICAL", report["silent_layers"]
     nx = report["backends"]["netx"]
     assert nx["identical"] == nx["compared"] == 3
     cert = json.loads((tmp_path / "v" / "certificate.json").read_text())
     assert cert["recheck_backends"] == ["reference", "lava", "netx"] and "model.net" in cert["files_sha256"]
+    stored = nir.read_data(str(tmp_path / "v" / "vectors.h5"))
+    assert cert["vectors"]["samples"] == 2 and stored.nodes["input"].observables["spikes"].data.shape[:2] == (2, 20)
     assert cert["backends"]["float_graph"]["against"].endswith("measured, not certified (quantisation)")
     proc = cli("recheck", str(tmp_path / "v"))
-    assert proc.returncode == 0 and "netx: 3/3 stored samples reproduced" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "netx: 2/2 stored samples reproduced" in proc.stdout, proc.stdout + proc.stderr
     plain = verify(path, tmp_path / "plain", samples=3, progress=False, target="reference")
     assert any(n.startswith("model.net not written: layer lif1: effective weights") and "--netx" in n
                for n in plain["handoff"]), plain["handoff"]
