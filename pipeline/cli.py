@@ -221,7 +221,7 @@ def _main(args) -> int:
     from hardware.errors import GraphError, LavaError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
-    from pipeline.handoff import RecheckError
+    from pipeline.recheck import RecheckError
     from pipeline.run import EXIT_CODES, run, summary
     from pipeline.runfolder import OutputError, default_dir
     from pipeline.train import TrainingError
@@ -241,14 +241,14 @@ def _main(args) -> int:
                 print(distill_summary(meta, out))
             return 0
         if args.command == "recheck":
-            from pipeline import handoff
+            from pipeline import recheck
             if args.workers < 1:
                 raise UsageError(f"--workers {args.workers}: give at least 1")
-            verdict, lines, results = handoff.recheck(args.folder, workers=args.workers)
+            verdict, lines, results = recheck.recheck(args.folder, workers=args.workers)
             print("\n".join(lines))
             if args.json:
                 print(json.dumps({"verdict": verdict, "backends": results}, indent=2, default=str))
-            return handoff.EXIT_CODES[verdict]
+            return recheck.EXIT_CODES[verdict]
         if args.command == "verify":
             from pipeline import verify as v
             out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
