@@ -48,15 +48,19 @@ def _chain(net: Network) -> list:
     return chain
 
 
+class WeightRangeError(GraphError):
+    """A layer's weights need an exponent netx cannot store (verify --netx quantises so that they fit)."""
+
+
 def check_exportable(net: Network) -> None:
     for p in _chain(net):
         name, syn, pop = p.target, p.synapse, net.populations[p.target]
         if syn.exp < 0:
-            raise GraphError(f"layer {name}: weight_exp {syn.exp} < 0 cannot be stored in netx, whose "
+            raise WeightRangeError(f"layer {name}: weight_exp {syn.exp} < 0 cannot be stored in netx, whose "
                              "weights are integers and whose exponent netx derives itself")
         w = syn.weight.astype(np.int64) << syn.exp
         if not isinstance(syn, Conv) and (w.max(initial=0) > 254 or w.min(initial=0) < -256):
-            raise GraphError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
+            raise WeightRangeError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
                              "outside netx's synapse range [-256, 254]")
         if not pop.spiking:
             raise GraphError(f"layer {name}: a non-spiking readout ({pop.kind}, its voltage is the output); a netx "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
@@ -218,13 +219,12 @@ def _write_verify(graph, out: Path, tmp: Path, args: tuple, vectors: int) -> dic
 NETX_LIMITS = Limits(weight_exp_min=0, weight_exp_max=1)
 
 
+@dataclass
 class HandOff:
     """What verify wrote for the hand-off: the graph as quantised (read back exactly) and notes on what was not."""
-
-    def __init__(self):
-        self.graph: nir.NIRGraph | None = None
-        self.net: Network | None = None
-        self.notes: list[str] = []
+    graph: nir.NIRGraph | None = None
+    net: Network | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _handoff_graph(net: Network, x: np.ndarray, graph, folder: Path) -> HandOff:
@@ -244,9 +244,11 @@ def _handoff_graph(net: Network, x: np.ndarray, graph, folder: Path) -> HandOff:
         return hand
     try:
         netx_export.write(hand.net, folder / "model.net")
-    except GraphError as e:
+    except netx_export.WeightRangeError as e:
         hand.notes.append(f"model.net not written: {e}" + ("" if net.exact else
                           " (verify --netx quantises so that netx can store it, at a coarser threshold)"))
+    except GraphError as e:
+        hand.notes.append(f"model.net not written: {e}")
     return hand
 
 
