@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware.errors import GraphError
+from pipeline.config import VerifyConfig
 from pipeline.handoff import CERTIFICATE, FORMAT, VECTORS, read_vectors, sha256, versions
 
 
@@ -46,9 +47,9 @@ def tampered(folder: Path, cert: dict) -> list[str]:
         p = folder / name
         if not p.is_file():
             lines.append(f"{name}: missing (certified sha256 {digest[:16]}...)")
-        elif sha256(p) != digest:
-            lines.append(f"{name}: sha256 differs from the certificate's ({sha256(p)[:16]}... vs "
-                         f"{digest[:16]}...): the file changed after it was certified")
+        elif (now := sha256(p)) != digest:
+            lines.append(f"{name}: sha256 differs from the certificate's ({now[:16]}... vs {digest[:16]}...): the "
+                         "file changed after it was certified")
     return lines
 
 
@@ -57,7 +58,7 @@ def version_differences(cert: dict) -> list[str]:
     return [f"{k}: certified with {v}, here {now.get(k)}" for k, v in cert["versions"].items() if now.get(k) != v]
 
 
-def recheck(folder: Path, workers: int = 2, progress: bool = True) -> tuple[str, list[str], dict]:
+def recheck(folder: Path, workers: int = 2) -> tuple[str, list[str], dict]:
     """Re-check a certified folder from its files alone: (verdict, lines to print, per-backend results).
 
     Verdicts: IDENTICAL (every backend reproduced every stored spike), DIVERGED (one did not: the first
@@ -89,7 +90,7 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> tuple[str,
     x, expected, volt = read_vectors(folder / VECTORS, graph, net)
     names = list(net.populations)
     results, verdict = {}, "IDENTICAL"
-    opts = _Options(workers)
+    opts = VerifyConfig(workers=workers)
     for name in cert["recheck_backends"]:
         if name not in BACKENDS:
             raise RecheckError(f"{folder / CERTIFICATE}: names backend {name!r}, which this version does not have "
@@ -113,13 +114,6 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> tuple[str,
         verdict = "SILENT"
         lines.append("SILENT: reproduced, but the certified output never spiked, so it certifies nothing; exit 3")
     return verdict, lines, results
-
-
-class _Options:
-    """What BACKENDS read from a verify config."""
-
-    def __init__(self, workers: int):
-        self.workers, self.chunk = workers, 250
 
 
 EXIT_CODES = {"IDENTICAL": 0, "DIVERGED": 1, "TAMPERED": 1, "SILENT": 3}

@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from export import netx_export, nir_export
-from hardware import loihi2, nir_checks, read
+from hardware import loihi2, read
 from hardware.backends import lava, reference
 from hardware.backends.reference import Trace
 from hardware.discretise import PRESETS
@@ -28,7 +26,7 @@ from hardware.errors import GraphError
 from hardware.ir import Network
 from hardware.loihi2 import Limits
 from hardware.quantise import error_table
-from pipeline import handoff, html_report, plots, shard
+from pipeline import html_report, plots, shard, verify_handoff
 from pipeline.config import ConfigError
 from pipeline.runfolder import staged, write_json
 
@@ -185,7 +183,7 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
     if vectors < 1:
         raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
     args = (graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target,
-            NETX_LIMITS if netx else Limits())
+            verify_handoff.NETX_LIMITS if netx else Limits())
     if shard.rank_world()[0] != 0:
         if shard.receive():                 # rank 0 could open its output folder: simulate this rank's share
             with tempfile.TemporaryDirectory(prefix="verify-rank-") as tmp:
@@ -203,7 +201,7 @@ def _write_verify(graph, out: Path, tmp: Path, args: tuple, vectors: int) -> dic
     """Simulate, then write the verify folder's files into ``tmp`` (staged: it becomes ``out`` when complete)."""
     report, traces, net, hand = _verify(*args, tmp)
     write_json(tmp / "report.json", report)
-    _certify(tmp, out, report, net, hand, vectors)
+    verify_handoff.certify(tmp, out, report, net, hand, vectors)
     names = list(net.populations)
     scale = {k: net.float_model.populations[k].scale if net.float_model else 1.0 for k in names}
     shown = {title: t for title, t in traces.items() if title != "lava-dl netx"}
@@ -214,44 +212,6 @@ def _write_verify(graph, out: Path, tmp: Path, args: tuple, vectors: int) -> dic
     return report
 
 
-# netx stores a dense layer's weights as integers and derives the exponent itself, scaling only up (lava's
-# optimize_weight_bits): q << e must stay within [-256, 254], so e is 0 or 1 (export/netx_export.py).
-NETX_LIMITS = Limits(weight_exp_min=0, weight_exp_max=1)
-
-
-@dataclass
-class HandOff:
-    """What verify wrote for the hand-off: the graph as quantised (read back exactly) and notes on what was not."""
-    graph: nir.NIRGraph | None = None
-    net: Network | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _handoff_graph(net: Network, x: np.ndarray, graph, folder: Path) -> HandOff:
-    """model.nir (the network as quantised, with our integer contract) and model.net (where netx can hold it), each
-    read back from the file; a refusal is kept as a note naming the layer."""
-    hand = HandOff()
-    provenance = {"verified_from": Path(str(graph)).name,
-                  "read_as": "exact (integer metadata)" if net.exact else
-                  f"discretised ({net.method}, dt {net.dt:g} s, --source {net.source}) and quantised"}
-    try:
-        g, _ = nir_export.from_network(net, x.shape[1], provenance)
-        nir_export.write(g, folder / "model.nir")
-        hand.graph = nir_checks.read(folder / "model.nir")
-        hand.net = read.load(hand.graph, exact=True)
-    except GraphError as e:
-        hand.notes.append(f"model.nir not written: {e}")
-        return hand
-    try:
-        netx_export.write(hand.net, folder / "model.net")
-    except netx_export.WeightRangeError as e:
-        hand.notes.append(f"model.net not written: {e}" + ("" if net.exact else
-                          " (verify --netx quantises so that netx can store it, at a coarser threshold)"))
-    except GraphError as e:
-        hand.notes.append(f"model.net not written: {e}")
-    return hand
-
-
 def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, workers, progress, target,
             limits: Limits, folder: Path):
     t0 = time.perf_counter()
@@ -260,7 +220,7 @@ def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, w
     names = list(net.populations)
     flt = reference.simulate(net, x, integer=False) if net.float_model else None
     ref = reference.simulate(net, x)
-    hand = _handoff_graph(net, x, graph, folder)
+    hand = verify_handoff.write_graphs(net, x, graph, folder)
     backends = {"reference": _backend(names, flt, ref, "float")} if flt else {}
     traces = {"float graph": flt, "integer reference": ref} if flt else {"integer reference": ref}
     if target == "lava":         # Lava runs the network as read back from model.nir, where it was written
@@ -306,45 +266,8 @@ def _verify(graph, dt, method, source, input_path, samples, steps, rate, seed, w
         report["verdict"] = "DIVERGED"
     else:
         report["verdict"] = "SILENT" if silent_out else ("IDENTICAL" if target == "lava" else "REFERENCE ONLY")
-    return report, traces, net, (hand, x, ref)
-
-
-def _certify(folder: Path, out: Path, report: dict, net: Network, hand_x_ref, vectors: int) -> None:
-    """vectors.h5 (input and the integer reference's spikes, which every certified backend reproduced) and
-    certificate.json."""
-    hand, x, ref = hand_x_ref
-    n = len(x)
-    v = min(vectors, n)
-    recheck, not_checked = [], list(hand.notes)
-    if hand.graph is not None:
-        handoff.write_vectors(folder / handoff.VECTORS, hand.graph, hand.net, x[:v],
-                              {k: s[:v] for k, s in ref.spikes.items()}, {k: a[:v] for k, a in ref.voltage.items()})
-        recheck = ["reference"] + [b for b in ("lava", "netx") if b in report["backends"]]
-        not_checked.append(f"vectors: {v} of the {n} samples are stored in {handoff.VECTORS}; recheck replays those")
-    else:
-        not_checked.append("no model.nir, so no test vectors: this folder cannot be re-checked")
-    if report["target"] != "lava":
-        not_checked.append("lava and netx: not run (--target reference)")
-    not_checked += ["model.onnx: not written by verify (run writes it for its own graphs)",
-                    f"input: {report['input']}",
-                    "the float graph as written vs the integer reference: measured per layer (report.json float), "
-                    "not certified: quantisation changes spikes",
-                    "no Loihi 2 chip was run: Lava's bit-accurate CPU simulation (Loihi2SimCfg fixed_pt) stands in"]
-    against = "integer reference: the graph as quantised (model.nir), on the same input spikes"
-    rows = {b: handoff.backend_row(r, against) for b, r in report["backends"].items() if b != "reference"}
-    if "reference" in report["backends"]:
-        r = report["backends"]["reference"]
-        rows["float_graph"] = {"compared": r["compared"], "identical": r["identical"],
-                               "against": "integer reference; measured, not certified (quantisation)"}
-    graph = hand.graph or nir.NIRGraph(nodes={}, edges=[])
-    cert = handoff.certificate(
-        "verify", folder, out, rows, recheck, handoff.layer_rows(net, graph, ref.spikes, n), report["verdict"],
-        {"file": handoff.VECTORS, "samples": v, "steps": int(x.shape[1]), "dt_s": net.dt,
-         "which": f"the first {v} of the {n} verified samples", "expected": "the integer reference's spikes"}
-        if hand.graph is not None else {}, not_checked, report["ranks"],
-        {"graph": report["graph"], "read": report["read"], "discretisation": report["discretisation"],
-         "silent_layers": [s["layer"] for s in report["silent_layers"]]})
-    handoff.write_certificate(folder, cert)
+    hand.expected = ref
+    return report, traces, net, hand
 
 
 EXIT_CODES = {"IDENTICAL": 0, "REFERENCE ONLY": 0, "DIVERGED": 1, "SILENT": 3}
