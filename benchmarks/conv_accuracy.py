@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.snn import golden_spikes, predict
-from pipeline import train
+from pipeline.train import loop
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry
 
@@ -30,7 +30,7 @@ def one(items: list[str], seed: int) -> dict:
     cfg = registry.resolve(apply_overrides(RunConfig(), [*items, f"train.seed={seed}"]))
     tr, te = dataset.load(cfg.data)
     t0 = time.perf_counter()
-    res = train.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
+    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
     seconds = time.perf_counter() - t0
     deployed = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
     return {"config": " ".join(items) or "default", "seed": seed, "deployed": deployed,
@@ -60,7 +60,7 @@ def ceiling(mode: str, seed: int, epochs: int = 30) -> dict:
         perm = torch.randperm(len(y), generator=gen)
         for b in range(0, len(y), 64):
             i = perm[b:b + 64]
-            loss = F.cross_entropy(net(train.random_shift(x[i][:, None], 2, gen)[:, 0]), y[i])
+            loss = F.cross_entropy(net(loop.random_shift(x[i][:, None], 2, gen)[:, 0]), y[i])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline import train  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
@@ -50,7 +50,7 @@ def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, f
     """(golden test accuracy, training seconds) of a fresh SNN trained on (frames, labels) with ``cfg``."""
     with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
         t0 = time.perf_counter()
-        res = train.train(cfg, frames, labels, len(test.classes))
+        res = loop.train(cfg, frames, labels, len(test.classes))
         seconds = time.perf_counter() - t0
     return float((predict(golden_spikes(res.model.deployed(), test.frames)[-1]) == test.labels).mean()), seconds
 

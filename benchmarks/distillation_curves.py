@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline import train  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 
@@ -66,7 +66,7 @@ def main() -> None:
             for seed in args.seeds:
                 c = replace(cfg, train=replace(cfg.train, epochs=epochs, batch_size=batch, lr=args.lr, seed=seed))
                 with contextlib.redirect_stdout(io.StringIO()):
-                    res = train.train(c, frames, labels, len(te.classes), test=sub)
+                    res = loop.train(c, frames, labels, len(te.classes), test=sub)
                 acc = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
                 rows.append({"ipc": ipc, "method": method, "seed": seed, "steps_per_epoch": per_epoch,
                              "curve": list(res.epoch_test_accuracy), "deployed_accuracy": acc})

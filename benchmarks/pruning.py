@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline import train  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 from settings import DENSE  # noqa: E402
@@ -54,7 +54,7 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: 
     items += [f"select.ratio={ratio}"] if method != "full" else []
     cfg = registry.resolve(apply_overrides(RunConfig(), base + items))
     (tr, te) = data
-    res = train.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
+    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
     return {"method": method + label, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
             "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),

@@ -3,13 +3,13 @@ time against SLTT-K's K.
 
 Memory and time (``memory_time`` rows): each (trainer, T) runs in its own subprocess on the default conv model,
 batch ``--batch`` (64), frames at T bins. It makes one warm-up step (Adam's state and the gradients exist from
-then on), then one profiled step and ``--steps`` timed steps, each the trainer's own ``pipeline.train.step``
+then on), then one profiled step and ``--steps`` timed steps, each the trainer's own ``pipeline.loop.step``
 (forward, backward, optimiser) on a batch of real training frames. Reported:
 
 - ``step_peak_bytes``: peak of the bytes of tensors allocated during the step and still live, over the step
   (torch's profiler memory events, every CPU tensor: the float input, activations, the graph, temporaries);
   weights, gradients and Adam's state, allocated before, are ``persistent_bytes``;
-- ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.sltt.SavedTensorMeter``);
+- ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.train.sltt.SavedTensorMeter``);
 - ``epoch_seconds``: the mean timed step x the batches of a 4,000-example epoch. The trainers' steps are timed
   in one process, interleaved round robin (``--steps`` rounds after a warm-up round), so a busy machine slows
   them alike and the ratios hold.
@@ -42,7 +42,7 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline import sltt, train  # noqa: E402
+from pipeline.train import loop, sltt  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 from settings import DENSE  # noqa: E402
@@ -78,7 +78,7 @@ class Setup:
         cfg = base_config(args, self.method, self.k, [f"data.n_bins={T}", f"data.n_train={args.batch * n_batches}",
                                                       f"train.batch_size={args.batch}"])
         self.tr = dataset.load_split(cfg.data, "train")
-        self.model = train.build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
+        self.model = loop.build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.rng, self.B, self.T, self.n = np.random.default_rng(0), args.batch, T, n_batches
 
@@ -86,7 +86,7 @@ class Setup:
         B, i = self.B, i % self.n
         x, y = torch.from_numpy(self.tr.frames[i * B:(i + 1) * B]), torch.from_numpy(self.tr.labels[i * B:(i + 1) * B])
         steps = sltt.choose_steps(self.T, self.model.depth, self.k, self.rng) if self.method == "sltt-k" else None
-        train.step(self.model, self.model, self.opt, self.method, x, y, torch.full((B,), 1 / B), steps)
+        loop.step(self.model, self.model, self.opt, self.method, x, y, torch.full((B,), 1 / B), steps)
 
 
 def one(args, name: str, T: int) -> dict:
@@ -120,14 +120,14 @@ def where(args, name: str, T: int) -> str:
     method, k = trainer(name)
     cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={2 * args.batch}"])
     tr = dataset.load_split(cfg.data, "train")
-    model = train.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
+    model = loop.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
     x, y = torch.from_numpy(tr.frames[:args.batch]), torch.from_numpy(tr.labels[:args.batch])
     steps = sltt.choose_steps(T, model.depth, k, np.random.default_rng(0)) if method == "sltt-k" else None
     w = torch.full((len(y),), 1 / len(y))
-    train.step(model, model, opt, method, x, y, w, steps)
+    loop.step(model, model, opt, method, x, y, w, steps)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        train.step(model, model, opt, method, x, y, w, steps)
+        loop.step(model, model, opt, method, x, y, w, steps)
     return f"## {name}, T = {T}, batch {args.batch}\n" + prof.key_averages().table(sort_by="self_cpu_time_total",
                                                                                    row_limit=14)
 
@@ -137,7 +137,7 @@ def accuracy(args, name: str, seed: int) -> dict:
     cfg = base_config(args, method, k, [f"train.seed={seed}"])
     tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
     with contextlib.redirect_stdout(io.StringIO()):
-        res = train.train(cfg, tr.frames, tr.labels, len(tr.classes))
+        res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes))
     acc = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
     return {"method": name, "K": k if method == "sltt-k" else None, "seed": seed, "epochs": cfg.train.epochs,
             "T": cfg.data.n_bins, "accuracy": acc, "train_seconds": float(sum(res.epoch_seconds)),

@@ -16,7 +16,7 @@ from typing import Callable
 import nir
 import numpy as np
 
-from hardware.backends.reference import conv2d
+from hardware.conv import conv2d
 from hardware.errors import GraphError
 from hardware.ir import Conv, Dense
 

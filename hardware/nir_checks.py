@@ -17,6 +17,7 @@ import h5py
 import nir
 import numpy as np
 
+from hardware import h5safe
 from hardware.errors import GraphError
 
 KNOWN = {c.__name__ for c in (nir.NIRGraph, nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d,
@@ -48,6 +49,7 @@ def read(path: str | Path) -> nir.NIRGraph:
     path = Path(path)
     if path.is_dir():
         raise GraphError(f"{path}: is a folder, not a NIR file (give the .nir file, e.g. {path / 'model.nir'})")
+    h5safe.check(path)          # a plain file, no links or external data, sizes within bounds
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:

@@ -169,11 +169,12 @@ class SNN(nn.Module):
         return DeployedNet(self.input_shape, layers)
 
 
-def golden_spikes(net: DeployedNet, x, batch: int = 250) -> list[np.ndarray]:
-    """Integer-mode (int64) spikes of every layer, each (B, n_steps, N_l) bool (flattened), for frames
-    (B, T, ...) given as a numpy array or tensor, evaluated ``batch`` samples at a time: the golden model."""
+def golden_spikes(net: DeployedNet, x, batch: int = 250, tail: int = 0) -> list[np.ndarray]:
+    """Integer-mode (int64) spikes of every layer, each (B, n_steps + tail, N_l) bool (flattened), for frames
+    (B, T, ...) given as a numpy array or tensor, evaluated ``batch`` samples at a time: the golden model.
+    ``tail`` runs the model on past each sample's n_steps, with no input (what batched Lava computes there)."""
     x = torch.as_tensor(x)
-    parts = [_golden_batch(net, x[i:i + batch]) for i in range(0, len(x), batch)]
+    parts = [_golden_batch(net, x[i:i + batch], tail) for i in range(0, len(x), batch)]
     return [np.concatenate(layer) for layer in zip(*parts)]
 
 
@@ -187,8 +188,8 @@ def _int_synapse(layer: IntLayer, w: torch.Tensor, s: torch.Tensor) -> torch.Ten
     return torch.round(acc).long().flatten(1)
 
 
-def _golden_batch(net: DeployedNet, x: torch.Tensor) -> list[np.ndarray]:
-    inp = pad_input(x, len(net.layers)).long().flatten(2)
+def _golden_batch(net: DeployedNet, x: torch.Tensor, tail: int = 0) -> list[np.ndarray]:
+    inp = pad_input(x, len(net.layers) + tail).long().flatten(2)
     B, n, _ = inp.shape
     ws = [torch.from_numpy(layer.weight.astype(np.int64)) for layer in net.layers]
     sizes = [math.prod(layer.out_shape) for layer in net.layers]

@@ -107,7 +107,7 @@ class UsageError(ValueError):
 
 
 def _config(args) -> RunConfig:
-    from pipeline.run import TARGETS
+    from pipeline.commands.run import TARGETS
     if args.target not in TARGETS:
         raise UsageError(f"unknown target {args.target!r}; choose one of {sorted(TARGETS)}")
     items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
@@ -142,44 +142,6 @@ def _init_distributed(cfg: RunConfig, cpu_only: bool = False) -> None:
                                                                  torch.cuda.is_available()))
         dist.init_process_group("nccl" if cuda else "gloo")
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-
-
-def _check(args) -> int:
-    from hardware import loihi2, nir_checks, nir_contract, read
-    from hardware.errors import GraphError
-    g = nir_checks.read(args.graph)
-    nir_checks.validate(g)
-    errors = nir_contract.contract_errors(g)
-    if errors:
-        raise GraphError(f"{args.graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-                         + "; the file's continuous fields and integer metadata must describe one network")
-    net = read.load(g, dt=args.dt, method=args.method, source=args.source)
-    reading = ("its integer metadata, exactly" if net.exact else
-               f"discretised ({net.method}, dt {net.dt:g} s, --source {net.source}) and quantised")
-    violations = loihi2.check(net)
-    if violations:
-        if args.json:
-            print(json.dumps({"fits": False, "violations": [v.__dict__ for v in violations]}, indent=2, default=str))
-        else:
-            print("\n".join(f"violation: {v}" for v in violations))
-        return 1
-    est = loihi2.estimate(net)
-    if args.json:
-        print(json.dumps({"fits": True, "read": reading, "violations": [], **est}, indent=2))
-        return 0
-    print(f"{args.graph} (read from {reading}): within Loihi 2's limits; {est['cores']} of "
-          f"{est['resources']['cores_per_chip']} neuro-cores ({100 * est['chip_utilisation']:.1f}%)")
-    for L in est["layers"]:
-        stored = (f"{L['synapses']:,} synapses" if L["synapses"] == L["unrolled_synapses"] else
-                  f"{L['synapses']:,} kernel synapses (unrolled {L['unrolled_synapses']:,})")
-        print(f"  {L['layer']} ({L['kind']}): {L['neurons']:,} neurons, fan-in {L['fan_in']}, {stored} -> "
-              f"{L['cores']} cores of up to {L['neurons_per_core']:,} neurons, {L['input_axons']:,} input axons, "
-              f"synapse memory {100 * L['synapse_memory_utilisation']:.0f}% used")
-    unrolled = sum(L["unrolled_synapses"] for L in est["layers"])
-    if unrolled != sum(L["synapses"] for L in est["layers"]):
-        dense = loihi2.estimate_unrolled(net)
-        print(f"  (with every convolution unrolled into dense synapses: {dense['cores']} cores)")
-    return 0
 
 
 def _out(args, default: Path) -> Path:
@@ -219,65 +181,78 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     # Imported late so that --help and argument errors answer at once.
     from hardware.errors import GraphError, LavaError
+    from pipeline.certify.certificate import CertificateError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
-    from pipeline.recheck import RecheckError
-    from pipeline.run import EXIT_CODES, run, summary
-    from pipeline.runfolder import OutputError, default_dir
-    from pipeline.train import TrainingError
+    from pipeline.runfolder import OutputError
+    from pipeline.train.loop import TrainingError
     try:
-        if args.command == "check":
-            return _check(args)
-        if args.command == "distill":
-            from pipeline.distill.command import distill, summary as distill_summary
-            items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
-            items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
-                      if (v := getattr(args, k)) is not None] + args.overrides
-            out = _out(args, None)
-            cfg = resolve(apply_overrides(RunConfig(), items))
-            _init_distributed(cfg)
-            meta = distill(cfg, out, overwrite=args.overwrite)
-            if meta is not None:            # under torchrun, rank 0 writes and reports
-                print(distill_summary(meta, out))
-            return 0
-        if args.command == "recheck":
-            from pipeline import recheck
-            if args.workers < 1:
-                raise UsageError(f"--workers {args.workers}: give at least 1")
-            verdict, lines, results = recheck.recheck(args.folder, workers=args.workers)
-            print("\n".join(lines))
-            if args.json:
-                print(json.dumps({"verdict": verdict, "backends": results}, indent=2, default=str))
-            return recheck.EXIT_CODES[verdict]
-        if args.command == "verify":
-            from pipeline import verify as v
-            out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
-            _init_distributed(RunConfig(), cpu_only=True)
-            report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
-                              input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
-                              seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
-                              vectors=args.vectors, netx=args.netx)
-            if report is None:          # a torchrun rank other than 0: it simulated its share, rank 0 reports
-                return 0
-            print(v.summary(report, out))
-            return v.EXIT_CODES[report["verdict"]]
-        if args.command == "data":
-            from pipeline.data import dataset
-            cfg = _data_config(args).data
-            print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
-            return 0
-        cfg = _config(args)
-        out = _out(args, default_dir())
-        _init_distributed(cfg)
-        report = run(cfg, args.target, out, overwrite=args.overwrite)
-        if report is None:          # a torchrun rank other than 0: it trained its share, rank 0 reports
-            return 0
+        return _dispatch(args)
     except (UsageError, ConfigError, DataError, EventFileError, GraphError, OutputError, TrainingError,
-            RecheckError) as e:
+            CertificateError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except LavaError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
-    print(summary(report, out))
-    return EXIT_CODES[report["verdict"]]
+
+
+def _dispatch(args) -> int:
+    """Run one command; the exit status comes from its verdict (hardware/equivalence.py VERDICTS)."""
+    from pipeline.runfolder import default_dir
+    from pipeline.train.ranks import rank_world
+    if args.command == "check":
+        from pipeline.commands.check import check
+        return check(args)
+    if args.command == "distill":
+        from pipeline.commands.distill import distill, summary as distill_summary
+        items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
+        items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
+                  if (v := getattr(args, k)) is not None] + args.overrides
+        out = _out(args, None)
+        cfg = resolve(apply_overrides(RunConfig(), items))
+        _init_distributed(cfg)
+        meta = distill(cfg, out, overwrite=args.overwrite)
+        if meta is not None:            # under torchrun, rank 0 writes and reports
+            print(distill_summary(meta, out))
+        return 0
+    if args.command == "recheck":
+        from pipeline.commands import recheck
+        if args.workers < 1:
+            raise UsageError(f"--workers {args.workers}: give at least 1")
+        result = recheck.recheck(args.folder, workers=args.workers)
+        print("\n".join(result.lines()))
+        if args.json:
+            print(json.dumps(result.to_json(), indent=2, default=str))
+        return result.exit_code
+    if args.command == "verify":
+        from pipeline.commands import verify as v
+        from pipeline.report.summary import verify_summary
+        out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
+        _init_distributed(RunConfig(), cpu_only=True)
+        if rank_world()[0] != 0:        # under torchrun: simulate this rank's share, rank 0 reports
+            from pipeline.train import ranks
+            ranks.serve()
+            return 0
+        report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
+                          input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
+                          seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
+                          vectors=args.vectors, netx=args.netx)
+        print(verify_summary(report, out))
+        return report.verification.exit_code
+    if args.command == "data":
+        from pipeline.data import dataset
+        cfg = _data_config(args).data
+        print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
+        return 0
+    from pipeline.commands.run import run, serve
+    from pipeline.report.summary import run_summary
+    cfg = _config(args)
+    out = _out(args, default_dir())
+    _init_distributed(cfg)
+    if rank_world()[0] != 0:            # under torchrun: train and verify this rank's share, rank 0 reports
+        serve(cfg)
+        return 0
+    report = run(cfg, args.target, out, overwrite=args.overwrite)
+    print(run_summary(report, out))
+    return report.verification.exit_code

@@ -25,6 +25,8 @@ class DataConfig:
     seed: int = 0                 # digits split, CIFAR10-DVS split, sample caps, simulation
     n_train: int = 0              # cap on training samples (0 = dataset default: digits 4000, else all)
     n_test: int = 0               # cap on test samples (0 = dataset default: digits 1000, else all)
+    val_fraction: float = 0.1     # held out of the training split per class for validation (per-epoch curve,
+                                  # choosing hyperparameters); the test split is used once, at the end
     n_bins: int = 8               # T: time bins per sample
     max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded)
     duration_us: int = 0          # window framed into T bins from each sample's start (0 = dataset default)
@@ -222,6 +224,7 @@ def validate(cfg: RunConfig) -> None:
          (d.duration_us, d.downsample, d.denoise_us), ">= 0 (0 = dataset default)"),
         (d.on_error in ("fail", "skip"), "data.on_error", d.on_error, "'fail' or 'skip'"),
         (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
+        (0 <= d.val_fraction < 1, "data.val_fraction", d.val_fraction, "0 (no validation split) up to below 1"),
         (m.arch in ARCHS, "model.arch", m.arch, f"one of {ARCHS}"),
         (m.hidden >= 0, "model.hidden", m.hidden, ">= 0 (0 = no hidden dense layer)"),
         (m.arch != "conv" or m.weight_exp >= 0, "model.weight_exp", m.weight_exp,

@@ -227,10 +227,10 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
 
 def test_a_diverged_distillation_stops_with_a_one_line_error(quick, monkeypatch):
     """A non-finite matching loss stops the loop (exit 2 in the CLI) instead of storing a rounded NaN set."""
-    from pipeline import train
+    from pipeline.train import loop
     from pipeline.distill import pace
     cache, split = quick
     monkeypatch.setattr(pace, "matching_loss", lambda *a, **k: torch.tensor(float("nan")))
     cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=3")
-    with pytest.raises(train.TrainingError, match="diverged at step 1/3"):
+    with pytest.raises(loop.TrainingError, match="diverged at step 1/3"):
         pace.optimise(cfg, split.frames, split.labels, 10)

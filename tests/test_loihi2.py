@@ -113,11 +113,11 @@ def test_training_cannot_produce_a_graph_the_check_rejects():
     """QAT clamps weights to int8 and the config bounds every neuron parameter: extreme settings still fit."""
     import torch
 
-    from pipeline import train
+    from pipeline.train import loop
     from pipeline.config import RunConfig, apply_overrides
     cfg = apply_overrides(RunConfig(), ["model.hidden=8", "model.du=4095", "model.dv=4095", "model.vth_hidden=131071",
                                         "model.vth_out=0", "model.weight_exp=7"])
-    model = train.build_model(cfg, (2, 6, 6), 3)
+    model = loop.build_model(cfg, (2, 6, 6), 3)
     with torch.no_grad():
         model.weights[0].mul_(1000.0)           # far beyond int8 in float
     net = model.deployed()

@@ -7,7 +7,7 @@ import torch
 from scipy.stats import spearmanr
 from torch.nn import functional as F
 
-from pipeline import train
+from pipeline.train import loop
 from pipeline.config import SELECT_METHODS, RunConfig, SelectConfig, apply_overrides
 from pipeline.data import dataset, registry
 from pipeline.select import plans
@@ -71,11 +71,11 @@ def test_training_with_ratio_half_processes_half_the_examples():
     cfg = apply_overrides(RunConfig(), ["model.hidden=16", "train.epochs=4", "train.batch_size=16",
                                         "select.method=sadp", "select.ratio=0.5", "select.warmup_epochs=1",
                                         "select.anneal_from=0.75"])
-    res = train.train(cfg, frames, labels, 4)
+    res = loop.train(cfg, frames, labels, 4)
     assert res.epoch_examples == (64, 32, 32, 64) and res.pruned_epochs == (False, True, True, False)
     assert res.examples_processed == 192 and res.epoch_steps == (4, 2, 2, 4)
     cfg = apply_overrides(cfg, ["select.keep_steps=true"])      # the same steps on half-size batches
-    res = train.train(cfg, frames, labels, 4)
+    res = loop.train(cfg, frames, labels, 4)
     assert res.epoch_examples == (64, 32, 32, 64) and res.epoch_steps == (4, 4, 4, 4)
 
 
@@ -92,7 +92,7 @@ def trained(request, tmp_path_factory):
         "data.n_train=300", "data.n_test=10", "data.n_bins=8", f"data.cache={tmp_path_factory.mktemp('c')}",
         *ARCH[request.param], "train.augment_shift=0"]))
     tr, _ = dataset.load(cfg.data)
-    model = train.train(cfg, tr.frames, tr.labels, 10).model
+    model = loop.train(cfg, tr.frames, tr.labels, 10).model
     x, y = torch.from_numpy(tr.frames), torch.from_numpy(tr.labels)
     grads = []
     for i in range(len(y)):

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE, ConvShape, pad_input
-from pipeline import sltt
+from pipeline.train import sltt
 
 
 def small_net(du: int, dv: int, conv: bool = False) -> SNN:

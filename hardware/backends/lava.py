@@ -9,10 +9,14 @@ Two ways to run many samples:
 
 - **batched** (feed-forward, every delay one step, no biases or initial voltages, e.g. every network we train):
   one network runs many samples back to back (building a network costs ~0.4 s). The input ring buffer holds the
-  samples one after another, ``n_steps`` columns each, the last of them empty (required: see ``batch_blocker``). A population at depth l is a
-  ``LIFReset`` that zeroes u and v at its step l - 1 of each sample, when in the model it is still at rest:
-  with zero bias it cannot spike before step l, so its state there is exactly zero. What it records before its
-  reset (the previous sample's tail) is not part of any sample and is reported as zeros.
+  samples one after another, ``n_steps`` columns each, the last of them empty (required: see ``batch_blocker``).
+  A population at depth l is a ``LIFReset`` that zeroes u and v at its step l - 1 of each sample, when in the
+  model it is still at rest: with zero bias it cannot spike before step l, so its state there is exactly zero.
+  Before that reset, at steps 0 .. l - 2 of a sample's window, it still computes the previous sample: those
+  steps are returned as the previous sample's steps n_steps .. n_steps + l - 2 (its tail: the model continued
+  past its end with no input), and the verification compares them there (``Trace.computed`` says which
+  positions of each sample were computed). The first sample of a network starts from rest, so its own first
+  steps are computed; the last sample's tail is not (the network stops).
 - **one network per sample** (biases, initial voltages, recurrence, delays, voltage readouts): no reset scheme.
 
 Layouts: we keep NIR's (C, H, W) order, flattened C-major; Lava's ``Conv`` works in (W, H, C) (x, y, channel),
@@ -32,9 +36,9 @@ import numpy as np
 
 from hardware import lava_compat
 from hardware.backends.pool import run_all
-from hardware.backends.reference import Trace
 from hardware.errors import GraphError
 from hardware.ir import Conv, Network
+from hardware.trace import Trace, concat
 
 
 def batch_blocker(net: Network, x: np.ndarray) -> str | None:
@@ -181,7 +185,7 @@ def _netx(net: Network, x: np.ndarray, workdir: str, netx: str, reset_interval: 
     return source, paths, {}, {}
 
 
-def _run(net: Network, x: np.ndarray, batched: bool, netx: str | None = None) -> tuple[dict, dict]:
+def _run(net: Network, x: np.ndarray, batched: bool, netx: str | None = None) -> Trace:
     """Spikes (and monitored voltages) of x (K, n, inputs): K samples back to back, or one (K = 1)."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -203,14 +207,35 @@ def _run(net: Network, x: np.ndarray, batched: bool, netx: str | None = None) ->
                 volt[k] = data.reshape(K, n, -1)
         finally:
             source.stop()
-        spikes = {}
-        for k, pop in net.populations.items():
-            s = np.array(np.memmap(paths[k], dtype=np.uint8, mode="r", shape=(pop.size, steps))).T
-            s = s.reshape(K, n, -1).astype(bool)
-            if batched:
-                s[:, :net.depth[k] - 1] = False     # before this layer's reset: the previous sample's tail
-            spikes[k] = s
-    return spikes, volt
+        stream = {k: np.array(np.memmap(paths[k], dtype=np.uint8, mode="r", shape=(pop.size, steps))).T
+                  for k, pop in net.populations.items()}
+    if not batched:
+        return Trace({k: s.reshape(K, n, -1).astype(bool) for k, s in stream.items()}, volt)
+    return untangle(net, stream, K, n)
+
+
+def untangle(net: Network, stream: dict[str, np.ndarray], K: int, n: int) -> Trace:
+    """Per-sample spikes (K, n + depth - 1, N) from a batched run's stream (K n, N) per population: a population
+    at depth d spends steps 0 .. d - 2 of each sample's window on the previous sample (its steps n .. n + d - 2).
+
+    ``computed`` marks what was computed for each sample: its own steps from d - 1 (from 0 for the first sample,
+    which starts from rest), and the tail steps n .. n + d - 2 for every sample but the last."""
+    D = max(net.depth.values())
+    spikes, computed = {}, {}
+    for k, s in stream.items():
+        d = net.depth[k]
+        windows = s.reshape(K, n, -1).astype(bool)
+        out = np.zeros((K, n + D - 1, windows.shape[2]), bool)
+        done = np.zeros((K, n + D - 1), bool)
+        out[:, :n] = windows
+        done[:, d - 1:n] = True
+        done[0, :d - 1] = True                      # the first sample starts from rest
+        if d > 1:
+            out[1:, :d - 1] = False                 # those steps held the previous sample: moved to its tail
+            out[:-1, n:n + d - 1] = windows[1:, :d - 1]
+            done[:-1, n:n + d - 1] = True
+        spikes[k], computed[k] = out, done
+    return Trace(spikes, {}, {}, computed)
 
 
 def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, timeout_s: float | None = None,
@@ -228,7 +253,4 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     results = run_all(_run, [(net, x[i:i + size], blocker is None, netx) for i in starts], workers,
                       timeout_s or 120 + per_step * size * n, desc, [len(x[i:i + size]) for i in starts],
                       [f"samples {i}.." if size > 1 else f"sample {i}" for i in starts], progress)
-    spikes = {k: np.concatenate([r[0][k] for r in results]) for k in net.populations}
-    volt = {k: np.concatenate([r[1][k] for r in results]) for k, p in net.populations.items()
-            if not p.spiking and results[0][1]}
-    return Trace(spikes, volt)
+    return concat(results)

@@ -10,20 +10,13 @@ evaluation (``models/``), so that golden == reference is a real cross-check.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from hardware.conv import conv2d
 from hardware.ir import STATE_MAX, Conv, Dense, Network
+from hardware.trace import Trace
 
 EXACT = 2.0**52
-
-
-@dataclass
-class Trace:
-    spikes: dict[str, np.ndarray]      # population -> (B, n_steps, N) bool
-    voltage: dict[str, np.ndarray]     # non-spiking population -> (B, n_steps, N) (int64 or float)
-    peak: dict[str, float] = field(default_factory=dict)   # spiking population -> highest v / threshold reached
 
 
 def trunc_decay(x: np.ndarray, keep: int) -> np.ndarray:
@@ -35,26 +28,6 @@ def trunc_decay(x: np.ndarray, keep: int) -> np.ndarray:
 def shift(acc: np.ndarray, exp: int) -> np.ndarray:
     """Apply a weight exponent to an int64 accumulator: left shift, or an arithmetic (floor) right shift."""
     return np.left_shift(acc, exp) if exp >= 0 else np.right_shift(acc, -exp)
-
-
-def conv2d(x: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int) -> np.ndarray:
-    """PyTorch's ``conv2d`` (cross-correlation) on numpy: x (B, C, H, W), w (C_out, C / groups, kh, kw)."""
-    B, C, H, W = x.shape
-    co, cg, kh, kw = w.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    cols = np.empty((B, C, kh, kw, ho, wo), dtype=np.float64)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, i, j] = xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-    per = co // groups
-    out = np.empty((B, co, ho * wo), dtype=np.float64)
-    for g in range(groups):
-        patch = cols[:, g * cg:(g + 1) * cg].reshape(B, cg * kh * kw, ho * wo)
-        out[:, g * per:(g + 1) * per] = w[g * per:(g + 1) * per].reshape(per, -1).astype(np.float64) @ patch
-    return out.reshape(B, co, ho, wo)
 
 
 def apply(synapse: Dense | Conv, s: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:

@@ -64,7 +64,7 @@ def _subsample(pairs: list, cap: int, seed: int) -> list:
 def _key(cfg: DataConfig, split: str, pairs: list) -> str:
     files = sorted({rec.path for rec, _ in pairs})
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
-    blob = json.dumps([FRAMES_VERSION, split, asdict(replace(cfg, distilled="")), listing,
+    blob = json.dumps([FRAMES_VERSION, split, asdict(replace(cfg, distilled="", val_fraction=0.0)), listing,
                        [(str(r.path), s.label, s.t0, s.t1) for r, s in pairs]], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -132,8 +132,8 @@ def load_split(cfg: DataConfig, split: str) -> Split:
 
 
 def load(cfg: DataConfig) -> tuple[Split, Split]:
-    """Train and test splits of the configured dataset (``cfg`` with dataset defaults resolved). A distilled
-    training set (``data.distilled``) is read by ``pipeline/distill/store.training_splits``."""
+    """The real train and test splits of the configured dataset (``cfg`` with dataset defaults resolved); a run's
+    training, validation and test sets come from ``pipeline/data/sets.py``."""
     spec = DATASETS[cfg.name]
     train, test = spec.list_split(cfg, "train"), spec.list_split(cfg, "test")
     if not spec.simulated:          # a user's folder: a class in one split only is a renamed or emptied folder

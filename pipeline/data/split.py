@@ -15,3 +15,25 @@ class Split:
     duration_us: np.ndarray   # (N,) time from first to last event
     skipped: tuple[dict, ...]
     classes: tuple[str, ...]
+
+    def take(self, idx: np.ndarray) -> "Split":
+        """The samples ``idx`` (in that order); what was skipped stays with the split it was read for."""
+        idx = np.asarray(idx, np.int64)
+        return Split(self.frames[idx], self.labels[idx], tuple(self.names[i] for i in idx), self.n_events[idx],
+                     self.duration_us[idx], self.skipped, self.classes)
+
+
+def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(train, validation): per class, a permutation seeded by ``seed`` holds out ``round(fraction * n)`` of the
+    class's n samples (at least one when ``fraction > 0`` and the class has two or more) for validation, so
+    hyperparameters can be chosen without looking at the test split. Both keep the split's sample order."""
+    held = []
+    for label in range(len(train.classes)):
+        mine = np.flatnonzero(train.labels == label)
+        k = int(round(fraction * len(mine)))
+        if fraction > 0 and len(mine) >= 2:
+            k = min(max(k, 1), len(mine) - 1)
+        held.append(mine[np.random.default_rng([seed, label, 71]).permutation(len(mine))[:k]])
+    val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    keep = np.setdiff1d(np.arange(len(train.labels)), val)
+    return train.take(keep), train.take(val)

@@ -40,7 +40,7 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from models.snn import SNN
-from pipeline import train
+from pipeline.train import loop, ranks
 from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
 from pipeline.distill.peq import peq
@@ -72,15 +72,15 @@ def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_cla
         idx = np.arange(len(labels))
         if x.teacher_samples and x.teacher_samples < len(labels):
             idx = np.sort(np.random.default_rng([x.seed, k]).permutation(len(labels))[:x.teacher_samples])
-        init = [w.detach().clone() for w in train.build_model(tcfg, frames.shape[2:], n_classes).weights]
+        init = [w.detach().clone() for w in loop.build_model(tcfg, frames.shape[2:], n_classes).weights]
         print(f"teacher {k + 1}/{x.teachers}: {len(idx)} real samples, {x.teacher_epochs} epochs", flush=True)
-        result = train.train(tcfg, frames[idx], labels[idx], n_classes)
+        result = loop.train(tcfg, frames[idx], labels[idx], n_classes)
         pool.append(Teacher(init, [w.detach().clone() for w in result.model.weights]))
     return pool
 
 
 def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) -> SNN:
-    model = train.build_model(cfg, frame_shape, n_classes)
+    model = loop.build_model(cfg, frame_shape, n_classes)
     model.requires_grad_(False)
     return model
 
@@ -188,7 +188,7 @@ def probe_weights(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int,
     n_trained = {"random": 0, "trained": x.probes, "mixed": x.probes // 2}[x.pool]
     out = []
     for k in range(x.probes):
-        model = train.build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
+        model = loop.build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
                                   frame_shape, n_classes)
         if k < n_trained:
             load_teacher(model, pool[k % len(pool)], float(rng.random()))
@@ -211,9 +211,9 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     opt = torch.optim.Adam([z], lr=x.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(x.iterations, 1))
     history, grads, start_step, seconds = [], [], 0, 0.0
-    key = config_key(cfg) + f"-world{train.rank_world()[1]}"
-    if checkpoint is not None and train.rank_world()[1] > 1:
-        checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{train.rank_world()[0]}")
+    key = config_key(cfg) + f"-world{ranks.rank_world()[1]}"
+    if checkpoint is not None and ranks.rank_world()[1] > 1:
+        checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{ranks.rank_world()[0]}")
     resume = None
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, weights_only=False)
@@ -233,7 +233,7 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
         by_class = [np.sort(cap.permutation(ix)[:x.batch_real]) for ix in by_class]
     probes, stats = probe_weights(cfg, frames.shape[2:], n_classes, pool), []
     stat_gen = torch.Generator().manual_seed(1000 + x.seed)
-    for w in tqdm(probes, desc="probe statistics", unit="probe", disable=None if train.rank_world()[0] == 0 else True):
+    for w in tqdm(probes, desc="probe statistics", unit="probe", disable=None if ranks.rank_world()[0] == 0 else True):
         load_teacher(model, Teacher(w, w), 1.0)
         stats.append(real_stats(model, frames, by_class, layers, sdr_k, x.freqs, x.freq_scale, stat_gen))
     if resume is not None:
@@ -257,7 +257,7 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     # Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
     # classes and each class's frames depend only on its own term. Every rank draws the same random numbers and
     # computes the same probe statistics; the frames are gathered at the end.
-    rank, world = train.rank_world()
+    rank, world = ranks.rank_world()
     mine = [c for c in range(n_classes) if c % world == rank]
     syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
     my_rows = np.concatenate([syn_by_class[c] for c in mine]) if mine else np.zeros(0, np.int64)
@@ -280,7 +280,7 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
                 loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
         loss = loss / (n_classes * len(layers))
         if not torch.isfinite(loss):        # a NaN set must not be rounded to zeros and stored as a result
-            raise train.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
+            raise loop.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
                                       f"loss is {loss.item()}; lower distill.lr")
         opt.zero_grad()
         loss.backward()

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from models.neuron import CubaParams
 from models.snn import SNN, ConvShape
-from pipeline import sltt
+from pipeline.train import sltt
+from pipeline.train.ranks import gather, rank_world
 from pipeline.config import ConfigError, RunConfig, conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
@@ -44,7 +45,7 @@ class TrainResult:
     epoch_loss: tuple[float, ...]
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
     pruned_epochs: tuple[bool, ...]
-    epoch_test_accuracy: tuple[float, ...] = ()     # float (QAT) forward on the test split, when given
+    epoch_accuracy: tuple[float, ...] = ()          # float (QAT) forward on the monitored split (validation)
     epoch_steps: tuple[int, ...] = ()               # optimiser steps in each epoch
 
     @property
@@ -116,21 +117,6 @@ def device_of(cfg: RunConfig) -> torch.device:
     return torch.device(want)
 
 
-def rank_world() -> tuple[int, int]:
-    """(rank, world size) of a torch.distributed run (torchrun), or (0, 1)."""
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-
-def _gather(obj):
-    """Every rank's ``obj``, in rank order (the object itself when not distributed)."""
-    rank, world = rank_world()
-    if world == 1:
-        return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
          y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None):
     """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
@@ -156,8 +142,9 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: s
 
 
 def accuracy(model: SNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
-    """Test accuracy of the training-mode (float, quantisation-aware) forward pass: the per-epoch curve. The
-    deployed integer model's accuracy is measured once at the end, by the golden model."""
+    """Accuracy of the training-mode (float, quantisation-aware) forward pass: the per-epoch curve on the
+    validation split. The deployed integer model's test accuracy is measured once at the end, by the golden
+    model."""
     device = next(model.parameters()).device
     correct = 0
     with torch.no_grad():
@@ -168,9 +155,10 @@ def accuracy(model: SNN, frames: np.ndarray, labels: np.ndarray, batch: int = 25
 
 
 def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
-          test: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
+          monitor: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Train on (N, T, 2, H, W) frames; cross-entropy on output spike counts (BPTT) or per step (SLTT), each
-    example's loss weighted as the epoch's selection plan says (1 for full data).
+    example's loss weighted as the epoch's selection plan says (1 for full data). ``monitor`` (frames, labels):
+    a split whose float accuracy is measured after every epoch (the run's validation split).
 
     Under torchrun (torch.distributed initialised), every rank draws the same plan and the same augmentation for
     each global batch and trains on its share (examples rank, rank + world, ...) of it, with DDP averaging the
@@ -189,7 +177,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
     n = len(labels)
     scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
-    seconds, losses, examples, pruned, test_acc, n_steps = [], [], [], [], [], []
+    seconds, losses, examples, pruned, curve, n_steps = [], [], [], [], [], []
     for epoch in range(t.epochs):
         start, total = time.perf_counter(), 0.0
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
@@ -212,7 +200,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
             loss = (w * ce).sum()
             new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
                                                          t.surrogate_slope).items()}
-            for part_idx, part_scores, part_total in _gather((idx, new, ce.sum().item())):
+            for part_idx, part_scores, part_total in gather((idx, new, ce.sum().item())):
                 refresh_scores(scores, seen, part_idx, part_scores, sel.ema)
                 total += part_total
             batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
@@ -225,11 +213,11 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
         examples.append(len(plan.indices))
         n_steps.append(n_batches)
         pruned.append(plan.pruned)
-        if test is not None and rank == 0:
-            test_acc.append(accuracy(model, *test))
+        if monitor is not None and len(monitor[1]) and rank == 0:
+            curve.append(accuracy(model, *monitor))
         if rank == 0:
             tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
                        f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
-                       + f", {seconds[-1]:.1f} s" + (f", test accuracy {test_acc[-1]:.4f}" if test_acc else ""))
-    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(test_acc),
+                       + f", {seconds[-1]:.1f} s" + (f", validation accuracy {curve[-1]:.4f}" if curve else ""))
+    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(curve),
                        tuple(n_steps))

@@ -78,13 +78,16 @@ def event_frames(path: Path, frames: np.ndarray, labels: np.ndarray, classes, pe
     _save(fig, path)
 
 
-def divergence(path: Path, per_backend: dict, names: list[str]) -> None:
-    """Heat map per backend: mismatched spikes (summed over samples and neurons) per layer and time step."""
+def divergence(path: Path, per_backend: dict, names: list[str], sample_steps: int | None = None) -> None:
+    """Heat map per backend: mismatched spikes (summed over samples and neurons) per layer and time step; a dashed
+    line marks the end of the samples' own steps (later steps: their tails)."""
     fig, axes = plt.subplots(1, max(1, len(per_backend)), figsize=(4.5 * max(1, len(per_backend)), 2.2),
                              squeeze=False)
     for ax, (backend, rows) in zip(axes[0], per_backend.items()):
         data = np.array(rows, dtype=float)
         im = ax.imshow(data, aspect="auto", cmap="Reds", vmin=0, vmax=max(1.0, data.max()))
+        if sample_steps is not None and data.shape[1] > sample_steps:
+            ax.axvline(sample_steps - 0.5, color="k", ls="--", lw=0.8)
         ax.set(yticks=range(len(names)), yticklabels=names, xlabel="time step",
                title=f"{backend}: {int(data.sum())} mismatched spikes")
         fig.colorbar(im, ax=ax)

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline import plots
 from pipeline.config import DistillConfig, RunConfig
-from pipeline.data import dataset
+from pipeline.data import sets
 from pipeline.data.split import Split
 from pipeline.distill import coreset, pace, store
+from pipeline.report import plots
 from pipeline.runfolder import atomic_write, staged
+from pipeline.train.ranks import rank_world
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -43,7 +44,6 @@ def distill(cfg: RunConfig, out: Path, overwrite: bool = False) -> dict | None:
     """Distil ``cfg.data``'s training split with ``cfg.distill`` into the folder ``out`` (written whole at the
     end; an earlier distilled folder there only with ``overwrite``). Under torchrun the teachers train with DDP
     and the classes are split across ranks; rank 0 writes the folder and the other ranks return None."""
-    from pipeline.train import rank_world
     out = Path(out)
     if rank_world()[0] != 0:
         return _distill(cfg, out, None)
@@ -56,12 +56,11 @@ def distill(cfg: RunConfig, out: Path, overwrite: bool = False) -> dict | None:
 
 
 def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
-    from pipeline.train import rank_world
     rank, world = rank_world()
     x, t_start, timings = cfg.distill, time.perf_counter(), {}
     if world > 1 and rank != 0:
         torch.distributed.barrier()          # rank 0 reads (and caches) the data first
-    split = dataset.load_split(cfg.data, "train")
+    split, _ = sets.real_train(cfg.data)      # validation stays out of it
     if world > 1 and rank == 0:
         torch.distributed.barrier()
     n_classes = len(split.classes)

@@ -1,0 +1,262 @@
+"""``certificate.json``: what was checked, against what, with which versions, and how to re-check it.
+
+Every ``run`` and ``verify`` folder holds, beside the deployable files (``model.nir``, ``model.net``,
+``model.onnx``) and the test vectors (``vectors.h5``, ``pipeline/certify/vectors.py``), a certificate rendered
+from the verification (``hardware/equivalence.py``): the sha256 of every certified file, the versions of
+everything that computed it, the numeric contract, what the expected spikes are, per backend what it was
+compared against and whether that comparison certifies anything, per layer its activity, which stored samples
+are the vectors, what was not checked, and the command that re-checks it. It never says more than was compared.
+
+A certificate arrives with a folder from someone else: :func:`read` validates every field (types, ranges, plain
+file names inside the folder, backends this version has) before anything is run, and names the field it
+refuses.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from export.files import atomic_write
+from hardware.backends import BACKENDS
+from hardware.equivalence import VERDICTS, Verification
+from hardware.ir import CONTRACT
+from hardware.loihi2 import Limits
+from pipeline.certify.vectors import VECTORS
+
+CERTIFICATE = "certificate.json"
+FORMAT = "nmpipe-certificate/v2"
+CERTIFIED_FILES = ("model.nir", "model.net", "model.onnx", VECTORS)
+MAX_BYTES = 16 << 20            # a certificate is a few kB; more is not one of ours
+MAX_VECTORS = 100_000
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"numpy": "numpy", "nir": "nir", "lava-nc": "lava-nc", "lava-dl": "lava-dl",
+            "onnxruntime": "onnxruntime", "torch": "torch", "nmpipe": "nmpipe"}
+# The equations every certified backend computes (hardware/ir.py has them in full).
+NUMERIC_CONTRACT = {
+    "name": CONTRACT,
+    "per_step": ["a = sum over incoming projections of shift(W (*) s[t - delay], weight_exp)   (W: int8 mantissas)",
+                 "u = trunc(u * (4095 - du) / 4096) + (a << 6)                                  (24-bit, wraps)",
+                 "v = trunc(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp)              (24-bit, saturates)",
+                 "spike when v > vth << 6, then v = 0"],
+    "delay": "one step per synapse (Lava's), plus the steps of any Delay node",
+    "input": "binary spikes per step; a sample starts from zero state (v = v0)",
+}
+
+
+class CertificateError(ValueError):
+    """A certificate that cannot be read or trusted as one of ours: exit 2, one line naming the field."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str | None]:
+    """Python, the packages that compute or read a certificate, and this project's git commit (when known)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for key, dist in PACKAGES.items():
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = None
+    out["nmpipe_commit"] = _git_commit()
+    return out
+
+
+def _git_commit() -> str | None:
+    if not (ROOT / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+@dataclass(frozen=True)
+class VectorsInfo:
+    samples: int                    # stored
+    sample_steps: int               # each sample's own steps
+    tail_steps: int                 # stored past each sample's end
+    dt_s: float
+    indices: tuple[int, ...]        # which compared samples they are
+    which: str
+    expected: str
+
+    def to_json(self) -> dict:
+        return {"file": VECTORS, "samples": self.samples, "steps": self.sample_steps + self.tail_steps,
+                "sample_steps": self.sample_steps, "tail_steps": self.tail_steps, "dt_s": self.dt_s,
+                "indices": list(self.indices), "which": self.which, "expected": self.expected}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    kind: str                                   # run | verify
+    verdict: str
+    recheck_command: str
+    files_sha256: dict[str, str]
+    expected_by: str                            # what produced the expected spikes: golden | reference
+    expected: str
+    backends: dict[str, dict]                   # per backend (and measured model) its comparison
+    recheck_backends: tuple[str, ...]
+    vectors: VectorsInfo
+    layers: tuple[dict, ...]
+    readout: tuple[str, ...]
+    ranks: int
+    not_checked: tuple[str, ...]
+    details: dict = field(default_factory=dict)     # run: accuracy, test samples; verify: graph, reading, Loihi 2
+    versions: dict[str, str | None] = field(default_factory=versions)
+    written: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def to_json(self) -> dict:
+        return {"certificate": FORMAT, "kind": self.kind, "written": self.written, "verdict": self.verdict,
+                "exit_status": VERDICTS[self.verdict][0], "meaning": VERDICTS[self.verdict][1],
+                "recheck_command": self.recheck_command, "files_sha256": dict(self.files_sha256),
+                "versions": dict(self.versions), "numeric_contract": NUMERIC_CONTRACT,
+                "expected": {"by": self.expected_by, "description": self.expected},
+                "backends": self.backends, "recheck_backends": list(self.recheck_backends),
+                "vectors": self.vectors.to_json(), "layers": list(self.layers), "readout": list(self.readout),
+                "ranks": self.ranks, "not_checked": list(self.not_checked), **self.details}
+
+    def write(self, folder: Path) -> None:
+        atomic_write(folder / CERTIFICATE, lambda p: p.write_text(json.dumps(self.to_json(), indent=2) + "\n"))
+
+
+def layer_rows(verification: Verification, node_names: dict[str, str]) -> tuple[dict, ...]:
+    """Per layer: its node in model.nir, neurons, expected spikes over the compared samples, silence."""
+    return tuple({"node": node_names.get(L.layer, L.layer), **L.to_json(verification.samples),
+                  **({} if L.spiking else {"readout": "voltage (non-spiking)"})} for L in verification.layers)
+
+
+def certify(kind: str, folder: Path, final: Path, verification: Verification, vectors: VectorsInfo,
+            node_names: dict[str, str], not_checked: list[str], ranks: int, details: dict) -> Certificate:
+    """The certificate of ``verification``, hashing the certified files in ``folder`` (the staged folder, moved to
+    ``final`` when complete); written by the caller after every file it hashes."""
+    files = {name: sha256(folder / name) for name in CERTIFIED_FILES if (folder / name).is_file()}
+    backends = {b.backend: b.to_json() for b in verification.backends}
+    for row in backends.values():
+        row.pop("layers")           # per layer and step: report.json; the certificate keeps the verdicts
+    recheck = tuple(b.backend for b in verification.backends
+                    if b.backend in BACKENDS and (BACKENDS[b.backend].file is None or BACKENDS[b.backend].file in files))
+    if verification.expected_by in BACKENDS and verification.expected_by not in recheck:
+        recheck = (verification.expected_by,) + recheck      # a reproduction of the stored output: the cheapest replay
+    return Certificate(kind, verification.verdict, f"python -m pipeline recheck {final}", files,
+                       verification.expected_by, verification.expected, backends, recheck, vectors,
+                       layer_rows(verification, node_names), verification.readout, ranks,
+                       tuple(not_checked) + verification.not_compared, details)
+
+
+# --- reading a received certificate -------------------------------------------------------------------------
+
+def read(folder: Path) -> dict:
+    """The certificate in ``folder``, every field the replay relies on validated (see :func:`validate`)."""
+    path = folder / CERTIFICATE
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise CertificateError(f"{path}: is not a regular file")
+        if size > MAX_BYTES:
+            raise CertificateError(f"{path}: {size:,} bytes; a certificate of this tool is a few kB (limit "
+                                   f"{MAX_BYTES:,})")
+        cert = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CertificateError(f"{path}: no certificate in this folder (run and verify write one)") from None
+    except RecursionError:
+        raise CertificateError(f"{path}: JSON nested too deeply to be a certificate") from None
+    except (OSError, ValueError) as e:
+        raise CertificateError(f"{path}: not a readable certificate ({' '.join(str(e).split())})") from None
+    validate(cert, path)
+    return cert
+
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _need(cert: dict, key: str, typ, path: Path):
+    value = cert.get(key)
+    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+        raise CertificateError(f"{path}: field {key!r} must be {getattr(typ, '__name__', typ)}, found "
+                               f"{type(value).__name__} {json.dumps(value)[:60]}")
+    return value
+
+
+def validate(cert, path: Path) -> None:
+    """Refuse a certificate whose fields could make the replay compare less than it claims, read outside the
+    folder, or fail midway: one :class:`CertificateError` naming the field."""
+    if not isinstance(cert, dict) or cert.get("certificate") != FORMAT:
+        found = cert.get("certificate") if isinstance(cert, dict) else None
+        older = " (an earlier version, which did not state what each backend was compared against: " \
+                "certify again with this version)" if isinstance(found, str) and found.startswith("nmpipe") else ""
+        raise CertificateError(f"{path}: not a certificate of this tool (expected \"certificate\": \"{FORMAT}\")"
+                               + older)
+    if cert.get("kind") not in ("run", "verify"):
+        raise CertificateError(f"{path}: field 'kind' must be 'run' or 'verify'")
+    if cert.get("verdict") not in set(VERDICTS) - {"TAMPERED"}:
+        raise CertificateError(f"{path}: field 'verdict' {cert.get('verdict')!r} is not one of "
+                               f"{sorted(set(VERDICTS) - {'TAMPERED'})}")
+    files = _need(cert, "files_sha256", dict, path)
+    for name, digest in files.items():
+        if name not in CERTIFIED_FILES:
+            raise CertificateError(f"{path}: files_sha256 names {name!r}; only the folder's own "
+                                   f"{', '.join(CERTIFIED_FILES)} are certified (no paths)")
+        if not isinstance(digest, str) or not _HEX.fullmatch(digest):
+            raise CertificateError(f"{path}: files_sha256[{name!r}] is not a sha256 digest (64 hex digits)")
+    for name in ("model.nir", VECTORS):
+        if name not in files:
+            raise CertificateError(f"{path}: certifies no {name}, so there is nothing to replay")
+    vers = _need(cert, "versions", dict, path)
+    if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in vers.items()):
+        raise CertificateError(f"{path}: field 'versions' must map names to version strings")
+    expected = _need(cert, "expected", dict, path)
+    if expected.get("by") not in ("golden", "reference") or not isinstance(expected.get("description"), str):
+        raise CertificateError(f"{path}: field 'expected' must say by 'golden' or 'reference', with a description")
+    backends = _need(cert, "backends", dict, path)
+    for name, row in backends.items():
+        if not isinstance(row, dict) or not isinstance(row.get("certifies"), bool) \
+                or not all(isinstance(row.get(k), int) and row[k] >= 0 for k in ("compared", "identical")):
+            raise CertificateError(f"{path}: backends[{name!r}] must state certifies (true/false), compared and "
+                                   "identical (whole numbers)")
+    recheck = _need(cert, "recheck_backends", list, path)
+    if not recheck:
+        raise CertificateError(f"{path}: recheck_backends is empty: the certificate names nothing to replay")
+    for name in recheck:
+        if not isinstance(name, str) or name not in BACKENDS:
+            raise CertificateError(f"{path}: recheck_backends names {json.dumps(name)[:60]}; this version replays "
+                                   f"{', '.join(BACKENDS)}")
+        if BACKENDS[name].file and BACKENDS[name].file not in files:
+            raise CertificateError(f"{path}: recheck_backends names {name!r}, which runs from "
+                                   f"{BACKENDS[name].file}, but the certificate certifies no such file")
+    if len(set(recheck)) != len(recheck):
+        raise CertificateError(f"{path}: recheck_backends names a backend twice")
+    left_out = [b for b, row in backends.items() if row["certifies"] and b not in recheck]
+    if left_out:
+        raise CertificateError(f"{path}: backends {left_out} certify, but recheck_backends does not replay them")
+    vec = _need(cert, "vectors", dict, path)
+    for key, lo in (("samples", 1), ("sample_steps", 1), ("tail_steps", 0)):
+        if not isinstance(vec.get(key), int) or isinstance(vec.get(key), bool) or vec[key] < lo:
+            raise CertificateError(f"{path}: vectors.{key} must be a whole number >= {lo}")
+    if vec["samples"] > MAX_VECTORS or vec["sample_steps"] > Limits().max_steps or vec["tail_steps"] > 64:
+        raise CertificateError(f"{path}: vectors declare {vec['samples']} samples of {vec['sample_steps']} + "
+                               f"{vec['tail_steps']} steps; the limits are {MAX_VECTORS} samples and "
+                               f"{Limits().max_steps} steps (Loihi 2's configured bound) + 64")
+    indices = vec.get("indices")
+    if not isinstance(indices, list) or len(indices) != vec["samples"] or \
+            not all(isinstance(i, int) and i >= 0 for i in indices):
+        raise CertificateError(f"{path}: vectors.indices must list the {vec['samples']} stored samples")
+    if not isinstance(cert.get("ranks"), int) or cert["ranks"] < 1:
+        raise CertificateError(f"{path}: field 'ranks' must be a whole number >= 1")

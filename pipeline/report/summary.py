@@ -1,0 +1,93 @@
+"""The printed summaries of run, verify and recheck, rendered from their typed results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hardware.equivalence import BackendComparison, Verification
+
+
+def backend_line(b: BackendComparison, what: str = "samples") -> str:
+    """One backend's comparison in one line, saying what it was compared against when that is not a check."""
+    tail = (f", past each sample's end included ({b.tail_positions:,} positions there)" if b.tail_positions
+            else "")
+    if b.certifies:
+        head = (f"{b.backend:>9}: {b.identical}/{b.compared} {what} spike-identical in every layer and step it "
+                f"computed{tail} [{b.verdict}]")
+    elif b.verdict in ("REPRODUCED", "NOT REPRODUCED"):
+        head = (f"{b.backend:>9}: {b.identical}/{b.compared} {what} reproduced its own stored output [{b.verdict}] "
+                "(a reproduction, not an independent check)")
+    else:
+        head = f"{b.backend:>9}: {b.identical}/{b.compared} {what} spike-identical [{b.why_not}]"
+    return head + (f"; first divergence: {b.first_divergence}" if b.first_divergence else "")
+
+
+def silence_lines(v: Verification) -> list[str]:
+    """The warning for every silent layer, and what a silent readout means for the verdict."""
+    lines = [f"WARNING: layer {L.layer} never spiked in any of the {v.samples} compared samples: {L.cause}"
+             if L.spiking else f"WARNING: readout {L.layer} received no spike in any of the {v.samples} compared "
+                               f"samples: {L.cause}" for L in v.silent_layers]
+    if v.verdict == "SILENT":
+        lines.append("SILENT: every readout stayed silent, so identical spikes certify nothing; exit status 3")
+    if v.verdict == "REFERENCE ONLY":
+        lines.append("REFERENCE ONLY: no backend was compared with an independent implementation; nothing is "
+                     "certified")
+    return lines
+
+
+def verification_lines(v: Verification) -> list[str]:
+    lines = [backend_line(b) for b in v.backends]
+    lines += [f"  not compared: {line}" for line in v.not_compared]
+    return lines
+
+
+def run_summary(report, out: Path) -> str:
+    """``run``'s summary (a :class:`pipeline.report.report.RunReport`)."""
+    v = report.verification
+    acc = ", ".join(f"{k} {a:.4f}" for k, a in report.accuracy.items())
+    asked = (f"; {report.samples_requested} asked for, the test split has {report.test_samples}"
+             if report.samples_requested > report.test_samples else "")
+    lines = [f"test accuracy ({report.test_samples} samples{asked}): {acc}"]
+    curve = report.training.get("epoch_val_accuracy_float", [])
+    if curve:
+        marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})
+        lines.append(f"training: {len(curve)} epochs in {report.timings_s.get('train_s', 0):.0f} s; float "
+                     "validation accuracy by epoch " + ", ".join(f"{k + 1}: {curve[k]:.3f}" for k in marks))
+    lines.append(f"expected spikes: {v.expected}")
+    lines += verification_lines(v)
+    a = report.loihi2["activity"]["per_inference"]
+    r = report.loihi2["resources"]
+    lines.append(f"Loihi 2: {r['cores']} of {r['resources']['cores_per_chip']} cores; per inference "
+                 f"{a['synops']:,.0f} SynOps, {a['spikes']:,.0f} spikes, sparsity {a['sparsity']:.3f}, "
+                 f"energy ~{a['energy_uj_estimate']:.2f} uJ (estimate, Loihi 1 per-op figures)")
+    lines += silence_lines(v)
+    lines.append(f"verdict: {v.verdict} (exit status {v.exit_code})")
+    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
+                 "vectors.h5, certificate.json, report.json, report.html, training.png, rasters.png, divergence.png)")
+    lines.append(f"re-check it anywhere from the folder alone: python -m pipeline recheck {out}")
+    return "\n".join(lines)
+
+
+def verify_summary(report, out: Path) -> str:
+    """``verify``'s summary (a :class:`pipeline.report.report.VerifyReport`)."""
+    v = report.verification
+    kinds = ", ".join(sorted({p["kind"] for p in report.projections}))
+    lines = [f"{report.graph}: {v.verdict} ({report.input}); projections: {kinds}"]
+    if report.target == "reference":
+        lines.append("  Lava not run (--target reference): the float graph against the integer reference only")
+    lines.append(f"  expected spikes: {v.expected}")
+    lines += ["  " + line.strip() for line in verification_lines(v)]
+    if report.float:
+        d = report.discretisation
+        lines.append(f"  float graph ({d['method']}, dt {d['dt']:g} s) against the integer reference, per layer:")
+    else:
+        lines.append("  read exactly from the graph's integer metadata (no float graph to compare)")
+    for r in report.float:
+        lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
+                     f"{r['integer_spikes']}, cosine {r['activity_cosine']:.4f}, first divergence "
+                     f"{r['first_divergence']}")
+    if report.loihi2.get("verdict"):
+        lines.append(f"  Loihi 2: {report.loihi2['verdict']}")
+    lines += [f"  hand-off: {note}" for note in report.handoff]
+    lines += silence_lines(v)
+    lines.append(f"  report: {out / 'report.html'}; re-check anywhere: python -m pipeline recheck {out}")
+    return "\n".join(lines)
