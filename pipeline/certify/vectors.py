@@ -40,7 +40,7 @@ def choose(samples: int, wanted: int, diverged: list[int]) -> np.ndarray:
     """Which samples to store: the first ``wanted``, and up to ``wanted`` more of the diverged ones (a
     DIVERGED certificate must carry a divergence that recheck reproduces), in sample order."""
     first = list(range(min(wanted, samples)))
-    extra = [i for i in dict.fromkeys(diverged) if i >= len(first)][:wanted]
+    extra = [i for i in sorted(set(diverged)) if i >= len(first)][:wanted]
     return np.array(sorted(first + extra), np.int64)
 
 
