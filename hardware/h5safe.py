@@ -21,12 +21,12 @@ from hardware.errors import GraphError
 MAX_BYTES = 2 << 30        # declared bytes of all datasets together; a conv net's 64 test vectors take ~10 MB
 
 
-def regular_file(path: Path) -> None:
+def regular_file(path: Path, what: str = "file") -> None:
     """A plain file (not a FIFO, device or folder, which would block or mislead a reader), or a GraphError."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise GraphError(f"{path}: no such file") from None
+        raise GraphError(f"{path}: not a readable {what} (no such file)") from None
     except OSError as e:
         raise GraphError(f"{path}: cannot be read ({e.strerror or e})") from None
     if stat.S_ISDIR(mode):
@@ -35,18 +35,18 @@ def regular_file(path: Path) -> None:
         raise GraphError(f"{path}: is not a regular file (a FIFO, socket or device); only plain files are read")
 
 
-def check(path: Path, max_bytes: int = MAX_BYTES) -> None:
-    """Raise :class:`GraphError` unless ``path`` is a plain HDF5 file that stays within itself and declares at
-    most ``max_bytes`` of data."""
+def check(path: Path, max_bytes: int = MAX_BYTES, what: str = "HDF5 file") -> None:
+    """Raise :class:`GraphError` unless ``path`` is a plain HDF5 file (``what``: e.g. "NIR file") that stays within
+    itself and declares at most ``max_bytes`` of data."""
     path = Path(path)
-    regular_file(path)
+    regular_file(path, what)
     try:
         with h5py.File(path, "r") as f:
             total = _walk(path, f, "/", set(), 0)
     except GraphError:
         raise
     except Exception as e:      # h5py raises OSError, KeyError, ValueError... on damaged files
-        raise GraphError(f"{path}: not a readable HDF5 file ({type(e).__name__}: {' '.join(str(e).split())})") \
+        raise GraphError(f"{path}: not a readable {what} ({type(e).__name__}: {' '.join(str(e).split())})") \
             from None
     if total > max_bytes:
         raise GraphError(f"{path}: its datasets declare {total:,} bytes in all, above the limit of {max_bytes:,}")

@@ -49,7 +49,7 @@ def read(path: str | Path) -> nir.NIRGraph:
     path = Path(path)
     if path.is_dir():
         raise GraphError(f"{path}: is a folder, not a NIR file (give the .nir file, e.g. {path / 'model.nir'})")
-    h5safe.check(path)          # a plain file, no links or external data, sizes within bounds
+    h5safe.check(path, what="NIR file")     # a plain file, no links or external data, sizes within bounds
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:

@@ -46,3 +46,15 @@ def quick_run_all(tmp_path_factory, quick_cache):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc.stdout
+
+
+def verified(net, x, backends=("lava",), workers: int = 2, chunk: int = 250, folder=None):
+    """The verification stage on ``net``: the integer reference (run on past each sample's end) as expected, the
+    named real backends compared with it at every step they compute."""
+    from hardware import equivalence
+    from hardware.backends import BACKENDS, Options, reference
+    tail = max(net.depth.values()) - 1
+    xs = np.concatenate([x, np.zeros((x.shape[0], tail, x.shape[2]), x.dtype)], axis=1)
+    expected = equivalence.Expected(reference.simulate(net, xs), "golden", "the integer reference")
+    return equivalence.verify(net, x, expected, [BACKENDS[b] for b in backends],
+                              Options(folder, workers, chunk, progress=False))

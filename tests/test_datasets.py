@@ -34,7 +34,8 @@ def test_each_dataset_runs_end_to_end(tmp_path, capsys, name, make, n_train, n_t
                  f"data.name={name}", "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'cache'}"])
     assert code == 0, capsys.readouterr()
     report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert report["data"]["train"]["samples"] == n_train and report["data"]["test"]["samples"] == n_test
+    d = report["data"]
+    assert d["train"]["samples"] + d["validation"]["samples"] == n_train and d["test"]["samples"] == n_test
     assert report["data"]["frames"] == list(frame)
     b = report["backends"]["reference"]
     assert b["identical"] == b["compared"] == n_test

@@ -123,7 +123,7 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     gold = [own["expected"].spikes[k] for k in names]
 
     report = RunReport(
-        v, accuracy, int(n), cfg.verify.samples, dataset.summary(cfg.data, data.train, data.test),
+        v, accuracy, int(n), cfg.verify.samples, dataset.summary(cfg.data, data.train, data.test, data.val),
         {"distilled": cfg.data.distilled or None, "ranks": ranks.rank_world()[1], "method": cfg.select.method,
          "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0, "trainer": cfg.train.method,
          "epochs": cfg.train.epochs, "train_samples": len(data.train.labels), "val_samples": len(data.val.labels),

@@ -141,8 +141,9 @@ def load(cfg: DataConfig) -> tuple[Split, Split]:
     return _read_split(cfg, spec, "train", train), _read_split(cfg, spec, "test", test)
 
 
-def summary(cfg: DataConfig, train: Split, test: Split) -> dict:
-    """What was read: samples per split and class, sensor, events per sample, duration, skipped files."""
+def summary(cfg: DataConfig, train: Split, test: Split, val: Split | None = None) -> dict:
+    """What was read: samples per split and class, sensor, events per sample, duration, skipped files (and the
+    validation split held out of the training split, when given)."""
     def stats(s: Split) -> dict:
         counts = np.bincount(s.labels, minlength=len(s.classes))
         return {"samples": len(s.labels), "per_class": dict(zip(s.classes, map(int, counts))),
@@ -153,4 +154,5 @@ def summary(cfg: DataConfig, train: Split, test: Split) -> dict:
                 "skipped": list(s.skipped)}
     spec = DATASETS[cfg.name]
     return {"name": cfg.name, "root": cfg.root, "sensor": list(spec.sensor),
-            "frames": list(train.frames.shape[1:]), "train": stats(train), "test": stats(test)}
+            "frames": list(train.frames.shape[1:]), "train": stats(train),
+            **({"validation": stats(val)} if val is not None and len(val.labels) else {}), "test": stats(test)}
