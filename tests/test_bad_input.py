@@ -81,8 +81,8 @@ def test_a_silent_network_is_flagged_and_fails_with_exit_3(capsys, tmp_path, qui
     assert "no neuron crossed its threshold" in cause and "% of the threshold" in cause
     assert silent["conv2"]["cause"] == "no spike reaches it: conv1 is silent"
     assert "WARNING: layer conv1 never spiked in any of the 40 compared samples" in stdout
-    assert "SILENT: the output never spiked" in stdout
-    assert "WARNING: Layer fc2 never spiked" in (out / "report.html").read_text()
+    assert "SILENT: every readout stayed silent, so identical spikes certify nothing; exit status 3" in stdout
+    assert "WARNING: layer fc2 never spiked" in (out / "report.html").read_text()
     # 6: the number actually compared, and what was asked for
     assert report["test_samples"] == 40 and report["samples_requested"] == 100000
     assert "test accuracy (40 samples; 100000 asked for, the test split has 40)" in stdout

@@ -31,7 +31,9 @@ def test_quick_run_on_real_lava(quick_run_all):
         b = report["backends"][name]
         assert b["identical"] == b["compared"] == 40 and b["first_divergence"] is None
         assert report["accuracy"][name] == report["accuracy"]["golden"]
-    assert sum(layer["golden_spikes"] for layer in report["backends"]["lava"]["layers"].values()) > 0
+    assert sum(layer["expected_spikes"] for layer in report["backends"]["lava"]["layers"].values()) > 0
+    assert report["backends"]["lava"]["tail_positions_compared"] > 0           # batched: past each sample's end
+    assert report["expected"]["by"] == "golden" and report["exit_status"] == 0
     assert report["config"]["data"]["n_test"] == 40
     act = report["loihi2"]["activity"]
     assert act["per_inference"]["synops"] > 0 and 0 < act["per_inference"]["sparsity"] < 1

@@ -139,7 +139,8 @@ def test_a_wrong_convention_is_caught_where_it_matters():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_sinabs_graph_read_at_a_physical_dt_is_silent_and_the_summary_names_dt(tmp_path):
-    from pipeline.verify import summary, verify
+    from pipeline.commands.verify import verify
+    from pipeline.report.summary import verify_summary
     graph = tmp_path / "sinabs.nir"
     nir.write(graph, nir.NIRGraph(
         nodes={"input": nir.Input(input_type={"input": np.array([4])}),
@@ -148,9 +149,11 @@ def test_a_sinabs_graph_read_at_a_physical_dt_is_silent_and_the_summary_names_dt
                               v_reset=np.zeros(3)),
                "output": nir.Output(output_type={"output": np.array([3])})},
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")]))
-    wrong = verify(graph, tmp_path / "wrong", dt=1e-3, samples=2, progress=False, target="reference")
+    report = verify(graph, tmp_path / "wrong", dt=1e-3, samples=2, progress=False, target="reference")
+    wrong = report.to_json()
     assert wrong["verdict"] == "SILENT" and [s["layer"] for s in wrong["silent_layers"]] == ["lif"]
-    text = summary(wrong, tmp_path / "wrong")
+    text = verify_summary(report, tmp_path / "wrong")
     assert "WARNING: layer lif never spiked" in text and "dt = 0.001 s" in text and "--source" in text
-    right = verify(graph, tmp_path / "right", source="sinabs", samples=2, progress=False, target="reference")
+    right = verify(graph, tmp_path / "right", source="sinabs", samples=2, progress=False,
+                   target="reference").to_json()
     assert right["verdict"] == "REFERENCE ONLY" and right["silent_layers"] == []

@@ -34,9 +34,9 @@ def load(cfg: DataConfig) -> RunData:
     if not cfg.distilled:
         train, test = dataset.load(cfg)
         return RunData(*carve_validation(train, cfg.val_fraction, cfg.seed), test)
+    train = distilled.load(Path(cfg.distilled), cfg, DATASETS[cfg.name].classes)     # first: it is checked
     _, val = real_train(cfg)
     test = dataset.load_split(cfg, "test")
-    train = distilled.load(Path(cfg.distilled), cfg, DATASETS[cfg.name].classes)
     if train.frames.shape[1:] != test.frames.shape[1:]:
         raise DataError(f"{cfg.distilled}: frames of shape {train.frames.shape[1:]}, but this dataset's "
                         f"test frames are {test.frames.shape[1:]}")
