@@ -25,6 +25,20 @@ from models.snn import DeployedNet
 
 
 
+def leak(bias, r: float):
+    """The continuous v_leak that gives a per-step bias under the exponential discretisation,
+    v[t] = b v[t-1] + (1 - b) (v_leak + r I): v_leak = bias r. Without a leak (r = inf) no v_leak can give a bias;
+    then v_leak is 0 and the bias lives in the integer metadata alone."""
+    return np.asarray(bias, dtype=np.float64) * r if np.isfinite(r) else np.zeros(np.shape(bias))
+
+
+def _fill(values: np.ndarray, shape) -> np.ndarray:
+    """One value per neuron in the node's shape: a flat per-neuron array reshaped (C-major), or one broadcast."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.reshape(shape) if values.size == np.prod(shape) and values.size > 1 else \
+        np.full(shape, float(values.ravel()[0]) if values.size else 0.0)
+
+
 def _cuba_node(layer, dt: float) -> nir.CubaLIF:
     p, shape = layer.neuron, layer.out_shape
     a, b = p.u_keep / 4096, p.v_keep / 4096
@@ -36,7 +50,7 @@ def _cuba_node(layer, dt: float) -> nir.CubaLIF:
     meta = {"layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
             "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
             "decay_rounding": "truncate toward zero"}
-    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(0.0),
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(leak(p.bias, r)),
                        v_threshold=full(float(p.theta)), v_reset=full(0.0),
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
 
@@ -158,7 +172,8 @@ def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir
                          f"bias_in{j}_exp": int(p.synapse.exp), f"bias_in{j}_delay": p.delay})
         if biases:
             meta["bias_inputs"] = len(biases)
-        nodes[names[k]] = nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(0.0),
+        nodes[names[k]] = nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r),
+                                      v_leak=_fill(leak(pop.bias, r), shapes[k]),
                                       v_threshold=full(float(pop.vth << STATE_SHIFT)), v_reset=full(0.0),
                                       w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
     edges = []

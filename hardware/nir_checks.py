@@ -104,7 +104,8 @@ def resistance(tau_field: str | None) -> Rule:
             tau = np.asarray(getattr(node, tau_field), dtype=np.float64)
             if np.broadcast_shapes(tau.shape, a.shape) == a.shape:
                 inf &= ~np.isinf(np.broadcast_to(tau, a.shape))
-        return _bad(a, np.isnan(a), "NaN") or _bad(a, inf, "infinite (r = inf needs an infinite time constant)")
+        return _bad(a, np.isnan(a), "NaN") or _bad(a, inf, "infinite (r = inf needs an infinite time constant)") \
+            or _bad(a, a < 0, "negative (a resistance is >= 0)")
     return rule
 
 

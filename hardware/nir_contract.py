@@ -28,11 +28,17 @@ def _meta_int(name: str, node, key: str) -> int:
     return int(f[0])
 
 
+def _per_neuron(v) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.clip(np.asarray(v, dtype=np.float64), -1e300, 1e300)
+
+
 def _close(a, b) -> bool:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
     with np.errstate(invalid="ignore"):
-        return bool(np.all(both_inf | (np.abs(a - b) <= 1e-9 * np.maximum(np.abs(b), 1e-300))))
+        near = np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= 1e-9 * np.maximum(np.abs(b), 1e-300))
+        return bool(np.all(both_inf | near))
 
 
 def contract_errors(graph: nir.NIRGraph) -> list[str]:
@@ -42,7 +48,8 @@ def contract_errors(graph: nir.NIRGraph) -> list[str]:
 
         Linear:  weight = weight_mantissa * 2**weight_exp                            (exactly)
         CubaLIF: du = round(4095 - 4096 exp(-dt / tau_syn)),  dv = round(4096 - 4096 exp(-dt / tau_mem))
-                 v_threshold = vth * 64,  v_reset = 0,  r = 1 / (1 - b),  w_in = 64 / (1 - a)
+                 v_threshold = vth * 64,  v_reset = 0,  r = 1 / (1 - b),  w_in = 64 / (1 - a),
+                 v_leak = (bias_mant << bias_exp) r  (0 without a leak: then no continuous field holds the bias)
                  with a = (4095 - du) / 4096 and b = (4096 - dv) / 4096
 
     Non-finite or fractional metadata raises :class:`GraphError`."""
@@ -79,6 +86,14 @@ def contract_errors(graph: nir.NIRGraph) -> list[str]:
                       ("v_reset", _close(node.v_reset, 0.0), "the reset rule (to 0)"),
                       ("r", _close(node.r, r), f"dv = {dv} (r = 1 / (1 - b))"),
                       ("w_in", _close(node.w_in, w_in), f"du = {du} (w_in = 64 / (1 - a))")]
+            if {"bias_mant", "bias_exp"} <= set(ints):
+                with np.errstate(over="ignore"):
+                    bias = np.ldexp(_per_neuron(md["bias_mant"]),
+                                    np.clip(_per_neuron(md["bias_exp"]), -2000, 2000).astype(np.int64))
+                want = np.ravel(bias * r if np.isfinite(r) else 0.0 * bias)
+                have = np.ravel(np.asarray(node.v_leak, dtype=np.float64))
+                same = want.size in (1, have.size) and _close(have, np.broadcast_to(want, have.shape))
+                checks.append(("v_leak", same, "bias_mant << bias_exp (v_leak = bias r)"))
             errors += [f"node {name!r}: {field} disagrees with the metadata's {what}" for field, ok, what in checks
                        if not ok]
     return errors

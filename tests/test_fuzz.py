@@ -41,6 +41,12 @@ def call(capsys, *args) -> tuple[int, str]:
     return rc, err
 
 
+def call_out(capsys, *args) -> tuple[int, str, str]:
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 def assert_clean_outcome(rc: int, err: str, allowed=(0, 2), names: tuple[str, ...] = ()) -> None:
     """Exit status allowed; a refusal is one 'error:' line (the last), naming one of ``names``."""
     assert rc in allowed, (rc, err[-2000:])
@@ -94,7 +100,7 @@ FORMATS = {  # name: (dataset, make the folder, the fuzzed file in it, a valid f
     "cifar10dvs-aedat2": ("cifar10dvs", lambda r: cifar10dvs_folder(r, per_class=2), "cat/cifar10_cat_0.aedat",
                           aedat2.encode_dvs128(_EV), ("data.test_fraction=0.5",)),
     "cifar10dvs-aedat4": ("cifar10dvs", lambda r: cifar10dvs_folder(r, per_class=2), "cat/extra.aedat4",
-                          SHARED_AEDAT4.read_bytes()[:20000] if SHARED_AEDAT4.exists() else b"",
+                          SHARED_AEDAT4.read_bytes()[:20000] if SHARED_AEDAT4.exists() else None,
                           ("data.test_fraction=0.5",)),
     "dvsgesture-aedat31": ("dvsgesture", gesture_folder, "user01_fluorescent.aedat",
                            aedat31.encode_polarity(_EV, packet_size=50), ()),
@@ -106,6 +112,8 @@ FORMATS = {  # name: (dataset, make the folder, the fuzzed file in it, a valid f
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_random_bytes_into_every_event_reader_give_one_line_or_a_result(fmt, capsys):
     name, make, rel, valid, extra = FORMATS[fmt]
+    if valid is None:           # its seed file is the real recording in ../shared/data: no seed, no fuzzing
+        pytest.skip(f"{SHARED_AEDAT4} not present")
     with tempfile.TemporaryDirectory() as tmp:
         root = make(Path(tmp) / "data")
         target = root / rel
@@ -186,44 +194,145 @@ def _mutate(g: nir.NIRGraph, which: int, value: float, how: str) -> tuple[str, s
     return node, field
 
 
+GRAPHS = {"foreign": foreign_graph, "conv": conv_graph}
+# the population each node's values reach (a linear node's weights are quantised with its target's threshold)
+FEEDS = {"foreign": {"fc": "lif", "out": "cuba"}, "conv": {"conv": "lif1", "pool": "lif2", "flat": "lif2",
+                                                            "fc": "lif2"}}
+TRIED = ("nan", "inf", "-inf", "-1", "0", "0.5", "1e30")
+# The stated outcome of every field set to each tried value (every element), under `verify --target reference
+# --samples 2 --steps 8`. 0 / 3: a report (3: a silent readout, e.g. weights <= 0); F: exit 2 naming the node and
+# the field (hardware/nir_checks.py); Q: exit 2 naming the population the weights feed, which Loihi 2's 8-bit
+# weights cannot reach; N: exit 2 naming the node (the same, for its own input weight or resistance); T: exit 2
+# naming the node: its threshold must exceed its reset (Loihi resets to 0); R: exit 2 naming the file:
+# nir's own reader refuses it (its type inference, e.g. a stride that changes the shapes downstream).
+OUTCOMES = {
+    ("foreign", "fc", "weight"): "F F F 3 3 0 Q", ("foreign", "fc", "bias"): "F F F 0 0 0 Q",
+    ("foreign", "lif", "tau"): "F 3 F F F 3 3", ("foreign", "lif", "r"): "F F F F 3 3 N",
+    ("foreign", "lif", "v_leak"): "F F F 0 0 0 0", ("foreign", "lif", "v_threshold"): "F F F F F 0 3",
+    ("foreign", "lif", "v_reset"): "F F F 0 0 0 T", ("foreign", "out", "weight"): "F F F 3 3 0 Q",
+    ("foreign", "cuba", "tau_syn"): "F 3 F F 0 3 3", ("foreign", "cuba", "tau_mem"): "F 3 F F F 3 3",
+    ("foreign", "cuba", "r"): "F F F F 3 0 N", ("foreign", "cuba", "v_leak"): "F F F 0 0 0 0",
+    ("foreign", "cuba", "v_threshold"): "F F F F F 0 3", ("foreign", "cuba", "v_reset"): "F F F 0 0 0 T",
+    ("foreign", "cuba", "w_in"): "F F F 3 3 0 N",
+    ("conv", "conv", "input_shape"): "R R R R R R R", ("conv", "conv", "weight"): "F F F 3 3 0 Q",
+    ("conv", "conv", "stride"): "R R R R R R R", ("conv", "conv", "padding"): "R R R R R R R",
+    ("conv", "conv", "dilation"): "R R R R R R R", ("conv", "conv", "groups"): "F F F F F F F",
+    ("conv", "conv", "bias"): "F F F 0 0 0 Q", ("conv", "lif1", "tau"): "F 3 F F F 3 3",
+    ("conv", "lif1", "r"): "F F F F 3 3 N", ("conv", "lif1", "v_leak"): "F F F 0 0 0 0",
+    ("conv", "lif1", "v_threshold"): "F F F F F 0 3", ("conv", "lif1", "v_reset"): "F F F 0 0 0 T",
+    ("conv", "pool", "kernel_size"): "R R R R R F R", ("conv", "pool", "stride"): "R R R R R R R",
+    ("conv", "pool", "padding"): "R R R R 0 F R", ("conv", "flat", "start_dim"): "R R R R R R R",
+    ("conv", "flat", "end_dim"): "R R R 0 R R R", ("conv", "fc", "weight"): "F F F 3 3 0 Q",
+    ("conv", "lif2", "tau"): "F 3 F F F 3 3", ("conv", "lif2", "r"): "F F F F 3 0 N",
+    ("conv", "lif2", "v_leak"): "F F F 0 0 0 0", ("conv", "lif2", "v_threshold"): "F F F F F 0 3",
+    ("conv", "lif2", "v_reset"): "F F F 0 0 0 T",
+}
+
+
+def _verify(capsys, g: nir.NIRGraph, tmp: str) -> tuple[int, str, Path]:
+    path = Path(tmp) / "g.nir"
+    nir.write(path, g)
+    rc, err = call(capsys, "verify", path, "--target", "reference", "--samples", "2", "--steps", "8",
+                   "--out", Path(tmp) / "v")
+    return rc, err, path
+
+
+def test_the_outcome_table_covers_every_field_of_both_graphs():
+    assert {(k, n, f) for k, make in GRAPHS.items() for n, f in _fields(make())} == set(OUTCOMES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph, node, field", sorted(OUTCOMES))
+def test_every_field_value_gets_its_stated_outcome(graph, node, field, capsys):
+    for value, outcome in zip(TRIED, OUTCOMES[graph, node, field].split()):
+        g = GRAPHS[graph]()
+        _mutate(g, _fields(g).index((node, field)), float(value), "all")
+        with tempfile.TemporaryDirectory() as tmp:
+            rc, err, path = _verify(capsys, g, tmp)
+            line = err.strip().splitlines()[-1] if err.strip() else ""
+            assert "Traceback" not in err, (field, value, err[-2000:])
+            if outcome in "03":
+                assert rc == int(outcome), (field, value, rc, line)
+                continue
+            assert rc == 2 and len([x for x in err.splitlines() if x.startswith("error: ")]) == 1, (field, value, rc)
+            named = {"F": f"node {node!r} (", "N": f"node {node!r}:", "R": f"{path}: not a readable NIR file",
+                     "T": f"node {node!r} ({type(g.nodes[node]).__name__}): v_threshold must exceed v_reset",
+                     "Q": f"node {FEEDS[graph].get(node)!r}: its input weights are up to"}[outcome]
+            assert named in line and (outcome != "F" or f"): {field} " in line), (field, value, line)
+            assert not (Path(tmp) / "v").exists()
+
+
 @SETTINGS
-@given(make=st.sampled_from([foreign_graph, conv_graph]), which=st.integers(0, 1000), value=VALUES, how=SHAPES)
-def test_random_field_values_into_verify_give_one_line_or_a_report(make, which, value, how, capsys):
-    g = make()
+@given(graph=st.sampled_from(sorted(GRAPHS)), which=st.integers(0, 1000), value=VALUES, how=SHAPES)
+def test_random_field_values_into_verify_give_one_line_naming_what_was_changed(graph, which, value, how, capsys):
+    """Any value in any shape: a report, or one line naming the node changed (or the population its weights
+    feed), or the file when nir's reader refuses it; nothing written outside --out."""
+    g = GRAPHS[graph]()
     node, field = _mutate(g, which, value, how)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "g.nir"
-        nir.write(path, g)
         before = tree(Path(tmp))
-        rc, err = call(capsys, "verify", path, "--target", "reference", "--samples", "2", "--steps", "8",
-                       "--out", Path(tmp) / "v")
-        assert_clean_outcome(rc, err, allowed=(0, 2, 3), names=(f"node {node!r}", str(path), "node "))
+        rc, err, path = _verify(capsys, g, tmp)
+        names = [f"node {node!r}", f"{path}: not a readable NIR file"]
+        if node in FEEDS[graph]:
+            names.append(f"node {FEEDS[graph][node]!r}: its input weights")
+        assert_clean_outcome(rc, err, allowed=(0, 2, 3), names=tuple(names))
         if np.isnan(value) and how != "empty":
             assert rc == 2, (node, field, how, err)
         after = tree(Path(tmp))
-        assert {k: v for k, v in after.items() if not k.startswith("v")} == before     # only --out was written
+        assert {k: v for k, v in after.items() if not k.startswith("v")} == {**before, "g.nir": after["g.nir"]}
         assert (rc == 2) == (not (Path(tmp) / "v").exists())
 
 
 INT_META = st.sampled_from([np.nan, np.inf, -1, 0, 2.5, 5000, 2**40, -(2**40)])
 
 
+def _check_outcome(key: str | None, new: np.ndarray, unchanged: bool, leak: bool) -> int:
+    """The stated outcome of `check` after one change: 0 when nothing changed; 2 when the continuous fields and
+    the integer metadata now disagree (or the metadata is not a whole number); and for the integers that no
+    continuous field holds here, a whole value is read: 0 within Loihi 2's range, 1 (a violation) outside it.
+    (bias_exp: the bias mantissas are 0, so the bias stays 0; delay: a synaptic delay in steps, >= 1; bias_mant
+    of a population without leak (dv = 0), whose v_leak cannot hold a bias.)"""
+    if unchanged:
+        return 0
+    free = ("bias_exp", "delay") + (() if leak else ("bias_mant",))
+    if key in free and np.all(np.isfinite(new)) and np.all(new == np.round(new)):
+        lo, hi = {"bias_exp": (0, 7), "delay": (1, 63), "bias_mant": (-4096, 4095)}[key]
+        if key == "delay" and np.any(new < 1):
+            return 2
+        return 0 if np.all((lo <= new) & (new <= hi)) else 1
+    return 2
+
+
 @SETTINGS
 @given(which=st.integers(0, 1000), value=VALUES, how=SHAPES, meta=st.booleans(), meta_value=INT_META)
-def test_random_field_values_into_check_give_one_line_or_a_result(which, value, how, meta, meta_value, capsys):
+def test_random_field_values_into_check_get_their_stated_outcome(which, value, how, meta, meta_value, capsys):
+    """Our graph says everything twice, in continuous fields and in integer metadata. Change one of them and
+    `check` gives the outcome :func:`_check_outcome` states, naming the node (the layer, for a violation; the
+    file, when nir's reader refuses it)."""
     g = to_nir(random_net(np.random.default_rng(0), sizes=(72, 40, 5), exps=(1, 0)), 1e-3, 8)
+    key = None
     if meta:
         keyed = [(k, key) for k, n in g.nodes.items() for key in (n.metadata or {})
                  if key in ("weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp", "delay", "weight_mantissa")]
         node, key = keyed[which % len(keyed)]
+        old = np.asarray(g.nodes[node].metadata[key], dtype=np.float64)
         g.nodes[node].metadata[key] = (np.full(np.shape(g.nodes[node].metadata[key]), meta_value)
                                        if key == "weight_mantissa" else meta_value)
+        new = np.asarray(g.nodes[node].metadata[key], dtype=np.float64)
     else:
-        node, _ = _mutate(g, which, value, how)
+        node, field = _fields(g)[which % len(_fields(g))]
+        old = np.asarray(getattr(g.nodes[node], field), dtype=np.float64)
+        _mutate(g, which, value, how)
+        new = np.asarray(getattr(g.nodes[node], field), dtype=np.float64)
+    leak = (g.nodes[node].metadata or {}).get("dv", 1) != 0
+    want = _check_outcome(key, new, old.shape == new.shape and np.array_equal(old, new), leak)
+    layer = str((g.nodes[node].metadata or {}).get("layer", node))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "g.nir"
         nir.write(path, g)
         before = tree(Path(tmp))
-        rc, err = call(capsys, "check", path)
-        assert_clean_outcome(rc, err, allowed=(0, 1, 2), names=(f"node {node!r}", str(path), "node "))
+        rc, out, err = call_out(capsys, "check", path)
+        assert_clean_outcome(rc, err, allowed=(want,), names=(f"node {node!r}", f"{path}: not a readable NIR"))
+        if want == 1:
+            assert out.startswith("violation: ") and any(n in out for n in (layer, node, f"->{node}")), out
         assert tree(Path(tmp)) == before

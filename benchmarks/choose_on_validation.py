@@ -1,0 +1,161 @@
+"""Choose the defaults on the validation split, then measure the test split once, for the chosen values only.
+
+The validation split is held out of the built-in digits' training split (``data.val_fraction`` = 0.1 per class,
+``pipeline/data/sets.py``: 3,600 train / 400 validation); the test split (1,000) is not looked at until the
+choice is made. Three choices, each its own ``--part``:
+
+- ``conv``: the default model's channels and decays. Each candidate trains with the run's trainer (BPTT,
+  20 epochs) on seed 0; the deployed integer model's validation accuracy picks the winner; then the winner is
+  trained on seeds 0 and 1 and tested once (deployed accuracy on the test split).
+- ``eval-lr``: the learning rate of the distillation benchmark's evaluation protocol (a fresh SNN trained for
+  200 steps at batch 50 on a set), chosen on the whole training part's validation accuracy.
+- ``distill``: PACE's own defaults (its step size, the probe statistics, PEQ-1 draws in the loop), each an
+  IPC 1 distillation on seed 0, judged by the validation accuracy of the evaluation protocol trained on the set.
+
+Rows are appended to the results file as they finish, so an interrupted part resumes where it stopped.
+
+    .venv/bin/python benchmarks/choose_on_validation.py --part conv
+    .venv/bin/python benchmarks/choose_on_validation.py --part eval-lr
+    .venv/bin/python benchmarks/choose_on_validation.py --part distill
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.snn import golden_spikes, predict
+from pipeline.config import RunConfig, apply_overrides
+from pipeline.data import registry, sets
+from pipeline.distill import pace
+from pipeline.train import loop
+
+OUT = Path("benchmarks/results/choose_on_validation")    # one file per part: _conv, _eval-lr, _distill
+CONV = {  # candidate: overrides (the current default first)
+    "16,32 du=dv=2048": [],
+    "16,32 du=2048 dv=256": ["model.dv=256"],
+    "16,32 du=dv=1024": ["model.du=1024", "model.dv=1024"],
+    "16,32 du=4095 dv=2048": ["model.du=4095"],
+    "8,16 du=dv=2048": ["model.channels=8,16"],
+    "32,64 du=dv=2048": ["model.channels=32,64"],
+}
+EVAL = ["train.epochs=3", "train.batch_size=50"]        # the protocol on the full training part: 3 x 72 steps
+EVAL_LR = (3e-3, 1e-2, 3e-2)
+DISTILL = {  # candidate: overrides of PACE at IPC 1
+    "lr 0.3, 32 probes x 100 real": [],
+    "lr 0.1, 32 probes x 100 real": ["distill.lr=0.1"],
+    "lr 0.3, 16 probes x all real": ["distill.probes=16", "distill.batch_real=0"],
+    "lr 0.3, PEQ-1 draws in the loop": ["distill.peq=true"],
+}
+
+
+def deployed_accuracy(model, split) -> float:
+    return float((predict(golden_spikes(model.deployed(), split.frames)[-1]) == split.labels).mean())
+
+
+def trained(items: list[str], frames, labels, n_classes: int):
+    cfg = registry.resolve(apply_overrides(RunConfig(), items))
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = loop.train(cfg, frames, labels, n_classes)
+    return res.model, time.perf_counter() - t0
+
+
+def conv(rows: list[dict], save) -> None:
+    data = sets.load(registry.resolve(RunConfig()).data)
+    for name, items in CONV.items():
+        if not any(r["part"] == "conv" and r["candidate"] == name and r["seed"] == 0 for r in rows):
+            model, s = trained(items + ["train.seed=0"], data.train.frames, data.train.labels, 10)
+            save({"part": "conv", "candidate": name, "overrides": items, "seed": 0,
+                  "val_accuracy": deployed_accuracy(model, data.val), "train_s": round(s, 1)})
+    chosen = max(CONV, key=lambda n: next(r["val_accuracy"] for r in rows if r["part"] == "conv"
+                                          and r["candidate"] == n and r["seed"] == 0))
+    for seed in (0, 1):
+        if not any(r["part"] == "conv-test" and r["seed"] == seed for r in rows):
+            model, s = trained(CONV[chosen] + [f"train.seed={seed}"], data.train.frames, data.train.labels, 10)
+            save({"part": "conv-test", "candidate": chosen, "overrides": CONV[chosen], "seed": seed,
+                  "val_accuracy": deployed_accuracy(model, data.val),
+                  "test_accuracy": deployed_accuracy(model, data.test), "train_s": round(s, 1)})
+
+
+def eval_lr(rows: list[dict], save) -> None:
+    data = sets.load(registry.resolve(RunConfig()).data)
+    for lr in EVAL_LR:
+        if not any(r["part"] == "eval-lr" and r["lr"] == lr for r in rows):
+            model, s = trained(EVAL + [f"train.lr={lr}", "train.seed=0"], data.train.frames, data.train.labels, 10)
+            save({"part": "eval-lr", "lr": lr, "seed": 0, "steps": 3 * -(-len(data.train.labels) // 50),
+                  "val_accuracy": deployed_accuracy(model, data.val), "train_s": round(s, 1)})
+
+
+def distill(rows: list[dict], save) -> None:
+    data = sets.load(registry.resolve(RunConfig()).data)
+    for name, items in DISTILL.items():
+        if any(r["part"] == "distill" and r["candidate"] == name for r in rows):
+            continue
+        cfg = registry.resolve(apply_overrides(RunConfig(), ["distill.ipc=1", "train.seed=0"] + items))
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            pool = pace.train_teachers(cfg, data.train.frames, data.train.labels, 10) \
+                if pace.needs_teachers(cfg) else None
+            r = pace.optimise(cfg, data.train.frames, data.train.labels, 10, pool)
+        seconds = time.perf_counter() - t0
+        accs = []
+        for seed in (0, 1):      # the evaluation protocol of benchmarks/distillation.py: 200 steps at batch 10
+            model, _ = trained(["train.epochs=200", "train.batch_size=10", "train.lr=1e-2", f"train.seed={seed}"],
+                               r.frames, r.labels, 10)
+            accs.append(deployed_accuracy(model, data.val))
+        save({"part": "distill", "candidate": name, "overrides": items, "ipc": 1, "distill_seed": 0,
+              "val_accuracy": accs, "distill_s": round(seconds, 1)})
+
+
+def table(rows: list[dict]) -> str:
+    lines = []
+    conv_rows = [r for r in rows if r["part"] == "conv"]
+    if conv_rows:
+        lines.append("conv defaults: deployed validation accuracy (400 held-out training digits), seed 0")
+        lines += [f"  {r['candidate']:28s} {r['val_accuracy']:.4f}  ({r['train_s']:.0f} s)" for r in conv_rows]
+    test = [r for r in rows if r["part"] == "conv-test"]
+    if test:
+        acc = np.array([r["test_accuracy"] for r in test])
+        lines.append(f"  chosen: {test[0]['candidate']}; test accuracy, once (seeds "
+                     f"{', '.join(str(r['seed']) for r in test)}): {acc.mean():.4f} +- {acc.std():.4f}")
+    lrs = [r for r in rows if r["part"] == "eval-lr"]
+    if lrs:
+        lines.append("distillation evaluation protocol: learning rate, full training part, 200 steps, seed 0")
+        lines += [f"  lr {r['lr']:g}: validation {r['val_accuracy']:.4f}" for r in lrs]
+    dist = [r for r in rows if r["part"] == "distill"]
+    if dist:
+        lines.append("PACE defaults at IPC 1 (seed 0 distillation, evaluation seeds 0 and 1, validation accuracy)")
+        lines += [f"  {r['candidate']:34s} {np.mean(r['val_accuracy']):.4f} +- {np.std(r['val_accuracy']):.4f}"
+                  f"  ({r['distill_s']:.0f} s)" for r in dist]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["conv", "eval-lr", "distill"], required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    path = args.out.with_name(f"{args.out.name}_{args.part}.json")
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+
+    def save(row: dict) -> None:
+        rows.append(row)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2) + "\n")
+        path.with_suffix(".txt").write_text(table(rows) + "\n")
+        print(json.dumps(row), flush=True)
+    {"conv": conv, "eval-lr": eval_lr, "distill": distill}[args.part](rows, save)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
