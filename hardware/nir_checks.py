@@ -71,6 +71,8 @@ Rule = Callable[[np.ndarray, object], "str | None"]
 
 
 def _numeric(v) -> np.ndarray:
+    if np.iscomplexobj(v):
+        raise ValueError("holds complex values (a NIR field is real)")
     try:
         a = np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError):

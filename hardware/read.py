@@ -121,8 +121,17 @@ def _order(projections, names) -> list[str]:
     return order
 
 
+MAX_DELAY = Limits().delay_max + 1         # steps, the synapse's own one included (hardware/loihi2.py)
+MAX_STEPS = 100_000                        # steps per sample a graph may declare (Loihi 2's configured bound: 256)
+
+
 def _steps(name: str, d, dt: float):
-    steps = np.rint(np.asarray(d, dtype=np.float64) / dt).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = np.asarray(d, dtype=np.float64) / dt
+    if np.any(ratio > MAX_DELAY):
+        raise GraphError(f"{name}: delay {float(np.max(d)):g} s is {float(np.max(ratio)):.3g} steps of dt {dt:g}; "
+                         f"Loihi 2 delays a spike by at most {MAX_DELAY} steps")
+    steps = np.rint(ratio).astype(np.int64)
     if np.any(np.abs(steps * dt - np.asarray(d)) > 1e-6 * max(1.0, float(np.abs(np.asarray(d)).max(initial=0)))):
         raise GraphError(f"{name}: delay {float(np.max(d)):g} s is not a whole number of steps of dt {dt:g}")
     return 1 + (int(steps) if steps.ndim == 0 else steps)
@@ -152,6 +161,10 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
     if method not in METHODS:
         raise GraphError(f"unknown discretisation {method!r}; choose one of {list(METHODS)}")
     md = g.metadata or {}
+    notes: list[str] = []
+    if dt is None and "dt" in md and preset["dt"] is not None and float(md["dt"]) != preset["dt"]:
+        notes.append(f"dt = {float(md['dt']):g} s from the graph's metadata, not the {source} preset's "
+                     f"{preset['dt']:g} (give --dt to choose)")
     dt = dt if dt is not None else (float(md["dt"]) if "dt" in md else preset["dt"])
     if dt is None:
         raise GraphError("NIR stores no time step and the graph's metadata has no 'dt': give --dt (seconds)")
@@ -179,7 +192,6 @@ def _quantised(g: nir.NIRGraph, dt, method, source: str, limits: Limits) -> Netw
     order = _order(projections, pops)
     pops = {k: pops[k] for k in order}
     projections.sort(key=lambda p: order.index(p.target))        # stable: in order of the populations they feed
-    notes: list[str] = []
     ints, projections, fm = quantise(pops, projections, limits, notes)
     return Network(paths.input_shape, ints, projections, tuple(paths.readout or [order[-1]]), dt,
                    exact=False, method=method, source=source, float_model=fm, notes=tuple(notes))
@@ -230,8 +242,9 @@ def _meta_each(node, name: str, key: str, size: int, default: int = 0) -> np.nda
 def _delay(node, name: str, key: str = "delay"):
     """Delay in steps (>= 1): one number, or per synapse (an array)."""
     d = _whole(name, key, (node.metadata or {}).get(key, 1))
-    if np.any(d < 1):
-        raise GraphError(f"node {name!r}: integer metadata {key} holds delays below 1 step")
+    if np.any(d < 1) or np.any(d > MAX_DELAY):
+        raise GraphError(f"node {name!r}: integer metadata {key} holds delays of {int(d.min())}..{int(d.max())} "
+                         f"steps; a delay is 1..{MAX_DELAY} steps (Loihi 2's limit, the synapse's own step included)")
     return int(d.ravel()[0]) if d.ndim == 0 or np.all(d == d.ravel()[0]) else d
 
 
@@ -246,7 +259,13 @@ def _exact(g: nir.NIRGraph) -> Network:
     shapes = {k: tuple(int(s) for s in np.shape(n.v_threshold)) or (1,) for k, n in cuba.items()}
     paths = _Paths(nodes, edges, set(cuba))
     paths.walk(shapes)
-    rename = {k: (n.metadata or {}).get("layer", k) for k, n in cuba.items()}
+    rename = {k: str((n.metadata or {}).get("layer", k)) for k, n in cuba.items()}
+    seen: dict[str, str] = {}
+    for k, layer in rename.items():
+        if layer in seen or layer in ("input", "bias"):
+            raise GraphError(f"nodes {seen.get(layer, 'input')!r} and {k!r} both name layer {layer!r} in their "
+                             "metadata; every layer of our contract has its own name")
+        seen[layer] = k
     rename["input"] = "input"
     projections = []
     for src, tgt, ops in paths.found:
@@ -277,6 +296,9 @@ def _exact(g: nir.NIRGraph) -> Network:
     for key in ("n_bins", "n_steps", "dt"):
         if key not in gm:
             raise GraphError(f"graph metadata lacks {key!r}")
+    n_bins, n_steps = (int(_whole("graph", k, gm[k]).ravel()[0]) for k in ("n_bins", "n_steps"))
+    if not 1 <= n_bins <= n_steps <= MAX_STEPS:
+        raise GraphError(f"graph metadata: n_bins {n_bins} and n_steps {n_steps} must satisfy 1 <= n_bins <= n_steps "
+                         f"<= {MAX_STEPS:,}")
     return Network(paths.input_shape, {k: pops[k] for k in order}, tuple(projections),
-                   tuple(rename[k] for k in paths.readout) or (order[-1],), float(gm["dt"]), int(gm["n_bins"]),
-                   int(gm["n_steps"]))
+                   tuple(rename[k] for k in paths.readout) or (order[-1],), float(gm["dt"]), n_bins, n_steps)

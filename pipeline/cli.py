@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                         "netx (reference + lava-dl's netx network from model.net in Lava), reference, or all")
     r.add_argument("--out", help="run folder to create (default runs/<timestamp>)")
     r.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    r.add_argument("--samples", type=int, help="test samples to verify (default: the whole test split)")
+    r.add_argument("--samples", type=int, help="test samples to verify, at least 1 (default: the whole test split)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration value, e.g. train.epochs=3 (repeatable)")
     r.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds, not minutes)")
@@ -113,6 +113,9 @@ def _config(args) -> RunConfig:
     items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
     items += args.overrides
     if args.samples is not None:
+        if args.samples < 1:
+            raise UsageError(f"--samples {args.samples}: give at least 1 (leave --samples out for the whole test "
+                             "split)")
         items.append(f"verify.samples={args.samples}")
     if args.workers is not None:
         items.append(f"verify.workers={args.workers}")
@@ -162,11 +165,19 @@ def _raise_interrupted(signum, frame):
     raise Interrupted()
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)          # SIGTERM: end through the same clean-up as any other exit
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from pipeline import scratch
+    scratch.process_scratch()               # lava-* and pymp-* folders go there, and go when the process does
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise_interrupted)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return _main(args)
     except KeyboardInterrupt:

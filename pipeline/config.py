@@ -17,6 +17,10 @@ class ConfigError(ValueError):
     """A configuration key or value the user gave is not acceptable."""
 
 
+MAX_STEPS = 256                 # hardware/loihi2.py Limits.max_steps: the configured bound on time steps
+CHIP_NEURONS = 128 * 8192       # hardware/loihi2.py Resources: neurons on one Loihi 2 chip
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "digits"          # digits | fashion (simulated saccades) | nmnist | dvsgesture | cifar10dvs
@@ -216,6 +220,8 @@ def validate(cfg: RunConfig) -> None:
     """Reject values that no stage could run with, naming the key and the allowed range."""
     d, m, t, v, s, x = cfg.data, cfg.model, cfg.train, cfg.verify, cfg.select, cfg.distill
     checks = [
+        (1 <= d.max_bins <= MAX_STEPS, "data.max_bins", d.max_bins, f"1..{MAX_STEPS} (Loihi 2's configured bound on "
+                                                                  "time steps, hardware/loihi2.py)"),
         (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
         (d.n_train >= 0 and d.n_test >= 0, "data.n_train/n_test", (d.n_train, d.n_test), ">= 0 (0 = default)"),
         (d.name != "digits" or d.n_train + d.n_test <= 5000, "data.n_train + data.n_test",
@@ -226,7 +232,8 @@ def validate(cfg: RunConfig) -> None:
         (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
         (0 <= d.val_fraction < 1, "data.val_fraction", d.val_fraction, "0 (no validation split) up to below 1"),
         (m.arch in ARCHS, "model.arch", m.arch, f"one of {ARCHS}"),
-        (m.hidden >= 0, "model.hidden", m.hidden, ">= 0 (0 = no hidden dense layer)"),
+        (0 <= m.hidden <= CHIP_NEURONS, "model.hidden", m.hidden,
+         f"0..{CHIP_NEURONS:,} (0 = no hidden dense layer; a Loihi 2 chip holds {CHIP_NEURONS:,} neurons)"),
         (m.arch != "conv" or m.weight_exp >= 0, "model.weight_exp", m.weight_exp,
          ">= 0 for model.arch=conv (Lava's Conv model applies no weight exponent)"),
         (0 <= m.du <= 4095, "model.du", m.du, "0..4095 (12 bit)"),
@@ -269,11 +276,28 @@ def validate(cfg: RunConfig) -> None:
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
         (v.vectors >= 1, "verify.vectors", v.vectors, "at least 1 sample stored as test vectors"),
     ]
+    for key, seed in (("data.seed", d.seed), ("train.seed", t.seed), ("select.seed", s.seed),
+                      ("distill.seed", x.seed)):
+        checks.append((0 <= seed < 2**32, key, seed, f"0..{2**32 - 1}"))
+    checks += [(n <= limit, key, n, f"at most {limit:,}") for key, n, limit in (
+        ("data.n_train", d.n_train, 10_000_000), ("data.n_test", d.n_test, 10_000_000),
+        ("train.epochs", t.epochs, 100_000), ("train.batch_size", t.batch_size, 1_000_000),
+        ("train.k", t.k, MAX_STEPS), ("verify.samples", v.samples, 10_000_000), ("verify.workers", v.workers, 4096),
+        ("verify.chunk", v.chunk, 100_000), ("verify.vectors", v.vectors, 100_000),
+        ("distill.ipc", x.ipc, 100_000), ("distill.iterations", x.iterations, 10_000_000),
+        ("distill.probes", x.probes, 10_000), ("distill.freqs", x.freqs, 1_000_000),
+        ("distill.teachers", x.teachers, 1000), ("distill.teacher_epochs", x.teacher_epochs, 100_000),
+        ("data.duration_us", d.duration_us, 3_600_000_000), ("data.downsample", d.downsample, 4096),
+        ("select.warmup_epochs", s.warmup_epochs, 100_000))]
     for ok, key, value, allowed in checks:
         if not ok:
             raise ConfigError(f"config {key} = {value!r} is not allowed: expected {allowed}")
     if m.arch == "conv":
-        conv_layers(m)
+        for channels, kernel, stride in conv_layers(m):
+            if channels > 4096 or kernel > 64 or stride > 64:
+                raise ConfigError(f"config model.channels/kernels/strides = {m.channels!r}/{m.kernels!r}/"
+                                  f"{m.strides!r} is not allowed: expected channels <= 4096, kernels and strides "
+                                  "<= 64 per conv layer")
 
 
 def conv_layers(m: ModelConfig) -> list[tuple[int, int, int]]:

@@ -12,6 +12,7 @@ by the next run with the same ``out``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,13 @@ from export.files import atomic_write, readable_by_others
 
 MARKER = ".nmpipe-folder.json"
 TOOL = "nmpipe"
+# What a folder of each kind may hold: a partial folder left by a killed run is cleaned of these names (and the
+# temporary files atomic_write makes of them, NAME.*.tmp) and nothing else.
+OUTPUTS = {"run": ("config.json", "model.pt", "model.nir", "model.onnx", "model_float.onnx", "model.net", "vectors.h5",
+                   "certificate.json", "report.json", "report.html", "training.png", "rasters.png", "divergence.png"),
+           "verify": ("model.nir", "model.net", "vectors.h5", "certificate.json", "report.json", "report.html",
+                      "rasters.png", "divergence.png"),
+           "distill": ("distilled.npz", "meta.json", "samples.png", "loss.png", "events")}
 
 
 class OutputError(ValueError):
@@ -101,6 +109,33 @@ def _remove_ours(folder: Path) -> None:
     folder.rmdir()
 
 
+def _remove_outputs(folder: Path, marker: dict) -> bool:
+    """Remove from a partial folder the outputs its kind writes (OUTPUTS) and the marker, then the folder when
+    nothing else is left in it; anything else stays, and so does the folder (returns False then)."""
+    names = set(OUTPUTS.get(marker.get("kind"), ()))
+    for entry in folder.iterdir():
+        base = entry.name.split(".")[0] if entry.name.endswith(".tmp") else None
+        ours = entry.name in names or (base is not None and any(entry.name.startswith(n + ".") for n in names))
+        if not ours or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            for f in sorted(entry.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+                if f.is_file() and not f.is_symlink() and (f.suffix == ".bin" or f.name.endswith(".tmp")):
+                    f.unlink()
+                elif f.is_dir() and not any(f.iterdir()):
+                    f.rmdir()
+            if not any(entry.iterdir()):
+                entry.rmdir()
+        else:
+            entry.unlink()
+    left = [e for e in folder.iterdir() if e.name != MARKER]
+    if left:
+        return False
+    (folder / MARKER).unlink(missing_ok=True)
+    folder.rmdir()
+    return True
+
+
 def check_target(out: Path, overwrite: bool = False) -> None:
     """Raise :class:`OutputError` unless ``out`` may be written (or replaced, with ``overwrite``)."""
     try:
@@ -122,6 +157,9 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if not out.is_dir():
         raise OutputError(f"{out}: is a file, not a folder; this tool writes only new folders or its own "
                           "(nothing was changed)")
+    if os.path.ismount(out):
+        raise OutputError(f"{out}: is a mount point; the finished folder is renamed into place, which a mount point "
+                          "refuses: give a folder inside it (nothing was written)")
     entries = list(out.iterdir())
     if not entries:
         return
@@ -148,8 +186,8 @@ def clean_stale(out: Path) -> list[Path]:
     for p in sorted(out.parent.glob(f".{out.name}.partial-*")):
         marker = _marker(p) if p.is_dir() and not p.is_symlink() else None
         if marker is not None and not marker.get("kept") and _owner_dead(marker.get("owner", {})):
-            _remove_ours(p)          # named by us, marked by us, its owner gone: what it holds is ours
-            done.append(p)
+            if _remove_outputs(p, marker):      # named and marked by us, its owner gone: its outputs are ours
+                done.append(p)
         elif marker is None and p.is_dir() and not p.is_symlink() and not any(p.iterdir()) \
                 and time.time() - p.stat().st_mtime > 60:
             p.rmdir()                # killed between creating the folder and writing its marker
@@ -164,6 +202,17 @@ def clean_stale(out: Path) -> list[Path]:
             os.replace(p, out)       # killed between the two renames: put the previous folder back
         done.append(p)
     return done
+
+
+def _identity(out: Path) -> tuple | None:
+    """What is at ``out`` now: nothing (None), or which folder (its marker's time and owner, and its inode), to
+    tell at the end whether another run replaced it meanwhile."""
+    try:
+        info = out.stat()
+    except OSError:
+        return None
+    marker = _marker(out) if out.is_dir() else None
+    return info.st_ino, (marker or {}).get("written"), json.dumps((marker or {}).get("owner"), sort_keys=True)
 
 
 def _write_marker(folder: Path, kind: str, **extra) -> None:
@@ -198,6 +247,7 @@ def staged(out: Path | str, kind: str = "run", overwrite: bool = False) -> Itera
     except OSError as e:
         raise OutputError(f"{out}: cannot tidy what an earlier run left beside it ({e.strerror or e})") from None
     check_target(out, overwrite)
+    found = _identity(out)
     stage = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,10 +259,20 @@ def staged(out: Path | str, kind: str = "run", overwrite: bool = False) -> Itera
             shutil.rmtree(stage, ignore_errors=True)     # created a moment ago, by us
         raise OutputError(f"{out}: cannot write the output folder there ({e.strerror or e})") from None
     try:
-        yield stage
+        try:
+            yield stage
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OutputError(f"{out}: no space left on the device for the results ({e.strerror}); nothing "
+                                  "was written there" + (", and the earlier folder there is unchanged"
+                                                         if found else "")) from None
+            raise
         _write_marker(stage, kind)
         try:
             check_target(out, overwrite)     # again: the folder may have changed while we worked
+            if _identity(out) != found:
+                raise OutputError(f"{out}: another run wrote it while this one worked; it is left as that run "
+                                  "left it")
         except OutputError as e:
             kept = out.with_name(f"{out.name}.kept-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
             _write_marker(stage, kind, kept=True)

@@ -290,14 +290,14 @@ def _check_outcome(key: str | None, new: np.ndarray, unchanged: bool, leak: bool
     """The stated outcome of `check` after one change: 0 when nothing changed; 2 when the continuous fields and
     the integer metadata now disagree (or the metadata is not a whole number); and for the integers that no
     continuous field holds here, a whole value is read: 0 within Loihi 2's range, 1 (a violation) outside it.
-    (bias_exp: the bias mantissas are 0, so the bias stays 0; delay: a synaptic delay in steps, >= 1; bias_mant
-    of a population without leak (dv = 0), whose v_leak cannot hold a bias.)"""
+    (bias_exp: the bias mantissas are 0, so the bias stays 0; bias_mant of a population without leak (dv = 0),
+    whose v_leak cannot hold a bias; delay: steps 1..63, the reader refuses any other before allocating for it.)"""
     if unchanged:
         return 0
     free = ("bias_exp", "delay") + (() if leak else ("bias_mant",))
     if key in free and np.all(np.isfinite(new)) and np.all(new == np.round(new)):
         lo, hi = {"bias_exp": (0, 7), "delay": (1, 63), "bias_mant": (-4096, 4095)}[key]
-        if key == "delay" and np.any(new < 1):
+        if key == "delay" and np.any((new < 1) | (new > 63)):
             return 2
         return 0 if np.all((lo <= new) & (new <= hi)) else 1
     return 2

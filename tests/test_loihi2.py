@@ -12,6 +12,7 @@ from graphs import foreign_graph, nirtorch_graph
 from test_backends import conv_model
 
 from export import nir_export
+from hardware.errors import GraphError
 from hardware import loihi2, read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,6 @@ BAD = [  # (node, metadata key, bad value, what the violation names, parameter)
     ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "input->fc1",
      "weight_mantissa"),
     ("fc2", "weight_exp", lambda _: 9, "fc1->fc2", "weight_exp"),
-    ("fc3", "delay", lambda _: 70, "fc2->fc3", "delay"),
     ("lif1", "du", lambda _: 5000, "fc1", "du"),
     ("lif2", "dv", lambda _: -1, "fc2", "dv"),
     ("lif3", "vth", lambda _: 2**17, "fc3", "vth"),
@@ -49,6 +49,17 @@ def test_each_parameter_violation_is_named(node, key, bad, named, parameter):
     found = check(g)
     assert [(v.node, v.parameter) for v in found] == [(named, parameter)], found
     assert str(found[0]).startswith(f"{named}: {parameter} = ") and "violates" in str(found[0])
+
+
+@pytest.mark.parametrize("delay", [70, 10**9])
+def test_a_delay_beyond_loihi_2s_limit_is_refused_before_anything_is_allocated(delay):
+    """The reference and Lava allocate a buffer per step of delay: a graph asking for more than the chip can
+    delay a spike (62 steps, 63 with the synapse's own) is refused as it is read, naming the node."""
+    g = good_graph()
+    g.nodes["fc3"].metadata["delay"] = delay
+    with pytest.raises(GraphError, match=f"node 'fc3': integer metadata delay holds delays of {delay}..{delay} steps; "
+                                         "a delay is 1..63 steps"):
+        read.load(g)
 
 
 def test_too_many_time_steps():

@@ -35,7 +35,7 @@ import tempfile
 import numpy as np
 
 from hardware import lava_compat
-from hardware.backends.pool import run_all
+from hardware.backends.pool import capped, run_all
 from hardware.errors import GraphError
 from hardware.ir import Conv, Network
 from hardware.trace import Trace, concat
@@ -244,6 +244,7 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     of non-spiking readouts. With ``netx`` (a netx HDF5 file of ``net``), lava-dl's ``hdf5.Network`` builds the
     network from that file instead of our processes; inputs, resets and recording are the same."""
     check_supported(net)
+    workers = capped(workers)
     blocker = batch_blocker(net, x)     # then one network per sample (netx's resets come after its last step)
     B, n, _ = x.shape
     size = max(1, min(chunk, -(-B // max(1, workers)))) if blocker is None else 1

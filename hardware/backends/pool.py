@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
@@ -87,14 +88,45 @@ def kill(executor: ProcessPoolExecutor) -> None:
             pass
 
 
+# One Lava worker: the worker and the network's processes it forks. Measured on the quick conv network run one
+# network per sample: about 100 MB resident each for the worker and its 2-3 Lava processes (pages shared with the
+# forkserver counted in each); 400 MB leaves room for larger networks.
+WORKER_BYTES = 400 << 20
+
+
+def capacity() -> tuple[int, str]:
+    """How many Lava workers this machine can run at once (its CPUs, and its free memory at WORKER_BYTES each),
+    and what bounds it."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        free = cpus * WORKER_BYTES
+    by_memory = max(1, free // WORKER_BYTES)
+    if by_memory < cpus:
+        return by_memory, f"{free / 2**30:.1f} GiB of free memory at about {WORKER_BYTES >> 20} MB per Lava worker"
+    return cpus, f"{cpus} CPU{'s' if cpus > 1 else ''}"
+
+
+def capped(workers: int) -> int:
+    """``workers``, or what the machine can run at once (said on stderr when that is fewer)."""
+    most, why = capacity()
+    if workers > most:
+        print(f"note: running {most} Lava worker{'s' if most > 1 else ''} instead of the {workers} asked for: this "
+              f"machine has {why}", file=sys.stderr, flush=True)
+        return most
+    return workers
+
+
 def run_all(fn: Callable, tasks: Sequence[tuple], workers: int, timeout: float, desc: str,
             sizes: Sequence[int], names: Sequence[str], progress: bool = True) -> list:
     """``fn(*task)`` for every task in the pool, results in order; a progress bar counts ``sizes`` (samples).
 
     A task that runs past ``timeout`` seconds, a worker that dies, or an interrupt (Ctrl-C) ends every worker
-    and its Lava processes; the first two raise :class:`LavaError` naming the task (``names``)."""
+    and its Lava processes; the first two raise :class:`LavaError` naming the task (``names``). Never more
+    workers than the machine can run at once (:func:`capped`)."""
     results: list = [None] * len(tasks)
-    with pool(max(1, min(workers, len(tasks)))) as executor:
+    with pool(max(1, min(capped(workers), len(tasks)))) as executor:
         futures = [executor.submit(fn, *task) for task in tasks]
         bar = tqdm(total=sum(sizes), desc=desc, unit="sample", disable=None if progress else True)
         i = 0

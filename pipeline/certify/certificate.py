@@ -27,7 +27,7 @@ from export.files import atomic_write
 from hardware.backends import BACKENDS
 from hardware.equivalence import VERDICTS, Verification
 from hardware.ir import CONTRACT
-from hardware.loihi2 import Limits
+from hardware.read import MAX_STEPS
 from pipeline.certify.vectors import VECTORS
 
 CERTIFICATE = "certificate.json"
@@ -250,10 +250,10 @@ def validate(cert, path: Path) -> None:
     for key, lo in (("samples", 1), ("sample_steps", 1), ("tail_steps", 0)):
         if not isinstance(vec.get(key), int) or isinstance(vec.get(key), bool) or vec[key] < lo:
             raise CertificateError(f"{path}: vectors.{key} must be a whole number >= {lo}")
-    if vec["samples"] > MAX_VECTORS or vec["sample_steps"] > Limits().max_steps or vec["tail_steps"] > 64:
+    if vec["samples"] > MAX_VECTORS or vec["sample_steps"] > MAX_STEPS or vec["tail_steps"] > 64:
         raise CertificateError(f"{path}: vectors declare {vec['samples']} samples of {vec['sample_steps']} + "
                                f"{vec['tail_steps']} steps; the limits are {MAX_VECTORS} samples and "
-                               f"{Limits().max_steps} steps (Loihi 2's configured bound) + 64")
+                               f"{MAX_STEPS} + 64 steps")
     indices = vec.get("indices")
     if not isinstance(indices, list) or len(indices) != vec["samples"] or \
             not all(isinstance(i, int) and i >= 0 for i in indices):

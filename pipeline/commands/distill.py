@@ -11,9 +11,9 @@ import torch
 from pipeline.config import DistillConfig, RunConfig
 from pipeline.data import sets
 from pipeline.data.split import Split
-from pipeline.distill import coreset, pace, store
+from pipeline.distill import checkpoint as checkpoints, coreset, pace, store
 from pipeline.report import plots
-from pipeline.runfolder import atomic_write, staged
+from pipeline.runfolder import staged
 from pipeline.train.ranks import rank_world
 
 
@@ -30,13 +30,12 @@ def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[pace.Teacher]:
     cfg = replace(cfg, distill=replace(x, teachers=n))
     key = pace.config_key(replace(cfg, distill=DistillConfig(teachers=n, teacher_epochs=x.teacher_epochs,
                                                              teacher_samples=x.teacher_samples, seed=x.seed)))
-    if cache.exists():
-        saved = torch.load(cache, weights_only=False)
-        if saved["key"] == key:
-            print(f"reusing {len(saved['pool'])} trained teachers from {cache}", flush=True)
-            return saved["pool"]
+    saved = checkpoints.load(cache, key)
+    if saved is not None:
+        print(f"reusing {len(saved['pool'])} trained teachers from {cache}", flush=True)
+        return [pace.Teacher(t["init"], t["final"]) for t in saved["pool"]]
     pool = pace.train_teachers(cfg, split.frames, split.labels, len(split.classes))
-    atomic_write(cache, lambda p: torch.save({"key": key, "pool": pool}, p))
+    checkpoints.save(cache, key, {"pool": [{"init": t.init, "final": t.final} for t in pool]})
     return pool
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from hardware import equivalence, loihi2, read
+from hardware import equivalence, h5safe, loihi2, read
 from hardware.backends import BACKENDS, Options, reference
 from hardware.discretise import PRESETS
 from hardware.equivalence import Expected, Measured
@@ -58,14 +58,20 @@ def _read_input(path, net: Network, n_in: int, samples: int, steps: int | None, 
         T = steps or 20
         x = np.random.default_rng(seed).random((samples, T, n_in)) < rate
         return x.astype(np.int64), f"random spikes: {samples} samples x {T} steps, rate {rate}, seed {seed}"
+    h5safe.regular_file(Path(path), ".npy/.npz input")
+    if (size := Path(path).stat().st_size) > 8 * MAX_WORDS:
+        raise GraphError(f"{path}: {size:,} bytes; an input of at most {8 * MAX_WORDS:,} bytes fits this "
+                         "verification's memory")
     try:
-        data = np.load(path)
+        data = np.load(path, allow_pickle=False)         # never unpickle a file
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
                 if "input" not in data.files:
                     raise GraphError(f"{path}: an .npz input needs an array named 'input' (it holds "
                                      f"{', '.join(map(repr, data.files)) or 'no arrays'})")
                 data = data["input"]
+    except GraphError:
+        raise
     except (OSError, ValueError, EOFError) as e:
         raise GraphError(f"{path}: not a readable .npy/.npz input ({' '.join(str(e).split())})") from None
     data = np.asarray(data)
@@ -129,16 +135,22 @@ TARGETS = ("lava", "reference")
 REFERENCE = "integer reference: the graph as quantised (model.nir), on the same input spikes"
 
 
-def check_options(samples: int, steps: int | None, rate: float, workers: int) -> None:
-    """Options no simulation could run with: one line naming the option."""
-    if samples < 1:
-        raise ConfigError(f"--samples {samples}: give at least 1 random input sample")
-    if steps is not None and steps < 1:
-        raise ConfigError(f"--steps {steps}: give at least 1 time step")
+MAX_SAMPLES, MAX_STEPS, MAX_WORDS = 100_000, 100_000, 1 << 28     # 2 GiB of int64 input spikes
+
+
+def check_options(samples: int, steps: int | None, rate: float, workers: int, seed: int = 0) -> None:
+    """Options no simulation could run with: one line naming the option and its range."""
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise ConfigError(f"--samples {samples}: give 1..{MAX_SAMPLES:,} random input samples")
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"--steps {steps}: give 1..{MAX_STEPS:,} time steps (Loihi 2's configured bound is "
+                          f"{Limits().max_steps}; more are simulated, with a warning)")
     if not (math.isfinite(rate) and 0 <= rate <= 1):
         raise ConfigError(f"--rate {rate:g} is not a spike probability in [0, 1]")
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give at least 1")
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed {seed}: give 0..{2**32 - 1}")
 
 
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
@@ -153,13 +165,17 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
     can store every layer (see export/netx_export.py)."""
     if target not in TARGETS:
         raise ConfigError(f"unknown verify target {target!r}; choose one of {list(TARGETS)}")
-    check_options(samples, steps, rate, workers)
+    check_options(samples, steps, rate, workers, seed)
     if vectors < 1:
         raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
     t0 = time.perf_counter()
     with ranks.Sharing() as share, staged(out, "verify", overwrite) as tmp:
         net = read.load(graph, dt=dt, method=method, source=source,
                         limits=handoff.NETX_LIMITS if netx else Limits())
+        if input_path is None and samples * (steps or 20) * net.input_size > MAX_WORDS:
+            raise ConfigError(f"--samples {samples} x --steps {steps or 20} x {net.input_size:,} inputs is "
+                              f"{samples * (steps or 20) * net.input_size:,} input values; at most {MAX_WORDS:,} "
+                              "fit this verification's memory: give fewer")
         x, described = load_input(input_path, net, samples, steps, rate, seed)
         hand = handoff.write_graphs(net, x.shape[1], graph, tmp)
         run_net = hand.net or net            # the backends run the network as read back from model.nir

@@ -5,8 +5,10 @@ modification times) and every framing setting, so a second run does not parse ev
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import stat
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -109,9 +111,22 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
 
 
 def _read(spec: DatasetSpec, path: Path) -> np.ndarray:
-    """One recording's events; a folder where a file should be, or a file with no events, is an error."""
-    if path.is_dir():
+    """One recording's events. A folder, FIFO or device where a file should be (reading a FIFO would wait
+    forever), a file that cannot be opened, one larger than any recording of the dataset, or one with no events
+    is an error naming the file (skipped and listed with data.on_error=skip)."""
+    try:
+        info = path.stat()
+        with open(path, "rb") if stat.S_ISREG(info.st_mode) else contextlib.nullcontext():
+            pass                    # opening (not reading) tells a permission problem before any parsing
+    except OSError as e:
+        raise EventFileError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if stat.S_ISDIR(info.st_mode):
         raise EventFileError(f"{path}: is a folder, not an event file")
+    if not stat.S_ISREG(info.st_mode):
+        raise EventFileError(f"{path}: is not a regular file (a FIFO, socket or device); only plain files are read")
+    if info.st_size > spec.max_bytes:
+        raise EventFileError(f"{path}: {info.st_size:,} bytes, larger than any recording of this dataset "
+                             f"(at most {spec.max_bytes:,})")
     events = spec.read(path)
     if not len(events):
         raise EventFileError(f"{path}: holds no events ({path.stat().st_size} bytes)")

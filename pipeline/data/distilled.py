@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DataConfig
-from pipeline.data.layout import DataError
+from pipeline.data.layout import DataError, require_file
 from pipeline.data.split import Split
 
 FRAMES_FILE, META_FILE = "distilled.npz", "meta.json"
@@ -21,6 +21,8 @@ def load(path: Path, cfg: DataConfig, classes: tuple[str, ...]) -> Split:
     if not npz.is_file() or not meta_file.is_file():
         raise DataError(f"{path}: not a distilled set (no {FRAMES_FILE} and {META_FILE}); "
                         "write one with `python -m pipeline distill --out DIR`")
+    require_file(meta_file, "a distilled set's meta.json")
+    require_file(npz, "a distilled set's frames", max_bytes=8 << 30)
     try:
         meta = json.loads(meta_file.read_text())
         framing = {key: meta["data"][key] for key in FRAMING_KEYS}

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.data.events import make_events
 from pipeline.data.formats.errors import EventFileError
-from pipeline.data.layout import DataError, Listing, Recording, Sample, require_dir
+from pipeline.data.layout import DataError, Listing, Recording, Sample, require_dir, require_file
 
 CLASSES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
            "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise", "arm_roll",
@@ -25,6 +25,7 @@ _TONIC = {"train": "ibmGestureTrain", "test": "ibmGestureTest"}
 
 
 def _labels(csv: Path) -> tuple[Sample, ...]:
+    require_file(csv, "a gesture label file")
     try:
         rows = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
     except (OSError, ValueError) as e:
@@ -54,7 +55,7 @@ def list_split(root: Path, split: str, skip: bool) -> Listing:
         require_dir(root, "DVS Gesture: trials_to_train.txt + .aedat + _labels.csv, or tonic's ibmGestureTrain/")
         raise DataError(f"{trials}: not found (expected IBM's DvsGesture layout or tonic's {_TONIC[split]}/)")
     out = Listing()
-    for name in trials.read_text().split():
+    for name in require_file(trials, "a list of trials").read_text().split():
         aedat, csv = root / name, root / name.replace(".aedat", "_labels.csv")
         try:
             if not aedat.exists():

@@ -28,6 +28,20 @@ class Listing:
     skipped: list[dict] = field(default_factory=list)    # {"file": ..., "error": ...}, only with on_error=skip
 
 
+def require_file(path: Path, what: str, max_bytes: int = 16 << 20) -> Path:
+    """``path`` must be a plain file of at most ``max_bytes`` (a FIFO would block the reader forever)."""
+    import stat
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or e}; expected {what})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path}: is not a regular file (expected {what})")
+    if info.st_size > max_bytes:
+        raise DataError(f"{path}: {info.st_size:,} bytes; {what} is at most {max_bytes:,}")
+    return path
+
+
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{path}: no such folder (expected {what})")

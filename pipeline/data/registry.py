@@ -27,6 +27,7 @@ class DatasetSpec:
     n_train: int = 0                         # default sample caps (0 = every sample in the split)
     n_test: int = 0
     simulated: bool = False                  # splits drawn by us from a pool (a small cap may miss a class)
+    max_bytes: int = 16 << 20                # a file larger than this is not one of the dataset's recordings
 
 
 def cache_dir(cfg: DataConfig) -> Path:
@@ -81,9 +82,12 @@ DATASETS: dict[str, DatasetSpec] = {
                            nmnist.read_bin, 60_000, 10_000, simulated=True),
     "nmnist": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
                           lambda c, s: _nmnist_layout(_root(c), s), nmnist.read_bin),
+    # DvsGesture: one file per user and lighting, up to a few hundred MB; CIFAR10-DVS: one sample per file, ~1-5 MB
     "dvsgesture": DatasetSpec(gesture.SENSOR, gesture.CLASSES, 4, 1_500_000,
-                              lambda c, s: gesture.list_split(_root(c), s, c.on_error == "skip"), _read_gesture),
-    "cifar10dvs": DatasetSpec(aedat2.SENSOR, CIFAR10_CLASSES, 4, 1_000_000, _cifar10dvs, _read_cifar),
+                              lambda c, s: gesture.list_split(_root(c), s, c.on_error == "skip"), _read_gesture,
+                              max_bytes=2 << 30),
+    "cifar10dvs": DatasetSpec(aedat2.SENSOR, CIFAR10_CLASSES, 4, 1_000_000, _cifar10dvs, _read_cifar,
+                              max_bytes=256 << 20),
 }
 
 

@@ -42,9 +42,9 @@ from tqdm import tqdm
 from models.snn import SNN
 from pipeline.train import loop, ranks
 from pipeline.config import ConfigError, RunConfig, SelectConfig
+from pipeline.distill import checkpoint as checkpoints
 from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
 from pipeline.distill.peq import peq
-from pipeline.runfolder import atomic_write
 
 OPTIMISED = ("pace", "cf", "dm")
 Weights = list[torch.Tensor]
@@ -214,13 +214,7 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     key = config_key(cfg) + f"-world{ranks.rank_world()[1]}"
     if checkpoint is not None and ranks.rank_world()[1] > 1:
         checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{ranks.rank_world()[0]}")
-    resume = None
-    if checkpoint is not None and checkpoint.exists():
-        ck = torch.load(checkpoint, weights_only=False)
-        if ck["key"] == key:
-            resume = ck
-        else:
-            print(f"ignoring checkpoint {checkpoint}: it was written for another configuration", flush=True)
+    resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
 
     # The probes and their real statistics are a deterministic function of the configuration: a resumed run
     # computes them again rather than storing them.
@@ -249,10 +243,10 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
         seconds = time.perf_counter() - t0
 
     def save(step: int, elapsed: float) -> None:
-        state = {"key": key, "step": step, "z": z.detach().clone(), "opt": opt.state_dict(),
-                 "sched": sched.state_dict(), "gen": gen.get_state(), "rng": rng.bit_generator.state,
-                 "history": list(history), "grads": list(grads), "seconds": elapsed}
-        atomic_write(checkpoint, lambda p: torch.save(state, p))
+        checkpoints.save(checkpoint, key, {"step": step, "z": z.detach().clone(), "opt": opt.state_dict(),
+                                           "sched": sched.state_dict(), "gen": gen.get_state(),
+                                           "rng": rng.bit_generator.state, "history": list(history),
+                                           "grads": list(grads), "seconds": elapsed})
 
     # Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
     # classes and each class's frames depend only on its own term. Every rank draws the same random numbers and

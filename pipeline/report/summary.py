@@ -85,6 +85,7 @@ def verify_summary(report, out: Path) -> str:
         lines.append(f"    {r['layer']} ({r['type']}): spikes float {r['float_spikes']} / integer "
                      f"{r['integer_spikes']}, cosine {r['activity_cosine']:.4f}, first divergence "
                      f"{r['first_divergence']}")
+    lines += [f"  note: {n}" for n in report.notes]
     if report.loihi2.get("verdict"):
         lines.append(f"  Loihi 2: {report.loihi2['verdict']}")
     lines += [f"  hand-off: {note}" for note in report.handoff]

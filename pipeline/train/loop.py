@@ -70,6 +70,15 @@ def set_lr(opt: torch.optim.Optimizer, base: float, progress: float) -> None:
         group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (what a model's training state must fit in)."""
+    import os
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
 def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN:
     """``model.arch=dense``: flattened input -> hidden -> classes; ``conv``: conv layers (``model.channels``,
     ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes."""
@@ -83,6 +92,13 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) ->
                 raise ConfigError(f"config model.kernels/strides: conv layer {len(convs)} leaves no output "
                                   f"({shape}) for input {tuple(input_shape)}")
     sizes = (int(np.prod(shape)),) + ((m.hidden,) if m.hidden else ()) + (n_classes,)
+    weights = sum(c.out_channels * c.in_shape[0] * c.kernel ** 2 for c in convs) + \
+        sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    need, have = 16 * weights, _memory_bytes()        # float32 weights, gradients and Adam's two moments
+    if need > have // 2:
+        raise ConfigError(f"config model.hidden/channels: the model has {weights:,} weights, whose training state "
+                          f"needs {need / 2**30:.1f} GiB of this machine's {have / 2**30:.1f} GiB; choose a smaller "
+                          "model.hidden or model.channels")
     depth = len(convs) + len(sizes) - 1
     neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(depth - 1)) + (CubaParams(m.du, m.dv, m.vth_out),)
     gen = torch.Generator().manual_seed(cfg.train.seed)
