@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from pipeline import scratch
     scratch.process_scratch()               # lava-* and pymp-* folders go there, and go when the process does
+    # Lava's processes share memory; when a run is interrupted and its workers are killed, Python's resource
+    # tracker (a process of its own, started with this interpreter's -W options) frees those segments and warns
+    # about each. The freeing is what we want; the warnings under the one-line message are not.
+    if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+        sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise_interrupted)

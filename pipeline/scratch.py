@@ -3,7 +3,7 @@ outlives them.
 
 Lava's worker processes write spike recordings to ``lava-*`` folders and Python's multiprocessing keeps its
 sockets in ``pymp-*`` folders; a process that is killed cannot remove them. Every command therefore points
-``tempfile`` (and, through ``TMPDIR``, every process it starts) at ``nmpipe-tmp-*`` in the system's temp
+``tempfile`` (and, through ``TMPDIR``, every process it starts) at ``nmpipe-*`` in the system's temp
 directory, marked with its owner; the folder is removed when the process ends by any path that runs code (a
 return, an error, Ctrl-C, SIGTERM), and the next command removes the folders of owners that are gone
 (SIGKILL), as it does for run folders (``pipeline/runfolder.py``). Nothing else in the temp directory is touched.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline.runfolder import _owner, _owner_dead
 
-PREFIX = "nmpipe-tmp-"
+PREFIX = "nmpipe-"
 MARKER = ".nmpipe-scratch.json"
 
 
@@ -41,10 +41,14 @@ def sweep(root: Path) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=None)
-def process_scratch() -> Path:
-    """This process's scratch folder (created once): tempfile and the processes it starts write there."""
+def process_scratch() -> Path | None:
+    """This process's scratch folder (created once): tempfile and the processes it starts write there. None
+    where the temp directory's path is so long that multiprocessing's sockets inside it would exceed the
+    108 bytes a Unix socket's path may have (then the temp directory is used as it is)."""
     root = Path(tempfile.gettempdir())
     sweep(root)
+    if len(str(root)) + len(PREFIX) + 8 + 32 > 100:      # /pymp-XXXXXXXX/listener-XXXXXXXX
+        return None
     d = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
     (d / MARKER).write_text(json.dumps({"tool": "nmpipe", "owner": _owner()}))
     pid = os.getpid()

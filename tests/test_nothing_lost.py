@@ -281,6 +281,26 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, quick_cache):
     assert list(tmp_path.iterdir()) == []                # nothing written, no partial folder left
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_during_lava_is_one_line_too(tmp_path, graph_file):
+    """Interrupted while Lava runs in its workers: the one line, and nothing after it (the shared memory the killed
+    Lava processes held is freed without a warning per segment)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "verify", str(graph_file), "--samples", "200",
+                             "--workers", "2", "--out", str(tmp_path / "v")], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    end = time.time() + 240
+    while len(_session(proc.pid)) < 8 and time.time() < end:    # parent, forkserver, tracker, workers, Lava's own
+        time.sleep(0.2)
+    assert len(_session(proc.pid)) >= 8, "Lava did not start"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    after = err[err.index("interrupted: "):].strip().splitlines()
+    assert len(after) == 1 and "resource_tracker" not in err and "Traceback" not in err, err[-3000:]
+
+
 def _session(sid: int) -> list[int]:
     """Live (non-zombie) processes of session ``sid``."""
     found = []

@@ -204,9 +204,9 @@ def validate(cert, path: Path) -> None:
                 "certify again with this version)" if isinstance(found, str) and found.startswith("nmpipe") else ""
         raise CertificateError(f"{path}: not a certificate of this tool (expected \"certificate\": \"{FORMAT}\")"
                                + older)
-    if cert.get("kind") not in ("run", "verify"):
+    if not isinstance(cert.get("kind"), str) or cert["kind"] not in ("run", "verify"):
         raise CertificateError(f"{path}: field 'kind' must be 'run' or 'verify'")
-    if cert.get("verdict") not in set(VERDICTS) - {"TAMPERED"}:
+    if not isinstance(cert.get("verdict"), str) or cert["verdict"] not in set(VERDICTS) - {"TAMPERED"}:
         raise CertificateError(f"{path}: field 'verdict' {cert.get('verdict')!r} is not one of "
                                f"{sorted(set(VERDICTS) - {'TAMPERED'})}")
     files = _need(cert, "files_sha256", dict, path)
