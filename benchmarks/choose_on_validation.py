@@ -10,7 +10,8 @@ choice is made. Three choices, each its own ``--part``:
 - ``eval-lr``: the learning rate of the distillation benchmark's evaluation protocol (a fresh SNN trained for
   200 steps at batch 50 on a set), chosen on the whole training part's validation accuracy.
 - ``distill``: PACE's own defaults (its step size, the probe statistics, PEQ-1 draws in the loop), each an
-  IPC 1 distillation on seed 0, judged by the validation accuracy of the evaluation protocol trained on the set.
+  IPC 1 distillation on seed 0, judged by the validation accuracy of the evaluation protocol (at the learning
+  rate ``eval-lr`` chose) trained on the set, seeds 0 and 1.
 
 Rows are appended to the results file as they finish, so an interrupted part resumes where it stopped.
 
@@ -95,8 +96,15 @@ def eval_lr(rows: list[dict], save) -> None:
                       "val_accuracy": deployed_accuracy(model, data.val), "train_s": round(s, 1)})
 
 
+def chosen_eval_lr() -> float:
+    """The evaluation protocol's learning rate, as --part eval-lr chose it (mean validation accuracy)."""
+    rows = json.loads(OUT.with_name(f"{OUT.name}_eval-lr.json").read_text())["rows"]
+    return max({r["lr"] for r in rows}, key=lambda lr: np.mean([r["val_accuracy"] for r in rows if r["lr"] == lr]))
+
+
 def distill(rows: list[dict], save) -> None:
     data = sets.load(registry.resolve(RunConfig()).data)
+    lr = chosen_eval_lr()
     for name, items in DISTILL.items():
         if any(r["part"] == "distill" and r["candidate"] == name for r in rows):
             continue
@@ -109,10 +117,10 @@ def distill(rows: list[dict], save) -> None:
         seconds = time.perf_counter() - t0
         accs = []
         for seed in (0, 1):      # the evaluation protocol of benchmarks/distillation.py: 200 steps at batch 10
-            model, _ = trained(["train.epochs=200", "train.batch_size=10", "train.lr=1e-2", f"train.seed={seed}"],
+            model, _ = trained(["train.epochs=200", "train.batch_size=10", f"train.lr={lr}", f"train.seed={seed}"],
                                r.frames, r.labels, 10)
             accs.append(deployed_accuracy(model, data.val))
-        save({"part": "distill", "candidate": name, "overrides": items, "ipc": 1, "distill_seed": 0,
+        save({"part": "distill", "candidate": name, "overrides": items, "ipc": 1, "distill_seed": 0, "eval_lr": lr,
               "val_accuracy": accs, "distill_s": round(seconds, 1)})
 
 

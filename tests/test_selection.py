@@ -4,15 +4,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
-from torch.nn import functional as F
 
 from pipeline.train import loop
 from pipeline.config import SELECT_METHODS, RunConfig, SelectConfig, apply_overrides
 from pipeline.data import dataset, registry
-from pipeline.select import plans
+from pipeline.select import diagnostics, plans
 from pipeline.select.sampling import poisson, systematic, water_fill
-from pipeline.select.scores import example_scores
 
 
 def test_config_and_planner_know_the_same_methods():
@@ -86,53 +83,24 @@ ARCH = {"dense": ["model.arch=dense", "model.du=1024", "model.dv=256", "model.hi
 @pytest.fixture(scope="module", params=["dense", "conv"])
 def trained(request, tmp_path_factory):
     """A small dense SNN (the model the score was derived and measured on; README) or the default conv SNN, partly
-    trained on 300 built-in digits; per-example gradients by one backward each (torch.func cannot transform
-    snnTorch 1.0's FastSigmoid: it has no setup_context)."""
+    trained on 300 built-in digits: per-example gradients and scores (pipeline/select/diagnostics.py)."""
     cfg = registry.resolve(apply_overrides(RunConfig(), [
         "data.n_train=300", "data.n_test=10", "data.n_bins=8", f"data.cache={tmp_path_factory.mktemp('c')}",
         *ARCH[request.param], "train.augment_shift=0"]))
     tr, _ = dataset.load(cfg.data)
     model = loop.train(cfg, tr.frames, tr.labels, 10).model
-    x, y = torch.from_numpy(tr.frames), torch.from_numpy(tr.labels)
-    grads = []
-    for i in range(len(y)):
-        model.zero_grad()
-        F.cross_entropy(model(x[i:i + 1]).spikes[-1].sum(dim=1), y[i:i + 1]).backward()
-        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]).numpy().copy())
-    with torch.no_grad():
-        out = model(x)
-    scores = example_scores(out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2].sum(dim=2), y, cfg.train.surrogate_slope)
-    return np.array(grads), {k: v.numpy().astype(np.float64) for k, v in scores.items()}
+    return diagnostics.per_example(model, tr.frames, tr.labels, cfg.train.surrogate_slope)
 
 
+@pytest.mark.slow
 def test_spike_aware_score_ranks_gradient_norms_better_than_loss_and_el2n(trained):
-    grads, scores = trained
-    norms = np.linalg.norm(grads, axis=1)
-    rho = {k: spearmanr(v, norms).statistic for k, v in scores.items()}
+    rho = diagnostics.rank_correlations(*trained)
     print("\nSpearman with per-example gradient norms:", {k: round(v, 3) for k, v in rho.items()})
     assert rho["spike"] > rho["el2n"] and rho["spike"] > rho["loss"] and rho["spike"] > 0.9
 
 
-def _draw_weights(method, scores, draws=400):
-    """Each draw as a weight vector over all N examples: its estimate of the mean gradient is w @ grads."""
-    cfg = SelectConfig(method=method, ratio=0.5, warmup_epochs=0, anneal_from=1.0)
-    rng, n = np.random.default_rng(1), len(scores["loss"])
-    out = np.zeros((draws, n))
-    for d in range(draws):
-        p = plans.plan_epoch(cfg, 0, 10, scores, rng)
-        np.add.at(out[d], p.indices, p.weights / len(p.indices))
-    return out
-
-
+@pytest.mark.slow
 def test_weighted_estimator_is_unbiased_and_has_lower_variance_than_uniform(trained):
-    """Moments computed in example space with the Gram matrix K = G G^T (exact, and 300 x 300 instead of P)."""
-    grads, scores = trained
-    K = grads @ grads.T
-    u = np.full(len(grads), 1 / len(grads))                   # the full-batch mean gradient is u @ grads
-    sadp, uniform = _draw_weights("sadp", scores), _draw_weights("dynamic_random", scores)
-    w = sadp.mean(axis=0)
-    cosine = (w @ K @ u) / np.sqrt((w @ K @ w) * (u @ K @ u))
-    var = {name: float(np.einsum("dn,nm,dm->d", W - u, K, W - u).mean()) for name, W in (("sadp", sadp),
-                                                                                      ("uniform", uniform))}
-    print(f"\ncosine(mean SADP estimate, full gradient) = {cosine:.5f}; variance {var}")
-    assert cosine > 0.99 and var["sadp"] < var["uniform"]
+    m = diagnostics.estimator_moments(*trained)
+    print(f"\n{m}")
+    assert m["cosine"] > 0.99 and m["variance_sadp"] < m["variance_uniform"]
