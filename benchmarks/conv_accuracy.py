@@ -23,25 +23,27 @@ from torch.nn import functional as F
 from models.snn import golden_spikes, predict
 from pipeline.train import loop
 from pipeline.config import RunConfig, apply_overrides
-from pipeline.data import dataset, registry
+from pipeline.data import registry, sets
 
 
 def one(items: list[str], seed: int) -> dict:
     cfg = registry.resolve(apply_overrides(RunConfig(), [*items, f"train.seed={seed}"]))
-    tr, te = dataset.load(cfg.data)
+    data = sets.load(cfg.data)
+    tr, te = data.train, data.test
     t0 = time.perf_counter()
-    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
+    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), monitor=(data.val.frames, data.val.labels))
     seconds = time.perf_counter() - t0
     deployed = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
     return {"config": " ".join(items) or "default", "seed": seed, "deployed": deployed,
-            "float": res.epoch_test_accuracy[-1], "train_s": round(seconds, 1),
-            "curve": [round(a, 4) for a in res.epoch_test_accuracy]}
+            "float": loop.accuracy(res.model, te.frames, te.labels), "train_s": round(seconds, 1),
+            "val_curve": [round(a, 4) for a in res.epoch_accuracy]}
 
 
 def ceiling(mode: str, seed: int, epochs: int = 30) -> dict:
     """A float CNN on the frames: ``sum`` over time (2 channels) or ``bins`` as channels (2 T channels)."""
     cfg = registry.resolve(apply_overrides(RunConfig(), ["data.n_bins=16"]))
-    tr, te = dataset.load(cfg.data)
+    data = sets.load(cfg.data)
+    tr, te = data.train, data.test
 
     def prep(f):
         x = torch.from_numpy(f).float().clamp(max=1)
@@ -85,7 +87,7 @@ def main() -> None:
     for items in args.config or [""]:
         for seed in args.seeds:
             rows.append(one(items.split(), seed))
-            print(json.dumps({k: v for k, v in rows[-1].items() if k != "curve"}), flush=True)
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "val_curve"}), flush=True)
     if args.ceiling:
         for mode in ("sum", "bins"):
             rows.append(ceiling(mode, args.seeds[0]))

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.train import loop  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
-from pipeline.data import dataset, registry  # noqa: E402
+from pipeline.data import registry, sets  # noqa: E402
 from settings import DENSE  # noqa: E402
 
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
@@ -53,19 +53,19 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: 
     items = [f"select.method={method}", f"select.seed={seed}", f"train.seed={seed}"]
     items += [f"select.ratio={ratio}"] if method != "full" else []
     cfg = registry.resolve(apply_overrides(RunConfig(), base + items))
-    (tr, te) = data
-    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), test=(te.frames, te.labels))
+    tr, val, te = data.train, data.val, data.test
+    res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), monitor=(val.frames, val.labels))
     return {"method": method + label, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
             "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),
             "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed,
             "curve": {"seconds": np.cumsum(res.epoch_seconds).tolist(),
                       "examples": np.cumsum(res.epoch_examples).tolist(),
-                      "accuracy_float": list(res.epoch_test_accuracy)}}
+                      "accuracy_float": list(res.epoch_accuracy)}}     # on the validation split
 
 
 def time_to(curve: dict, target: float) -> float | None:
-    """Training seconds at the end of the first epoch whose float test accuracy reaches ``target``."""
+    """Training seconds at the end of the first epoch whose float validation accuracy reaches ``target``."""
     for seconds, acc in zip(curve["seconds"], curve["accuracy_float"]):
         if acc >= target - 1e-9:
             return seconds
@@ -177,7 +177,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides
-    data = dataset.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
+    data = sets.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
     partial = args.out.with_suffix(".partial.json")
     rows = json.loads(partial.read_text())["rows"] if partial.exists() else []
     done = {(r["method"], r["ratio"], r["seed"]) for r in rows}

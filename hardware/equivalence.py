@@ -203,6 +203,21 @@ class Verification:
 Simulate = Callable[[Backend, np.ndarray], Trace]
 
 
+def tail_steps(net: Network) -> int:
+    """Steps past a sample's end that a batched backend computes for its deepest layer before that layer's reset
+    (``hardware/backends/lava.py``): the network's depth - 1."""
+    return max(net.depth.values()) - 1
+
+
+def reference_expected(net: Network, x: np.ndarray, by: str = "reference",
+                       description: str = "integer reference, on the same input spikes") -> Expected:
+    """The integer reference's spikes for ``x`` (B, steps, inputs), run on past each sample's end with no input
+    for :func:`tail_steps` more steps, as the expected trace."""
+    from hardware.backends import reference
+    xs = np.concatenate([x, np.zeros((x.shape[0], tail_steps(net), x.shape[2]), x.dtype)], axis=1)
+    return Expected(reference.simulate(net, xs), by, description)
+
+
 def verify(net: Network, x: np.ndarray, expected: Expected, backends: Sequence[Backend], options: Options,
            measured: Sequence[Measured] = (), simulate: Simulate | None = None, hint: str = "") -> Verification:
     """Run ``backends`` on input spikes ``x`` (B, steps, inputs) and compare each with ``expected``.

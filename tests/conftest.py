@@ -52,9 +52,7 @@ def verified(net, x, backends=("lava",), workers: int = 2, chunk: int = 250, fol
     """The verification stage on ``net``: the integer reference (run on past each sample's end) as expected, the
     named real backends compared with it at every step they compute."""
     from hardware import equivalence
-    from hardware.backends import BACKENDS, Options, reference
-    tail = max(net.depth.values()) - 1
-    xs = np.concatenate([x, np.zeros((x.shape[0], tail, x.shape[2]), x.dtype)], axis=1)
-    expected = equivalence.Expected(reference.simulate(net, xs), "golden", "the integer reference")
+    from hardware.backends import BACKENDS, Options
+    expected = equivalence.reference_expected(net, x, "golden", "the integer reference")
     return equivalence.verify(net, x, expected, [BACKENDS[b] for b in backends],
                               Options(folder, workers, chunk, progress=False))

@@ -128,7 +128,7 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> Recheck:
         raise GraphError(f"{folder / 'model.nir'}: {errors[0]}")
     net = read.load(graph, exact=True)
     vec = cert["vectors"]
-    tail = max(net.depth.values()) - 1
+    tail = equivalence.tail_steps(net)
     if net.n_steps is not None and vec["sample_steps"] != net.n_steps:
         raise CertificateError(f"{folder / CERTIFICATE}: vectors.sample_steps is {vec['sample_steps']}, but "
                                f"model.nir runs {net.n_steps} steps per sample")

@@ -99,7 +99,7 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     n = min(cfg.verify.samples or len(test.labels), len(test.labels))
     frames, labels = test.frames[:n], test.labels[:n]
     x = input_spikes(net, frames)
-    steps, tail = x.shape[1], max(net.depth.values()) - 1
+    steps, tail = x.shape[1], equivalence.tail_steps(net)
     t0 = time.perf_counter()
     _stage(f"golden model (integer mode) on {n} test samples")
     names = list(net.populations)

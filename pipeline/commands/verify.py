@@ -180,9 +180,7 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
         hand = handoff.write_graphs(net, x.shape[1], graph, tmp)
         run_net = hand.net or net            # the backends run the network as read back from model.nir
         names = list(net.populations)
-        tail = max(run_net.depth.values()) - 1
-        xs = np.concatenate([x, np.zeros((x.shape[0], tail, x.shape[2]), x.dtype)], axis=1)
-        expected = Expected(reference.simulate(run_net, xs), "reference", REFERENCE)
+        expected = equivalence.reference_expected(run_net, x, "reference", REFERENCE)
         measured = []
         if net.float_model:
             flt = reference.simulate(net, x, integer=False)
