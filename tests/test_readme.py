@@ -41,8 +41,14 @@ def _unwrap(block: str) -> str:
     return (m.group(1) if m else block.strip()).strip()
 
 
+NAMED_VERSION = re.compile(r"\b(?:Python|AEDAT|NIR|nir|nirtorch|tonic|snnTorch|lava-nc|lava-dl|torch|numpy|"
+                           r"onnxruntime|version)\s+\d+(?:\.\d+)+")
+
+
 def prose(text: str) -> str:
+    """The section's text without results blocks, code, links, comments, and versions of named software."""
     text = BLOCK.sub(" ", text)
+    text = NAMED_VERSION.sub(" ", text)
     text = re.sub(r"```.*?```", " ", text, flags=re.S)
     text = re.sub(r"`[^`]*`", " ", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
