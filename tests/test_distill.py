@@ -89,6 +89,7 @@ def fixed_loss(cfg, split, frames, labels) -> float:
                          for real, f in zip(stats, syn) for c in range(10)) / (10 * len(layers)))
 
 
+@pytest.mark.slow
 def test_a_tiny_distillation_lowers_its_loss_on_a_probe_it_never_saw(quick):
     """The continuous relaxation: the probabilities match a held-out probe better than the (clipped) real frames
     they start from; the stored set is their rounding."""

@@ -70,7 +70,7 @@ class _Planted:
 
 @pytest.mark.parametrize("which", ["checkpoint", "teachers"])
 @pytest.mark.parametrize("content", ["a pickle that runs code", "random bytes", "a torch file of someone else"])
-def test_a_planted_distillation_checkpoint_never_runs_and_is_refused(tmp_path, capsys, which, content):
+def test_a_planted_distillation_checkpoint_never_runs_and_is_refused(tmp_path, capsys, which, content, quick_cache):
     import torch
     out = tmp_path / "d"
     planted = tmp_path / f".d.distill-{which}.pt"
@@ -84,7 +84,7 @@ def test_a_planted_distillation_checkpoint_never_runs_and_is_refused(tmp_path, c
     before = planted.read_bytes()
     method = "pace" if which == "checkpoint" else "herding"        # herding reads the teachers file
     refused(capsys, "distill", "--quick", "--method", method, "--ipc", "1", "--out", out,
-            "--set", f"data.cache={tmp_path / 'cache'}",
+            "--set", f"data.cache={quick_cache}",
             fragments=(str(planted), "not a distillation checkpoint of this tool"))
     assert not ran.exists() and planted.read_bytes() == before and not out.exists()
 
@@ -306,6 +306,7 @@ def test_any_change_to_a_certificate_is_refused_or_replays_everything_it_names(c
 
 # --- exhausting the machine, hanging ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_more_workers_than_cores_are_capped_and_said(tmp_path):
     g = tmp_path / "chain.nir"
     nir.write(g, netx_chain())
@@ -422,6 +423,7 @@ def test_an_out_that_is_a_mount_point_is_refused_before_any_work(tmp_path, capsy
     refused(capsys, "run", "--quick", "--target", "reference", "--out", mount, fragments=(str(mount), "mount point"))
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_keeps_the_old_folder(tmp_path, capsys, monkeypatch, quick_cache):
     from pipeline.runfolder import staged
     out = tmp_path / "r"
@@ -509,6 +511,7 @@ def test_which_dt_won_is_said(tmp_path, capsys):
     assert "note: dt = 0.001 s from the graph's metadata, not the sinabs preset's 1 (give --dt to choose)" in out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_no_lava_or_multiprocessing_folder_outlives_a_command(tmp_path):
     """lava-* and pymp-* go into the process's own scratch folder, which goes with it: after a normal exit, and
@@ -537,3 +540,54 @@ def test_no_lava_or_multiprocessing_folder_outlives_a_command(tmp_path):
     proc = cli("check", str(g), env=env)
     assert proc.returncode == 0 and list(tmp.iterdir()) == [], list(tmp.rglob("*"))
     tmp.rmdir()
+
+
+# --- property: HDF5 files that reach outside themselves or declare too much ------------------------------------
+
+FEATURES = st.sampled_from(["external link", "soft link", "external storage", "virtual dataset", "huge shape",
+                            "odd dtype", "plain"])
+
+
+@SETTINGS
+@given(feature=FEATURES, depth=st.integers(0, 3), size=st.integers(1, 40),
+       dtype=st.sampled_from(["bool", "int8", "float64", "S3", "compound"]))
+def test_any_hdf5_feature_that_reaches_outside_or_declares_too_much_is_refused(tmp_path_factory, feature, depth,
+                                                                              size, dtype):
+    """h5safe.check on generated files: a link, external storage or a virtual dataset anywhere in the tree, or
+    more declared bytes than the limit, is refused naming the file and the object; a plain file of any dtype
+    passes it (and the vectors reader then refuses anything that is not booleans of the declared shape)."""
+    from hardware import h5safe
+    from hardware.errors import GraphError
+    tmp = tmp_path_factory.mktemp("h5")
+    path, other = tmp / "f.h5", tmp / "other.h5"
+    with h5py.File(other, "w") as g:
+        g["data"] = np.zeros(size)
+    types = {"bool": bool, "int8": np.int8, "float64": np.float64, "S3": "S3",
+             "compound": np.dtype([("a", "i4"), ("b", "f4")])}
+    with h5py.File(path, "w") as f:
+        group = f
+        for k in range(depth):
+            group = group.create_group(f"g{k}")
+        group.create_dataset("x", data=np.zeros(size, dtype=types[dtype]))
+        if feature == "external link":
+            group["y"] = h5py.ExternalLink(str(other), "/data")
+        elif feature == "soft link":
+            group["y"] = h5py.SoftLink("/g0" if depth else "/x")
+        elif feature == "external storage":
+            (tmp / "raw.bin").write_bytes(bytes(size))
+            group.create_dataset("y", shape=(size,), dtype=np.uint8, external=[(str(tmp / "raw.bin"), 0, size)])
+        elif feature == "virtual dataset":
+            layout = h5py.VirtualLayout(shape=(size,), dtype="f8")
+            layout[:] = h5py.VirtualSource(str(other), "data", shape=(size,))
+            group.create_virtual_dataset("y", layout)
+        elif feature == "huge shape":
+            group.create_dataset("y", shape=(size, 1 << 20, 1 << 11), dtype=np.int8, chunks=(1, 1024, 64),
+                                 compression="gzip")
+    if feature == "plain":
+        h5safe.check(path)
+        return
+    with pytest.raises(GraphError) as e:
+        h5safe.check(path)
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(str(path))
+    assert ("bytes in all" in text) if feature == "huge shape" else ("/y" in text or "y is" in text), text
