@@ -2,7 +2,8 @@
 
 snnTorch 1.0's ``export_to_nir`` fails with nir 1.0.8 and does not keep reset semantics, so we write the nodes
 ourselves. Each layer is ``Linear`` or ``Conv2d`` (weights ``q * 2**e``; a ``Flatten`` before the first dense layer
-after a convolution) followed by ``CubaLIF`` with continuous-time
+after a convolution) followed by ``CubaLIF`` (a recurrent layer: a subgraph ``rnnK`` of the ``CubaLIF`` and its
+recurrent ``Linear``, as the NIR paper writes recurrent layers) with continuous-time
 parameters a third-party reader can use, under the exponential (zero-order-hold) discretisation with step ``dt``:
 
     I[t] = a I[t-1] + (1 - a) w_in x[t],   a = exp(-dt / tau_syn)   ->  w_in = 64 / (1 - a)
@@ -55,14 +56,31 @@ def _cuba_node(layer, dt: float) -> nir.CubaLIF:
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
 
 
+def _linear(q: np.ndarray, exp: int) -> nir.Linear:
+    """A Linear node of weights ``q * 2**exp``, the integer mantissas and exponent in metadata."""
+    meta = {"weight_mantissa": q.astype(np.int8), "weight_exp": exp, "weight_bits": 8, "delay": 1}
+    return nir.Linear(weight=q.astype(np.float64) * 2.0**exp, metadata=meta)
+
+
+def _recurrent(layer, dt: float) -> nir.NIRGraph:
+    """A recurrent layer as the NIR paper writes one: a subgraph of the CubaLIF and its recurrent Linear, the
+    layer's own spikes of the previous step returning through it."""
+    n = layer.out_shape[0]
+    return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": _cuba_node(layer, dt),
+                               "w_rec": _linear(layer.recurrent, layer.weight_exp),
+                               "output": nir.Output(output_type={"output": np.array([n])})},
+                        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+                        metadata={"recurrent": True, "layer": layer.name})
+
+
 def _synapse_node(layer):
     """Linear (weights ``q * 2**e``) or Conv2d (kernel ``q * 2**e``, PyTorch's cross-correlation), with the
     integer mantissas and exponent in metadata."""
+    if layer.conv is None:
+        return _linear(layer.weight, layer.weight_exp)
     w = layer.weight.astype(np.float64) * 2.0**layer.weight_exp
     meta = {"weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp, "weight_bits": 8,
             "delay": 1}
-    if layer.conv is None:
-        return nir.Linear(weight=w, metadata=meta)
     c = layer.conv
     return nir.Conv2d(input_shape=np.array(c.in_shape[1:]), weight=w, stride=np.array([c.stride] * 2),
                       padding=np.array([c.padding] * 2), dilation=np.array([1, 1]), groups=1,
@@ -79,9 +97,10 @@ def to_nir(net: DeployedNet, dt: float, n_bins: int) -> nir.NIRGraph:
             edges.append((prev, f"flatten{k}"))
             prev = f"flatten{k}"
         nodes[layer.name] = _synapse_node(layer)
-        nodes[f"lif{k}"] = _cuba_node(layer, dt)
-        edges += [(prev, layer.name), (layer.name, f"lif{k}")]
-        prev, shape = f"lif{k}", layer.out_shape
+        neuron = f"rnn{k}" if layer.recurrent is not None else f"lif{k}"
+        nodes[neuron] = _recurrent(layer, dt) if layer.recurrent is not None else _cuba_node(layer, dt)
+        edges += [(prev, layer.name), (layer.name, neuron)]
+        prev, shape = neuron, layer.out_shape
     nodes["output"] = nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)})
     edges.append((prev, "output"))
     meta = {"contract": CONTRACT, "dt": dt, "n_bins": n_bins, "n_steps": net.n_steps(n_bins),

@@ -47,12 +47,14 @@ class ConvShape:
 @dataclass(frozen=True)
 class IntLayer:
     """One deployed layer: int8 weight mantissas ((out, in), or a (C_out, C_in, k, k) kernel with ``conv``),
-    shared exponent, integer neuron parameters."""
+    shared exponent, integer neuron parameters; ``recurrent``: (out, out) int8 mantissas of the layer's own
+    spikes of the previous step (same exponent), for a recurrent layer (``models/rsnn.py``)."""
     name: str
     weight: np.ndarray
     weight_exp: int
     neuron: CubaParams
     conv: ConvShape | None = None
+    recurrent: np.ndarray | None = None
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -192,17 +194,22 @@ def _golden_batch(net: DeployedNet, x: torch.Tensor, tail: int = 0) -> list[np.n
     inp = pad_input(x, len(net.layers) + tail).long().flatten(2)
     B, n, _ = inp.shape
     ws = [torch.from_numpy(layer.weight.astype(np.int64)) for layer in net.layers]
+    rs = [torch.from_numpy(layer.recurrent.astype(np.int64)) if layer.recurrent is not None else None
+          for layer in net.layers]
     sizes = [math.prod(layer.out_shape) for layer in net.layers]
     prev = [torch.zeros(B, inp.shape[2], dtype=torch.long)] + [torch.zeros(B, s, dtype=torch.long) for s in sizes[:-1]]
+    own = [torch.zeros(B, s, dtype=torch.long) for s in sizes]           # each layer's spikes of the previous step
     state = [(torch.zeros(B, s, dtype=torch.long),) * 2 for s in sizes]
     rec = [[] for _ in ws]
     with torch.no_grad():
         for t in range(n):
             src = inp[:, t]
-            for l, (w, layer) in enumerate(zip(ws, net.layers)):
+            for l, (w, r, layer) in enumerate(zip(ws, rs, net.layers)):
                 a = shift_int(_int_synapse(layer, w, prev[l]), layer.weight_exp)
+                if r is not None:               # each projection is shifted on its own, then summed (as Lava does)
+                    a = a + shift_int(own[l] @ r.T, layer.weight_exp)
                 s, u, v = cuba_step_int(a, *state[l], layer.neuron)
-                state[l], prev[l], src = (u, v), src, s.long()
+                state[l], prev[l], src, own[l] = (u, v), src, s.long(), s.long()
                 rec[l].append(s)
     return [torch.stack(r, dim=1).numpy() for r in rec]
 

@@ -23,7 +23,8 @@ CHIP_NEURONS = 128 * 8192       # hardware/loihi2.py Resources: neurons on one L
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"          # digits | fashion (simulated saccades) | nmnist | dvsgesture | cifar10dvs
+    name: str = "digits"          # digits | fashion (simulated saccades) | nmnist | dvsgesture | cifar10dvs |
+                                  # spoken_digits (synthesised speech through a cochlea model) | shd
     root: str = ""                # dataset folder as its publisher distributes it (fashion: IDX folder)
     cache: str = ""               # simulated recordings and framed tensors ("" = ~/.cache/nmpipe)
     seed: int = 0                 # digits split, CIFAR10-DVS split, sample caps, simulation
@@ -31,8 +32,10 @@ class DataConfig:
     n_test: int = 0               # cap on test samples (0 = dataset default: digits 1000, else all)
     val_fraction: float = 0.1     # held out of the training split per class for validation (per-epoch curve,
                                   # choosing hyperparameters); the test split is used once, at the end
-    n_bins: int = 8               # T: time bins per sample
-    max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded)
+    n_bins: int = 0               # T: time bins per sample (0 = dataset default: 8 for vision, 50 for audio)
+    max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded; Loihi 2's configured
+                                  # bound on steps per inference is 256, hardware/loihi2.py)
+    channels: int = 64            # spoken_digits: cochlea channels (SHD has 700)
     duration_us: int = 0          # window framed into T bins from each sample's start (0 = dataset default)
     downsample: int = 0           # spatial pooling factor (0 = dataset default: 4 for 128 x 128 sensors)
     denoise_us: int = 0           # tonic's denoise filter time (0 = off)
@@ -43,11 +46,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "conv"            # conv: conv layers (channels/kernels/strides) -> dense; dense: 2312 -> hidden -> 10
+    arch: str = "conv"            # conv: conv layers (channels/kernels/strides) -> dense; dense: inputs -> hidden ->
+                                  # classes; recurrent: inputs -> recurrent CUBA LIF layer(s) -> classes
     channels: str = "16,32"       # conv: output channels per conv layer
     kernels: str = "5,3"          # conv: square kernel per conv layer (padding kernel // 2)
     strides: str = "2,2"          # conv: stride per conv layer (strided convolutions instead of pooling)
-    hidden: int = 256             # neurons of the dense hidden layer before the readout (0 = none)
+    hidden: int = 256             # neurons of the dense hidden layer before the readout (0 = none), or of each
+                                  # recurrent layer
+    recurrent_layers: int = 1     # recurrent: how many recurrent hidden layers (1 or 2)
     du: int = 2048                # current decay, 12-bit (Lava adds 1: 4095 clears u each step)
     dv: int = 2048                # voltage decay, 12-bit (0 = no leak); fast decays keep the bins apart, which
                                   # the conv model needs (one-seed trials, 30 epochs: dv 256 0.957, dv 2048 0.970)
@@ -154,7 +160,7 @@ class RunConfig:
 SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch",
                   "infobatch_matched")
 TRAIN_METHODS = ("bptt", "sltt", "sltt-k")
-ARCHS = ("conv", "dense")
+ARCHS = ("conv", "dense", "recurrent")
 DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")
 
 QUICK = {
@@ -222,7 +228,9 @@ def validate(cfg: RunConfig) -> None:
     checks = [
         (1 <= d.max_bins <= MAX_STEPS, "data.max_bins", d.max_bins, f"1..{MAX_STEPS} (Loihi 2's configured bound on "
                                                                   "time steps, hardware/loihi2.py)"),
-        (1 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins})"),
+        (0 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins}), or 0 for the "
+                                                                "dataset's default"),
+        (1 <= d.channels <= 700, "data.channels", d.channels, "1..700 cochlea channels"),
         (d.n_train >= 0 and d.n_test >= 0, "data.n_train/n_test", (d.n_train, d.n_test), ">= 0 (0 = default)"),
         (d.name != "digits" or d.n_train + d.n_test <= 5000, "data.n_train + data.n_test",
          d.n_train + d.n_test, "<= 5000 for the built-in digits"),
@@ -232,6 +240,8 @@ def validate(cfg: RunConfig) -> None:
         (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
         (0 <= d.val_fraction < 1, "data.val_fraction", d.val_fraction, "0 (no validation split) up to below 1"),
         (m.arch in ARCHS, "model.arch", m.arch, f"one of {ARCHS}"),
+        (m.recurrent_layers in (1, 2), "model.recurrent_layers", m.recurrent_layers, "1 or 2"),
+        (m.arch != "recurrent" or m.hidden >= 1, "model.hidden", m.hidden, ">= 1 for model.arch=recurrent"),
         (0 <= m.hidden <= CHIP_NEURONS, "model.hidden", m.hidden,
          f"0..{CHIP_NEURONS:,} (0 = no hidden dense layer; a Loihi 2 chip holds {CHIP_NEURONS:,} neurons)"),
         (m.arch != "conv" or m.weight_exp >= 0, "model.weight_exp", m.weight_exp,
@@ -243,7 +253,8 @@ def validate(cfg: RunConfig) -> None:
         (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
         (t.method in TRAIN_METHODS, "train.method", t.method, f"one of {TRAIN_METHODS}"),
         (t.device in ("auto", "cpu", "cuda"), "train.device", t.device, "auto, cpu or cuda"),
-        (1 <= t.k <= d.n_bins, "train.k", t.k, f"1..data.n_bins ({d.n_bins}, the output steps input reaches)"),
+        (1 <= t.k <= (d.n_bins or d.max_bins), "train.k", t.k, f"1..data.n_bins ({d.n_bins}, the output steps "
+                                                                  "input reaches)"),
         (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
          "train.epochs/batch_size/lr/augment_shift/weight_decay",
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "

@@ -17,7 +17,11 @@ Two ways to run many samples:
   past its end with no input), and the verification compares them there (``Trace.computed`` says which
   positions of each sample were computed). The first sample of a network starts from rest, so its own first
   steps are computed; the last sample's tail is not (the network stops).
-- **one network per sample** (biases, initial voltages, recurrence, delays, voltage readouts): no reset scheme.
+- **side by side** (any network of dense projections the batched path cannot run: recurrence, biases, initial
+  voltages, delays, voltage readouts): K copies of the network in one Lava network, block-diagonal weights
+  (``hardware/backends/lava_side.py``); no spike of one copy can reach another, so no reset is needed.
+- **one network per sample** (what neither can run: a convolution with recurrence, say; and netx, whose network is
+  built from its file): no reset scheme.
 
 Layouts: we keep NIR's (C, H, W) order, flattened C-major; Lava's ``Conv`` works in (W, H, C) (x, y, channel),
 so a population fed by a convolution is a Lava LIF of shape (W, H, C), and ports are reshaped and transposed
@@ -35,6 +39,7 @@ import tempfile
 import numpy as np
 
 from hardware import lava_compat
+from hardware.backends import lava_side
 from hardware.backends.pool import capped, run_all
 from hardware.errors import GraphError
 from hardware.ir import Conv, Network
@@ -185,18 +190,35 @@ def _netx(net: Network, x: np.ndarray, workdir: str, netx: str, reset_interval: 
     return source, paths, {}, {}
 
 
-def _run(net: Network, x: np.ndarray, batched: bool, netx: str | None = None) -> Trace:
-    """Spikes (and monitored voltages) of x (K, n, inputs): K samples back to back, or one (K = 1)."""
+MODES = ("back to back", "side by side", "one per sample")
+
+
+def mode(net: Network, x: np.ndarray) -> tuple[str, str | None]:
+    """How Lava runs many samples of ``net``: back to back (feed-forward networks whose samples end quiet), side
+    by side (any network of dense projections: recurrence, biases, delays, voltage readouts; ``lava_side.py``),
+    or one network per sample; and why not back to back."""
+    why = batch_blocker(net, x)
+    if why is None:
+        return "back to back", None
+    return ("side by side" if lava_side.blocker(net) is None else "one per sample"), why
+
+
+def _run(net: Network, x: np.ndarray, how: str, netx: str | None = None) -> Trace:
+    """Spikes (and monitored voltages) of x (K, n, inputs): K samples back to back, side by side, or one."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     K, n, _ = x.shape
-    steps = K * n
+    side = how == "side by side"
+    steps = n if side else K * n
     with tempfile.TemporaryDirectory(prefix="lava-") as workdir:
         if netx is not None:
             source, paths, monitors, lifs = _netx(net, x.reshape(steps, -1), workdir, netx, n)
+        elif side:
+            source, paths, monitors, lifs = lava_side.build(net, x, workdir, monitor=True)
         else:
-            source, paths, monitors, lifs = _build(net, x.reshape(steps, -1), workdir, n if batched else None,
-                                                   monitor=not batched)
+            source, paths, monitors, lifs = _build(net, x.reshape(steps, -1), workdir,
+                                                   n if how == "back to back" else None,
+                                                   monitor=how == "one per sample")
         volt = {}
         try:
             source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -204,12 +226,15 @@ def _run(net: Network, x: np.ndarray, batched: bool, netx: str | None = None) ->
                 data = np.rint(np.asarray(m.get_data()[k]["v"])).astype(np.int64)     # (steps, *lava shape)
                 if data.ndim == 4:
                     data = data.transpose(0, 3, 2, 1)
-                volt[k] = data.reshape(K, n, -1)
+                volt[k] = lava_side.per_sample(data.reshape(n, -1), K) if side else data.reshape(K, n, -1)
         finally:
             source.stop()
-        stream = {k: np.array(np.memmap(paths[k], dtype=np.uint8, mode="r", shape=(pop.size, steps))).T
+        width = K if side else 1
+        stream = {k: np.array(np.memmap(paths[k], dtype=np.uint8, mode="r", shape=(width * pop.size, steps))).T
                   for k, pop in net.populations.items()}
-    if not batched:
+    if side:
+        return Trace({k: lava_side.per_sample(s, K).astype(bool) for k, s in stream.items()}, volt)
+    if how == "one per sample":
         return Trace({k: s.reshape(K, n, -1).astype(bool) for k, s in stream.items()}, volt)
     return untangle(net, stream, K, n)
 
@@ -245,13 +270,17 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     network from that file instead of our processes; inputs, resets and recording are the same."""
     check_supported(net)
     workers = capped(workers)
-    blocker = batch_blocker(net, x)     # then one network per sample (netx's resets come after its last step)
+    how, _ = mode(net, x)
+    if netx is not None and how == "side by side":
+        how = "one per sample"          # netx builds its network from the file: one copy
     B, n, _ = x.shape
-    size = max(1, min(chunk, -(-B // max(1, workers)))) if blocker is None else 1
+    size = max(1, min(chunk, -(-B // max(1, workers)))) if how != "one per sample" else 1
     starts = range(0, B, size)
-    desc = "Lava fixed_pt" + (" (netx)" if netx else "") + ("" if blocker is None else ", one network per sample")
+    desc = "Lava fixed_pt" + (" (netx)" if netx else "") + ("" if how == "back to back" else f", {how}")
     per_step = 0.02 * (1 + sum(math.prod(p.synapse.weight.shape[1:]) > 100 for p in net.projections))
-    results = run_all(_run, [(net, x[i:i + size], blocker is None, netx) for i in starts], workers,
-                      timeout_s or 120 + per_step * size * n, desc, [len(x[i:i + size]) for i in starts],
+    steps = n if how == "side by side" else size * n
+    results = run_all(_run, [(net, x[i:i + size], how, netx) for i in starts], workers,
+                      timeout_s or 120 + per_step * steps * (1 + size / 100 if how == "side by side" else 1), desc,
+                      [len(x[i:i + size]) for i in starts],
                       [f"samples {i}.." if size > 1 else f"sample {i}" for i in starts], progress)
     return concat(results)

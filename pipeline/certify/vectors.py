@@ -29,11 +29,16 @@ from hardware.trace import Trace
 VECTORS = "vectors.h5"
 
 
-def node_names(graph: nir.NIRGraph) -> dict[str, str]:
+def node_names(graph: nir.NIRGraph, prefix: str = "") -> dict[str, str]:
     """Layer (population) name -> the name of its neuron node in ``graph`` (our graphs name the layer in each
-    CubaLIF node's metadata)."""
-    return {str((node.metadata or {}).get("layer", name)): name for name, node in graph.nodes.items()
-            if isinstance(node, nir.CubaLIF)}
+    CubaLIF node's metadata); a node inside a subgraph (a recurrent layer) is named ``subgraph.node``."""
+    out = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            out.update(node_names(node, f"{prefix}{name}."))
+        elif isinstance(node, nir.CubaLIF):
+            out[str((node.metadata or {}).get("layer", name))] = prefix + name
+    return out
 
 
 def choose(samples: int, wanted: int, diverged: list[int]) -> np.ndarray:

@@ -27,11 +27,13 @@ from pipeline.runfolder import atomic_write
 FRAMES_VERSION = 1
 
 
-def _check_sensor(events: np.ndarray, sensor: tuple[int, int], path: Path) -> np.ndarray:
-    if len(events) and (events["x"].max() >= sensor[1] or events["y"].max() >= sensor[0]
+def _check_sensor(events: np.ndarray, sensor: tuple[int, ...], path) -> np.ndarray:
+    H, W = sensor if len(sensor) == 2 else (1, sensor[0])
+    if len(events) and (events["x"].max() >= W or events["y"].max() >= H
                         or events["x"].min() < 0 or events["y"].min() < 0):
-        raise EventFileError(f"{path}: events up to x={events['x'].max()}, y={events['y'].max()} lie outside the "
-                             f"{sensor[1]} x {sensor[0]} sensor of this dataset")
+        where = f"the {W} x {H} sensor" if len(sensor) == 2 else f"the {W} channels"
+        raise EventFileError(f"{path}: events up to x={events['x'].max()}, y={events['y'].max()} lie outside "
+                             f"{where} of this dataset")
     return events
 
 
@@ -48,7 +50,7 @@ def _frame(events: np.ndarray, cfg: DataConfig, spec: DatasetSpec) -> np.ndarray
     if cfg.denoise_us and len(events):
         events = tonic.functional.denoise_numpy(events, filter_time=cfg.denoise_us)
     f = cfg.downsample
-    sensor = (-(-spec.sensor[0] // f), -(-spec.sensor[1] // f))
+    sensor = tuple(-(-n // f) for n in spec.sensor(cfg))
     if f > 1:
         events = events.copy()
         events["x"] //= f
@@ -67,7 +69,7 @@ def _key(cfg: DataConfig, split: str, pairs: list) -> str:
     files = sorted({rec.path for rec, _ in pairs})
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
     blob = json.dumps([FRAMES_VERSION, split, asdict(replace(cfg, distilled="", val_fraction=0.0)), listing,
-                       [(str(r.path), s.label, s.t0, s.t1) for r, s in pairs]], default=str)
+                       [(str(r.path), s.label, s.t0, s.t1, s.index) for r, s in pairs]], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -85,15 +87,28 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
         by_file.setdefault(rec.path, []).append(s)
     for path, samples in tqdm(by_file.items(), desc=f"reading {cfg.name} {split}", unit="file", disable=None):
         try:
-            events = _check_sensor(_read(spec, path), spec.sensor, path)
+            events = _read(spec, path)
+            if not isinstance(events, list):
+                events = _check_sensor(events, spec.sensor(cfg), path)
         except EventFileError as e:
             if cfg.on_error != "skip":
                 raise
             skipped.append({"file": str(path), "error": str(e)})
             continue
         for s in samples:
-            ev = _cut(events, s.t0, s.t1)
-            name = str(path) if s.t0 is None else f"{path}[{s.t0}:{s.t1}]"
+            if s.index is not None:             # a file of many recordings (SHD)
+                name = f"{path}#{s.index}"
+                try:
+                    ev = _check_sensor(events[s.index], spec.sensor(cfg), name)
+                except (EventFileError, IndexError) as e:
+                    if cfg.on_error != "skip":
+                        raise EventFileError(str(e) if isinstance(e, EventFileError) else
+                                             f"{name}: no such recording in the file") from None
+                    skipped.append({"file": name, "error": str(e)})
+                    continue
+            else:
+                ev = _cut(events, s.t0, s.t1)
+                name = str(path) if s.t0 is None else f"{path}[{s.t0}:{s.t1}]"
             if not len(ev):                  # a labelled interval of a recording with events, but none inside it
                 error = f"{name}: no events in this labelled interval"
                 if cfg.on_error != "skip":
@@ -128,7 +143,7 @@ def _read(spec: DatasetSpec, path: Path) -> np.ndarray:
         raise EventFileError(f"{path}: {info.st_size:,} bytes, larger than any recording of this dataset "
                              f"(at most {spec.max_bytes:,})")
     events = spec.read(path)
-    if not len(events):
+    if not isinstance(events, list) and not len(events):
         raise EventFileError(f"{path}: holds no events ({path.stat().st_size} bytes)")
     return events
 
@@ -168,6 +183,6 @@ def summary(cfg: DataConfig, train: Split, test: Split, val: Split | None = None
                                                                       ("max", np.max))},
                 "skipped": list(s.skipped)}
     spec = DATASETS[cfg.name]
-    return {"name": cfg.name, "root": cfg.root, "sensor": list(spec.sensor),
+    return {"name": cfg.name, "root": cfg.root, "sensor": list(spec.sensor(cfg)),
             "frames": list(train.frames.shape[1:]), "train": stats(train),
             **({"validation": stats(val)} if val is not None and len(val.labels) else {}), "test": stats(test)}

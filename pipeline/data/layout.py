@@ -14,6 +14,7 @@ class Sample:
     label: int
     t0: int | None = None    # for recordings holding several samples: cut [t0, t1) and start time at t0
     t1: int | None = None
+    index: int | None = None     # for files holding many recordings (SHD): which one
 
 
 @dataclass(frozen=True)

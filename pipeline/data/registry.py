@@ -7,10 +7,10 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.config import ConfigError, DataConfig, RunConfig
-from pipeline.data import digits, gesture
-from pipeline.data.formats import aedat2, aedat4, aedat31, nmnist
-from pipeline.data.layout import DataError, Listing, list_class_folders
+from pipeline.config import ConfigError, DataConfig, RunConfig, validate
+from pipeline.data import digits, gesture, speech, spoken
+from pipeline.data.formats import aedat2, aedat4, aedat31, nmnist, shd
+from pipeline.data.layout import DataError, Listing, Recording, Sample, list_class_folders, require_dir
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _NMNIST_SPLITS = {"train": "Train", "test": "Test"}
@@ -18,7 +18,7 @@ _NMNIST_SPLITS = {"train": "Train", "test": "Test"}
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    sensor: tuple[int, int]                  # (H, W) of the recordings
+    sensor: Callable[[DataConfig], tuple[int, ...]]   # (H, W) of a camera, (C,) channels of a cochlea
     classes: tuple[str, ...]
     downsample: int                          # default spatial pooling factor (DVS128's 128 x 128 -> 32 x 32)
     duration_us: int                         # default framed window from each sample's first event
@@ -28,6 +28,7 @@ class DatasetSpec:
     n_test: int = 0
     simulated: bool = False                  # splits drawn by us from a pool (a small cap may miss a class)
     max_bytes: int = 16 << 20                # a file larger than this is not one of the dataset's recordings
+    n_bins: int = 8                          # default time bins per sample
 
 
 def cache_dir(cfg: DataConfig) -> Path:
@@ -69,25 +70,44 @@ def _read_gesture(path: Path) -> np.ndarray:
     return gesture.read_tonic_npy(path) if path.suffix == ".npy" else aedat31.read_polarity(path)
 
 
+def _shd_layout(root: Path, split: str) -> Listing:
+    """An SHD-format file per split (shd_train.h5, shd_test.h5): one recording per index, its label from the file."""
+    path = require_dir(root, "SHD's shd_train.h5 and shd_test.h5") / spoken.FILES[split]
+    labels = shd.labels(path)
+    return Listing([Recording(path, tuple(Sample(int(c), index=i) for i, c in enumerate(labels)))])
+
+
+def _read_shd(path: Path) -> list[np.ndarray]:
+    r = shd.read(path, 1 << 16)         # units are checked against the sensor per sample (dataset._check_sensor)
+    return [r.events(i) for i in range(len(r.labels))]
+
+
+CAMERA = {name: lambda c, s=sensor: s for name, sensor in (("nmnist", nmnist.SENSOR), ("dvs", (128, 128)))}
 DATASETS: dict[str, DatasetSpec] = {
-    "digits": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
+    "digits": DatasetSpec(CAMERA["nmnist"], tuple(map(str, range(10))), 1, 310_000,
                           lambda c, s: _nmnist_layout(
                               digits.digits_folder(cache_dir(c), c.seed, c.n_train, c.n_test), s),
                           nmnist.read_bin, 4000, 1000, simulated=True),
-    "fashion": DatasetSpec(nmnist.SENSOR, ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+    "fashion": DatasetSpec(CAMERA["nmnist"], ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                            "sneaker", "bag", "ankle-boot"), 1, 310_000,
                            lambda c, s: _nmnist_layout(digits.fashion_folder(
                                cache_dir(c), Path(c.root) if c.root else digits.FASHION_ROOT, c.seed, c.n_train,
                                c.n_test), s),
                            nmnist.read_bin, 60_000, 10_000, simulated=True),
-    "nmnist": DatasetSpec(nmnist.SENSOR, tuple(map(str, range(10))), 1, 310_000,
+    "nmnist": DatasetSpec(CAMERA["nmnist"], tuple(map(str, range(10))), 1, 310_000,
                           lambda c, s: _nmnist_layout(_root(c), s), nmnist.read_bin),
     # DvsGesture: one file per user and lighting, up to a few hundred MB; CIFAR10-DVS: one sample per file, ~1-5 MB
-    "dvsgesture": DatasetSpec(gesture.SENSOR, gesture.CLASSES, 4, 1_500_000,
+    "dvsgesture": DatasetSpec(CAMERA["dvs"], gesture.CLASSES, 4, 1_500_000,
                               lambda c, s: gesture.list_split(_root(c), s, c.on_error == "skip"), _read_gesture,
                               max_bytes=2 << 30),
-    "cifar10dvs": DatasetSpec(aedat2.SENSOR, CIFAR10_CLASSES, 4, 1_000_000, _cifar10dvs, _read_cifar,
+    "cifar10dvs": DatasetSpec(CAMERA["dvs"], CIFAR10_CLASSES, 4, 1_000_000, _cifar10dvs, _read_cifar,
                               max_bytes=256 << 20),
+    # audio: a 1-D sensor of cochlea channels; 50 bins of 20 ms (Loihi 2 allows up to 256 steps per inference)
+    "spoken_digits": DatasetSpec(lambda c: (c.channels,), speech.CLASSES, 1, 1_000_000,
+                                 lambda c, s: _shd_layout(spoken.folder(cache_dir(c), c.seed, c.channels), s),
+                                 _read_shd, max_bytes=1 << 30, simulated=True, n_bins=50),
+    "shd": DatasetSpec(lambda c: (700,), speech.CLASSES, 1, 1_000_000, lambda c, s: _shd_layout(_root(c), s),
+                       _read_shd, max_bytes=shd.MAX_BYTES, n_bins=50),
 }
 
 
@@ -98,8 +118,11 @@ def resolve(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"config data.name = {d.name!r} is not allowed: expected one of {sorted(DATASETS)}")
     spec = DATASETS[d.name]
     d = replace(d, n_train=d.n_train or spec.n_train, n_test=d.n_test or spec.n_test,
-                duration_us=d.duration_us or spec.duration_us, downsample=d.downsample or spec.downsample)
+                duration_us=d.duration_us or spec.duration_us, downsample=d.downsample or spec.downsample,
+                n_bins=d.n_bins or min(spec.n_bins, d.max_bins))
     if d.name == "digits" and (d.n_train < 10 or d.n_test < 10 or d.n_train + d.n_test > 5000):
         raise ConfigError(f"config data.n_train/n_test = {d.n_train}/{d.n_test} is not allowed: "
                           "each >= 10 and together <= 5000 for the built-in digits")
-    return replace(cfg, data=d)
+    cfg = replace(cfg, data=d)
+    validate(cfg)               # again, with the dataset's defaults in place
+    return cfg

@@ -14,8 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from models.neuron import CubaParams
+from models.rsnn import RSNN
 from models.snn import SNN, ConvShape
-from pipeline.train import sltt
+from pipeline.train import sltt, sltt_recurrent
 from pipeline.train.ranks import gather, rank_world
 from pipeline.config import ConfigError, RunConfig, conv_layers
 from pipeline.select.plans import plan_epoch
@@ -79,11 +80,31 @@ def _memory_bytes() -> int:
         return 1 << 40
 
 
-def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN:
+def _fits_memory(weights: int) -> None:
+    need, have = 16 * weights, _memory_bytes()        # float32 weights, gradients and Adam's two moments
+    if need > have // 2:
+        raise ConfigError(f"config model.hidden/channels: the model has {weights:,} weights, whose training state "
+                          f"needs {need / 2**30:.1f} GiB of this machine's {have / 2**30:.1f} GiB; choose a smaller "
+                          "model.hidden or model.channels")
+
+
+def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN | RSNN:
     """``model.arch=dense``: flattened input -> hidden -> classes; ``conv``: conv layers (``model.channels``,
-    ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes."""
+    ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes; ``recurrent``: flattened input ->
+    ``model.recurrent_layers`` recurrent layers of ``model.hidden`` -> classes (``models/rsnn.py``)."""
     m = cfg.model
     convs, shape = [], tuple(input_shape)
+    if m.arch == "conv" and len(shape) != 3:
+        raise ConfigError(f"config model.arch = 'conv' needs a camera's (2, H, W) frames; data.name = "
+                          f"{cfg.data.name!r} gives {shape}: use model.arch=recurrent or dense")
+    if m.arch == "recurrent":
+        sizes = (int(np.prod(shape)),) + (m.hidden,) * m.recurrent_layers + (n_classes,)
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + m.hidden ** 2 * m.recurrent_layers
+        _fits_memory(weights)
+        neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(m.recurrent_layers)) + \
+            (CubaParams(m.du, m.dv, m.vth_out),)
+        return RSNN(shape, sizes, neurons, m.weight_exp, torch.Generator().manual_seed(cfg.train.seed),
+                    slope=cfg.train.surrogate_slope)
     if m.arch == "conv":
         for channels, kernel, stride in conv_layers(m):
             convs.append(ConvShape(shape, channels, kernel, stride, kernel // 2))
@@ -92,13 +113,8 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) ->
                 raise ConfigError(f"config model.kernels/strides: conv layer {len(convs)} leaves no output "
                                   f"({shape}) for input {tuple(input_shape)}")
     sizes = (int(np.prod(shape)),) + ((m.hidden,) if m.hidden else ()) + (n_classes,)
-    weights = sum(c.out_channels * c.in_shape[0] * c.kernel ** 2 for c in convs) + \
-        sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    need, have = 16 * weights, _memory_bytes()        # float32 weights, gradients and Adam's two moments
-    if need > have // 2:
-        raise ConfigError(f"config model.hidden/channels: the model has {weights:,} weights, whose training state "
-                          f"needs {need / 2**30:.1f} GiB of this machine's {have / 2**30:.1f} GiB; choose a smaller "
-                          "model.hidden or model.channels")
+    _fits_memory(sum(c.out_channels * c.in_shape[0] * c.kernel ** 2 for c in convs)
+                 + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
     depth = len(convs) + len(sizes) - 1
     neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(depth - 1)) + (CubaParams(m.du, m.dv, m.vth_out),)
     gen = torch.Generator().manual_seed(cfg.train.seed)
@@ -108,8 +124,9 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) ->
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Shift each sample's frames (B, T, C, H, W) by up to ``max_shift`` pixels in x and y, zero-filled."""
-    if max_shift == 0:
+    """Shift each sample's frames (B, T, C, H, W) by up to ``max_shift`` pixels in x and y, zero-filled. Frames of
+    a 1-D sensor (B, T, C: cochlea channels) are not shifted: a channel is a frequency, not a position."""
+    if max_shift == 0 or x.dim() != 5:
         return x
     B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
     out = torch.zeros_like(x)
@@ -145,7 +162,8 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: s
         ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
         (w * ce).sum().backward()
     else:
-        rec, _ = sltt.backward(model, x, y, w, steps)
+        trainer = sltt_recurrent if isinstance(model, RSNN) else sltt
+        rec, _ = trainer.backward(model, x, y, w, steps)
         out_spikes, out_drive, hidden = rec.output_spikes, rec.output_drive, rec.hidden_counts
         ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
         world = rank_world()[1]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import io
 import os
 from pathlib import Path
 
@@ -26,10 +28,10 @@ def _rust_panics_silenced():
         os.close(saved)
 
 
-def read_polarity(path: str | Path) -> np.ndarray:
+def _decode(path: str) -> np.ndarray:
     try:
         with _rust_panics_silenced():
-            ev = tonic.io.read_aedat4(str(path))
+            ev = tonic.io.read_aedat4(path)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:
@@ -38,3 +40,36 @@ def read_polarity(path: str | Path) -> np.ndarray:
         raise EventFileError(f"{path}: not a readable AEDAT 4 file ({' '.join(str(e).split())})") from None
     names = ev.dtype.names   # tonic gives (t, x, y, on)
     return make_events(ev[names[1]], ev[names[2]], ev[names[0]].astype(np.int64), ev[names[3]].astype(np.int8))
+
+
+def read_polarity(path: str | Path) -> np.ndarray:
+    """The polarity events of an AEDAT 4 file, decoded in a child process: on some damaged files the Rust decoder
+    does not raise but aborts its process (a failed allocation of a size read from the damaged bytes), which must
+    not take this one with it."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # the child: decode, send the result, never return
+        code = 0
+        try:
+            faulthandler.disable()
+            os.close(r)
+            with os.fdopen(w, "wb") as out:
+                try:
+                    buffer = io.BytesIO()          # np.save writes arrays with tofile(), which a pipe refuses
+                    np.save(buffer, _decode(str(path)), allow_pickle=False)
+                    out.write(b"O" + buffer.getvalue())
+                except EventFileError as e:
+                    out.write(b"E" + str(e).encode())
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as inp:
+        data = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if not data or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {os.WEXITSTATUS(status)}"
+        raise EventFileError(f"{path}: not a readable AEDAT 4 file (the decoder stopped with {how})")
+    if data[:1] == b"E":
+        raise EventFileError(data[1:].decode(errors="replace"))
+    return np.load(io.BytesIO(data[1:]), allow_pickle=False)

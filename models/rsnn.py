@@ -1,0 +1,86 @@
+"""A recurrent spiking network of deployment neurons: input channels -> recurrent CUBA LIF layer(s) -> readout.
+
+Each hidden layer l receives its input layer's spikes and its own spikes of the previous step, through int8
+weights with the shared exponent (Lava's one-step delay on both):
+
+    a_l[t] = shift(W_l s_{l-1}[t-1], e) + shift(R_l s_l[t-1], e)          (R_l: all-to-all recurrent weights)
+
+then the CUBA LIF step of ``models/neuron.py``; the readout is a feed-forward layer of the same neurons. Trained
+quantisation-aware like ``models/snn.py`` (straight-through rounding to int8 mantissas, surrogate spikes); the
+integer model (``deployed()``) is evaluated by the golden model of ``models/snn.py``, which runs recurrent layers
+(``IntLayer.recurrent``) too.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from snntorch import surrogate
+from torch import nn
+
+from models.neuron import CubaParams, cuba_step_train
+from models.quant import quantize_weights, shift_train
+from models.snn import WEIGHT_SCALE, DeployedNet, Forward, IntLayer, pad_input
+
+
+class RSNN(nn.Module):
+    """``sizes`` = (inputs, hidden..., classes): every hidden layer recurrent, the last one the readout."""
+
+    def __init__(self, input_shape: tuple[int, ...], sizes: tuple[int, ...], neurons: tuple[CubaParams, ...],
+                 weight_exp: int, generator: torch.Generator, slope: float = 5.0):
+        super().__init__()
+        if len(sizes) < 3 or len(neurons) != len(sizes) - 1:
+            raise ValueError(f"sizes {sizes} and {len(neurons)} neuron parameter sets do not make a recurrent net")
+        self.input_shape, self.sizes, self.neurons, self.weight_exp = tuple(input_shape), tuple(sizes), \
+            tuple(neurons), weight_exp
+        self.spike_fn = surrogate.fast_sigmoid(slope=slope)
+        scale = lambda fan_in, std: std / math.sqrt(fan_in / 256) / WEIGHT_SCALE      # noqa: E731  (mantissas)
+        self.inputs = nn.ParameterList(nn.Parameter(torch.randn(o, i, generator=generator) * scale(i, 24.0))
+                                       for i, o in zip(sizes[:-1], sizes[1:]))
+        self.recurrent = nn.ParameterList(nn.Parameter(torch.randn(h, h, generator=generator) * scale(h, 8.0))
+                                          for h in sizes[1:-1])
+
+    @property
+    def depth(self) -> int:
+        return len(self.neurons)
+
+    @property
+    def hidden(self) -> int:
+        return len(self.recurrent)
+
+    def _q(self, w: torch.Tensor) -> torch.Tensor:
+        return quantize_weights(w, WEIGHT_SCALE)
+
+    def forward(self, x: torch.Tensor, detach_drive: bool = True) -> Forward:
+        """Training-mode spikes and drive of every layer, each (B, n_steps, N_l), from frames (B, T, C)."""
+        s = pad_input(x, self.depth).float().flatten(2)
+        B, n = s.shape[:2]
+        spikes, drive = [], []
+        keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
+        for l, p in enumerate(self.neurons):
+            w = self._q(self.inputs[l])
+            a_in = shift_train(s[:, :-1] @ w.T, self.weight_exp)           # input of step t from spikes of t - 1
+            a_in = torch.cat([a_in.new_zeros(B, 1, a_in.shape[2]), a_in], dim=1)
+            r = self._q(self.recurrent[l]) if l < self.hidden else None
+            u = v = own = a_in.new_zeros(B, a_in.shape[2])
+            rec, drv = [], []
+
+            def fire(z, d=drv):
+                d.append(keep(z))
+                return self.spike_fn(z)
+            for t in range(n):
+                a = a_in[:, t] + (shift_train(own @ r.T, self.weight_exp) if r is not None else 0)
+                own, u, v = cuba_step_train(a, u, v, p, fire)
+                rec.append(own)
+            s = torch.stack(rec, dim=1)
+            spikes.append(s)
+            drive.append(torch.stack(drv, dim=1))
+        return Forward(spikes, drive)
+
+    def deployed(self) -> DeployedNet:
+        """The integer network: recurrent layers ``rec1``, ``rec2``, then the readout ``out``."""
+        q = lambda w: quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy()   # noqa: E731
+        layers = tuple(IntLayer(f"rec{l + 1}" if l < self.hidden else "out", q(self.inputs[l]), self.weight_exp,
+                                p, recurrent=q(self.recurrent[l]) if l < self.hidden else None)
+                       for l, p in enumerate(self.neurons))
+        return DeployedNet(self.input_shape, layers)

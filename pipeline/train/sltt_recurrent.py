@@ -1,0 +1,78 @@
+"""SLTT and SLTT-K for the recurrent network (``models/rsnn.py``): backward inside the time loop.
+
+As for the feed-forward network (``pipeline/train/sltt.py``), the temporal route of backpropagation is ignored:
+the neuron state (u, v) carried from one step to the next is detached, and so is a layer's own spikes of the
+previous step where they return through its recurrent weights (a temporal route too): the recurrent weights
+still learn, from the detached previous spikes as their input. The loss is per step on the spike count so far,
+``CE(c_t, y) / n_steps``, and with Lava's one-step delay the spatial path of output step t runs diagonally: hidden
+layer l at step ``t - (depth - 1 - l)``. Each step is computed for every layer with a graph whose inputs are
+detached, except the spikes of the layer below at the previous step, so the graph of the loss at step t spans
+one diagonal and is freed by its backward: memory does not grow with T.
+
+SLTT-K backpropagates the loss of K output steps only (drawn as for the feed-forward network); the other steps
+still build their one-step graphs, which are dropped unused. The weight quantiser runs once per batch; its
+outputs are leaves that collect every step's gradient, pushed through the quantiser at the end.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from models.neuron import cuba_step_train
+from models.quant import quantize_weights, shift_train
+from models.rsnn import RSNN
+from models.snn import WEIGHT_SCALE, pad_input
+from pipeline.train.sltt import Record
+
+
+def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+             steps: set[int] | None = None) -> tuple[Record, int]:
+    """One batch forward, one backward per (chosen) output step; gradients accumulate in the model's weights.
+    ``weights`` include the batch normalisation (the loss of step t is ``sum(weights * CE(c_t, y)) / n``)."""
+    L, H = model.depth, model.hidden
+    s_in = pad_input(x, L).float().flatten(2)
+    B, n = s_in.shape[:2]
+    quantised = [quantize_weights(w, WEIGHT_SCALE) for w in list(model.inputs) + list(model.recurrent)]
+    leaves = [q.detach().requires_grad_(True) for q in quantised]
+    w_in, w_rec = leaves[:L], leaves[L:]
+    e = model.weight_exp
+    sizes = [w.shape[0] for w in w_in]
+    state = [(s_in.new_zeros(B, k), s_in.new_zeros(B, k)) for k in sizes]
+    prev = [s_in.new_zeros(B, k) for k in sizes]          # each layer's spikes of the previous step (with graph)
+    drive_out = []
+
+    def fire(z):
+        drive_out.append(z.detach())
+        return model.spike_fn(z)
+    out_spikes = s_in.new_zeros(B, n, sizes[-1])
+    out_drive = torch.zeros_like(out_spikes)
+    hidden = s_in.new_zeros(B, n)
+    count = s_in.new_zeros(B, sizes[-1])
+    calls = 0
+    for t in range(n):
+        src = s_in[:, t - 1] if t else s_in.new_zeros(B, s_in.shape[2])
+        now = []
+        for l in range(L):
+            a = shift_train(src @ w_in[l].T, e)
+            if l < H:
+                a = a + shift_train(prev[l].detach() @ w_rec[l].T, e)
+            drive_out.clear()
+            u, v = state[l]
+            s, u, v = cuba_step_train(a, u.detach(), v.detach(), model.neurons[l], fire)
+            state[l] = (u.detach(), v.detach())
+            now.append(s)
+            src = prev[l]                                 # the layer below at the previous step, with its graph
+            if l == L - 1:
+                out_spikes[:, t], out_drive[:, t] = s.detach(), drive_out[-1]
+        hidden[:, t] = now[L - 2].detach().sum(dim=1)
+        before, count = count, count + now[-1].detach()
+        if steps is None or t in steps:
+            ce = F.cross_entropy(before + now[-1], y, reduction="none")
+            loss = (weights * ce).sum() / n
+            if loss.requires_grad:
+                loss.backward(retain_graph=False)
+                calls += 1
+        prev = [s if l < L - 1 else s.detach() for l, s in enumerate(now)]
+    grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
+    torch.autograd.backward(quantised, grads)
+    return Record(out_spikes, out_drive, hidden), calls
