@@ -19,7 +19,7 @@ from pipeline.data import speech
 from pipeline.data.cochlea import Cochlea
 from pipeline.data.formats import shd
 
-VERSION = 1        # bump when the synthesis or the cochlea changes, so stale caches are not reused
+VERSION = 2        # bump when the synthesis or the cochlea changes, so stale caches are not reused
 FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 REPEATS = {"train": 11, "test": 9}
 
