@@ -15,6 +15,10 @@ netx reverses to its (x, y, channel) order), then per layer ``layer/<i>``:
   exponent itself (``optimize_weight_bits``: it scales the stored integers into Loihi's 8-bit mantissas and returns
   the exponent that undoes the scaling), so the file stores ``q << e``; exact when they fit Loihi's synapse (at
   most 254 and at least -256 with mixed signs) and ``e >= 0``.
+- ``type = dense_rec`` for a recurrent layer: ``weight`` as for ``dense`` and ``weight_rec`` (N_out, N_out), the
+  layer's own spikes of the step before; netx derives one exponent for both (from the two concatenated), so both
+  are stored as ``q << e`` with the layer's one exponent, and builds ``RecurrentDense`` (a second synapse from the
+  neuron back to itself).
 - ``neuron``: ``type = CUBA``, ``iDecay = du + 1`` (netx subtracts one), ``vDecay = dv``, ``vThMant = vth``,
   ``refDelay = 1``. netx sets ``bias_exp = 6``: a nonzero bias must be a multiple of 64.
 
@@ -32,18 +36,26 @@ from hardware.errors import GraphError
 from hardware.ir import Conv, Network
 
 
-def _chain(net: Network) -> list:
-    """The projections of a feed-forward chain, in layer order (netx networks are chains)."""
+def _chain(net: Network) -> list[tuple]:
+    """(projection from the layer before, recurrent projection or None) per layer, in layer order (netx networks
+    are chains; a ``dense_rec`` layer also feeds itself)."""
     prev, chain = "input", []
     for name in net.populations:
         incoming = [p for p in net.projections if p.target == name]
         if any(p.source == "bias" for p in incoming):
             raise GraphError(f"layer {name}: a bias on its synapses (an Affine or convolution bias, which reaches "
                              "the current u); netx's layers have a neuron bias on v only")
-        if len(incoming) != 1 or incoming[0].source != prev or np.any(np.asarray(incoming[0].delay) != 1):
-            raise GraphError(f"layer {name}: netx stores chains of layers, each fed by the one before with a "
-                             "one-step delay")
-        chain.append(incoming[0])
+        feed = [p for p in incoming if p.source != name]
+        rec = [p for p in incoming if p.source == name]
+        if len(feed) != 1 or feed[0].source != prev or any(np.any(np.asarray(p.delay) != 1) for p in incoming):
+            raise GraphError(f"layer {name}: netx stores chains of layers, each fed by the one before (and by "
+                             "itself, for a recurrent layer) with a one-step delay")
+        if rec and (isinstance(feed[0].synapse, Conv) or isinstance(rec[0].synapse, Conv)):
+            raise GraphError(f"layer {name}: a convolution with recurrence; netx's recurrent layer is dense_rec")
+        if rec and rec[0].synapse.exp != feed[0].synapse.exp:
+            raise WeightRangeError(f"layer {name}: recurrent weight_exp {rec[0].synapse.exp} differs from the "
+                                   f"input's {feed[0].synapse.exp}; netx's dense_rec has one exponent for both")
+        chain.append((feed[0], rec[0] if rec else None))
         prev = name
     return chain
 
@@ -53,12 +65,13 @@ class WeightRangeError(GraphError):
 
 
 def check_exportable(net: Network) -> None:
-    for p in _chain(net):
+    for p, rec in _chain(net):
         name, syn, pop = p.target, p.synapse, net.populations[p.target]
         if syn.exp < 0:
             raise WeightRangeError(f"layer {name}: weight_exp {syn.exp} < 0 cannot be stored in netx, whose "
                              "weights are integers and whose exponent netx derives itself")
-        w = syn.weight.astype(np.int64) << syn.exp
+        w = np.concatenate([(s.weight.astype(np.int64) << s.exp).ravel() for s in
+                            (syn,) + ((rec.synapse,) if rec else ())])
         if not isinstance(syn, Conv) and (w.max(initial=0) > 254 or w.min(initial=0) < -256):
             raise WeightRangeError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
                              "outside netx's synapse range [-256, 254]")
@@ -84,7 +97,7 @@ def write(net: Network, path: Path) -> None:
             inp.create_dataset("type", data=np.bytes_("input"))
             inp.create_dataset("shape", data=np.array(net.input_shape))
             i, after_conv = 1, False
-            for p in _chain(net):
+            for p, rec in _chain(net):
                 syn, pop = p.synapse, net.populations[p.target]
                 w = (syn.weight.astype(np.int64) << syn.exp).astype(np.int32)
                 if not isinstance(syn, Conv) and after_conv:
@@ -100,9 +113,12 @@ def write(net: Network, path: Path) -> None:
                     g.create_dataset("groups", data=syn.groups)
                     after_conv = True
                 else:
-                    g.create_dataset("type", data=np.bytes_("dense"))
+                    g.create_dataset("type", data=np.bytes_("dense_rec" if rec else "dense"))
                     g.create_dataset("shape", data=np.array([pop.size]))
                     g.create_dataset("weight", data=w)
+                    if rec:
+                        g.create_dataset("weight_rec", data=(rec.synapse.weight.astype(np.int64)
+                                                             << rec.synapse.exp).astype(np.int32))
                 if np.any(pop.bias):
                     g.create_dataset("bias", data=np.full(pop.size, int(pop.bias[0]) >> 6, np.int32))
                 n = g.create_group("neuron")

@@ -131,6 +131,9 @@ class VerifyConfig:
     workers: int = 2              # parallel Lava simulations, each one network for many samples
     chunk: int = 250              # samples per Lava network build
     vectors: int = 32             # samples stored as test vectors (vectors.h5) for the hand-off and recheck
+    one_per_sample: int = 200     # samples run on a Lava backend that must build one network per sample (netx
+                                  # on a recurrent network, ~1 s each): the first this many (0 = all); the
+                                  # certificate names the rest as not compared
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,7 @@ def validate(cfg: RunConfig) -> None:
         (v.samples >= 0 and v.workers >= 1 and v.chunk >= 1, "verify.samples/workers/chunk",
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
         (v.vectors >= 1, "verify.vectors", v.vectors, "at least 1 sample stored as test vectors"),
+        (v.one_per_sample >= 0, "verify.one_per_sample", v.one_per_sample, ">= 0 (0 = all)"),
     ]
     for key, seed in (("data.seed", d.seed), ("train.seed", t.seed), ("select.seed", s.seed),
                       ("distill.seed", x.seed)):
@@ -295,6 +299,7 @@ def validate(cfg: RunConfig) -> None:
         ("train.epochs", t.epochs, 100_000), ("train.batch_size", t.batch_size, 1_000_000),
         ("train.k", t.k, MAX_STEPS), ("verify.samples", v.samples, 10_000_000), ("verify.workers", v.workers, 4096),
         ("verify.chunk", v.chunk, 100_000), ("verify.vectors", v.vectors, 100_000),
+        ("verify.one_per_sample", v.one_per_sample, 10_000_000),
         ("distill.ipc", x.ipc, 100_000), ("distill.iterations", x.iterations, 10_000_000),
         ("distill.probes", x.probes, 10_000), ("distill.freqs", x.freqs, 1_000_000),
         ("distill.teachers", x.teachers, 1000), ("distill.teacher_epochs", x.teacher_epochs, 100_000),

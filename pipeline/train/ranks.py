@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from torch import distributed as dist
 
-from hardware.backends import BACKENDS, Backend, Options
+from hardware.backends import BACKENDS, Backend, Options, samples_run
 from hardware.ir import Network
 from hardware.trace import Trace, concat
 
@@ -109,6 +109,7 @@ def serve() -> None:
     with tempfile.TemporaryDirectory(prefix="rank-share-") as tmp:
         for name, data in files.items():       # model.onnx / model.net, as rank 0 wrote them
             (Path(tmp) / name).write_bytes(data)
-        opts = Options(Path(tmp), options.workers, options.chunk, False)
+        opts = Options(Path(tmp), options.workers, options.chunk, False, options.one_per_sample)
         for name in names:
-            contribute(lambda part: BACKENDS[name].simulate(net, part, opts), x)  # noqa: B023
+            m, _ = samples_run(BACKENDS[name], net, x, opts)        # the samples rank 0 runs it on
+            contribute(lambda part: BACKENDS[name].simulate(net, part, opts), x[:m])  # noqa: B023
