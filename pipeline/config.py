@@ -46,8 +46,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "conv"            # conv: conv layers (channels/kernels/strides) -> dense; dense: inputs -> hidden ->
-                                  # classes; recurrent: inputs -> recurrent CUBA LIF layer(s) -> classes
+    arch: str = "auto"            # conv: conv layers (channels/kernels/strides) -> dense; dense: inputs -> hidden ->
+                                  # classes; recurrent: inputs -> recurrent CUBA LIF layer(s) -> classes; auto:
+                                  # conv for a camera's (2, H, W) frames, recurrent for a 1-D sensor's (T, C)
     channels: str = "16,32"       # conv: output channels per conv layer
     kernels: str = "5,3"          # conv: square kernel per conv layer (padding kernel // 2)
     strides: str = "2,2"          # conv: stride per conv layer (strided convolutions instead of pooling)
@@ -163,7 +164,7 @@ class RunConfig:
 SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch",
                   "infobatch_matched")
 TRAIN_METHODS = ("bptt", "sltt", "sltt-k")
-ARCHS = ("conv", "dense", "recurrent")
+ARCHS = ("auto", "conv", "dense", "recurrent")
 DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")
 
 QUICK = {
@@ -308,7 +309,7 @@ def validate(cfg: RunConfig) -> None:
     for ok, key, value, allowed in checks:
         if not ok:
             raise ConfigError(f"config {key} = {value!r} is not allowed: expected {allowed}")
-    if m.arch == "conv":
+    if m.arch in ("conv", "auto"):
         for channels, kernel, stride in conv_layers(m):
             if channels > 4096 or kernel > 64 or stride > 64:
                 raise ConfigError(f"config model.channels/kernels/strides = {m.channels!r}/{m.kernels!r}/"

@@ -111,6 +111,11 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+def auto_arch(sensor: tuple[int, ...]) -> str:
+    """``model.arch=auto``: conv for a camera (H, W), recurrent for a 1-D sensor of channels (audio)."""
+    return "conv" if len(sensor) == 2 else "recurrent"
+
+
 def resolve(cfg: RunConfig) -> RunConfig:
     """Fill the dataset's defaults into every data setting left at 0, so config.json states what ran."""
     d = cfg.data
@@ -124,5 +129,7 @@ def resolve(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"config data.n_train/n_test = {d.n_train}/{d.n_test} is not allowed: "
                           "each >= 10 and together <= 5000 for the built-in digits")
     cfg = replace(cfg, data=d)
+    if cfg.model.arch == "auto":
+        cfg = replace(cfg, model=replace(cfg.model, arch=auto_arch(spec.sensor(d))))
     validate(cfg)               # again, with the dataset's defaults in place
     return cfg

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -94,6 +94,8 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) ->
     ``model.recurrent_layers`` recurrent layers of ``model.hidden`` -> classes (``models/rsnn.py``)."""
     m = cfg.model
     convs, shape = [], tuple(input_shape)
+    if m.arch == "auto":                      # unresolved (pipeline/data/registry.py resolve() decides by sensor)
+        m = replace(m, arch="conv" if len(shape) == 3 else "recurrent")
     if m.arch == "conv" and len(shape) != 3:
         raise ConfigError(f"config model.arch = 'conv' needs a camera's (2, H, W) frames; data.name = "
                           f"{cfg.data.name!r} gives {shape}: use model.arch=recurrent or dense")
