@@ -73,7 +73,8 @@ class TrainConfig:
     lr: float = 2e-3
     seed: int = 0
     surrogate_slope: float = 5.0  # snntorch fast-sigmoid slope, on (v - theta) / theta
-    augment_shift: int = 2        # random spatial shift of training frames, in pixels
+    augment_shift: int = 2        # random shift of training frames: camera, up to this many pixels in x and y;
+                                  # 1-D sensor (audio), up to this many channels
     weight_decay: float = 1e-2    # AdamW decoupled weight decay
 
 

@@ -24,7 +24,7 @@ from pipeline.data.registry import DATASETS, DatasetSpec, cache_dir
 from pipeline.data.split import Split
 from pipeline.runfolder import atomic_write
 
-FRAMES_VERSION = 1
+FRAMES_VERSION = 2
 
 
 def _check_sensor(events: np.ndarray, sensor: tuple[int, ...], path) -> np.ndarray:
@@ -80,8 +80,9 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
     cache = cache_dir(cfg) / "frames" / f"{cfg.name}-{split}-{_key(cfg, split, pairs)}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
+            groups = z["groups"] if z["groups"].size else None
             return Split(z["frames"], z["labels"], tuple(z["names"]), z["n_events"], z["duration_us"],
-                         tuple(json.loads(str(z["skipped"]))), spec.classes)
+                         tuple(json.loads(str(z["skipped"]))), spec.classes, groups)
     skipped, rows, by_file = list(listing.skipped), [], {}
     for rec, s in pairs:
         by_file.setdefault(rec.path, []).append(s)
@@ -115,12 +116,14 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
                     raise EventFileError(error)
                 skipped.append({"file": name, "error": error})
                 continue
-            rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), int(ev["t"][-1] - ev["t"][0])))
+            rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), int(ev["t"][-1] - ev["t"][0]),
+                         -1 if s.group is None else s.group))
     if not rows:
         raise DataError(f"{cfg.root or cfg.name}: no readable {split} samples ({len(skipped)} skipped)")
-    frames, labels, names, n_events, spans = zip(*rows)
+    frames, labels, names, n_events, spans, groups = zip(*rows)
+    groups = np.array(groups, np.int64)
     out = Split(np.stack(frames), np.array(labels, np.int64), names, np.array(n_events), np.array(spans),
-                tuple(skipped), spec.classes)
+                tuple(skipped), spec.classes, groups if np.any(groups >= 0) else None)
     _save(cache, out)
     return out
 
@@ -152,7 +155,8 @@ def _save(path: Path, s: Split) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:   # a file object: np.savez would append .npz to the temporary name
             np.savez(f, frames=s.frames, labels=s.labels, names=np.array(s.names), n_events=s.n_events,
-                     duration_us=s.duration_us, skipped=json.dumps(list(s.skipped)))
+                     duration_us=s.duration_us, skipped=json.dumps(list(s.skipped)),
+                     groups=np.zeros(0, np.int64) if s.groups is None else s.groups)
     atomic_write(path, write)
 
 
@@ -181,7 +185,8 @@ def summary(cfg: DataConfig, train: Split, test: Split, val: Split | None = None
                                                                          ("max", np.max))},
                 "duration_us": {k: int(f(s.duration_us)) for k, f in (("min", np.min), ("median", np.median),
                                                                       ("max", np.max))},
-                "skipped": list(s.skipped)}
+                "skipped": list(s.skipped),
+                **({"speakers": sorted(int(g) for g in np.unique(s.groups))} if s.groups is not None else {})}
     spec = DATASETS[cfg.name]
     return {"name": cfg.name, "root": cfg.root, "sensor": list(spec.sensor(cfg)),
             "frames": list(train.frames.shape[1:]), "train": stats(train),

@@ -15,6 +15,7 @@ class Sample:
     t0: int | None = None    # for recordings holding several samples: cut [t0, t1) and start time at t0
     t1: int | None = None
     index: int | None = None     # for files holding many recordings (SHD): which one
+    group: int | None = None     # who recorded it (SHD: the speaker), where the dataset says
 
 
 @dataclass(frozen=True)

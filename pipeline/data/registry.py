@@ -73,8 +73,9 @@ def _read_gesture(path: Path) -> np.ndarray:
 def _shd_layout(root: Path, split: str) -> Listing:
     """An SHD-format file per split (shd_train.h5, shd_test.h5): one recording per index, its label from the file."""
     path = require_dir(root, "SHD's shd_train.h5 and shd_test.h5") / spoken.FILES[split]
-    labels = shd.labels(path)
-    return Listing([Recording(path, tuple(Sample(int(c), index=i) for i, c in enumerate(labels)))])
+    labels, speakers = shd.labels(path)
+    return Listing([Recording(path, tuple(Sample(int(c), index=i, group=int(g))
+                                          for i, (c, g) in enumerate(zip(labels, speakers))))])
 
 
 def _read_shd(path: Path) -> list[np.ndarray]:

@@ -8,8 +8,11 @@ speaker says each of the 20 words ``repeats`` times (11 for training, 9 for test
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +22,39 @@ from pipeline.data import speech
 from pipeline.data.cochlea import Cochlea
 from pipeline.data.formats import shd
 
-VERSION = 2        # bump when the synthesis or the cochlea changes, so stale caches are not reused
+VERSION = 5        # bump when the synthesis or the cochlea changes, so stale caches are not reused
 FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 REPEATS = {"train": 11, "test": 9}
 
 
-def folder(cache: Path, seed: int, channels: int) -> Path:
-    """The cached SHD-format files of the spoken digits for ``seed`` and ``channels``, simulated once."""
+def _simulate(job: tuple[speech.Utterance, tuple[int, ...], int]) -> tuple[np.ndarray, np.ndarray]:
+    """One recording's spike events (in a worker): its waveform (noise seeded by its own seed, so a recording
+    depends on nothing but its plan entry) through the cochlea."""
+    u, seed, channels = job
+    return Cochlea(channels=channels)(speech.synthesise(u, np.random.default_rng(seed)))
+
+
+def folder(cache: Path, seed: int, channels: int, workers: int = 2) -> Path:
+    """The cached SHD-format files of the spoken digits for ``seed`` and ``channels``, simulated once (``workers``
+    processes, started fresh: small processes fork fast, and eSpeak NG synthesises each word in a fork)."""
     out = cache / f"spoken-digits-v{VERSION}-seed{seed}-ch{channels}"
     if all((out / f).is_file() for f in FILES.values()):
         return out
-    cochlea = Cochlea(channels=channels)
     speakers = {"train": speech.TRAIN_SPEAKERS, "test": speech.TEST_SPEAKERS}
+    names = speech.TRAIN_SPEAKERS + speech.TEST_SPEAKERS              # speaker ids shared by both files
     cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=cache) as tmp:
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=cache) as tmp, \
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for split, name in FILES.items():
-            rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-            plan = speech.plan(speakers[split], REPEATS[split], rng)
-            names = speakers[split]
-            times, units = [], []
-            for u in tqdm(plan, desc=f"synthesising spoken digits ({split})", unit="recording", disable=None):
-                t, c = cochlea(speech.synthesise(u, rng))
-                times.append(t)
-                units.append(c)
+            s = 0 if split == "train" else 1
+            plan = speech.plan(speakers[split], REPEATS[split], np.random.default_rng([seed, s]))
+            jobs = [(u, (seed, s, i), channels) for i, u in enumerate(plan)]
+            events = list(tqdm(pool.map(_simulate, jobs, chunksize=16), total=len(jobs), unit="recording",
+                               desc=f"synthesising spoken digits ({split})", disable=None))
             shd.write(Path(tmp) / name, shd.Recordings(
-                times, units, np.array([u.label for u in plan]), np.array([names.index(u.speaker) for u in plan]),
-                speech.CLASSES, names))
+                [t for t, _ in events], [c for _, c in events], np.array([u.label for u in plan]),
+                np.array([names.index(u.speaker) for u in plan]), speech.CLASSES, names))
         if out.exists():
             shutil.rmtree(out)                  # an incomplete folder of ours (its marker is the pair of files)
         Path(tmp).rename(out)

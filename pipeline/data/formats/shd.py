@@ -60,17 +60,18 @@ def write(path: Path, r: Recordings) -> None:
     atomic_write(path, go)
 
 
-def labels(path: Path) -> np.ndarray:
-    """The labels of an SHD-format file (to list its recordings), read defensively."""
+def labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and speakers of an SHD-format file (to list its recordings), read defensively."""
     from hardware import h5safe
     from hardware.errors import GraphError
     try:
         h5safe.check(path, MAX_BYTES, what="SHD-format HDF5 file")
         with h5py.File(path, "r") as f:
-            if "labels" not in f or not isinstance(f["labels"], h5py.Dataset) or f["labels"].ndim != 1:
-                raise EventFileError(f"{path}: not an SHD-format file: no labels (SHD's layout: spikes/times, "
-                                     "spikes/units, labels, extra/speaker, extra/keys)")
-            out = f["labels"][()]
+            for key in ("labels", "extra/speaker"):
+                if key not in f or not isinstance(f[key], h5py.Dataset) or f[key].ndim != 1:
+                    raise EventFileError(f"{path}: not an SHD-format file: no {key} (SHD's layout: spikes/times, "
+                                         "spikes/units, labels, extra/speaker, extra/keys)")
+            out, speakers = f["labels"][()], f["extra/speaker"][()]
     except GraphError as e:
         raise EventFileError(str(e)) from None
     except EventFileError:
@@ -78,9 +79,12 @@ def labels(path: Path) -> np.ndarray:
     except Exception as e:
         raise EventFileError(f"{path}: not a readable SHD-format file ({type(e).__name__}: "
                              f"{' '.join(str(e).split())})") from None
-    if out.dtype.kind not in "iu":
-        raise EventFileError(f"{path}: labels are {out.dtype}, not whole numbers")
-    return out.astype(np.int64)
+    for key, a in (("labels", out), ("extra/speaker", speakers)):
+        if a.dtype.kind not in "iu":
+            raise EventFileError(f"{path}: {key} are {a.dtype}, not whole numbers")
+    if len(speakers) != len(out):
+        raise EventFileError(f"{path}: {len(out)} labels but {len(speakers)} extra/speaker")
+    return out.astype(np.int64), speakers.astype(np.int64)
 
 
 def read(path: Path, channels: int) -> Recordings:
