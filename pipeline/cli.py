@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Read (and cache the framed tensors of) a dataset, then print samples per split "
                                    "and class, sensor size, events per sample, durations and skipped files.",
                        epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--name", required=True, help="digits, fashion, nmnist, dvsgesture or cifar10dvs")
+    d.add_argument("--name", required=True, help="digits, fashion, nmnist, dvsgesture, cifar10dvs, spoken_digits or shd")
     d.add_argument("--root", default="", help="the dataset folder, laid out as its publisher distributes it")
     d.add_argument("--skip-bad", action="store_true", help="skip unreadable files and list them (data.on_error=skip)")
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

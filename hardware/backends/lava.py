@@ -264,14 +264,16 @@ def untangle(net: Network, stream: dict[str, np.ndarray], K: int, n: int) -> Tra
 
 
 def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, timeout_s: float | None = None,
-             progress: bool = True, netx: str | None = None) -> Trace:
+             progress: bool = True, netx: str | None = None, one_per_sample: bool = False) -> Trace:
     """Spikes of every population from real Lava fixed_pt for input spikes ``x`` (B, n_steps, inputs); voltages
     of non-spiking readouts. With ``netx`` (a netx HDF5 file of ``net``), lava-dl's ``hdf5.Network`` builds the
-    network from that file instead of our processes; inputs, resets and recording are the same."""
+    network from that file instead of our processes; inputs, resets and recording are the same.
+    ``one_per_sample``: one network per sample even where a batched scheme could run it (to measure what the
+    batched schemes save)."""
     check_supported(net)
     workers = capped(workers)
     how, _ = mode(net, x)
-    if netx is not None and how == "side by side":
+    if (netx is not None and how == "side by side") or one_per_sample:
         how = "one per sample"          # netx builds its network from the file: one copy
     B, n, _ = x.shape
     size = max(1, min(chunk, -(-B // max(1, workers)))) if how != "one per sample" else 1

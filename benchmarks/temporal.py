@@ -1,0 +1,184 @@
+"""The temporal workload measured: spoken digits (synthesised speech through the cochlea model, 64 channels, 50 bins
+of 20 ms) on the default recurrent SNN (64 -> 256 recurrent CUBA LIF -> 20), side by side in one run.
+
+Protocol, every number on the speaker-disjoint test split (6 voices never heard in training, 1,080 recordings):
+
+- ``example``: the README's temporal command, ``run --target all --set data.name=spoken_digits``, from an empty
+  data cache (synthesis included), timed as a user runs it; its verdict, accuracy and per-backend timings.
+- ``trainers``: BPTT, SLTT and SLTT-K (K = 2) with the run's defaults otherwise (20 epochs, AdamW 2e-3, channel
+  shift 2), seeds 0 and 1, trained on the training speakers less the 2 held out for validation; per model the
+  deployed integer model's test accuracy (golden model) and the float QAT model's (training-mode forward).
+- ``ceiling``: a non-spiking float GRU (64 -> 138 -> 20: 87,236 parameters against the SNN's 87,040) on the same
+  binary input frames, the same channel shift, Adam 3e-3, batch 64, 40 epochs, the epoch with the best
+  validation accuracy kept; seeds 0 and 1.
+- ``lava``: the BPTT seed-0 model on Lava fixed_pt, 2 workers: the whole test split side by side (the batched path
+  recurrent networks take), and the first 100 samples one network per sample.
+
+Writes benchmarks/results/temporal.json and temporal.txt.
+
+    .venv/bin/python benchmarks/temporal.py
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from hardware import read
+from hardware.backends import lava
+from hardware.ir import input_spikes
+from models.snn import golden_spikes, predict
+from export import nir_export
+from pipeline.config import RunConfig, apply_overrides
+from pipeline.data import registry, sets
+from pipeline.train import loop
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "temporal"
+BASE = ["data.name=spoken_digits"]
+SEEDS = (0, 1)
+TRAINERS = ("bptt", "sltt", "sltt-k")
+GRU_HIDDEN, GRU_EPOCHS = 138, 40
+
+
+def example() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "pipeline", "run", "--target", "all", "--set",
+                              "data.name=spoken_digits", "--out", f"{tmp}/run", "--set", f"data.cache={tmp}/cache"],
+                             cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if run.returncode != 0:
+            raise SystemExit(run.stderr[-3000:])
+        report = json.loads(Path(f"{tmp}/run/report.json").read_text())
+    return {"command": "python -m pipeline run --target all --set data.name=spoken_digits", "seconds": round(seconds, 1),
+            "verdict": report["verdict"], "accuracy": report["accuracy"], "timings_s": report["timings_s"],
+            "backends": {k: {"compared": b["compared"], "identical": b["identical"]}
+                         for k, b in report["backends"].items()},
+            "not_compared": report["not_compared"], "test_samples": report["test_samples"],
+            "loihi2_cores": report["loihi2"]["resources"]["cores"],
+            "summary": run.stdout.strip().splitlines()[-12:]}
+
+
+def gru_ceiling(data, seed: int, shift: int) -> dict:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    gru, out = nn.GRU(data.train.frames.shape[2], GRU_HIDDEN, batch_first=True), nn.Linear(GRU_HIDDEN, 20)
+    params = sum(p.numel() for p in list(gru.parameters()) + list(out.parameters()))
+    opt = torch.optim.Adam(list(gru.parameters()) + list(out.parameters()), 3e-3)
+    as_input = lambda f: torch.from_numpy(f).float().clamp(max=1)          # noqa: E731  (binary, as the SNN sees)
+    x, y = as_input(data.train.frames), torch.from_numpy(data.train.labels)
+
+    def acc(split) -> float:
+        with torch.no_grad():
+            return float((out(gru(as_input(split.frames))[0][:, -1]).argmax(1).numpy() == split.labels).mean())
+    best = (-1.0, 0, 0.0)
+    for epoch in range(GRU_EPOCHS):
+        perm = torch.randperm(len(y), generator=gen)
+        for b in range(0, len(y), 64):
+            i = perm[b:b + 64]
+            loss = F.cross_entropy(out(gru(loop.random_shift(x[i], shift, gen))[0][:, -1]), y[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        val = acc(data.val)
+        if val > best[0]:
+            best = (val, epoch + 1, acc(data.test))
+    return {"seed": seed, "parameters": params, "val_accuracy": best[0], "epoch": best[1], "test_accuracy": best[2]}
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    results: dict = {"protocol": __doc__.split("\n\n", 1)[1].rsplit("\n\nWrites", 1)[0]}
+    results["example"] = example()
+    print(json.dumps(results["example"]), flush=True)
+    cfg0 = registry.resolve(apply_overrides(RunConfig(), BASE))
+    data = sets.load(cfg0.data)
+    models, runs = {}, []
+    for method in TRAINERS:
+        for seed in SEEDS:
+            cfg = registry.resolve(apply_overrides(RunConfig(), BASE + [f"train.method={method}",
+                                                                        f"train.seed={seed}"]))
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                res = loop.train(cfg, data.train.frames, data.train.labels, len(data.train.classes))
+            deployed = res.model.deployed()
+            models[method, seed] = deployed
+            runs.append({"trainer": method, "seed": seed, "train_s": round(time.perf_counter() - t0, 1),
+                         "deployed_accuracy": float((predict(golden_spikes(deployed, data.test.frames)[-1])
+                                                     == data.test.labels).mean()),
+                         "float_qat_accuracy": loop.accuracy(res.model, data.test.frames, data.test.labels)})
+            print(json.dumps(runs[-1]), flush=True)
+    results["runs"] = runs
+    for method in TRAINERS:
+        mine = [r for r in runs if r["trainer"] == method]
+        results[method] = {"accuracy": float(np.mean([r["deployed_accuracy"] for r in mine])),
+                           "float_qat_accuracy": float(np.mean([r["float_qat_accuracy"] for r in mine])),
+                           "train_s": float(np.mean([r["train_s"] for r in mine]))}
+    results["gru"] = [gru_ceiling(data, seed, cfg0.train.augment_shift) for seed in SEEDS]
+    print(json.dumps(results["gru"]), flush=True)
+
+    deployed = models["bptt", 0]
+    net = read.load(nir_export.to_nir(deployed, cfg0.data.duration_us / cfg0.data.n_bins * 1e-6, cfg0.data.n_bins))
+    x = input_spikes(net, data.test.frames)
+    gold = golden_spikes(deployed, data.test.frames)
+    t0 = time.perf_counter()
+    side = lava.simulate(net, x, workers=2, progress=False)
+    side_s = time.perf_counter() - t0
+    n_one = 100
+    t0 = time.perf_counter()
+    one = lava.simulate(net, x[:n_one], workers=2, progress=False, one_per_sample=True)
+    one_s = time.perf_counter() - t0
+    same = all(np.array_equal(g, side.spikes[k][:, :g.shape[1]]) for g, k in zip(gold, net.populations)) and \
+        all(np.array_equal(g[:n_one], one.spikes[k][:, :g.shape[1]]) for g, k in zip(gold, net.populations))
+
+    bptt = results["bptt"]
+    results.update({
+        "deployed_accuracy": bptt["accuracy"],
+        "float_ceiling_accuracy": float(np.mean([g["test_accuracy"] for g in results["gru"]])),
+        "quantisation_gap_pt": round(100 * (bptt["float_qat_accuracy"] - bptt["accuracy"]), 2),
+        "test_samples": int(len(data.test.labels)), "train_samples": int(len(data.train.labels)),
+        "val_samples": int(len(data.val.labels)),
+        "steps_per_sample": int(x.shape[1]),
+        "lava_samples_per_s": round(len(x) / side_s, 2), "lava_test_split_s": round(side_s, 1),
+        "lava_one_per_sample_samples_per_s": round(n_one / one_s, 2), "lava_one_per_sample_samples": n_one,
+        "lava_speedup": round((len(x) / side_s) / (n_one / one_s), 1),
+        "lava_identical_to_golden": bool(same),
+    })
+    results["ceiling_gap_pt"] = round(100 * (results["float_ceiling_accuracy"] - results["deployed_accuracy"]), 2)
+    OUT.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    ex = results["example"]
+    lines = [
+        "spoken digits, speaker-disjoint test split "
+        f"({results['test_samples']} recordings), mean of seeds {', '.join(map(str, SEEDS))}",
+        f"{'model':44s} {'test accuracy':>14s}",
+        *(f"{'recurrent SNN, ' + m.upper() + ', deployed (integer)':44s} {results[m]['accuracy']:14.4f}"
+          for m in TRAINERS),
+        f"{'recurrent SNN, BPTT, float QAT':44s} {bptt['float_qat_accuracy']:14.4f}",
+        f"{'GRU ceiling (float, ' + str(results['gru'][0]['parameters']) + ' parameters)':44s} "
+        f"{results['float_ceiling_accuracy']:14.4f}",
+        f"quantisation gap {results['quantisation_gap_pt']:.2f} points; deployed below the ceiling by "
+        f"{results['ceiling_gap_pt']:.2f} points",
+        f"Lava fixed_pt, 2 workers, {results['steps_per_sample']} steps per sample: side by side "
+        f"{results['lava_samples_per_s']:.1f} samples/s (test split in {results['lava_test_split_s']:.0f} s), one "
+        f"network per sample {results['lava_one_per_sample_samples_per_s']:.1f} samples/s: "
+        f"{results['lava_speedup']:.1f}x; spike-identical to the golden model: {results['lava_identical_to_golden']}",
+        f"README example from an empty cache: {ex['seconds']:.0f} s, verdict {ex['verdict']}, golden accuracy "
+        f"{ex['accuracy']['golden']:.4f}",
+    ]
+    OUT.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
