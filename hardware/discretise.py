@@ -35,29 +35,36 @@ from hardware.errors import GraphError
 #   syn_gain: "ode" (the method's 1 - keep_syn), "unit" (I jumps by w_in S) or "keep" (I jumps by keep_syn w_in S)
 #   mem_gain: "ode" (the method's gain times r) or "unit" (v (or I into v) taken with gain 1; r is not used)
 #   current_lag: steps by which a CubaLIF's voltage sees its synaptic current late (Norse: v uses last step's i)
-# What no preset models, and verify's float graph therefore does not show: reset by subtraction (sinabs, Rockpool,
-# Spyx subtract the threshold; Loihi resets to 0) and spiking at v >= threshold (Loihi: v > threshold).
+# reset: what a spike does to v in the framework's own simulator (Loihi 2 resets to 0); `verify` runs the float
+# graph both ways and warns with the measured difference (hardware/backends/reference.py RESETS). What no preset
+# models: spiking at v >= threshold (sinabs, Loihi: v > threshold) and Spyx's output of the previous step's spike.
 PRESETS = {
     # NIR's own reading of the ODEs; our exporter (export/nir_export.py) writes graphs for it. dt from metadata.
-    "nir": {"method": "exp", "dt": None},
+    "nir": {"method": "exp", "dt": None, "reset": "zero"},
     # snnTorch 1.0 (snntorch/export_nir.py): dt = 1e-4, tau = dt / (1 - beta), r = tau / dt, w_in = tau_syn / dt,
     # i.e. forward Euler at that dt gives back snnTorch's own beta v + I.
-    "snntorch": {"method": "euler", "dt": 1e-4},
+    # Reset: Leaky's default reset_mechanism="subtract" takes the threshold off at the next step (mem_reset of the
+    # previous mem), undecayed.
+    "snntorch": {"method": "euler", "dt": 1e-4, "reset": "subtract-next"},
     # sinabs (sinabs/nir.py): works in time steps: LIF tau = tau_mem in steps, r = 1, v_leak = 0; IAF -> IF with
     # r = 1. Its LIF (norm_input=True, the default) is v = alpha v + (1 - alpha) x with alpha = exp(-1 / tau_mem):
     # exp at dt = 1 (one step per time unit). Read at a physical dt (1 ms) its graphs go silent.
-    "sinabs": {"method": "exp", "dt": 1.0},
+    # Reset: MembraneSubtract (the default reset_fn) subtracts the threshold once v reaches it.
+    "sinabs": {"method": "exp", "dt": 1.0, "reset": "subtract"},
     # Norse (norse/torch/utils/export_nir.py): tau = 1 / tau_*_inv, r = 1, w_in = 1, dt not stored (Norse's default
     # 1e-3). LIFBox: v += dt / tau_mem (v_leak - v + x): Euler. LIFCell (CubaLIF): v += dt / tau_mem (v_leak - v +
     # i[t-1]), then i = (1 - dt / tau_syn) i + x: the current jumps by the input and reaches v one step later.
-    "norse": {"method": "euler", "dt": 1e-3, "syn_gain": "unit", "current_lag": 1},
+    # Reset: to v_reset (zero), as Loihi.
+    "norse": {"method": "euler", "dt": 1e-3, "syn_gain": "unit", "current_lag": 1, "reset": "zero"},
     # Rockpool (rockpool/nn/modules/torch/nir.py, LIFTorch): tau_syn, tau_mem, r = tau_mem exp(-dt / tau_mem) / dt,
     # dt not stored (Rockpool's default 1e-3). LIFTorch: i = beta (i + x), v = alpha v + i with alpha, beta =
     # exp(-dt / tau): exp decays, the input scaled by beta, the current into v with gain 1.
-    "rockpool": {"method": "exp", "dt": 1e-3, "syn_gain": "keep", "mem_gain": "unit"},
+    # Reset: v -= spikes x threshold.
+    "rockpool": {"method": "exp", "dt": 1e-3, "syn_gain": "keep", "mem_gain": "unit", "reset": "subtract"},
     # Spyx (spyx/nir.py): tau = dt / (1 - beta) (and alpha), r = beta, with the dt given to its to_nir (not stored:
     # give --dt). Its LIF is v = beta v + x, CuBaLIF i = alpha i + x, v = beta v + i: Euler decays, gain 1.
-    "spyx": {"method": "euler", "dt": None, "syn_gain": "unit", "mem_gain": "unit"},
+    # Reset: the threshold is subtracted (its LIF's default reset).
+    "spyx": {"method": "euler", "dt": None, "syn_gain": "unit", "mem_gain": "unit", "reset": "subtract"},
 }
 METHODS = ("exp", "euler")
 

@@ -188,17 +188,20 @@ def estimate_unrolled(net, resources: Resources = Resources()) -> dict:
     return {"cores": total}
 
 
-def fan_out(synapse) -> np.ndarray:
+def fan_out(synapse, nonzero: bool = False) -> np.ndarray:
     """Per source neuron: how many target neurons one of its spikes reaches (a synaptic operation each): every
-    neuron of a dense layer; for a convolution, the output positions whose kernel window covers the source."""
+    neuron of a dense layer; for a convolution, the output positions whose kernel window covers the source.
+    ``nonzero``: only through non-zero weights (NeuroBench's effective operations)."""
     if synapse.kind == "dense":
+        if nonzero:
+            return np.count_nonzero(synapse.weight, axis=0).astype(np.int64)
         return np.full(synapse.in_size, synapse.out_size, dtype=np.int64)
     co, cg, kh, kw = synapse.weight.shape
     ci, h, w = synapse.in_shape
     _, ho, wo = synapse.out_shape
     per = co // synapse.groups
     out = np.zeros(synapse.in_shape, dtype=np.int64)
-    nz = np.ones(synapse.weight.shape, bool)
+    nz = synapse.weight != 0 if nonzero else np.ones(synapse.weight.shape, bool)
     for g in range(synapse.groups):
         for c in range(cg):
             for i in range(kh):

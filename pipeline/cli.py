@@ -76,7 +76,18 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--method", choices=["exp", "euler"], help="discretisation (overrides the preset)")
     v.add_argument("--input", type=Path, help=".npy/.npz spikes of shape (T, *input) or (B, T, *input); "
                                               "default random spikes")
-    v.add_argument("--samples", type=int, default=4, help="random input samples (default 4)")
+    v.add_argument("--data", metavar="NAME", help="run the test recordings of a dataset the pipeline reads (digits, "
+                                                  "fashion, nmnist, dvsgesture, cifar10dvs, spoken_digits, shd) "
+                                                  "and report task accuracy: float graph with its framework's "
+                                                  "reset and with Loihi 2's, integer reference, Lava (and netx)")
+    v.add_argument("--root", help="--data: the dataset's folder, as its publisher distributes it")
+    v.add_argument("--bin-us", type=float, help="--data: microseconds per time step (default: the graph's own bins, "
+                                                "or its dt when physical)")
+    v.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="--data: a framing or dataset setting, as `run` takes it (e.g. data.n_test=200, "
+                        "data.cache=DIR); repeatable")
+    v.add_argument("--samples", type=int, help="random input samples (default 4), or with --data the first N "
+                                               "test recordings (default all)")
     v.add_argument("--steps", type=int, help="time steps (default 20 for random input; pads a file's input)")
     v.add_argument("--rate", type=float, default=0.2, help="spike probability per input and step (default 0.2)")
     v.add_argument("--seed", type=int, default=0)
@@ -253,7 +264,8 @@ def _dispatch(args) -> int:
         report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
                           input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
                           seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
-                          vectors=args.vectors, netx=args.netx)
+                          vectors=args.vectors, netx=args.netx, data=args.data, root=args.root,
+                          bin_us=args.bin_us, data_overrides=tuple(args.set))
         print(verify_summary(report, out))
         return report.verification.exit_code
     if args.command == "data":

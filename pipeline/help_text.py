@@ -70,12 +70,21 @@ conventions (NIR stores no dt; --dt and --method override):
   rockpool  exp, dt = 1e-3; i = beta (i + x), v = alpha v + i (LIFTorch; the exported r is not used)
   spyx      forward Euler at the dt given to spyx's to_nir (give --dt); v = beta v + x, gain 1
   others    give --dt and --method as the exporting framework documents them
-  not modelled by any preset: reset by subtraction (sinabs, Rockpool, Spyx) and spiking at v >= threshold;
+  reset: sinabs, Rockpool and Spyx subtract the threshold, snnTorch (default) subtracts it at the next step;
+  Loihi 2 resets to zero. The float graph is run both ways and a WARNING gives the measured difference (with
+  --data, in task accuracy). Not modelled: spiking at v >= threshold (sinabs; Loihi: v > threshold).
   details and equations: hardware/discretise.py (PRESETS)
+
+what accuracy will it have on Loihi 2? --data NAME frames that dataset's test recordings for the graph (bins of
+--bin-us, default the graph's own bins or its dt) and prints one table on the same samples: the float graph with
+its framework's reset, with Loihi 2's reset to zero, the integer reference, Lava (and netx), which must equal the
+reference. Decoding: spike-count argmax of the readout, or its maximum voltage when it does not spike.
 
 examples:
   python -m pipeline verify model.nir --dt 1e-3
   python -m pipeline verify snn.nir --source snntorch --input spikes.npy --out runs/verify-snn
+  python -m pipeline verify runs/default/model.nir --data digits             (the run's test split, 4 rows)
+  python -m pipeline verify sinabs.nir --source sinabs --data nmnist --root ~/data/NMNIST --bin-us 1000
 
   python -m pipeline verify sinabs.nir --source sinabs --netx --out handoff/     (a netx file for Loihi 2 teams)
 
@@ -84,7 +93,8 @@ it exactly), model.net (lava-dl netx, where netx can hold the network: --netx qu
 the layer), vectors.h5 (input and expected spikes, NIR's data format), certificate.json (python -m pipeline
 recheck FOLDER re-checks it anywhere), report.json (verdict, backends.reference vs the float graph,
 backends.lava and backends.netx vs the reference, float agreement per layer, silent layers, quantisation table,
-projections, Loihi 2 resources), report.html, rasters.png, divergence.png. Under torchrun the samples are split
+projections, Loihi 2 resources, NeuroBench-style metrics; with --data task_accuracy, decoding, task), report.html,
+rasters.png, divergence.png (and confusion.png with --data). Under torchrun the samples are split
 across the ranks (gathered on rank 0, which writes).
 
 """ + EXIT_STATUS

@@ -48,16 +48,28 @@ def _by_delay(p) -> list[tuple[int, np.ndarray | None]]:
     return [(int(d), np.where(p.delay == d, w, 0)) for d in np.unique(p.delay)]
 
 
-def simulate(net: Network, x: np.ndarray, integer: bool = True, batch: int = 200) -> Trace:
+RESETS = ("zero", "subtract", "subtract-next")
+
+
+def simulate(net: Network, x: np.ndarray, integer: bool = True, batch: int = 200, reset: str = "zero") -> Trace:
     """Run binary input spikes ``x`` (B, n_steps, inputs) through ``net``: integer (Lava's arithmetic) or the
-    float model of a discretised graph (``integer=False``); ``batch`` samples at a time (bounded memory)."""
-    parts = [_simulate(net, x[i:i + batch], integer) for i in range(0, len(x), batch)]
+    float model of a discretised graph (``integer=False``); ``batch`` samples at a time (bounded memory).
+
+    ``reset`` (float model only) is what a spike does to v: ``zero`` (Loihi 2, NIR, Norse: v = 0), ``subtract``
+    (sinabs, Rockpool, Spyx: v -= threshold at once, so the rest decays with v) or ``subtract-next`` (snnTorch's
+    default ``reset_mechanism="subtract"``: the spike of step t takes the threshold off v at step t + 1, undecayed).
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset {reset!r}: expected one of {RESETS}")
+    if integer and reset != "zero":
+        raise ValueError("the integer model resets to zero, as Loihi 2 does")
+    parts = [_simulate(net, x[i:i + batch], integer, reset) for i in range(0, len(x), batch)]
     return Trace({k: np.concatenate([t.spikes[k] for t in parts]) for k in net.populations},
                  {k: np.concatenate([t.voltage[k] for t in parts]) for k in parts[0].voltage},
                  {k: max(t.peak[k] for t in parts) for k in parts[0].peak})
 
 
-def _simulate(net: Network, x: np.ndarray, integer: bool) -> Trace:
+def _simulate(net: Network, x: np.ndarray, integer: bool, reset: str = "zero") -> Trace:
     if not integer and net.float_model is None:
         raise ValueError("this network has no float model (it was read exactly from integer metadata)")
     B, n, _ = x.shape
@@ -72,6 +84,7 @@ def _simulate(net: Network, x: np.ndarray, integer: bool) -> Trace:
     spikes = {k: np.zeros((B, n, p.size), bool) for k, p in pops.items()}
     volt = {k: np.zeros((B, n, p.size), dtype) for k, p in pops.items() if not p.spiking}
     peak = {k: -np.inf for k, p in pops.items() if p.spiking}
+    owed = {k: np.zeros((B, p.size), dtype) for k, p in pops.items()}       # subtract-next: taken off next step
     for i, p in enumerate(net.projections):
         if integer and float(np.abs(p.synapse.weight).sum(axis=tuple(range(1, p.synapse.weight.ndim))).max(
                 initial=0)) >= EXACT:
@@ -91,11 +104,13 @@ def _simulate(net: Network, x: np.ndarray, integer: bool) -> Trace:
             else:
                 f = fm.populations[k]
                 u[k] = f.alpha * u[k] + 64.0 * arrive[k][t]
-                vv = f.beta * v[k] + u[k] + f.bias
+                vv = f.beta * v[k] + u[k] + f.bias - owed[k]
                 s = vv > f.theta
                 if p.spiking and vv.size:
                     peak[k] = max(peak[k], float((vv / f.theta).max()))
-            v[k] = np.where(s, 0, vv)
+                if reset == "subtract-next":
+                    owed[k] = np.where(s, f.theta, 0.0)
+            v[k] = np.where(s, 0 if reset == "zero" else vv - (f.theta if reset == "subtract" else 0), vv)
             spikes[k][:, t] = s
             if k in volt:
                 volt[k][:, t] = v[k]

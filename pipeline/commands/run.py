@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from export import netx_export, nir_export, onnx_export
-from hardware import equivalence, loihi2, nir_checks, nir_contract, read
+from hardware import equivalence, loihi2, metrics, nir_checks, nir_contract, read
 from hardware.backends import BACKENDS, Options
 from hardware.backends import onnx as onnx_backend
 from hardware.equivalence import Expected, Measured
@@ -141,7 +141,8 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
         {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, dict(zip(names, gold)))},
         {"prediction_agreement": float((pred["model_float.onnx"] == pred["expected"]).mean()),
          "accuracy": accuracy["model_float.onnx"]},
-        netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict())
+        netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
+        metrics=metrics.measure(net, x, dict(zip(names, gold))))
     write_json(out / "report.json", report.to_json())
     _certify(cfg, target, out, final, written, net, x, v, report, len(test.labels), netx_note)
     plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, accuracy["golden"])

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from hardware import equivalence, h5safe, loihi2, read
+from hardware import equivalence, h5safe, loihi2, metrics, read
 from hardware.backends import BACKENDS, Options, reference
 from hardware.discretise import PRESETS
 from hardware.equivalence import Expected, Measured
@@ -26,6 +27,7 @@ from hardware.loihi2 import Limits
 from hardware.quantise import error_table
 from hardware.trace import Trace
 from pipeline.certify import certificate, handoff, vectors
+from pipeline.commands import task as tasks
 from pipeline.config import ConfigError
 from pipeline.report import html, plots
 from pipeline.report.report import VerifyReport
@@ -154,29 +156,44 @@ def check_options(samples: int, steps: int | None, rate: float, workers: int, se
 
 
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
-           input_path: Path | None = None, samples: int = 4, steps: int | None = None, rate: float = 0.2,
+           input_path: Path | None = None, samples: int | None = None, steps: int | None = None, rate: float = 0.2,
            seed: int = 0, workers: int = 1, progress: bool = True, target: str = "lava",
-           overwrite: bool = False, vectors: int = 32, netx: bool = False) -> VerifyReport:
+           overwrite: bool = False, vectors: int = 32, netx: bool = False, data: str | None = None,
+           root: str | None = None, bin_us: float | None = None, data_overrides: tuple[str, ...] = ()
+           ) -> VerifyReport:
     """Verify ``graph`` (``target="reference"``: the float graph against the integer reference only, no Lava) and
     write ``out`` (model.nir as quantised, model.net where netx can hold it, vectors.h5, certificate.json,
     report.json, report.html, PNGs; replaced whole); returns the report. Under torchrun this is rank 0, which
     shares Lava's samples with the other ranks (:func:`pipeline.train.ranks.serve`) and alone writes.
     ``netx``: quantise with weight exponents 0 and 1 only (thresholds lowered to match), so that lava-dl netx
-    can store every layer (see export/netx_export.py)."""
+    can store every layer (see export/netx_export.py).
+    ``data``: the input is the first ``samples`` recordings (default all) of that dataset's test split, framed
+    for the graph (``pipeline/commands/task.py``), and the report gives the task accuracy of the float graph
+    (its framework's reset and Loihi 2's), the integer reference and each backend."""
     if target not in TARGETS:
         raise ConfigError(f"unknown verify target {target!r}; choose one of {list(TARGETS)}")
-    check_options(samples, steps, rate, workers, seed)
+    if data and input_path is not None:
+        raise ConfigError("--input and --data both given: verify runs one input, give one")
+    if data and steps is not None:
+        raise ConfigError("--steps with --data: the data's framing sets the steps (give --bin-us)")
+    if samples is None and not data:
+        samples = 4
+    check_options(samples or 1, steps, rate, workers, seed)
     if vectors < 1:
         raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
     t0 = time.perf_counter()
     with ranks.Sharing() as share, staged(out, "verify", overwrite) as tmp:
         net = read.load(graph, dt=dt, method=method, source=source,
                         limits=handoff.NETX_LIMITS if netx else Limits())
-        if input_path is None and samples * (steps or 20) * net.input_size > MAX_WORDS:
-            raise ConfigError(f"--samples {samples} x --steps {steps or 20} x {net.input_size:,} inputs is "
-                              f"{samples * (steps or 20) * net.input_size:,} input values; at most {MAX_WORDS:,} "
-                              "fit this verification's memory: give fewer")
-        x, described = load_input(input_path, net, samples, steps, rate, seed)
+        task = tasks.load(net, data, root, samples, bin_us, data_overrides) if data else None
+        if task:
+            x, described = task.x, task.described
+        else:
+            if input_path is None and samples * (steps or 20) * net.input_size > MAX_WORDS:
+                raise ConfigError(f"--samples {samples} x --steps {steps or 20} x {net.input_size:,} inputs is "
+                                  f"{samples * (steps or 20) * net.input_size:,} input values; at most "
+                                  f"{MAX_WORDS:,} fit this verification's memory: give fewer")
+            x, described = load_input(input_path, net, samples, steps, rate, seed)
         hand = handoff.write_graphs(net, x.shape[1], graph, tmp)
         run_net = hand.net or net            # the backends run the network as read back from model.nir
         names = list(net.populations)
@@ -195,6 +212,9 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
             if not net.exact else "read from its integer metadata: the input may be too weak for its thresholds"
         v = equivalence.verify(run_net, x, expected, [BACKENDS[b] for b in chosen], options, measured,
                                share.simulate(run_net, options), hint)
+        resets = float_resets(graph, net, x, measured[0].trace if measured else None, wanted=bool(task))
+        accuracy = task_accuracy(run_net, task, resets, v) if task else {}
+        warnings = reset_warnings(resets, accuracy)
         report = VerifyReport(
             v, str(graph), described, target, "exact (integer metadata)" if net.exact else "discretised and quantised",
             {"source": net.source, "method": net.method, "dt": net.dt, "convention": PRESETS.get(net.source)}
@@ -205,7 +225,9 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
                    "via": " > ".join(p.path) or "direct", "weight_exp": p.synapse.exp, "max_delay": p.max_delay,
                    "synapses": int(np.count_nonzero(p.synapse.weight))} for p in net.projections),
             tuple(net.notes), hand.notes or ("model.nir, model.net, vectors.h5 and certificate.json written",),
-            fit(run_net, x.shape[1]), ranks.rank_world()[1], round(time.perf_counter() - t0, 2))
+            fit(run_net, x.shape[1]), ranks.rank_world()[1], round(time.perf_counter() - t0, 2),
+            task=accuracy, warnings=tuple(warnings),
+            metrics=metrics.measure(run_net, x, expected.trace.window(x.shape[1]).spikes))
         write_json(tmp / "report.json", report.to_json())
         if hand.graph is not None:
             _certify(tmp, out, report, run_net, x, hand, vectors)
@@ -217,8 +239,94 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
         plots.rasters3(tmp / "rasters.png", [[t.spikes[k] for k in names] for t in shown.values()], names,
                        {k: tuple(t.voltage[k] / scale[k] for t in shown.values())
                         for k in expected.trace.voltage}, titles=tuple(shown))
+        if accuracy:
+            plots.confusion(tmp / "confusion.png", np.asarray(accuracy["confusion"]["matrix"]), task.classes,
+                            f"integer reference on {len(task.labels)} test recordings (Lava equals it where "
+                            "IDENTICAL)")
         html.write(tmp, report, title=f"verify {Path(graph).name}")
     return report
+
+
+@dataclass(frozen=True)
+class Resets:
+    """The float graph run with its framework's reset rule and with Loihi 2's (zero), on the same input."""
+    framework: str                  # whose rule: a preset name, or "nir" for a graph of ours
+    rule: str                       # zero | subtract | subtract-next
+    net: Network | None             # the network whose float model ran (None: no float graph could be read)
+    own: Trace | None
+    zero: Trace | None
+    why_not: str = ""
+
+
+def float_resets(graph, net: Network, x: np.ndarray, zero: Trace | None, wanted: bool) -> Resets:
+    """Run the float graph with its framework's reset and with reset to zero (``wanted``: always; else only when
+    the two differ, for the warning). A graph of ours has no float model of its own: its file is read again as any
+    NIR graph (continuous parameters discretised at its dt)."""
+    framework = "nir" if net.exact else net.source
+    rule = PRESETS.get(framework, {}).get("reset", "zero")
+    if not wanted and rule == "zero":
+        return Resets(framework, rule, None, None, None, "not run")
+    flt = net
+    if net.float_model is None:
+        try:
+            flt = read.load(graph, exact=False)
+        except (GraphError, ValueError) as e:
+            return Resets(framework, rule, None, None, None, f"the graph's float parameters could not be read: {e}")
+        zero = None
+    zero = zero if zero is not None else reference.simulate(flt, x, integer=False)
+    own = zero if rule == "zero" else reference.simulate(flt, x, integer=False, reset=rule)
+    return Resets(framework, rule, flt, own, zero)
+
+
+def task_accuracy(net: Network, task: tasks.TaskData, resets: Resets, v) -> dict:
+    """Accuracy per variant on the task's samples, how it was decoded, and the integer reference's confusion."""
+    steps, labels = task.x.shape[1], task.labels
+    variants, rows, decoding = {}, [], ""
+
+    def add(key: str, title: str, net_: Network, trace: Trace | None, why: str = "") -> np.ndarray | None:
+        nonlocal decoding
+        if trace is None or trace.samples != len(labels):
+            rows.append({"variant": title, "accuracy": None, "note": why or "not run on every sample"})
+            return None
+        pred, how = tasks.decode(net_, trace.spikes, trace.voltage, steps)
+        decoding = decoding or how
+        variants[key] = float((pred == labels).mean())
+        rows.append({"variant": title, "accuracy": variants[key], "note": ""})
+        return pred
+    rule = resets.rule.replace("-", " ")
+    add("float_framework_reset", f"float graph, {resets.framework}'s reset ({rule})", resets.net, resets.own,
+        resets.why_not)
+    add("float_reset_zero", "float graph, Loihi 2's reset (to zero)", resets.net, resets.zero, resets.why_not)
+    pred = add("reference", "integer reference (model.nir)", net, v.traces["expected"])
+    for b in v.certifying:
+        add(b.backend, f"{b.backend} (must equal the reference)", net, v.traces.get(b.backend))
+    for b in ("lava", "netx"):
+        if not any(r["variant"].startswith(b) for r in rows):
+            rows.append({"variant": b, "accuracy": None, "note": "not run"})
+    matrix = tasks.confusion(pred, labels, len(task.classes))
+    return {"task_accuracy": variants, "rows": rows, "samples": int(len(labels)), "decoding": decoding,
+            "data": task.described, "classes": list(task.classes), "bins": task.bins, "bin_us": task.bin_us,
+            "reset": {"framework": resets.framework, "rule": resets.rule},
+            "confusion": {"of": "reference", "matrix": matrix.tolist()}}
+
+
+def reset_warnings(resets: Resets, accuracy: dict) -> list[str]:
+    """One WARNING line when the framework resets by subtraction, with the measured difference to Loihi 2's
+    reset to zero: task accuracy with --data, spike counts without."""
+    if resets.rule == "zero" or resets.own is None:
+        return []
+    head = (f"WARNING: {resets.framework} resets by subtraction ({resets.rule.replace('-', ' ')}); Loihi 2 resets "
+            "to zero, which the integer model and every backend do")
+    acc = accuracy.get("task_accuracy", {})
+    if "float_framework_reset" in acc and "float_reset_zero" in acc:
+        a, b = acc["float_framework_reset"], acc["float_reset_zero"]
+        return [f"{head}: the float graph's accuracy is {a:.4f} with its own reset and {b:.4f} with Loihi 2's "
+                f"({100 * (b - a):+.2f} points, measured on {accuracy['samples']} samples)"]
+    own = sum(int(s.sum()) for s in resets.own.spikes.values())
+    zero = sum(int(s.sum()) for s in resets.zero.spikes.values())
+    change = f"{100 * (zero - own) / own:+.1f}%" if own else "from none"
+    return [f"{head}: the float graph spikes {own:,} times with its own reset and {zero:,} times with Loihi 2's "
+            f"({change}, measured on this input; give --data for the accuracy difference)"]
 
 
 def fit(net: Network, steps: int) -> dict:
@@ -258,5 +366,9 @@ def _certify(folder: Path, out: Path, report: VerifyReport, net: Network, x: np.
     cert = certificate.certify("verify", folder, out, v, info, vectors.node_names(hand.graph), not_checked,
                                report.ranks, {"graph": report.graph, "read": report.read,
                                               "discretisation": report.discretisation,
-                                              "loihi2": report.loihi2["verdict"]})
+                                              "loihi2": report.loihi2["verdict"],
+                                              **({"task_accuracy": report.task["task_accuracy"],
+                                                  "task_samples": report.task["samples"],
+                                                  "decoding": report.task["decoding"],
+                                                  "data": report.task["data"]} if report.task else {})})
     cert.write(folder)

@@ -56,12 +56,13 @@ def write(out: Path, report: RunReport | VerifyReport, title: str) -> Path:
              **({"accuracy": report.accuracy.get(b.backend, "")} if report.accuracy else {})} for b in v.backends]
     not_compared = [Section("Not compared", (), line) for line in v.not_compared]
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(report.intro)}</p>",
-             *(f'<p class="warn">{html.escape(w)}</p>' for w in silence_lines(v)),
+             *(f'<p class="warn">{html.escape(w)}</p>' for w in silence_lines(v) + list(getattr(report, "warnings", ()))),
              "<h2>Spike-level equivalence</h2>", _table(rows), *map(_section, not_compared),
              _img(out / "divergence.png", "mismatched spikes per time step and layer (all zero when identical); "
                                           "steps right of the dashed line lie past the samples' end"),
              _img(out / "rasters.png", "spike rasters of one sample side by side, mismatches in red"),
-             *map(_section, report.sections()), _img(out / "training.png", "training loss and validation accuracy")]
+             *map(_section, report.sections()), _img(out / "confusion.png", "confusion matrix on the test recordings"),
+             _img(out / "training.png", "training loss and validation accuracy")]
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
             "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"

@@ -34,6 +34,7 @@ class RunReport:
     timings_s: dict
     config: dict
     kind: str = "run"
+    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/metrics.py)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, **self.verification.to_json(), "accuracy": self.accuracy,
@@ -41,7 +42,8 @@ class RunReport:
                 **({"samples_requested": self.samples_requested}
                    if self.samples_requested > self.test_samples else {}),
                 "onnx_float": self.onnx_float, "netx": self.netx, "loihi2": self.loihi2, "data": self.data,
-                "training": self.training, "model": self.model, "timings_s": self.timings_s, "config": self.config}
+                "training": self.training, "model": self.model, "timings_s": self.timings_s, "config": self.config,
+                "metrics": self.metrics}
 
     @property
     def intro(self) -> str:
@@ -62,7 +64,7 @@ class RunReport:
                         f"predictions agree with the golden model on "
                         f"{100 * self.onnx_float['prediction_agreement']:.1f}%; accuracy "
                         f"{self.onnx_float['accuracy']:.4f}. Measured, not an equivalence claim (its spikes: the "
-                        "model_float.onnx row above).")]
+                        "model_float.onnx row above).")] + (metric_sections(self.metrics) if self.metrics else [])
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,19 @@ class VerifyReport:
     seconds: float
     kind: str = "verify"
     accuracy: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)        # verify --data: task accuracy per variant (commands/verify.py)
+    warnings: tuple[str, ...] = ()
+    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/metrics.py)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, **self.verification.to_json(), "graph": self.graph, "input": self.input,
                 "target": self.target, "read": self.read, "discretisation": self.discretisation,
                 "float": list(self.float), "quantisation": list(self.quantisation),
                 "projections": list(self.projections), "notes": list(self.notes), "handoff": list(self.handoff),
-                "loihi2": self.loihi2, "ranks": self.ranks, "seconds": self.seconds}
+                "loihi2": self.loihi2, "ranks": self.ranks, "seconds": self.seconds,
+                **({"task_accuracy": self.task["task_accuracy"], "decoding": self.task["decoding"],
+                    "task": self.task} if self.task else {}),
+                "warnings": list(self.warnings), "metrics": self.metrics}
 
     @property
     def intro(self) -> str:
@@ -102,6 +110,15 @@ class VerifyReport:
 
     def sections(self) -> list[Section]:
         out = []
+        if self.task:
+            t = self.task
+            out.append(Section(f"Task accuracy: {t['data']} (decoding: {t['decoding']})",
+                               tuple({"variant": r["variant"], "accuracy": "-" if r["accuracy"] is None else
+                                      round(r["accuracy"], 4), "note": r["note"]} for r in t["rows"]),
+                               "The integer reference's confusion matrix is below; Lava and netx equal it where "
+                               "the verdict is IDENTICAL."))
+        if self.metrics:
+            out += metric_sections(self.metrics)
         if self.float:
             out.append(Section("Float graph vs integer reference, per layer (measured)", self.float))
         out += [Section("Note", (), n) for n in self.notes]
@@ -113,3 +130,13 @@ class VerifyReport:
         out.append(Section(f"Loihi 2: {res.get('cores', '-')} of {res['resources']['cores_per_chip']} neuro-cores",
                            tuple(res.get("layers", ())), self.loihi2.get("verdict", "")))
         return out
+
+
+def metric_sections(m: dict) -> list[Section]:
+    """NeuroBench-style metrics: the totals with their definitions, and per layer."""
+    keys = ("footprint_bytes", "state_bytes", "parameter_count", "connection_sparsity", "activation_sparsity",
+            "synops_effective_acs", "synops_dense", "synops_effective_macs")
+    return [Section(f"NeuroBench-style metrics (per inference, over {m['samples']} samples; hardware/metrics.py "
+                    "says where they differ from NeuroBench's)",
+                    tuple({"metric": k, "value": m[k], "definition": m["definitions"][k]} for k in keys)),
+            Section("Metrics per layer", tuple(m["layers"]))]

@@ -86,9 +86,26 @@ def verify_summary(report, out: Path) -> str:
                      f"{r['integer_spikes']}, cosine {r['activity_cosine']:.4f}, first divergence "
                      f"{r['first_divergence']}")
     lines += [f"  note: {n}" for n in report.notes]
+    lines += task_lines(report.task)
+    lines += [f"  {w}" for w in report.warnings]
+    if report.metrics:
+        from hardware.metrics import lines as metric_lines
+        lines += [f"  {line}" for line in metric_lines(report.metrics)]
     if report.loihi2.get("verdict"):
         lines.append(f"  Loihi 2: {report.loihi2['verdict']}")
     lines += [f"  hand-off: {note}" for note in report.handoff]
     lines += silence_lines(v)
     lines.append(f"  report: {out / 'report.html'}; re-check anywhere: python -m pipeline recheck {out}")
     return "\n".join(lines)
+
+
+def task_lines(task: dict) -> list[str]:
+    """verify --data's accuracy table."""
+    if not task:
+        return []
+    width = max(len(r["variant"]) for r in task["rows"])
+    out = [f"  task accuracy on {task['data']}; decoding: {task['decoding']}"]
+    for r in task["rows"]:
+        value = "     -" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+        out.append(f"    {r['variant']:<{width}s}  {value}" + (f"  ({r['note']})" if r["note"] else ""))
+    return out

@@ -1,0 +1,113 @@
+"""``verify GRAPH --data NAME``: what accuracy will this graph have on Loihi 2?
+
+The test recordings of a dataset the pipeline reads are framed for the graph's input (the same reader, framing and
+cache as ``run``), binarised into input spikes, and run four ways on the same samples:
+
+1. the float graph as its framework runs it, with the framework's reset rule (``hardware/discretise.py`` PRESETS:
+   subtract for sinabs, Rockpool, Spyx, snnTorch's default; zero for NIR and Norse);
+2. the float graph with Loihi 2's reset to zero;
+3. the integer reference on the graph as quantised (model.nir);
+4. Lava fixed_pt (and lava-dl netx where model.net was written), which the verification stage holds to the
+   reference spike for spike.
+
+A graph of ours (read exactly from its integer metadata) has no float model of its own; rows 1 and 2 then come from
+the same file read as any NIR graph (its continuous parameters discretised at its dt, ``read.load(exact=False)``).
+
+Decoding: the class is the readout neuron with the most spikes over the sample's steps (lowest index on ties) for
+a spiking readout, and the one with the highest voltage at any step for a non-spiking one (LI, CubaLI).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hardware.errors import GraphError
+from hardware.ir import Network
+from pipeline.config import ConfigError, RunConfig, apply_overrides
+from pipeline.data import dataset, registry
+
+MAX_WORDS = 1 << 28
+
+
+@dataclass(frozen=True)
+class TaskData:
+    x: np.ndarray                   # (B, n_steps, inputs) binary input spikes
+    labels: np.ndarray              # (B,)
+    classes: tuple[str, ...]
+    bins: int
+    bin_us: float
+    described: str
+
+
+def physical(net: Network) -> bool:
+    """Whether the graph's dt is a time in seconds (sinabs graphs count in steps: dt = 1)."""
+    return 0 < net.dt < 1
+
+
+def load(net: Network, name: str, root: str | None = None, samples: int | None = None,
+         bin_us: float | None = None, overrides: tuple[str, ...] = ()) -> TaskData:
+    """The first ``samples`` recordings of ``name``'s test split as input spikes for ``net``."""
+    bad = [o for o in overrides if not o.startswith("data.")]
+    if bad:
+        raise ConfigError(f"--set {bad[0]}: verify --data takes data.* settings only")
+    items = [f"data.name={name}"] + ([f"data.root={root}"] if root else []) + list(overrides)
+    cfg = apply_overrides(RunConfig(), items)
+    spec = registry.DATASETS[cfg.data.name]
+    duration = cfg.data.duration_us or spec.duration_us
+    if bin_us is not None:
+        if not (bin_us > 0 and np.isfinite(bin_us)):
+            raise ConfigError(f"--bin-us {bin_us:g}: give a positive bin width in microseconds")
+        bins, how = max(1, round(duration / bin_us)), f"--bin-us {bin_us:g}"
+    elif net.n_bins:                                      # ours: framed as it was trained
+        bins, how = net.n_bins, "the graph's own bins"
+        if not cfg.data.duration_us:
+            duration = round(net.dt * 1e6 * net.n_bins)
+    elif physical(net):
+        bins, how = max(1, round(duration / (net.dt * 1e6))), f"the graph's dt ({net.dt:g} s)"
+    else:
+        raise ConfigError(f"the graph's dt ({net.dt:g}) counts time steps, not seconds ({net.source} convention): "
+                          f"give --bin-us, the time one step stands for")
+    if bins > cfg.data.max_bins:
+        raise ConfigError(f"{how} frames {duration / 1000:g} ms of {name} into {bins} bins, more than data.max_bins "
+                          f"{cfg.data.max_bins} (Loihi 2's configured bound is 256 steps): give a wider --bin-us, "
+                          "or --set data.max_bins=N")
+    cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
+    split = dataset.load_split(cfg.data, "test")
+    frames, labels = split.frames, split.labels
+    if samples is not None:
+        frames, labels = frames[:samples], labels[:samples]
+    per_step = tuple(frames.shape[2:])
+    if per_step != tuple(net.input_shape) and int(np.prod(per_step)) != net.input_size:
+        raise GraphError(f"{name} frames to {per_step} per step ({int(np.prod(per_step)):,} inputs); the graph's "
+                         f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
+    B, T = frames.shape[:2]
+    depth = max(net.depth.values(), default=1)
+    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth - 1   # room for the last bin to arrive
+    if B * steps * net.input_size > MAX_WORDS:
+        raise ConfigError(f"{B} samples x {steps} steps x {net.input_size:,} inputs is more input than this "
+                          f"verification holds ({MAX_WORDS:,} values): give --samples")
+    x = np.zeros((B, steps, net.input_size), np.int64)
+    x[:, :T] = frames.reshape(B, T, -1) > 0
+    bin_width = duration / bins
+    return TaskData(x, labels.astype(np.int64), tuple(split.classes), bins, bin_width,
+                    f"{name} test split: {B} recordings x {T} bins of {bin_width / 1000:g} ms ({how})"
+                    + (f", {steps - T} empty steps after" if steps > T else "") + ", binarised")
+
+
+def decode(net: Network, spikes: dict, voltage: dict, steps: int) -> tuple[np.ndarray, str]:
+    """Class per sample from the readout population over the first ``steps`` steps, and how it was decoded."""
+    out = net.readout[-1] if net.readout else list(net.populations)[-1]
+    pop = net.populations[out]
+    if pop.spiking:
+        return spikes[out][:, :steps].sum(axis=1).argmax(axis=1), f"spike count argmax of {out!r}"
+    v = voltage[out][:, :steps].astype(np.float64)
+    if net.float_model is not None:             # per-neuron scales: decode in the graph's own units
+        v = v / net.float_model.populations[out].scale
+    return v.max(axis=1).argmax(axis=1), f"maximum voltage argmax of {out!r} (non-spiking readout)"
+
+
+def confusion(pred: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    m = np.zeros((classes, classes), np.int64)
+    np.add.at(m, (labels, np.clip(pred, 0, classes - 1)), 1)
+    return m
