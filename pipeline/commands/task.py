@@ -83,7 +83,7 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
                          f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
     B, T = frames.shape[:2]
     depth = max(net.depth.values(), default=1)
-    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth - 1   # room for the last bin to arrive
+    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth     # room for the last bin to arrive
     if B * steps * net.input_size > MAX_WORDS:
         raise ConfigError(f"{B} samples x {steps} steps x {net.input_size:,} inputs is more input than this "
                           f"verification holds ({MAX_WORDS:,} values): give --samples")

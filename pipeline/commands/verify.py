@@ -178,7 +178,7 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
         raise ConfigError("--steps with --data: the data's framing sets the steps (give --bin-us)")
     if samples is None and not data:
         samples = 4
-    check_options(samples or 1, steps, rate, workers, seed)
+    check_options(1 if samples is None else samples, steps, rate, workers, seed)
     if vectors < 1:
         raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
     t0 = time.perf_counter()
