@@ -262,6 +262,7 @@ def test_every_field_value_gets_its_stated_outcome(graph, node, field, capsys):
             assert not (Path(tmp) / "v").exists()
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(graph=st.sampled_from(sorted(GRAPHS)), which=st.integers(0, 1000), value=VALUES, how=SHAPES)
 def test_random_field_values_into_verify_give_one_line_naming_what_was_changed(graph, which, value, how, capsys):

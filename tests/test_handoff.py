@@ -208,6 +208,7 @@ def test_silent_vectors_recheck_as_silent_measured_not_carried_over(chain, capsy
     assert "no spike reaches it: the input has no spikes" in out
 
 
+@pytest.mark.slow
 def test_recheck_of_a_copied_folder_passes_in_a_fresh_process(chain):
     proc = cli("recheck", str(chain), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

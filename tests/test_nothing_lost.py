@@ -99,7 +99,8 @@ COMMANDS = {
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", [c if c == "run" else pytest.param(c, marks=pytest.mark.slow)   # quick tier:
+                                     for c in sorted(COMMANDS)])                                      # run's cases
 def test_out_never_replaces_what_this_tool_did_not_write(command, target, tmp_path, graph_file, quick_cache):
     make, overwrite, fragment = TARGETS[target]
     work = tmp_path / "work"
