@@ -7,10 +7,16 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.config import QUICK, ConfigError, RunConfig, apply_overrides
-from pipeline.data.registry import resolve
+from pipeline.config import QUICK, TARGETS, ConfigError, RunConfig, apply_overrides
 from pipeline.help_text import (DATA_EPILOG, DESCRIPTION, DISTILL_DESCRIPTION, DISTILL_EPILOG, OVERWRITE_HELP,
                                 RECHECK_DESCRIPTION, RUN_EPILOG, VERIFY_DESCRIPTION, VERIFY_EPILOG)
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """The dataset's defaults filled in (imported here: the data layer pulls in torch and tonic, which --help and
+    a mistyped setting should not wait for)."""
+    from pipeline.data.registry import resolve as fill
+    return fill(cfg)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,7 +124,6 @@ class UsageError(ValueError):
 
 
 def _config(args) -> RunConfig:
-    from pipeline.commands.run import TARGETS
     if args.target not in TARGETS:
         raise UsageError(f"unknown target {args.target!r}; choose one of {sorted(TARGETS)}")
     items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
@@ -208,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     # Imported late so that --help and argument errors answer at once.
     from hardware.errors import GraphError, LavaError
-    from pipeline.certify.certificate import CertificateError
+    from pipeline.certify.errors import CertificateError
     from pipeline.data.formats.errors import EventFileError
     from pipeline.data.layout import DataError
     from pipeline.runfolder import OutputError
-    from pipeline.train.loop import TrainingError
+    from pipeline.train.errors import TrainingError
     try:
         return _dispatch(args)
     except (UsageError, ConfigError, DataError, EventFileError, GraphError, OutputError, TrainingError,
@@ -227,7 +232,6 @@ def _main(args) -> int:
 def _dispatch(args) -> int:
     """Run one command; the exit status comes from its verdict (hardware/equivalence.py VERDICTS)."""
     from pipeline.runfolder import default_dir
-    from pipeline.train.ranks import rank_world
     if args.command == "check":
         from pipeline.commands.check import check
         return check(args)
@@ -255,6 +259,7 @@ def _dispatch(args) -> int:
     if args.command == "verify":
         from pipeline.commands import verify as v
         from pipeline.report.summary import verify_summary
+        from pipeline.train.ranks import rank_world
         out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
         _init_distributed(RunConfig(), cpu_only=True)
         if rank_world()[0] != 0:        # under torchrun: simulate this rank's share, rank 0 reports
@@ -273,10 +278,11 @@ def _dispatch(args) -> int:
         cfg = _data_config(args).data
         print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
         return 0
+    cfg = _config(args)                     # a bad setting answers before the heavy imports
+    out = _out(args, default_dir())
     from pipeline.commands.run import run, serve
     from pipeline.report.summary import run_summary
-    cfg = _config(args)
-    out = _out(args, default_dir())
+    from pipeline.train.ranks import rank_world
     _init_distributed(cfg)
     if rank_world()[0] != 0:            # under torchrun: train and verify this rank's share, rank 0 reports
         serve(cfg)

@@ -165,6 +165,9 @@ class RunConfig:
 SELECT_METHODS = ("full", "static_random", "dynamic_random", "sadp", "el2n", "loss", "infobatch",
                   "infobatch_matched")
 TRAIN_METHODS = ("bptt", "sltt", "sltt-k")
+# run --target: the backends each target runs (hardware/backends BACKENDS: reference, lava, onnx, netx)
+TARGETS = {"reference": ("reference",), "lava": ("reference", "lava"), "onnx": ("reference", "onnx"),
+           "netx": ("reference", "netx"), "all": ("reference", "lava", "onnx", "netx")}
 ARCHS = ("auto", "conv", "dense", "recurrent")
 DISTILL_METHODS = ("pace", "cf", "dm", "random", "herding", "kcenter")
 

@@ -28,6 +28,7 @@ from hardware.backends import BACKENDS
 from hardware.equivalence import VERDICTS, Verification
 from hardware.ir import CONTRACT
 from hardware.read import MAX_STEPS
+from pipeline.certify.errors import CertificateError
 from pipeline.certify.vectors import VECTORS
 
 CERTIFICATE = "certificate.json"
@@ -50,8 +51,6 @@ NUMERIC_CONTRACT = {
 }
 
 
-class CertificateError(ValueError):
-    """A certificate that cannot be read or trusted as one of ours: exit 2, one line naming the field."""
 
 
 def sha256(path: Path) -> str:

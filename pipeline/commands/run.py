@@ -17,15 +17,14 @@ from hardware.ir import input_spikes
 from hardware.trace import Trace
 from models.snn import golden_spikes, predict
 from pipeline.certify import certificate, vectors
-from pipeline.config import RunConfig
+from pipeline.config import TARGETS, RunConfig
 from pipeline.data import dataset, sets
 from pipeline.report import html, plots
 from pipeline.report.report import RunReport
 from pipeline.runfolder import atomic_write, staged, write_json
 from pipeline.train import loop, ranks
 
-TARGETS = {"reference": ("reference",), "lava": ("reference", "lava"), "onnx": ("reference", "onnx"),
-           "netx": ("reference", "netx"), "all": tuple(BACKENDS)}
+assert TARGETS["all"] == tuple(BACKENDS), "pipeline/config.py TARGETS names every backend"
 GOLDEN = "golden model: model.pt in integer mode (PyTorch), on the same input spikes"
 
 

@@ -21,10 +21,9 @@ from pipeline.train.ranks import gather, rank_world
 from pipeline.config import ConfigError, RunConfig, conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
+from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
 
 
-class TrainingError(ValueError):
-    """Training cannot go on (a non-finite loss or weight); the message names the epoch and the likely key."""
 
 
 def _hint(t) -> str:
