@@ -81,6 +81,7 @@ class _Engine:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         rate = lib.espeak_Initialize(2, 0, data.encode(), 0)          # 2: AUDIO_OUTPUT_SYNCHRONOUS
         if rate != SAMPLE_RATE:
             raise DataError(f"eSpeak NG did not initialise (it answered {rate}, expected {SAMPLE_RATE} Hz)")
@@ -94,9 +95,12 @@ class _Engine:
             self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).astype(np.float32) / 32768.0)
         return 0
 
-    def say(self, voice: str, word: str, rate: int, pitch: int, pitch_range: int) -> np.ndarray:
+    def say(self, voice: str, word: str, rate: int, pitch: int, pitch_range: int, seed: int) -> np.ndarray:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise DataError(f"eSpeak NG has no voice {voice!r}")
+        # eSpeak NG seeds its own random generator (the jitter of voices such as f2, f3, f5) with the time at
+        # espeak_Initialize: seed it per utterance, or a recording depends on when its process started.
+        self.lib.espeak_ng_SetRandSeed(seed)
         for parameter, value in ((1, rate), (3, pitch), (4, pitch_range)):    # espeakRATE, PITCH, RANGE
             self.lib.espeak_SetParameter(parameter, value, 0)
         self.chunks = []
@@ -111,13 +115,16 @@ def _engine() -> _Engine:
     return _Engine()
 
 
-def _say_from_fresh_state(voice: str, word: str, rate: int, pitch: int, pitch_range: int) -> np.ndarray:
+def _say_from_fresh_state(voice: str, word: str, rate: int, pitch: int, pitch_range: int,
+                          seed: int = 0) -> np.ndarray:
     """``_Engine.say`` in a child forked from the initialised engine, which itself never synthesises.
 
     eSpeak NG carries state from one utterance to the next (measured: the same word said three times in a row
     gave three different waveforms, correlation 0.39, lengths 10,837, 10,843 and 10,841 samples; the same sequence
     again in a new process). Forked from the same untouched engine, every utterance starts from the same state,
-    so a recording depends on its own parameters only (about 4 ms per fork)."""
+    so a recording depends on its own parameters only (about 4 ms per fork); ``seed`` seeds eSpeak's random
+    generator, which it otherwise seeds with the time (measured: the f5 voice gave a different waveform in each
+    new process)."""
     engine = _engine()
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -126,7 +133,7 @@ def _say_from_fresh_state(voice: str, word: str, rate: int, pitch: int, pitch_ra
         try:
             os.close(read_end)
             try:
-                payload = b"O" + engine.say(voice, word, rate, pitch, pitch_range).astype(np.float32).tobytes()
+                payload = b"O" + engine.say(voice, word, rate, pitch, pitch_range, seed).astype(np.float32).tobytes()
             except DataError as e:
                 payload = b"E" + str(e).encode()
             with os.fdopen(write_end, "wb") as f:
@@ -148,7 +155,8 @@ def _say_from_fresh_state(voice: str, word: str, rate: int, pitch: int, pitch_ra
 def synthesise(u: Utterance, rng: np.random.Generator) -> np.ndarray:
     """The waveform (float32, SAMPLE_RATE) of ``u``: onset silence, the word at its loudness, then noise at its
     SNR (white noise, its power set against the word's mean power)."""
-    word = _say_from_fresh_state(u.voice, u.word, u.rate, u.pitch, u.pitch_range) * u.gain
+    seed = int(rng.integers(2**31))                  # eSpeak's own jitter, drawn like the noise from the recording's
+    word = _say_from_fresh_state(u.voice, u.word, u.rate, u.pitch, u.pitch_range, seed) * u.gain
     wave = np.concatenate([np.zeros(int(u.onset_s * SAMPLE_RATE), np.float32), word])
     if np.isfinite(u.snr_db) and len(word):
         power = float(np.mean(word.astype(np.float64) ** 2))

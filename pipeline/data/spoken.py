@@ -22,7 +22,8 @@ from pipeline.data import speech
 from pipeline.data.cochlea import Cochlea
 from pipeline.data.formats import shd
 
-VERSION = 5        # bump when the synthesis or the cochlea changes, so stale caches are not reused
+VERSION = 6        # bump when the synthesis or the cochlea changes, so stale caches are not reused
+                   # (6: eSpeak's random generator seeded per recording, not by the time)
 FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 REPEATS = {"train": 11, "test": 9}
 
