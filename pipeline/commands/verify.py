@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import nir
@@ -212,9 +211,9 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
             if not net.exact else "read from its integer metadata: the input may be too weak for its thresholds"
         v = equivalence.verify(run_net, x, expected, [BACKENDS[b] for b in chosen], options, measured,
                                share.simulate(run_net, options), hint)
-        resets = float_resets(graph, net, x, measured[0].trace if measured else None, wanted=bool(task))
-        accuracy = task_accuracy(run_net, task, resets, v) if task else {}
-        warnings = reset_warnings(resets, accuracy)
+        resets = tasks.float_resets(graph, net, x, measured[0].trace if measured else None, wanted=bool(task))
+        accuracy = tasks.task_accuracy(run_net, task, resets, v) if task else {}
+        warnings = tasks.reset_warnings(resets, accuracy)
         report = VerifyReport(
             v, str(graph), described, target, "exact (integer metadata)" if net.exact else "discretised and quantised",
             {"source": net.source, "method": net.method, "dt": net.dt, "convention": PRESETS.get(net.source)}
@@ -245,88 +244,6 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
                             "IDENTICAL)")
         html.write(tmp, report, title=f"verify {Path(graph).name}")
     return report
-
-
-@dataclass(frozen=True)
-class Resets:
-    """The float graph run with its framework's reset rule and with Loihi 2's (zero), on the same input."""
-    framework: str                  # whose rule: a preset name, or "nir" for a graph of ours
-    rule: str                       # zero | subtract | subtract-next
-    net: Network | None             # the network whose float model ran (None: no float graph could be read)
-    own: Trace | None
-    zero: Trace | None
-    why_not: str = ""
-
-
-def float_resets(graph, net: Network, x: np.ndarray, zero: Trace | None, wanted: bool) -> Resets:
-    """Run the float graph with its framework's reset and with reset to zero (``wanted``: always; else only when
-    the two differ, for the warning). A graph of ours has no float model of its own: its file is read again as any
-    NIR graph (continuous parameters discretised at its dt)."""
-    framework = "nir" if net.exact else net.source
-    rule = PRESETS.get(framework, {}).get("reset", "zero")
-    if not wanted and rule == "zero":
-        return Resets(framework, rule, None, None, None, "not run")
-    flt = net
-    if net.float_model is None:
-        try:
-            flt = read.load(graph, exact=False)
-        except (GraphError, ValueError) as e:
-            return Resets(framework, rule, None, None, None, f"the graph's float parameters could not be read: {e}")
-        zero = None
-    zero = zero if zero is not None else reference.simulate(flt, x, integer=False)
-    own = zero if rule == "zero" else reference.simulate(flt, x, integer=False, reset=rule)
-    return Resets(framework, rule, flt, own, zero)
-
-
-def task_accuracy(net: Network, task: tasks.TaskData, resets: Resets, v) -> dict:
-    """Accuracy per variant on the task's samples, how it was decoded, and the integer reference's confusion."""
-    steps, labels = task.x.shape[1], task.labels
-    variants, rows, decoding = {}, [], ""
-
-    def add(key: str, title: str, net_: Network, trace: Trace | None, why: str = "") -> np.ndarray | None:
-        nonlocal decoding
-        if trace is None or trace.samples != len(labels):
-            rows.append({"variant": title, "accuracy": None, "note": why or "not run on every sample"})
-            return None
-        pred, how = tasks.decode(net_, trace.spikes, trace.voltage, steps)
-        decoding = decoding or how
-        variants[key] = float((pred == labels).mean())
-        rows.append({"variant": title, "accuracy": variants[key], "note": ""})
-        return pred
-    rule = resets.rule.replace("-", " ")
-    add("float_framework_reset", f"float graph, {resets.framework}'s reset ({rule})", resets.net, resets.own,
-        resets.why_not)
-    add("float_reset_zero", "float graph, Loihi 2's reset (to zero)", resets.net, resets.zero, resets.why_not)
-    pred = add("reference", "integer reference (model.nir)", net, v.traces["expected"])
-    for b in v.certifying:
-        add(b.backend, f"{b.backend} (must equal the reference)", net, v.traces.get(b.backend))
-    for b in ("lava", "netx"):
-        if not any(r["variant"].startswith(b) for r in rows):
-            rows.append({"variant": b, "accuracy": None, "note": "not run"})
-    matrix = tasks.confusion(pred, labels, len(task.classes))
-    return {"task_accuracy": variants, "rows": rows, "samples": int(len(labels)), "decoding": decoding,
-            "data": task.described, "classes": list(task.classes), "bins": task.bins, "bin_us": task.bin_us,
-            "reset": {"framework": resets.framework, "rule": resets.rule},
-            "confusion": {"of": "reference", "matrix": matrix.tolist()}}
-
-
-def reset_warnings(resets: Resets, accuracy: dict) -> list[str]:
-    """One WARNING line when the framework resets by subtraction, with the measured difference to Loihi 2's
-    reset to zero: task accuracy with --data, spike counts without."""
-    if resets.rule == "zero" or resets.own is None:
-        return []
-    head = (f"WARNING: {resets.framework} resets by subtraction ({resets.rule.replace('-', ' ')}); Loihi 2 resets "
-            "to zero, which the integer model and every backend do")
-    acc = accuracy.get("task_accuracy", {})
-    if "float_framework_reset" in acc and "float_reset_zero" in acc:
-        a, b = acc["float_framework_reset"], acc["float_reset_zero"]
-        return [f"{head}: the float graph's accuracy is {a:.4f} with its own reset and {b:.4f} with Loihi 2's "
-                f"({100 * (b - a):+.2f} points, measured on {accuracy['samples']} samples)"]
-    own = sum(int(s.sum()) for s in resets.own.spikes.values())
-    zero = sum(int(s.sum()) for s in resets.zero.spikes.values())
-    change = f"{100 * (zero - own) / own:+.1f}%" if own else "from none"
-    return [f"{head}: the float graph spikes {own:,} times with its own reset and {zero:,} times with Loihi 2's "
-            f"({change}, measured on this input; give --data for the accuracy difference)"]
 
 
 def fit(net: Network, steps: int) -> dict:
