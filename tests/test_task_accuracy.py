@@ -136,6 +136,8 @@ def test_data_framing_errors_are_one_line(tmp_path, quick_cache):
     with pytest.raises(GraphError, match=r"digits frames to \(2, 34, 34\) per step \(2,312 inputs\); the graph's "
                                          r"input is \(700,\) \(700 inputs\)"):
         task.load(read.load(audio, source="sinabs"), "digits", bin_us=38750, overrides=sets)
+    with pytest.raises(ConfigError, match=r"--data 'foo': not a dataset the pipeline reads"):
+        task.load(sinabs, "foo", bin_us=38750)
     with pytest.raises(ConfigError, match="data.\\* settings only"):
         task.load(sinabs, "digits", bin_us=38750, overrides=("train.epochs=3",))
 

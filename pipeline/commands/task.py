@@ -30,11 +30,12 @@ from hardware.backends import reference
 from hardware.discretise import PRESETS
 from hardware.errors import GraphError
 from hardware.ir import Network
+from hardware.loihi2 import Limits
 from hardware.trace import Trace
 from pipeline.config import ConfigError, RunConfig, apply_overrides
 from pipeline.data import dataset, registry
 
-MAX_WORDS = 1 << 28
+MAX_WORDS = 1 << 28        # input values a verification holds (2 GiB of int64 spikes)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
         raise ConfigError(f"--set {bad[0]}: verify --data takes data.* settings only")
     items = [f"data.name={name}"] + ([f"data.root={root}"] if root else []) + list(overrides)
     cfg = apply_overrides(RunConfig(), items)
+    if cfg.data.name not in registry.DATASETS:
+        raise ConfigError(f"--data {cfg.data.name!r}: not a dataset the pipeline reads; choose one of "
+                          f"{sorted(registry.DATASETS)}")
     spec = registry.DATASETS[cfg.data.name]
     duration = cfg.data.duration_us or spec.duration_us
     if bin_us is not None:
@@ -77,7 +81,7 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
                           f"give --bin-us, the time one step stands for")
     if bins > cfg.data.max_bins:
         raise ConfigError(f"{how} frames {duration / 1000:g} ms of {name} into {bins} bins, more than data.max_bins "
-                          f"{cfg.data.max_bins} (Loihi 2's configured bound is 256 steps): give a wider --bin-us, "
+                          f"{cfg.data.max_bins} (Loihi 2's configured bound is {Limits().max_steps} steps): give a wider --bin-us, "
                           "or --set data.max_bins=N")
     cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
     split = dataset.load_split(cfg.data, "test")

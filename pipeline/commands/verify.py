@@ -136,7 +136,7 @@ TARGETS = ("lava", "reference")
 REFERENCE = "integer reference: the graph as quantised (model.nir), on the same input spikes"
 
 
-MAX_SAMPLES, MAX_STEPS, MAX_WORDS = 100_000, 100_000, 1 << 28     # 2 GiB of int64 input spikes
+MAX_SAMPLES, MAX_STEPS, MAX_WORDS = 100_000, 100_000, tasks.MAX_WORDS
 
 
 def check_options(samples: int, steps: int | None, rate: float, workers: int, seed: int = 0) -> None:
