@@ -95,7 +95,7 @@ SAFE_LOADS = {  # every place that loads a file, and why it cannot run code
     "pipeline/data/distilled.py": "np.load(npz, allow_pickle=False)",
     "pipeline/data/gesture.py": "np.load(path, allow_pickle=False)",
     "pipeline/commands/verify.py": "np.load(path, allow_pickle=False)",
-    "pipeline/data/formats/aedat4.py": "np.load(io.BytesIO(data[1:]), allow_pickle=False)",   # our child's result
+    "pipeline/data/formats/aedat4.py": "np.load(io.BytesIO(data), allow_pickle=False)",   # our child's result
 }
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.data import forked
 from pipeline.data.layout import DataError
 
 ENGLISH = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -126,30 +126,12 @@ def _say_from_fresh_state(voice: str, word: str, rate: int, pitch: int, pitch_ra
     generator, which it otherwise seeds with the time (measured: the f5 voice gave a different waveform in each
     new process)."""
     engine = _engine()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                           # the child: synthesise, send, exit without clean-up
-        code = 0
-        try:
-            os.close(read_end)
-            try:
-                payload = b"O" + engine.say(voice, word, rate, pitch, pitch_range, seed).astype(np.float32).tobytes()
-            except DataError as e:
-                payload = b"E" + str(e).encode()
-            with os.fdopen(write_end, "wb") as f:
-                f.write(payload)
-        except BaseException:                                  # noqa: B036  (nothing may escape a forked child)
-            code = 1
-        os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        payload = f.read()
-    _, status = os.waitpid(pid, 0)
-    if payload[:1] == b"E":
-        raise DataError(payload[1:].decode(errors="replace"))
-    if payload[:1] != b"O" or status != 0:
-        raise DataError(f"eSpeak NG failed to synthesise {word!r} with voice {voice!r} (exit status {status})")
-    return np.frombuffer(payload[1:], np.float32).copy()
+    try:
+        data = forked.run(lambda: engine.say(voice, word, rate, pitch, pitch_range, seed).astype(np.float32)
+                          .tobytes(), DataError)
+    except forked.ChildFailed as e:
+        raise DataError(f"eSpeak NG failed to synthesise {word!r} with voice {voice!r} ({e.how})") from None
+    return np.frombuffer(data, np.float32).copy()
 
 
 def synthesise(u: Utterance, rng: np.random.Generator) -> np.ndarray:

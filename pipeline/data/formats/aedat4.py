@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import io
 import os
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import tonic.io
 
+from pipeline.data import forked
 from pipeline.data.events import make_events
 from pipeline.data.formats.errors import EventFileError
 
@@ -46,30 +46,12 @@ def read_polarity(path: str | Path) -> np.ndarray:
     """The polarity events of an AEDAT 4 file, decoded in a child process: on some damaged files the Rust decoder
     does not raise but aborts its process (a failed allocation of a size read from the damaged bytes), which must
     not take this one with it."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                    # the child: decode, send the result, never return
-        code = 0
-        try:
-            faulthandler.disable()
-            os.close(r)
-            with os.fdopen(w, "wb") as out:
-                try:
-                    buffer = io.BytesIO()          # np.save writes arrays with tofile(), which a pipe refuses
-                    np.save(buffer, _decode(str(path)), allow_pickle=False)
-                    out.write(b"O" + buffer.getvalue())
-                except EventFileError as e:
-                    out.write(b"E" + str(e).encode())
-        except BaseException:
-            code = 1
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as inp:
-        data = inp.read()
-    _, status = os.waitpid(pid, 0)
-    if not data or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {os.WEXITSTATUS(status)}"
-        raise EventFileError(f"{path}: not a readable AEDAT 4 file (the decoder stopped with {how})")
-    if data[:1] == b"E":
-        raise EventFileError(data[1:].decode(errors="replace"))
-    return np.load(io.BytesIO(data[1:]), allow_pickle=False)
+    def decoded() -> bytes:
+        buffer = io.BytesIO()                       # np.save writes arrays with tofile(), which a pipe refuses
+        np.save(buffer, _decode(str(path)), allow_pickle=False)
+        return buffer.getvalue()
+    try:
+        data = forked.run(decoded, EventFileError)
+    except forked.ChildFailed as e:
+        raise EventFileError(f"{path}: not a readable AEDAT 4 file (the decoder stopped with {e.how})") from None
+    return np.load(io.BytesIO(data), allow_pickle=False)
