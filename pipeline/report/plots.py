@@ -17,21 +17,23 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def training_curve(path: Path, losses, test_accuracy=(), deployed: float | None = None) -> None:
-    """Loss per epoch; with ``test_accuracy``, the float model's test accuracy per epoch on a second axis and the
-    deployed integer model's final accuracy as a marker."""
+def training_curve(path: Path, losses, val_accuracy=(), deployed: float | None = None, val_epochs=()) -> None:
+    """Loss per epoch; with ``val_accuracy`` (after ``val_epochs``, 1-based; default every epoch), the float
+    model's validation accuracy on a second axis and the deployed integer model's final test accuracy as a
+    marker."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     epochs = np.arange(1, len(losses) + 1)
     ax.plot(epochs, losses, marker="o", ms=3, color="tab:blue")
     ax.set(xlabel="epoch", title="training")
     ax.set_ylabel("training loss (CE on spike counts)", color="tab:blue")
-    if len(test_accuracy):
+    if len(val_accuracy):
         acc = ax.twinx()
-        acc.plot(epochs, test_accuracy, marker="s", ms=3, color="tab:green", label="test (float QAT forward)")
+        acc.plot(list(val_epochs) or epochs[:len(val_accuracy)], val_accuracy, marker="s", ms=3,
+                 color="tab:green", label="validation (float QAT forward)")
         if deployed is not None:
             acc.scatter([len(losses)], [deployed], marker="*", s=120, color="tab:red", zorder=5,
-                        label=f"deployed integer {deployed:.4f}")
-        acc.set_ylabel("test accuracy", color="tab:green")
+                        label=f"test, deployed integer {deployed:.4f}")
+        acc.set_ylabel("accuracy", color="tab:green")
         acc.legend(loc="lower right", fontsize=7)
     _save(fig, path)
 

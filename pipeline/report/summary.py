@@ -40,6 +40,27 @@ def verification_lines(v: Verification) -> list[str]:
     return lines
 
 
+def training_lines(t: dict, train_s: float) -> list[str]:
+    """Where the training time went: the epochs themselves (what a pruning benchmark compares), the validation
+    checks beside them, and the rest (building the model, ...); the share of full data's work; the curve."""
+    if not t.get("epoch_seconds"):
+        return []
+    epochs_s, eval_s = sum(t["epoch_seconds"]), t.get("eval_seconds", 0.0)
+    work = t.get("work_fraction")
+    pruned = (f"; selection {t['method']} at ratio {t['ratio']:g}: {t['examples_processed']:,} examples, "
+              f"{work:.2f}x of full data's {t['epochs']} epochs" if t.get("method", "full") != "full" and work
+              else "")
+    lines = [f"training: {train_s:.1f} s = epochs {epochs_s:.1f} s + validation checks {eval_s:.1f} s "
+             f"+ other {max(0.0, train_s - epochs_s - eval_s):.1f} s{pruned}"]
+    curve = t.get("epoch_val_accuracy_float", [])
+    at = t.get("eval_epochs") or list(range(1, len(curve) + 1))
+    if curve:
+        marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})
+        lines.append(f"float validation accuracy ({t.get('eval_samples') or t.get('val_samples')} samples) by epoch "
+                     + ", ".join(f"{at[k]}: {curve[k]:.3f}" for k in marks))
+    return lines
+
+
 def run_summary(report, out: Path) -> str:
     """``run``'s summary (a :class:`pipeline.report.report.RunReport`)."""
     v = report.verification
@@ -47,11 +68,7 @@ def run_summary(report, out: Path) -> str:
     asked = (f"; {report.samples_requested} asked for, the test split has {report.test_samples}"
              if report.samples_requested > report.test_samples else "")
     lines = [f"test accuracy ({report.test_samples} samples{asked}): {acc}"]
-    curve = report.training.get("epoch_val_accuracy_float", [])
-    if curve:
-        marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})
-        lines.append(f"training: {len(curve)} epochs in {report.timings_s.get('train_s', 0):.0f} s; float "
-                     "validation accuracy by epoch " + ", ".join(f"{k + 1}: {curve[k]:.3f}" for k in marks))
+    lines += training_lines(report.training, report.timings_s.get("train_s", 0.0))
     lines.append(f"expected spikes: {v.expected}")
     lines += verification_lines(v)
     a = report.loihi2["activity"]["per_inference"]

@@ -45,8 +45,13 @@ class TrainResult:
     epoch_loss: tuple[float, ...]
     epoch_examples: tuple[int, ...]     # examples trained on in each epoch
     pruned_epochs: tuple[bool, ...]
-    epoch_accuracy: tuple[float, ...] = ()          # float (QAT) forward on the monitored split (validation)
+    epoch_accuracy: tuple[float, ...] = ()          # float (QAT) forward on the monitored split (validation),
+    eval_epochs: tuple[int, ...] = ()               # after these epochs (1-based; train.eval_every)
     epoch_steps: tuple[int, ...] = ()               # optimiser steps in each epoch
+    eval_seconds: float = 0.0                       # time spent on those evaluations (not in epoch_seconds)
+    eval_samples: int = 0                           # monitored samples evaluated each time (train.eval_samples)
+    epoch_cpu_seconds: tuple[float, ...] = ()       # processor time of this process in each epoch (all threads):
+                                                    # what the epoch cost, whatever else ran on the machine
 
     @property
     def examples_processed(self) -> int:
@@ -203,7 +208,9 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
           monitor: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Train on (N, T, 2, H, W) frames; cross-entropy on output spike counts (BPTT) or per step (SLTT), each
     example's loss weighted as the epoch's selection plan says (1 for full data). ``monitor`` (frames, labels):
-    a split whose float accuracy is measured after every epoch (the run's validation split).
+    a split whose float accuracy is measured after every ``train.eval_every`` epochs and after the last, on a fixed
+    subset of at most ``train.eval_samples`` of its samples (the run's validation split); that time is kept out
+    of ``epoch_seconds`` and reported as ``eval_seconds``.
 
     Under torchrun (torch.distributed initialised), every rank draws the same plan and the same augmentation for
     each global batch and trains on its share (examples rank, rank + world, ...) of it, with DDP averaging the
@@ -222,9 +229,11 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
     n = len(labels)
     scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
-    seconds, losses, examples, pruned, curve, n_steps = [], [], [], [], [], []
+    seconds, losses, examples, pruned, curve, n_steps, evaluated, eval_seconds = [], [], [], [], [], [], [], 0.0
+    cpu_seconds = []
+    monitor = monitor_subset(monitor, t.eval_samples) if monitor is not None and t.eval_every else None
     for epoch in range(t.epochs):
-        start, total = time.perf_counter(), 0.0
+        start, cpu_start, total = time.perf_counter(), time.process_time(), 0.0
         plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
         # select.keep_steps: a pruned epoch takes as many optimiser steps as a full one, on smaller batches
         bs = max(1, round(t.batch_size * len(plan.indices) / n)) if sel.keep_steps and plan.pruned else t.batch_size
@@ -254,15 +263,32 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
                                     f"{b // bs + 1}: the loss is {loss.item()}; {_hint(t)}")
         _check_finite(model, epoch, t)
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
         losses.append(total / max(len(plan.indices), 1))
         examples.append(len(plan.indices))
         n_steps.append(n_batches)
         pruned.append(plan.pruned)
-        if monitor is not None and len(monitor[1]) and rank == 0:
+        if monitor is not None and len(monitor[1]) and rank == 0 and \
+                ((epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs):
+            t_eval = time.perf_counter()
             curve.append(accuracy(model, *monitor))
+            evaluated.append(epoch + 1)
+            eval_seconds += time.perf_counter() - t_eval
         if rank == 0:
             tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
                        f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
-                       + f", {seconds[-1]:.1f} s" + (f", validation accuracy {curve[-1]:.4f}" if curve else ""))
+                       + f", {seconds[-1]:.1f} s" + (f", validation accuracy {curve[-1]:.4f}"
+                                                      if evaluated and evaluated[-1] == epoch + 1 else ""))
     return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(curve),
-                       tuple(n_steps))
+                       tuple(evaluated), tuple(n_steps), eval_seconds,
+                       len(monitor[1]) if monitor is not None and curve else 0, tuple(cpu_seconds))
+
+
+def monitor_subset(monitor: tuple[np.ndarray, np.ndarray], cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``cap`` samples of the monitored split (0 = all): the same seeded subset for every run on it, in
+    the split's order, so learning curves of different methods and seeds are measured on the same samples."""
+    frames, labels = monitor
+    if not cap or cap >= len(labels):
+        return frames, labels
+    keep = np.sort(np.random.default_rng(0).permutation(len(labels))[:cap])
+    return frames[keep], labels[keep]
