@@ -185,6 +185,12 @@ def main() -> None:
     given = json.loads(args.full_from.read_text())
     if "full" in given:
         full = given["full"]
+    elif any(r.get("method") == "full" and "examples_processed" in r for r in given["rows"]):   # pruning*.json
+        rows = [r for r in given["rows"] if r["method"] == "full"]
+        full = {"samples": len(tr.labels), "epochs": rows[0]["epochs"], "seeds": [r["seed"] for r in rows],
+                "accuracy": float(np.mean([r["accuracy"] for r in rows])),
+                "accuracy_per_seed": [r["accuracy"] for r in rows],
+                "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
     elif any(r.get("part") == "conv-test" for r in given["rows"]):    # choose_on_validation_conv.json
         rows = [r for r in given["rows"] if r.get("part") == "conv-test"]
         full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "seeds": [r["seed"] for r in rows],
@@ -202,16 +208,22 @@ def main() -> None:
     trained_probes = cfg.distill.pool != "random" or "pace-trained-pool" in args.ablations
     n_teachers = cfg.distill.teachers if trained_probes else int(any(m in ("herding", "kcenter")
                                                                          for m in args.methods))
-    pool, pool_seconds = None, 0.0
-    if n_teachers:
+    def train_pool():
         t0 = time.perf_counter()
         tcfg = replace(cfg, distill=replace(cfg.distill, teachers=n_teachers))
-        pool = pace.train_teachers(tcfg, tr.frames, tr.labels, len(tr.classes))
-        pool_seconds = time.perf_counter() - t0
+        return pace.train_teachers(tcfg, tr.frames, tr.labels, len(tr.classes)), time.perf_counter() - t0
 
-    rows, cache = [], {}
+    pool, pool_seconds = None, 0.0          # trained when a row still to run needs it
+
+    partial = args.out.with_suffix(".partial.json")     # rows of an interrupted run of the same protocol
+    rows = json.loads(partial.read_text())["rows"] if partial.exists() else []
+    cache, done = {}, {(r["ipc"], r["method"]) for r in rows}
     jobs = [] if args.ablations_only else [(ipc, m, []) for ipc in args.ipc for m in args.methods]
     jobs += [(ipc, name, ABLATIONS[name]) for ipc in args.ablation_ipc for name in args.ablations]
+    jobs = [j for j in jobs if j[:2] not in done]
+    if pool is None and any(name in ("herding", "kcenter") or pace.needs_teachers(
+            registry.resolve(apply_overrides(RunConfig(), base + ABLATIONS.get(name, [])))) for _, name, _ in jobs):
+        pool, pool_seconds = train_pool()
     for ipc, name, extra in jobs:
         method = "pace" if name.startswith("pace") else ("random" if name == "full" else name)
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
@@ -240,7 +252,9 @@ def main() -> None:
               + (f", transfer {transfer[0]:.4f}" if transfer else "")
               + f", train {np.mean(times):.2f} s, distill {distill_s:.1f} s", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)      # rows so far, in case a long run is stopped
-        args.out.with_suffix(".partial.json").write_text(json.dumps({"full": full, "rows": rows}, indent=2))
+        tmp = partial.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"full": full, "rows": rows}, indent=2))
+        tmp.replace(partial)
 
     text = table(rows, full)
     print(text)
@@ -252,7 +266,7 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps({"setup": setup, "full": full, "rows": rows}, indent=2))
     args.out.with_suffix(".txt").write_text(text + "\n")
     plot(rows, full, args.out.with_suffix(".png"))
-    args.out.with_suffix(".partial.json").unlink(missing_ok=True)
+    partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
