@@ -97,6 +97,7 @@ def main() -> None:
         "frames_shape": list(data.train.frames.shape[1:]), "frames_dtype": str(data.train.frames.dtype),
         "frames_bytes": int(sum(s.frames.nbytes for s in splits.values())),
     }
+    result["frames_gb"] = round(result["frames_bytes"] / 1e9, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
