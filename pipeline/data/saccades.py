@@ -67,6 +67,8 @@ def simulate_many(images, rngs, p: SaccadeParams = SaccadeParams()) -> list[np.n
     B = len(images)
     canvas = np.zeros((B, H + 2 * _PAD, W + 2 * _PAD))          # zero margins: a shifted window stays inside
     for b, image in enumerate(images):
+        if image.shape[0] > H or image.shape[1] > W:
+            raise ValueError(f"image {b}: {image.shape} is larger than the sensor {p.sensor}")
         canvas[b, _PAD: _PAD + image.shape[0], _PAD: _PAD + image.shape[1]] = image
     C = np.stack([np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
                   for rng in rngs])                               # (B, H, W)
