@@ -43,6 +43,7 @@ from pipeline.data import registry, sets  # noqa: E402
 from settings import DENSE  # noqa: E402
 
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
+CONVERGED = 0.3          # full data is converged when its last 3 epochs lie within this many points
 
 
 def base_method(name: str) -> str:
@@ -79,6 +80,9 @@ def time_to(curve: dict, target: float) -> float | None:
 def finish(rows: list[dict]) -> list[dict]:
     """Add the speed-ups relative to full data with the same seed."""
     full = {r["seed"]: r for r in rows if r["method"] == "full"}
+    for f in full.values():          # converged: float validation accuracy within CONVERGED pt over the last 3 epochs
+        last = f["curve"]["accuracy_float"][-3:]
+        f["last3_range_pt"] = round(100 * (max(last) - min(last)), 2) if len(last) == 3 else None
     for r in rows:
         f = full.get(r["seed"])
         if f is None:
@@ -122,6 +126,11 @@ def table(rows: list[dict]) -> str:
                      + (f"{_mean([r.get('cpu_speedup') for r in rs]) or float('nan'):5.2f}x " if cpu else "")
                      + f"{tta_s:>11s} "
                      f"{np.mean([r['theoretical_speedup'] for r in rs]):5.2f}x")
+    ranges = [(r["seed"], r.get("last3_range_pt")) for r in rows if r["method"] == "full"]
+    if ranges and all(v is not None for _, v in ranges):
+        lines.append("full data, float validation accuracy over its last 3 epochs: " + ", ".join(
+            f"seed {seed} within {v:.2f} pt" for seed, v in ranges) + f" (converged: <= {CONVERGED} pt: "
+            + ("yes" if all(v <= CONVERGED for _, v in ranges) else "no") + ")")
     lines.append(f"accuracy: deployed integer model, mean +- std over seeds {sorted({r['seed'] for r in rows})}; "
                  "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
                  f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
@@ -133,6 +142,8 @@ def table(rows: list[dict]) -> str:
 
 def plot(rows: list[dict], path: Path) -> None:
     ratios = sorted({r["ratio"] for r in rows if r["method"] != "full"})
+    if not ratios:
+        return
     fig, axes = plt.subplots(len(ratios), 2, figsize=(12, 4.2 * len(ratios)), squeeze=False)
     for row, ratio in zip(axes, ratios):
         names = sorted({r["method"] for r in rows}, key=lambda m: (SELECT_METHODS.index(base_method(m)), m))
