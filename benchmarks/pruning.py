@@ -131,6 +131,9 @@ def table(rows: list[dict]) -> str:
         lines.append("full data, float validation accuracy over its last 3 epochs: " + ", ".join(
             f"seed {seed} within {v:.2f} pt" for seed, v in ranges) + f" (converged: <= {CONVERGED} pt: "
             + ("yes" if all(v <= CONVERGED for _, v in ranges) else "no") + ")")
+    rss = [r["peak_rss_bytes"] for r in rows if r.get("peak_rss_bytes")]
+    if rss:
+        lines.append(f"peak resident memory of one training process: {max(rss) / 1e9:.2f} GB")
     lines.append(f"accuracy: deployed integer model, mean +- std over seeds {sorted({r['seed'] for r in rows})}; "
                  "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
                  f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
