@@ -215,8 +215,9 @@ def main() -> None:
 
     pool, pool_seconds = None, 0.0          # trained when a row still to run needs it
 
-    partial = args.out.with_suffix(".partial.json")     # rows of an interrupted run of the same protocol
-    rows = json.loads(partial.read_text())["rows"] if partial.exists() else []
+    # rows of an interrupted run of the same protocol, or of a finished one that more rows now join
+    partial, final = args.out.with_suffix(".partial.json"), args.out.with_suffix(".json")
+    rows = next((json.loads(p.read_text())["rows"] for p in (partial, final) if p.exists()), [])
     cache, done = {}, {(r["ipc"], r["method"]) for r in rows}
     jobs = [] if args.ablations_only else [(ipc, m, []) for ipc in args.ipc for m in args.methods]
     jobs += [(ipc, name, ABLATIONS[name]) for ipc in args.ablation_ipc for name in args.ablations]
