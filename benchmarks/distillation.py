@@ -226,6 +226,10 @@ def main() -> None:
             registry.resolve(apply_overrides(RunConfig(), base + ABLATIONS.get(name, [])))) for _, name, _ in jobs):
         pool, pool_seconds = train_pool()
     for ipc, name, extra in jobs:
+        same = next((r for r in rows if r["method"] == "full"), None) if name == "full" else None
+        if same is not None:    # the whole training split does not depend on the IPC: trained once, listed per IPC
+            rows.append(dict(same, ipc=ipc))
+            continue
         method = "pace" if name.startswith("pace") else ("random" if name == "full" else name)
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
                                                                      f"distill.ipc={ipc}", *extra]))
