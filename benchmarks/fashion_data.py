@@ -56,11 +56,17 @@ def ensure_files() -> Path:
                 debs = sorted(Path(tmp).glob(f"{PACKAGE}_*.deb"))
                 if debs:
                     unpacked.parent.mkdir(parents=True, exist_ok=True)
+                    if unpacked.exists():  # not ours to replace: say so instead of failing inside os.replace
+                        print(f"{unpacked}: exists without {', '.join(digits.FASHION_FILES)}; "
+                              "remove it or set data.root", file=sys.stderr)
+                        sys.exit(2)
                     part = Path(tempfile.mkdtemp(prefix=unpacked.name + ".", dir=unpacked.parent))
-                    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(part)], check=True)
-                    os.replace(part, unpacked)
-                    if _has_files(local):
-                        return local
+                    if subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(part)], check=False).returncode == 0:
+                        os.replace(part, unpacked)
+                        if _has_files(local):
+                            return local
+                    else:
+                        shutil.rmtree(part, ignore_errors=True)
     print(f"{digits.FASHION_ROOT}: Fashion-MNIST not found and it could not be installed here; run\n"
           f"    sudo {INSTALL}\nor set data.root to a folder with {', '.join(digits.FASHION_FILES)}",
           file=sys.stderr)

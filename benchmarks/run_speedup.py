@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/run_speedup"))
     args = ap.parse_args()
     rows = []
+    # A kill (SIGTERM) unwinds like Ctrl-C: subprocess.run kills the child and the temporary runs are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for method in ("full", "sadp"):
