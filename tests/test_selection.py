@@ -128,3 +128,36 @@ def test_weighted_estimator_is_unbiased_and_has_lower_variance_than_uniform(trai
     m = diagnostics.estimator_moments(*trained)
     print(f"\n{m}")
     assert m["cosine"] > 0.99 and m["variance_sadp"] < m["variance_uniform"]
+
+
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (they import each other as top-level names)."""
+    import importlib
+    import sys
+    from pathlib import Path
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_pruning_benchmark_verdicts_pair_seeds_and_name_the_spread():
+    pruning = _benchmark("pruning")
+
+    def row(method, ratio, seed, acc, speedup=1.0):
+        return {"method": method, "ratio": ratio, "seed": seed, "accuracy": acc, "speedup": speedup}
+    rows = [row("full", 0.0, 0, 0.880), row("full", 0.0, 1, 0.890),
+            row("sadp", 0.3, 0, 0.878, 1.40), row("sadp", 0.3, 1, 0.886, 1.44),
+            row("infobatch_matched", 0.3, 0, 0.870), row("infobatch_matched", 0.3, 1, 0.880),
+            row("dynamic_random", 0.3, 0, 0.880), row("dynamic_random", 0.3, 1, 0.884),
+            row("sadp", 0.5, 0, 0.870, 1.70), row("sadp", 0.5, 1, 0.880, 1.90)]
+    lines = pruning.verdicts(rows)
+    assert lines[0] == ("sadp r=0.3: -0.30 pt vs full at 1.42x wall (target: within 0.3 pt at >= 1.35x): "
+                        "accuracy met, speed-up met")
+    # +0.8 and +0.6 against a spread of 0.5: beyond it; -0.2 and +0.2 (signs differ): within it
+    assert lines[1] == "sadp - infobatch_matched at r=0.3: +0.70 pt (seed 0 +0.80, seed 1 +0.60); " \
+                       "seed spread 0.50 pt: beyond it"
+    assert lines[2].endswith("(seed 0 -0.20, seed 1 +0.20); seed spread 0.40 pt: within it")
+    assert lines[3] == ("sadp r=0.5: -1.00 pt vs full at 1.80x wall (target: within 0.5 pt at >= 1.8x): "
+                        "accuracy missed, speed-up met")
+    assert len(lines) == 4      # no baseline rows at r = 0.5: nothing compared, nothing claimed
