@@ -40,6 +40,7 @@ from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.train import loop  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import registry, sets  # noqa: E402
+import seeds as seeds_rule  # noqa: E402
 from settings import DENSE  # noqa: E402
 
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
@@ -147,12 +148,8 @@ def table(rows: list[dict]) -> str:
 
 
 def verdicts(rows: list[dict]) -> list[str]:
-    """SADP against its targets and against each baseline at the same ratio, seed by seed.
-
-    A difference of means counts as beyond the seed spread when it is larger than the larger standard deviation
-    over seeds of the two methods compared (the spread the table prints) and every seed's paired difference has
-    its sign.
-    """
+    """SADP against its targets and against each baseline at the same ratio, seed by seed (the rule for beyond
+    the seed spread: benchmarks/seeds.py)."""
     full = {r["seed"]: r["accuracy"] for r in rows if r["method"] == "full"}
     lines = []
     for ratio in sorted({r["ratio"] for r in rows if r["method"] == "sadp"}):
@@ -171,10 +168,8 @@ def verdicts(rows: list[dict]) -> list[str]:
             paired = sorted(s for s in sadp if s in base)
             if not paired:
                 continue
-            diffs = [100 * (sadp[s]["accuracy"] - base[s]) for s in paired]
-            spread = 100 * max(np.std([sadp[s]["accuracy"] for s in paired]), np.std([base[s] for s in paired]))
-            mean, spread = round(float(np.mean(diffs)), 2), round(float(spread), 2)
-            beyond = abs(mean) > spread and all(np.sign(d) == np.sign(mean) for d in diffs)
+            mean, diffs, spread, beyond = seeds_rule.paired([sadp[s]["accuracy"] for s in paired],
+                                                            [base[s] for s in paired])
             lines.append(f"sadp - {other} at r={ratio:g}: {mean:+.2f} pt (" + ", ".join(
                 f"seed {s} {d:+.2f}" for s, d in zip(paired, diffs)) + f"); seed spread {spread:.2f} pt: "
                 + ("beyond it" if beyond else "within it"))

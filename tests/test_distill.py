@@ -235,3 +235,26 @@ def test_a_diverged_distillation_stops_with_a_one_line_error(quick, monkeypatch)
     cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=3")
     with pytest.raises(loop.TrainingError, match="diverged at step 1/3"):
         pace.optimise(cfg, split.frames, split.labels, 10)
+
+
+def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread():
+    import importlib
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    distillation = importlib.import_module("distillation")
+    full = {"accuracy": 0.80, "train_seconds": 1000.0}
+
+    def row(ipc, method, accs, train=10.0, distill=100.0):
+        return {"ipc": ipc, "method": method, "accuracy": accs, "train_seconds": train, "distill_seconds": distill}
+    rows = [row(1, "pace", [0.57, 0.55]), row(1, "dm", [0.50, 0.52]), row(1, "cf", [0.56, 0.57]),
+            row(10, "pace", [0.70, 0.70], train=40.0, distill=60.0), row(10, "random", [0.60, 0.62])]
+    lines = distillation.verdicts(rows, full)
+    assert lines == [
+        "pace IPC 1: 0.5600 = 70.0% of full data's 0.8000 (target >= 70%): met",
+        "pace - dm at IPC 1: +5.00 pt (+7.00, +3.00 by seed); seed spread 1.00 pt: beyond it",
+        "pace - cf at IPC 1: -0.50 pt (+1.00, -2.00 by seed); seed spread 1.00 pt: within it",
+        "pace IPC 10: 0.7000 = 87.5% of full data's 0.8000 (target >= 85%): met",
+        "pace IPC 10: training 25.0x faster than full data's 1000 s (target >= 20x): met; with its distillation "
+        "(60 s) 10.0x",
+        "pace - random at IPC 10: +9.00 pt (+10.00, +8.00 by seed); seed spread 1.00 pt: beyond it"]
