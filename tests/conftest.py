@@ -17,6 +17,17 @@ def real_nmnist() -> Path:
     return path
 
 
+@pytest.fixture
+def benchmark_script():
+    """Import a script of benchmarks/ as a module (the scripts import each other as top-level names)."""
+    import importlib
+    import sys
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module
+
+
 def random_net(rng: np.random.Generator, sizes=(72, 40, 30, 5), exps=(1, 0, -2)):
     """A small deployed network with varied integer parameters, including the decay edge cases."""
     from models.neuron import CubaParams

@@ -237,12 +237,8 @@ def test_a_diverged_distillation_stops_with_a_one_line_error(quick, monkeypatch)
         pace.optimise(cfg, split.frames, split.labels, 10)
 
 
-def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread():
-    import importlib
-    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    distillation = importlib.import_module("distillation")
+def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread(benchmark_script):
+    distillation = benchmark_script("distillation")
     full = {"accuracy": 0.80, "train_seconds": 1000.0}
 
     def row(ipc, method, accs, train=10.0, distill=100.0):

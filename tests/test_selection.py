@@ -130,19 +130,8 @@ def test_weighted_estimator_is_unbiased_and_has_lower_variance_than_uniform(trai
     assert m["cosine"] > 0.99 and m["variance_sadp"] < m["variance_uniform"]
 
 
-def _benchmark(name: str):
-    """A script of benchmarks/ as a module (they import each other as top-level names)."""
-    import importlib
-    import sys
-    from pathlib import Path
-    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module(name)
-
-
-def test_pruning_benchmark_verdicts_pair_seeds_and_name_the_spread():
-    pruning = _benchmark("pruning")
+def test_pruning_benchmark_verdicts_pair_seeds_and_name_the_spread(benchmark_script):
+    pruning = benchmark_script("pruning")
 
     def row(method, ratio, seed, acc, speedup=1.0):
         return {"method": method, "ratio": ratio, "seed": seed, "accuracy": acc, "speedup": speedup}
