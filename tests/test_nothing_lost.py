@@ -291,15 +291,24 @@ def test_ctrl_c_during_lava_is_one_line_too(tmp_path, graph_file):
                              "--workers", "2", "--out", str(tmp_path / "v")], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    end = time.time() + 240
-    while len(_session(proc.pid)) < 8 and time.time() < end:    # parent, forkserver, tracker, workers, Lava's own
-        time.sleep(0.2)
-    assert len(_session(proc.pid)) >= 8, "Lava did not start"
+    assert _lava_started(proc.pid), "Lava did not start"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     after = err[err.index("interrupted: "):].strip().splitlines()
     assert len(after) == 1 and "resource_tracker" not in err and "Traceback" not in err, err[-3000:]
+
+
+def _lava_started(sid: int, wait: float = 240) -> bool:
+    """Whether session ``sid`` was seen with Lava's own processes running (8 live: parent, forkserver, tracker,
+    workers, Lava's). Judged by what was seen, not by a second count: between two chunks a worker's Lava processes
+    are gone for a moment, and a recount there failed CI once (5 live) although Lava had started."""
+    end = time.time() + wait
+    while time.time() < end:
+        if len(_session(sid)) >= 8:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _session(sid: int) -> list[int]:
@@ -330,10 +339,7 @@ def test_no_process_outlives_a_killed_parent(command, tmp_path, graph_file, quic
                 "--set", "verify.chunk=40", "--set", f"data.cache={quick_cache}")
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.time() + 240
-    while len(_session(proc.pid)) < 8 and time.time() < end:    # parent, forkserver, tracker, worker, Lava's own
-        time.sleep(0.2)
-    assert len(_session(proc.pid)) >= 8, "Lava did not start"
+    assert _lava_started(proc.pid), "Lava did not start"
     proc.kill()
     proc.wait()
     end = time.time() + 10
