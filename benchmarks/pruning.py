@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
+from pipeline.select.diagnostics import plan_weights  # noqa: E402
 from pipeline.train import loop  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import registry, sets  # noqa: E402
@@ -47,6 +48,9 @@ TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy m
 CONVERGED = 0.3          # full data is converged when its last 3 epochs lie within this many points
 TARGETS = {0.3: (0.3, 1.35), 0.5: (0.5, 1.8)}   # ratio: (points lost at most, wall speed-up at least); issue 30
 BASELINES = ("infobatch_matched", "dynamic_random")
+# selections whose loss weights each pruned run compares, drawn from that run's final scores
+WEIGHT_VARIANTS = {"sadp mix 0.2": {"method": "sadp", "mix": 0.2}, "sadp mix 0.5": {"method": "sadp", "mix": 0.5},
+                   "infobatch_matched": {"method": "infobatch_matched"}}
 
 
 def base_method(name: str) -> str:
@@ -69,7 +73,8 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: 
             "theoretical_speedup": len(tr.labels) * cfg.train.epochs / res.examples_processed,
             "curve": {"seconds": np.cumsum(res.epoch_seconds).tolist(),
                       "examples": np.cumsum(res.epoch_examples).tolist(),
-                      "accuracy_float": list(res.epoch_accuracy)}}     # on the validation split
+                      "accuracy_float": list(res.epoch_accuracy)},     # on the validation split
+            **({"plan_weights": plan_weights(res.scores, ratio, WEIGHT_VARIANTS)} if method != "full" else {})}
 
 
 def time_to(curve: dict, target: float) -> float | None:

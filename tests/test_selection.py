@@ -23,6 +23,20 @@ def test_water_fill_caps_at_one_and_meets_the_budget():
     assert np.allclose(pi[1:] / q[1:], pi[1] / q[1])          # proportional below the cap
 
 
+def test_plan_weights_measure_how_concentrated_each_selection_weights_are():
+    """Skewed scores: uniform selection weights every kept example 1; SADP's 1 / pi weights spread, and a larger
+    mix towards uniform caps them lower and raises the effective sample size."""
+    rng = np.random.default_rng(0)
+    spike = rng.pareto(1.5, 1000) + 1e-3
+    scores = {"spike": spike, "el2n": spike, "loss": rng.random(1000)}
+    out = diagnostics.plan_weights(scores, 0.5, {"random": {"method": "dynamic_random"},
+                                                 "mix 0.2": {"method": "sadp", "mix": 0.2},
+                                                 "mix 0.8": {"method": "sadp", "mix": 0.8}}, draws=5)
+    assert out["random"] == {"max": 1.0, "above_2": 0.0, "ess": 1.0}
+    assert out["mix 0.2"]["max"] > out["mix 0.8"]["max"] > 1
+    assert out["mix 0.2"]["above_2"] > 0 and out["mix 0.2"]["ess"] < out["mix 0.8"]["ess"] < 1
+
+
 def test_systematic_sampling_has_fixed_size_and_exact_inclusion_probabilities():
     rng = np.random.default_rng(0)
     pi = water_fill(rng.random(40) ** 3, 20)

@@ -58,3 +58,20 @@ def estimator_moments(grads: np.ndarray, scores: dict, draws: int = 400, ratio: 
                                                                                       ("uniform", uniform))}
     return {"cosine": cosine, "variance_sadp": var["sadp"], "variance_uniform": var["uniform"],
             "variance_ratio_uniform_over_sadp": var["uniform"] / var["sadp"]}
+
+
+def plan_weights(scores: dict, ratio: float, variants: dict[str, dict], draws: int = 20) -> dict[str, dict]:
+    """How concentrated each selection's loss weights are, on the same scores: for each variant (SelectConfig
+    fields, e.g. ``{"method": "sadp", "mix": 0.5}``) a pruned epoch drawn ``draws`` times at ``ratio``; the mean over
+    draws of the largest weight, of the share of kept examples weighted above 2, and of Kish's effective sample
+    size as a share of the kept examples, ``(sum w)^2 / (|S| sum w^2)`` (1: equal weights; the smaller, the more a
+    few heavily weighted examples dominate the epoch's gradient)."""
+    out = {}
+    for name, fields in variants.items():
+        cfg = SelectConfig(**{**fields, "ratio": ratio, "warmup_epochs": 0, "anneal_from": 1.0})
+        rng, stats = np.random.default_rng(0), []
+        for _ in range(draws):
+            w = plans.plan_epoch(cfg, 0, 1, scores, rng).weights
+            stats.append((w.max(), (w > 2).mean(), w.sum() ** 2 / (len(w) * (w ** 2).sum())))
+        out[name] = dict(zip(("max", "above_2", "ess"), np.mean(stats, axis=0).round(4).tolist()))
+    return out

@@ -52,6 +52,8 @@ class TrainResult:
     eval_samples: int = 0                           # monitored samples evaluated each time (train.eval_samples)
     epoch_cpu_seconds: tuple[float, ...] = ()       # processor time of this process in each epoch (all threads):
                                                     # what the epoch cost, whatever else ran on the machine
+    scores: dict | None = None                      # each example's smoothed score by kind after the last epoch
+                                                    # (what selection would have drawn from next)
 
     @property
     def examples_processed(self) -> int:
@@ -281,7 +283,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
                                                       if evaluated and evaluated[-1] == epoch + 1 else ""))
     return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(curve),
                        tuple(evaluated), tuple(n_steps), eval_seconds,
-                       len(monitor[1]) if monitor is not None and curve else 0, tuple(cpu_seconds))
+                       len(monitor[1]) if monitor is not None and curve else 0, tuple(cpu_seconds), scores)
 
 
 def monitor_subset(monitor: tuple[np.ndarray, np.ndarray], cap: int) -> tuple[np.ndarray, np.ndarray]:
