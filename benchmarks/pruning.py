@@ -234,9 +234,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
     args = ap.parse_args()
     meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []]}
-    if args.merge:
-        rows = [r for m in args.merge for r in json.loads(m.with_suffix(".partial.json").read_text())["rows"]]
-        write(rows, args.out, meta)
+    if args.merge:         # the settings are those each part ran with, not this command's defaults
+        parts = [json.loads(m.with_suffix(".partial.json").read_text()) for m in args.merge]
+        write([r for p in parts for r in p["rows"]], args.out,
+              {"merged_from": meta["merge"], "parts": [p.get("args") for p in parts]})
         return
     torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides
