@@ -241,7 +241,11 @@ def main() -> None:
     rows, accs = saved["memory_time"], saved["accuracy"]
     for path in args.from_pruning:
         run = json.loads(path.read_text())
-        sets = dict(o.split("=", 1) for o in run["args"]["overrides"])
+        given = {tuple(a["overrides"]) for a in run["args"].get("parts", [run["args"]])}   # merged: its parts'
+        if len(given) != 1:
+            raise SystemExit(f"error: {path}: its parts ran with different --set overrides {sorted(given)}; "
+                             f"pass the parts instead")
+        sets = dict(o.split("=", 1) for o in given.pop())
         method, k = sets.get("train.method", "bptt"), int(sets.get("train.k", 2))
         name = f"sltt-k{k}" if method == "sltt-k" else method
         accs += [{"method": name, "K": k if method == "sltt-k" else None, "seed": r["seed"],
