@@ -44,7 +44,9 @@ METHODS = ("full", "random", "herding", "kcenter", "dm", "cf", "pace-init", "pac
 ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.temporal=0"],
              "pace-peq": ["distill.peq=true"],           # PEQ-1 draws in the loop (the paper's PEQ-N, N = 1)
              "pace-sample": [],                          # stored as one PEQ-1 draw of p instead of p > 1/2
-             "pace-trained-pool": ["distill.pool=trained"]}
+             "pace-trained-pool": ["distill.pool=trained"],
+             # the fixes the paper suggests where PACE falls short: more probes, real statistics from more samples
+             "pace-probes-64": ["distill.probes=64"], "pace-real-400": ["distill.batch_real=400"]}
 
 
 def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, float]:
