@@ -111,7 +111,9 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
             share = round(acc / full["accuracy"], 3)
             lines.append(f"pace IPC {ipc}: {acc:.4f} = {100 * share:.1f}% of full data's {full['accuracy']:.4f} "
                          f"(target >= {100 * FRACTION_TARGETS[ipc]:.0f}%): "
-                         + ("met" if share >= FRACTION_TARGETS[ipc] else "missed"))
+                         + ("met" if share >= FRACTION_TARGETS[ipc] else
+                            f"missed by {100 * (FRACTION_TARGETS[ipc] - share):.1f} points of share "
+                            f"(needs {FRACTION_TARGETS[ipc] * full['accuracy']:.4f})"))
         if ipc == SPEEDUP_TARGET[0]:
             train = round(full["train_seconds"] / pace_row["train_seconds"], 1)
             whole = round(full["train_seconds"] / (pace_row["train_seconds"] + pace_row["distill_seconds"]), 1)

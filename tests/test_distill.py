@@ -254,3 +254,6 @@ def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread(benchm
         "pace IPC 10: training 25.0x faster than full data's 1000 s (target >= 20x): met; with its distillation "
         "(60 s) 10.0x",
         "pace - random at IPC 10: +9.00 pt (+10.00, +8.00 by seed); seed spread 1.00 pt: beyond it"]
+    short = distillation.verdicts([row(10, "pace", [0.66, 0.66])], full)[0]
+    assert short == ("pace IPC 10: 0.6600 = 82.5% of full data's 0.8000 (target >= 85%): missed by 2.5 points of "
+                     "share (needs 0.6800)")

@@ -162,5 +162,13 @@ def test_pruning_benchmark_verdicts_pair_seeds_and_name_the_spread(benchmark_scr
                        "seed spread 0.50 pt: beyond it"
     assert lines[2].endswith("(seed 0 -0.20, seed 1 +0.20); seed spread 0.40 pt: within it")
     assert lines[3] == ("sadp r=0.5: -1.00 pt vs full at 1.80x wall (target: within 0.5 pt at >= 1.8x): "
-                        "accuracy missed, speed-up met")
+                        "accuracy missed by 0.50 pt, speed-up met")
     assert len(lines) == 4      # no baseline rows at r = 0.5: nothing compared, nothing claimed
+    # a variant of SADP's own settings meets the plain baselines; one with a baseline row of its own meets that
+    rows += [row("sadp+mix", 0.3, 0, 0.880, 1.30), row("sadp+mix", 0.3, 1, 0.890, 1.30),
+             row("dynamic_random+mix", 0.3, 0, 0.870), row("dynamic_random+mix", 0.3, 1, 0.871)]
+    lines = pruning.verdicts(rows)[4:]
+    assert lines[0] == ("sadp+mix r=0.3: +0.00 pt vs full at 1.30x wall (target: within 0.3 pt at >= 1.35x): "
+                        "accuracy met, speed-up missed by 0.05x")
+    assert lines[1].startswith("sadp+mix - infobatch_matched at r=0.3: +1.00 pt")
+    assert lines[2].startswith("sadp+mix - dynamic_random+mix at r=0.3: +1.45 pt")
