@@ -46,7 +46,9 @@ ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.t
              "pace-sample": [],                          # stored as one PEQ-1 draw of p instead of p > 1/2
              "pace-trained-pool": ["distill.pool=trained"],
              # the fixes the paper suggests where PACE falls short: more probes, real statistics from more samples
-             "pace-probes-64": ["distill.probes=64"], "pace-real-400": ["distill.batch_real=400"]}
+             "pace-probes-64": ["distill.probes=64"], "pace-real-400": ["distill.batch_real=400"],
+             # the probes see the rounded set p > 1/2 (straight-through) in the last 50 or 100 of the 300 steps
+             "pace-round-50": ["distill.round_steps=50"], "pace-round-100": ["distill.round_steps=100"]}
 
 
 def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, float]:
