@@ -40,7 +40,10 @@ def _fill(values: np.ndarray, shape) -> np.ndarray:
         np.full(shape, float(values.ravel()[0]) if values.size else 0.0)
 
 
-def _cuba_node(layer, dt: float) -> nir.CubaLIF:
+def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
+    """The layer's neurons; ``name`` is the node's path in the graph, which names the layer everywhere after
+    export (the reader takes the population's name from metadata ``layer``): in divergences, reports,
+    certificates and vectors.h5 alike. ``model_layer`` is the PyTorch model's name for it."""
     p, shape = layer.neuron, layer.out_shape
     a, b = p.u_keep / 4096, p.v_keep / 4096
     with np.errstate(divide="ignore"):
@@ -48,7 +51,7 @@ def _cuba_node(layer, dt: float) -> nir.CubaLIF:
         tau_mem = -dt / np.log(b) if b < 1 else np.inf       # b = 1: no leak
         r = 1.0 / (1.0 - b) if b < 1 else np.inf
     full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
-    meta = {"layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
+    meta = {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
             "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
             "decay_rounding": "truncate toward zero"}
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(leak(p.bias, r)),
@@ -62,15 +65,16 @@ def _linear(q: np.ndarray, exp: int) -> nir.Linear:
     return nir.Linear(weight=q.astype(np.float64) * 2.0**exp, metadata=meta)
 
 
-def _recurrent(layer, dt: float) -> nir.NIRGraph:
-    """A recurrent layer as the NIR paper writes one: a subgraph of the CubaLIF and its recurrent Linear, the
-    layer's own spikes of the previous step returning through it."""
+def _recurrent(layer, dt: float, name: str) -> nir.NIRGraph:
+    """A recurrent layer as the NIR paper writes one: a subgraph ``name`` of the CubaLIF (``name.lif``) and its
+    recurrent Linear, the layer's own spikes of the previous step returning through it."""
     n = layer.out_shape[0]
-    return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": _cuba_node(layer, dt),
+    return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([n])}),
+                               "lif": _cuba_node(layer, dt, f"{name}.lif"),
                                "w_rec": _linear(layer.recurrent, layer.weight_exp),
                                "output": nir.Output(output_type={"output": np.array([n])})},
                         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-                        metadata={"recurrent": True, "layer": layer.name})
+                        metadata={"recurrent": True, "model_layer": layer.name})
 
 
 def _synapse_node(layer):
@@ -98,7 +102,8 @@ def to_nir(net: DeployedNet, dt: float, n_bins: int) -> nir.NIRGraph:
             prev = f"flatten{k}"
         nodes[layer.name] = _synapse_node(layer)
         neuron = f"rnn{k}" if layer.recurrent is not None else f"lif{k}"
-        nodes[neuron] = _recurrent(layer, dt) if layer.recurrent is not None else _cuba_node(layer, dt)
+        nodes[neuron] = _recurrent(layer, dt, neuron) if layer.recurrent is not None else \
+            _cuba_node(layer, dt, neuron)
         edges += [(prev, layer.name), (layer.name, neuron)]
         prev, shape = neuron, layer.out_shape
     nodes["output"] = nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)})

@@ -111,6 +111,7 @@ class BackendComparison:
     not_computed: tuple[str, ...]   # sample positions the backend did not compute, each named
     diverged: tuple[int, ...] = ()  # the samples that differ
     seconds: float = 0.0
+    tail_samples: int = 0           # samples with a position past their end compared
 
     @property
     def verdict(self) -> str:
@@ -131,7 +132,8 @@ class BackendComparison:
                 "first_divergence_text": str(self.first_divergence) if self.first_divergence else None,
                 "diverged_samples": list(self.diverged[:100]),
                 "positions_compared": sum(L.positions for L in self.layers),
-                "tail_positions_compared": self.tail_positions, "not_computed": list(self.not_computed),
+                "tail_positions_compared": self.tail_positions, "tail_samples": self.tail_samples,
+                "not_computed": list(self.not_computed),
                 "seconds": round(self.seconds, 2),
                 "layers": {L.layer: {"expected_spikes": L.expected_spikes, "backend_spikes": L.backend_spikes,
                                      "mismatched": L.mismatched, "mismatched_per_step": list(L.mismatched_per_step),
@@ -304,6 +306,9 @@ def compare(names: list[str], expected: Expected, got: Trace, steps: int, name: 
         layers.append(LayerComparison(k, int((e[:, :n] & compared).sum()), int((g[:, :n] & compared).sum()),
                                       int(diff.sum()), tuple(int(v) for v in diff.sum(axis=(0, 2))),
                                       int(mask.sum()) * e.shape[2], int(mask[:, steps:].sum()) * e.shape[2], volt))
+    tails, tail_samples = _tails_not_computed(names, exp, got, steps)
+    if tails:
+        not_computed.append(tails)
     if skips:
         spiking = sum(sp for *_, sp in skips)
         not_computed.append(
@@ -314,7 +319,36 @@ def compare(names: list[str], expected: Expected, got: Trace, steps: int, name: 
     against = expected.description if certifies or not why_not.startswith("a reproduction") else \
         f"its own output as stored ({expected.description})"
     return BackendComparison(name, title, against, certifies, why_not, B, int(same.sum()), first, tuple(layers),
-                             tuple(not_computed), tuple(int(i) for i in np.flatnonzero(~same)), seconds)
+                             tuple(not_computed), tuple(int(i) for i in np.flatnonzero(~same)), seconds,
+                             tail_samples)
+
+
+def _tails_not_computed(names: list[str], exp: Trace, got: Trace, steps: int) -> tuple[str, int]:
+    """For a backend that computes steps past a sample's end (batched Lava): which of the expected tail positions
+    it did not compute, per layer (a layer at depth d computes d - 1 such steps before its reset) and per sample
+    (the last sample of each batch has none: the run stops with it). "" when it computes no tail at all, or all
+    of it; and how many samples had a position past their end computed."""
+    per_layer, any_tail = [], np.zeros(exp.samples, bool)
+    for k in names:
+        n = min(exp.spikes[k].shape[1], got.spikes[k].shape[1])
+        expected_tail = exp.spikes[k].shape[1] - steps
+        done = got.mask(k)[:, steps:n]
+        any_tail |= done.any(axis=1)
+        most = int(done.sum(axis=1).max(initial=0))
+        if most < expected_tail:
+            per_layer.append(f"{k} {most} of {expected_tail}")
+    if not any_tail.any() or not (per_layer or not any_tail.all()):
+        return "", int(any_tail.sum())
+    missing = np.flatnonzero(~any_tail)
+    parts = []
+    if per_layer:
+        parts.append("steps past each sample's end computed per layer (a layer at depth d computes d - 1 of them "
+                     "before its reset): " + ", ".join(per_layer))
+    if len(missing):
+        shown = ", ".join(map(str, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        parts.append(f"samples {shown} ({len(missing)} of {exp.samples}, the last of each batch: the run stops with "
+                     "them) have no step past their end computed")
+    return "tails: " + "; ".join(parts) + "; the rest of the expected tail is not compared", int(any_tail.sum())
 
 
 def _earliest(first: Divergence | None, diff: np.ndarray, layer: str, observable: str,

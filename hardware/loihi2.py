@@ -94,9 +94,17 @@ def check(net, limits: Limits = Limits(), resources: Resources = Resources()) ->
         out += _range(name, "bias_mant", pop.bias_mant, L.bias_mant_min, L.bias_mant_max,
                       "13-bit signed bias mantissa")
         out += _range(name, "bias_exp", pop.bias_exp, 0, L.bias_exp_max, "3-bit bias exponent")
-    if net.n_steps is not None and net.n_steps > L.max_steps:
-        out.append(Violation("graph", "n_steps", net.n_steps, f"configured maximum of {L.max_steps} time steps"))
-    if not out:
+    return out + structure(net, limits, resources, out)
+
+
+def structure(net, limits: Limits = Limits(), resources: Resources = Resources(), found=()) -> list[Violation]:
+    """What the network's shape alone decides, whatever its weights: time steps per inference, layers that fit
+    no core (fan-in), cores per chip. Fan-in and cores are estimated only when nothing else (``found``) is out
+    of range. ``pipeline run`` checks this on the untrained network before any data is read."""
+    out = []
+    if net.n_steps is not None and net.n_steps > limits.max_steps:
+        out.append(Violation("graph", "n_steps", net.n_steps, f"configured maximum of {limits.max_steps} time steps"))
+    if not out and not found:
         est = estimate(net, resources)
         out += [Violation(row["layer"], "fan_in", row["fan_in"], row["unfit"]) for row in est["layers"]
                 if row.get("unfit")]

@@ -215,5 +215,13 @@ def _golden_batch(net: DeployedNet, x: torch.Tensor, tail: int = 0) -> list[np.n
 
 
 def predict(output_spikes: np.ndarray) -> np.ndarray:
-    """Class per sample from output spikes (B, n, classes): most spikes, lowest index on ties."""
+    """Class per sample from output spikes (B, n, classes): most spikes, lowest index on ties (the readout rule
+    our graphs declare, and every benchmark's)."""
     return output_spikes.sum(axis=1).argmax(axis=1)
+
+
+def undecided(output_spikes: np.ndarray) -> np.ndarray:
+    """(B,) True where output spikes (B, n, classes) do not decide: no spike at all, or a tie for the most
+    (:func:`predict` then gives the lowest index of the tie)."""
+    counts = output_spikes.sum(axis=1)
+    return (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1

@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.config import QUICK, TARGETS, ConfigError, RunConfig, apply_overrides
+from pipeline.config import QUICK, TARGETS, ConfigError, RunConfig, apply_overrides, expand_home
 from pipeline.help_text import (DATA_EPILOG, DESCRIPTION, DISTILL_DESCRIPTION, DISTILL_EPILOG, OVERWRITE_HELP,
                                 RECHECK_DESCRIPTION, RUN_EPILOG, VERIFY_DESCRIPTION, VERIFY_EPILOG)
 
@@ -17,6 +17,11 @@ def resolve(cfg: RunConfig) -> RunConfig:
     a mistyped setting should not wait for)."""
     from pipeline.data.registry import resolve as fill
     return fill(cfg)
+
+
+def _path(text: str) -> Path:
+    """A path argument, ``~`` expanded (the shell leaves it alone in ``--input=~/x``)."""
+    return Path(expand_home(text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "from their integer metadata; any other graph is discretised and quantised as "
                                    "`verify` does (--dt, --method, --source). Limits, chip resources and their "
                                    "sources are in hardware/loihi2.py.")
-    c.add_argument("graph", type=Path, help="a .nir file, e.g. runs/<run>/model.nir")
+    c.add_argument("graph", type=_path, help="a .nir file, e.g. runs/<run>/model.nir")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--source", default="nir", help="whose convention a graph without our metadata follows (as verify)")
     c.add_argument("--dt", type=float, help="time step in seconds (as verify)")
@@ -69,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="verify any NIR graph (snnTorch, Norse, Sinabs, ...) on Lava, three ways",
                        description=VERIFY_DESCRIPTION, epilog=VERIFY_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    v.add_argument("graph", type=Path, help="a .nir file")
+    v.add_argument("graph", type=_path, help="a .nir file")
     v.add_argument("--target", default="lava", choices=["lava", "reference"],
                    help="lava (default: float graph, integer reference and Lava fixed_pt), or reference (float "
                         "graph vs integer reference only, no Lava: a quick look at what quantisation does)")
@@ -80,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                                                    "spyx (see below); for other frameworks give --dt and --method")
     v.add_argument("--dt", type=float, help="time step in seconds (overrides the preset and the graph metadata)")
     v.add_argument("--method", choices=["exp", "euler"], help="discretisation (overrides the preset)")
-    v.add_argument("--input", type=Path, help=".npy/.npz spikes of shape (T, *input) or (B, T, *input); "
+    v.add_argument("--input", type=_path, help=".npy/.npz spikes of shape (T, *input) or (B, T, *input); "
                                               "default random spikes")
     v.add_argument("--data", metavar="NAME", help="run the test recordings of a dataset the pipeline reads (digits, "
                                                   "fashion, nmnist, dvsgesture, cifar10dvs, spoken_digits, shd) "
@@ -95,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--samples", type=int, help="random input samples (default 4), or with --data the first N "
                                                "test recordings (default all)")
     v.add_argument("--steps", type=int, help="time steps (default 20 for random input; pads a file's input)")
-    v.add_argument("--rate", type=float, default=0.2, help="spike probability per input and step (default 0.2)")
+    v.add_argument("--rate", type=float, help="random input: spike probability per input and step (default 0.2)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--workers", type=int, default=1, help="parallel Lava simulations (one network per sample)")
     v.add_argument("--vectors", type=int, default=32, help="samples stored as test vectors in vectors.h5 (default 32)")
@@ -104,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
                                                        "layer in model.net; the quantisation table shows the cost")
     k = sub.add_parser("recheck", help="re-check a run or verify folder from its files alone (hashes, vectors)",
                        description=RECHECK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    k.add_argument("folder", type=Path, help="a folder written by run or verify (holding certificate.json)")
+    k.add_argument("folder", type=_path, help="a folder written by run or verify (holding certificate.json)")
     k.add_argument("--workers", type=int, default=2, help="parallel Lava simulations (default 2)")
     k.add_argument("--json", action="store_true", help="also print the per-backend results as JSON")
     d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
@@ -168,7 +173,10 @@ def _out(args, default: Path) -> Path:
         return default
     if not args.out.strip():
         raise UsageError("--out is empty: give the folder to write")
-    return Path(args.out)
+    out = expand_home(args.out)
+    if out.startswith("~"):
+        raise UsageError(f"--out {args.out}: {out.split('/')[0]!r} names no user's home folder here")
+    return Path(out)
 
 
 class Interrupted(KeyboardInterrupt):

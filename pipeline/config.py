@@ -219,7 +219,20 @@ def override(cfg: RunConfig, key: str, value: Any) -> RunConfig:
     if name not in types:
         raise ConfigError(f"unknown config key {key!r}; {section} has {sorted(types)}")
     typ = {"int": int, "float": float, "str": str, "bool": bool}[types[name]]
-    return replace(cfg, **{section: replace(sub, **{name: _parse(value, typ, key)})})
+    value = _parse(value, typ, key)
+    if key in PATH_KEYS:
+        value = expand_home(value)
+    return replace(cfg, **{section: replace(sub, **{name: value})})
+
+
+PATH_KEYS = ("data.root", "data.cache", "data.distilled")
+
+
+def expand_home(path: str) -> str:
+    """``~`` and ``~user`` expanded as a shell would: the shell leaves them alone in ``--out=~/x`` and
+    ``--set data.root=~/x``, and a folder literally named ``~`` is never what was meant."""
+    import os
+    return os.path.expanduser(path) if path.startswith("~") else path
 
 
 def apply_overrides(cfg: RunConfig, items: list[str]) -> RunConfig:
@@ -264,12 +277,15 @@ def validate(cfg: RunConfig) -> None:
         (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
         (t.method in TRAIN_METHODS, "train.method", t.method, f"one of {TRAIN_METHODS}"),
         (t.device in ("auto", "cpu", "cuda"), "train.device", t.device, "auto, cpu or cuda"),
-        (1 <= t.k <= (d.n_bins or d.max_bins), "train.k", t.k, f"1..data.n_bins ({d.n_bins}, the output steps "
-                                                                  "input reaches)"),
-        (t.epochs >= 0 and t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
-         "train.epochs/batch_size/lr/augment_shift/weight_decay",
-         (t.epochs, t.batch_size, t.lr, t.augment_shift, t.weight_decay), "epochs >= 0, batch_size >= 1, lr > 0, "
-         "augment_shift >= 0, weight_decay >= 0"),
+        (t.k >= 1 and (t.method != "sltt-k" or t.k <= (d.n_bins or d.max_bins)), "train.k", t.k,
+         f"1..data.n_bins ({d.n_bins or d.max_bins}, the output steps input reaches) with train.method=sltt-k"
+         if t.method == "sltt-k" else ">= 1 (used by train.method=sltt-k only)"),
+        (t.epochs >= 1, "train.epochs", t.epochs, ">= 1 (0 would export and certify a network that was never "
+                                                  "trained)"),
+        (t.batch_size >= 1 and t.lr > 0 and t.augment_shift >= 0 and t.weight_decay >= 0,
+         "train.batch_size/lr/augment_shift/weight_decay",
+         (t.batch_size, t.lr, t.augment_shift, t.weight_decay), "batch_size >= 1, lr > 0, augment_shift >= 0, "
+         "weight_decay >= 0"),
         (t.surrogate_slope > 0, "train.surrogate_slope", t.surrogate_slope, "> 0"),
         (t.eval_every >= 0 and t.eval_samples >= 0, "train.eval_every/eval_samples", (t.eval_every, t.eval_samples),
          "eval_every >= 0 (0 = never), eval_samples >= 0 (0 = all)"),

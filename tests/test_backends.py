@@ -218,7 +218,7 @@ def test_netx_file_loaded_by_lava_dl_equals_reference_spike_for_spike(kind, tmp_
 def test_netx_export_refuses_what_netx_cannot_store(tmp_path):
     from export import netx_export
     _, net, _ = _case(0)                      # random_net's last layer has weight_exp -2
-    with pytest.raises(GraphError, match="layer fc3: weight_exp -2 < 0"):
+    with pytest.raises(GraphError, match="layer lif3: weight_exp -2 < 0"):
         netx_export.write(net, tmp_path / "model.net")
     assert not (tmp_path / "model.net").exists()
 

@@ -76,13 +76,14 @@ def test_a_silent_network_is_flagged_and_fails_with_exit_3(capsys, tmp_path, qui
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"] == "SILENT" and report["backends"]["reference"]["identical"] == 40
     silent = {s["layer"]: s for s in report["silent_layers"]}       # the default conv model: every layer
-    assert list(silent) == ["conv1", "conv2", "fc1", "fc2"] and all(s["samples"] == 40 for s in silent.values())
-    cause = silent["conv1"]["cause"]
+    # named by their neuron nodes in model.nir (conv1, conv2, fc1, fc2 of the PyTorch model)
+    assert list(silent) == ["lif1", "lif2", "lif3", "lif4"] and all(s["samples"] == 40 for s in silent.values())
+    cause = silent["lif1"]["cause"]
     assert "no neuron crossed its threshold" in cause and "% of the threshold" in cause
-    assert silent["conv2"]["cause"] == "no spike reaches it: conv1 is silent"
-    assert "WARNING: layer conv1 never spiked in any of the 40 compared samples" in stdout
+    assert silent["lif2"]["cause"] == "no spike reaches it: lif1 is silent"
+    assert "WARNING: layer lif1 never spiked in any of the 40 compared samples" in stdout
     assert "SILENT: every readout stayed silent, so identical spikes certify nothing; exit status 3" in stdout
-    assert "WARNING: layer fc2 never spiked" in (out / "report.html").read_text()
+    assert "WARNING: layer lif4 never spiked" in (out / "report.html").read_text()
     # 6: the number actually compared, and what was asked for
     assert report["test_samples"] == 40 and report["samples_requested"] == 100000
     assert "test accuracy (40 samples; 100000 asked for, the test split has 40)" in stdout

@@ -116,5 +116,5 @@ def test_a_graph_netx_cannot_store_still_runs_on_other_targets(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert "weight_exp -1 < 0" in report["netx"] and not (out / "model.net").exists()
-    assert_one_line_error(cli("run", "--target", "netx", "--overwrite", *args), "layer fc1: weight_exp -1 < 0")
+    assert_one_line_error(cli("run", "--target", "netx", "--overwrite", *args), "layer lif1: weight_exp -1 < 0")
     assert json.loads((out / "report.json").read_text()) == report        # the refused run changed nothing

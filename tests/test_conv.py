@@ -37,5 +37,5 @@ def test_the_conv_layer_through_nir_and_the_reference_gives_the_same_spikes():
     p = net.projections[0]
     assert p.synapse.kind == "conv" and p.synapse.exp == 1 and p.synapse.out_shape == (1, 2, 2)
     trace = reference.simulate(net, input_spikes(net, frames()))
-    np.testing.assert_array_equal(trace.spikes["conv1"][0], EXPECTED)
-    assert trace.peak["conv1"] == 384 / 256          # the highest v reached, in units of the threshold
+    np.testing.assert_array_equal(trace.spikes["lif1"][0], EXPECTED)      # the layer's neuron node names it
+    assert trace.peak["lif1"] == 384 / 256          # the highest v reached, in units of the threshold

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -155,6 +157,88 @@ def test_random_bytes_into_a_reader_raise_only_its_one_line_error(reader):
             except EventFileError as e:
                 assert str(path) in str(e) and "\n" not in str(e)
     check()
+
+
+# --- SHD fields --------------------------------------------------------------------------------------------------
+
+SHD_FIELDS = ("spikes/times", "spikes/units", "labels", "extra/speaker", "extra/keys")
+SHD_CHANGES = ("nan", "inf", "-1", "1e30", "65535", "empty", "short", "2-D", "strings", "drop", "float")
+
+
+def _shd_change(f: h5py.File, field: str, which: int, change: str) -> None:
+    """Change one field of an SHD-format file as a damaged file or another tool might: one recording's (or
+    entry's) value, its length, the field's shape, type, or presence."""
+    dtype = f[field].dtype
+    vlen = h5py.check_vlen_dtype(dtype) is not None
+    values = f[field][()]
+    entries = [np.asarray(e) for e in values] if vlen else None
+    del f[field]
+    if change == "drop":
+        return
+    if change == "2-D":
+        f[field] = np.zeros((3, 2))
+    elif change == "strings":
+        f[field] = np.array([b"x"] * len(values))
+    elif change == "short":
+        if vlen:
+            out = f.create_dataset(field, (len(entries) - 1,), dtype=dtype)
+            for k, e in enumerate(entries[:-1]):
+                out[k] = e
+        else:
+            f[field] = values[:-1]
+    elif vlen:
+        kind = np.float64 if change in ("nan", "inf", "1e30", "float") else np.int64
+        i = which % len(entries)
+        e = entries[i].astype(kind)
+        if change == "empty":
+            e = e[:0]
+        elif len(e):
+            e[which % len(e)] = {"nan": np.nan, "inf": np.inf, "-1": -1, "1e30": 1e30, "65535": 65535,
+                                 "float": 0.5}[change]
+        entries[i] = e
+        out = f.create_dataset(field, (len(entries),), dtype=h5py.vlen_dtype(kind))
+        for k, e in enumerate(entries):
+            out[k] = e.astype(kind)
+    else:
+        if change == "empty":
+            f[field] = values[:0]
+        else:
+            kind = np.float64 if change in ("nan", "inf", "1e30", "float") or values.dtype.kind == "S" else np.int64
+            a = values.astype(kind) if values.dtype.kind != "S" else np.zeros(len(values), kind)
+            a[which % len(a)] = {"nan": np.nan, "inf": np.inf, "-1": -1, "1e30": 1e30, "65535": 65535,
+                                 "float": 0.5}[change]
+            f[field] = a
+
+
+@SETTINGS
+@given(field=st.sampled_from(SHD_FIELDS), which=st.integers(0, 10_000), change=st.sampled_from(SHD_CHANGES),
+       skip=st.booleans())
+def test_any_shd_field_changed_gives_one_line_or_names_what_it_skipped(field, which, change, skip, capsys):
+    """Whatever one field holds: one line naming the file (exit 2), or a summary in which every recording was
+    read or skipped by name (data.on_error=skip), with no negative duration."""
+    from datafolders import shd_folder
+    with tempfile.TemporaryDirectory() as tmp:
+        root = shd_folder(Path(tmp) / "shd", n_train=20, n_test=20)
+        target = root / "shd_test.h5"
+        with h5py.File(target, "r+") as f:
+            _shd_change(f, field, which, change)
+        rc, out, err = call_out_or_exit(capsys, "data", "--name", "shd", "--root", root, "--set",
+                                        f"data.cache={Path(tmp) / 'cache'}", *(("--skip-bad",) if skip else ()))
+        assert_clean_outcome(rc, err, names=(str(target),))
+        if rc == 0:
+            test = json.loads(out)["test"]
+            assert test["samples"] + len(test["skipped"]) == 20, test
+            assert all(s["file"].startswith(f"{target}#") for s in test["skipped"]), test["skipped"]
+            assert test["duration_us"]["min"] >= 0 and (skip or not test["skipped"]), test
+
+
+def call_out_or_exit(capsys, *args) -> tuple[int, str, str]:
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
 
 
 # --- NIR node fields --------------------------------------------------------------------------------------------

@@ -31,14 +31,14 @@ def test_the_exported_graph_passes():
 
 
 BAD = [  # (node, metadata key, bad value, what the violation names, parameter)
-    ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "input->fc1",
+    ("fc1", "weight_mantissa", lambda w: np.where(np.arange(w.size).reshape(w.shape) == 0, 200, w), "input->lif1",
      "weight_mantissa"),
-    ("fc2", "weight_exp", lambda _: 9, "fc1->fc2", "weight_exp"),
-    ("lif1", "du", lambda _: 5000, "fc1", "du"),
-    ("lif2", "dv", lambda _: -1, "fc2", "dv"),
-    ("lif3", "vth", lambda _: 2**17, "fc3", "vth"),
-    ("lif1", "bias_mant", lambda _: 5000, "fc1", "bias_mant"),
-    ("lif2", "bias_exp", lambda _: 8, "fc2", "bias_exp"),
+    ("fc2", "weight_exp", lambda _: 9, "lif1->lif2", "weight_exp"),
+    ("lif1", "du", lambda _: 5000, "lif1", "du"),                  # a layer is named by its neuron node
+    ("lif2", "dv", lambda _: -1, "lif2", "dv"),
+    ("lif3", "vth", lambda _: 2**17, "lif3", "vth"),
+    ("lif1", "bias_mant", lambda _: 5000, "lif1", "bias_mant"),
+    ("lif2", "bias_exp", lambda _: 8, "lif2", "bias_exp"),
 ]
 
 
@@ -73,7 +73,7 @@ def test_fan_in_beyond_a_core():
     from models.snn import DeployedNet, IntLayer
     net = DeployedNet((2, 50, 50), (IntLayer("fc1", np.ones((4, 5000), np.int8), 0, CubaParams(0, 0, 10)),))
     found = check(nir_export.to_nir(net, 1e-3, 4))
-    assert [(v.node, v.parameter, v.value) for v in found] == [("fc1", "fan_in", 5000)]
+    assert [(v.node, v.parameter, v.value) for v in found] == [("lif1", "fan_in", 5000)]
 
 
 def test_more_cores_than_the_chip_has():
@@ -95,7 +95,7 @@ def test_activity_counts_synops_spikes_and_sparsity():
     inp = np.zeros((B, n, 72), np.int64)
     inp[0, 0, :3] = 1                                                    # 3 input spikes in sample 0
     spikes = {k: np.zeros((B, n, p.size), bool) for k, p in net.populations.items()}
-    spikes["fc1"][1, 2, :4] = True                                       # 4 hidden spikes in sample 1
+    spikes["lif1"][1, 2, :4] = True                                      # 4 hidden spikes in sample 1
     a = loihi2.activity(net, inp, spikes)
     # per inference: 3 spikes x 40 targets / 2 samples, 4 spikes x 30 targets / 2 samples
     assert [L["synops"] for L in a["layers"]] == [60.0, 60.0, 0.0]
@@ -115,9 +115,9 @@ def test_check_command(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline", "check", *a], cwd=ROOT,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     ok = run(str(good))
-    assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "fc1 (dense): 40 neurons" in ok.stdout
+    assert ok.returncode == 0 and "within Loihi 2's limits" in ok.stdout and "lif1 (dense): 40 neurons" in ok.stdout
     no = run(str(bad))
-    assert no.returncode == 1 and "violation: fc3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
+    assert no.returncode == 1 and "violation: lif3: vth = 131072 violates 17-bit threshold mantissa" in no.stdout
 
 
 def test_training_cannot_produce_a_graph_the_check_rejects():

@@ -44,10 +44,11 @@ def test_hardware_reads_the_exact_integers_back(kind, tmp_path):
     write(to_nir(net, dt=0.001, n_bins=10), tmp_path / "m.nir")
     back = read.load(tmp_path / "m.nir")
     assert back.exact and back.n_steps == 10 + len(net.layers) and back.input_shape == net.input_shape
-    assert list(back.populations) == [layer.name for layer in net.layers]
-    for layer, p in zip(net.layers, back.projections):
+    # each layer is named by its neuron node (lif1, lif2, ...): the name vectors.h5 and the graph use
+    assert list(back.populations) == [f"lif{k}" for k in range(1, len(net.layers) + 1)]
+    for k, (layer, p) in enumerate(zip(net.layers, back.projections), start=1):
         pop = back.populations[p.target]
-        assert p.target == layer.name and p.synapse.kind == ("conv" if layer.conv else "dense")
+        assert p.target == f"lif{k}" and p.synapse.kind == ("conv" if layer.conv else "dense")
         assert np.array_equal(layer.weight, p.synapse.weight) and layer.weight_exp == p.synapse.exp
         assert (layer.neuron.du, layer.neuron.dv, layer.neuron.vth) == (pop.du, pop.dv, pop.vth)
         assert np.all(pop.bias == layer.neuron.bias) and pop.shape == layer.out_shape

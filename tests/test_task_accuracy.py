@@ -62,7 +62,13 @@ def test_verify_of_a_runs_graph_on_its_test_split_gives_the_runs_accuracy(tmp_pa
     report = json.loads((tmp_path / "v" / "report.json").read_text())
     acc = report["task_accuracy"]
     assert report["task"]["samples"] == ran["test_samples"] == 40
-    assert acc["reference"] == acc["lava"] == acc["netx"] == ran["accuracy"]["golden"] == ran["accuracy"]["lava"]
+    # verify counts an undecided readout (no spike, or a tie) as wrong; the run decides it by lowest index and
+    # reports the accuracy counting them wrong beside it
+    assert acc["reference"] == acc["lava"] == acc["netx"] == ran["undecided"]["accuracy_counting_them_wrong"]
+    assert ran["accuracy"]["golden"] == ran["accuracy"]["lava"]
+    assert round(ran["accuracy"]["golden"] * 40) == round(acc["reference"] * 40) + \
+        ran["undecided"]["correct_by_lowest_index"]
+    assert report["task"]["undecided"]["reference"] == ran["undecided"]["samples"]
     assert {"float_framework_reset", "float_reset_zero"} <= set(acc)     # our graph's float parameters, read back
     assert report["decoding"].startswith("spike count argmax")
     assert "task accuracy on digits test split: 40 recordings x 8 bins" in proc.stdout
@@ -127,15 +133,19 @@ def test_data_framing_errors_are_one_line(tmp_path, quick_cache):
         task.load(sinabs, "digits", overrides=sets)
     with pytest.raises(ConfigError, match=r"into 310 bins, more than data.max_bins 64"):
         task.load(sinabs, "digits", bin_us=1000, overrides=sets)
-    audio = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([700])}),
-                                "fc": nir.Affine(weight=np.ones((3, 700)), bias=np.zeros(3)),
-                                "lif": nir.LIF(tau=np.full(3, 4.0), r=np.ones(3), v_leak=np.zeros(3),
-                                               v_threshold=np.ones(3), v_reset=np.zeros(3)),
-                                "output": nir.Output(output_type={"output": np.array([3])})},
-                         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    def audio(n):
+        return read.load(nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([700])}),
+                   "fc": nir.Affine(weight=np.ones((n, 700)), bias=np.zeros(n)),
+                   "lif": nir.LIF(tau=np.full(n, 4.0), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                                  v_reset=np.zeros(n)),
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")]), source="sinabs")
     with pytest.raises(GraphError, match=r"digits frames to \(2, 34, 34\) per step \(2,312 inputs\); the graph's "
                                          r"input is \(700,\) \(700 inputs\)"):
-        task.load(read.load(audio, source="sinabs"), "digits", bin_us=38750, overrides=sets)
+        task.load(audio(10), "digits", bin_us=38750, overrides=sets)
+    with pytest.raises(GraphError, match=r"the graph's readout 'lif' has 3 neurons, but digits has 10 classes"):
+        task.load(audio(3), "digits", bin_us=38750, overrides=sets)
     with pytest.raises(ConfigError, match=r"--data 'foo': not a dataset the pipeline reads"):
         task.load(sinabs, "foo", bin_us=38750)
     with pytest.raises(ConfigError, match="data.\\* settings only"):

@@ -101,7 +101,7 @@ def test_damaged_or_foreign_shd_files_are_named_in_one_line(tmp_path):
     cases = [(lambda: shd.read(cut, 700), cut, "not a readable SHD-format HDF5 file (OSError"),
              (lambda: shd.read(foreign, 700), foreign, "no spikes/times, spikes/units, labels, extra/speaker"),
              (lambda: shd.labels(foreign), foreign, "no labels"),
-             (lambda: shd.read(good, 10), good, "this dataset has 10 channels")]
+             (lambda: [shd.read(good, 10).events(i) for i in range(3)], good, "units are channels 0..9 (10 channels)")]
     for call, path, message in cases:
         with pytest.raises(EventFileError) as e:
             call()
@@ -247,7 +247,7 @@ def test_side_by_side_samples_never_reach_each_other():
         side = lava._run(net, x[order], "side by side")
         assert all(np.array_equal(side.spikes[k], g[order]) for k, g in zip(net.populations, gold))
     back = lava._run(net, x, "back to back")
-    assert back.spikes["rec1"][1].any()            # the echo of sample 0 reached sample 1
+    assert back.spikes["rnn1.lif"][1].any()        # the echo of sample 0 reached sample 1
 
 
 @pytest.mark.timeout(300)

@@ -276,7 +276,10 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.
 @SETTINGS
 @given(path=st.lists(st.sampled_from(["files_sha256", "versions", "expected", "backends", "recheck_backends",
                                       "vectors", "samples", "indices", "by", "verdict", "kind", "ranks",
-                                      "model.nir", "reference"]), min_size=1, max_size=3), value=JSON)
+                                      "model.nir", "reference", "float graph", "compared", "identical", "steps",
+                                      "sample_steps", "tail_steps", "samples_compared", "diverged_samples",
+                                      "certifies"]), min_size=1, max_size=3),
+       value=JSON | st.integers(0, 30))
 def test_any_change_to_a_certificate_is_refused_or_replays_everything_it_names(chain_folder, tmp_path_factory,
                                                                                capsys, path, value):
     """Whatever is changed: one line (2), TAMPERED (1), or a replay in which every backend named replayed every
@@ -299,6 +302,9 @@ def test_any_change_to_a_certificate_is_refused_or_replays_everything_it_names(c
         return
     if rc in (0, 3):
         result = json.loads(out[out.index("\n{") + 1:])
+        n, vec = cert["samples_compared"], cert["vectors"]            # the counts it states agree
+        assert all(b["identical"] <= b["compared"] <= n for b in cert["backends"].values()), cert["backends"]
+        assert vec["steps"] == vec["sample_steps"] + vec["tail_steps"] and vec["samples"] <= n, vec
         stored = cert["vectors"]["samples"]
         assert result["replay"]["samples"] == stored
         assert all(b["compared"] == stored for b in result["replay"]["backends"].values())
@@ -484,7 +490,7 @@ def test_two_nodes_naming_one_layer_is_a_contract_error(tmp_path, capsys):
     g = to_nir(random_net(np.random.default_rng(0), sizes=(72, 40, 5), exps=(1, 0)), 1e-3, 8)
     g.nodes["lif2"].metadata["layer"] = g.nodes["lif1"].metadata["layer"]
     nir.write(tmp_path / "g.nir", g)
-    refused(capsys, "check", tmp_path / "g.nir", fragments=("nodes 'lif1' and 'lif2' both name layer 'fc1'",))
+    refused(capsys, "check", tmp_path / "g.nir", fragments=("nodes 'lif1' and 'lif2' both name layer 'lif1'",))
 
 
 def test_complex_weights_are_refused_not_cut(tmp_path, capsys):

@@ -82,10 +82,11 @@ def pool(workers: int, ctx=None) -> ProcessPoolExecutor:
 def kill(executor: ProcessPoolExecutor) -> None:
     """End every worker with the Lava processes it forked (a hung Lava run never returns by itself)."""
     for p in list(executor._processes.values()):     # no public API lists a pool's workers
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for end in (os.killpg, os.kill):              # its group; and itself, when it does not lead one yet
+            try:                                      # (killed while starting up, before its initializer)
+                end(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # One Lava worker: the worker and the network's processes it forks. Measured on the quick conv network run one

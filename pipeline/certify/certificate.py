@@ -107,6 +107,7 @@ class VectorsInfo:
 class Certificate:
     kind: str                                   # run | verify
     verdict: str
+    samples: int                                # compared (every backend compares at most these)
     recheck_command: str
     files_sha256: dict[str, str]
     expected_by: str                            # what produced the expected spikes: golden | reference
@@ -125,6 +126,7 @@ class Certificate:
     def to_json(self) -> dict:
         return {"certificate": FORMAT, "kind": self.kind, "written": self.written, "verdict": self.verdict,
                 "exit_status": VERDICTS[self.verdict][0], "meaning": VERDICTS[self.verdict][1],
+                "samples_compared": self.samples,
                 "recheck_command": self.recheck_command, "files_sha256": dict(self.files_sha256),
                 "versions": dict(self.versions), "numeric_contract": NUMERIC_CONTRACT,
                 "expected": {"by": self.expected_by, "description": self.expected},
@@ -154,7 +156,7 @@ def certify(kind: str, folder: Path, final: Path, verification: Verification, ve
                     if b.backend in BACKENDS and (BACKENDS[b.backend].file is None or BACKENDS[b.backend].file in files))
     if verification.expected_by in BACKENDS and verification.expected_by not in recheck:
         recheck = (verification.expected_by,) + recheck      # a reproduction of the stored output: the cheapest replay
-    return Certificate(kind, verification.verdict, f"python -m pipeline recheck {final}", files,
+    return Certificate(kind, verification.verdict, verification.samples, f"python -m pipeline recheck {final}", files,
                        verification.expected_by, verification.expected, backends, recheck, vectors,
                        layer_rows(verification, node_names), verification.readout, ranks,
                        tuple(not_checked) + verification.not_compared, details)
@@ -259,3 +261,76 @@ def validate(cert, path: Path) -> None:
         raise CertificateError(f"{path}: vectors.indices must list the {vec['samples']} stored samples")
     if not isinstance(cert.get("ranks"), int) or cert["ranks"] < 1:
         raise CertificateError(f"{path}: field 'ranks' must be a whole number >= 1")
+    n = cert.get("samples_compared")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
+        raise CertificateError(f"{path}: field 'samples_compared' must be a whole number 1..10,000,000 (the samples "
+                               "the verification compared)")
+
+
+# --- counts that must agree with each other ---------------------------------------------------------------------
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def inconsistencies(cert: dict) -> list[str]:
+    """Every count the certificate states that contradicts another it states (a certificate of this tool never
+    does): one line each. Recheck reports them as TAMPERED."""
+    out = []
+    n, vec = cert["samples_compared"], cert["vectors"]
+    certifying = {b: r for b, r in cert["backends"].items() if r["certifies"]}
+    for b, r in cert["backends"].items():
+        if r["compared"] > n:
+            out.append(f"backends.{b}.compared is {r['compared']:,}, more than the {n:,} samples the certificate "
+                       "says were compared (samples_compared)")
+        if r["identical"] > r["compared"]:
+            out.append(f"backends.{b}.identical is {r['identical']:,}, more than its compared {r['compared']:,}")
+        if r["certifies"] and r.get("verdict") != ("IDENTICAL" if r["identical"] == r["compared"] else "DIVERGED"):
+            out.append(f"backends.{b}.verdict is {r.get('verdict')!r}, but {r['identical']} of {r['compared']} samples "
+                       "identical says " + ("IDENTICAL" if r["identical"] == r["compared"] else "DIVERGED"))
+        diverged = r.get("diverged_samples", [])
+        if not isinstance(diverged, list) or not all(_whole(i) and i < n for i in diverged) \
+                or len(diverged) != min(100, r["compared"] - r["identical"]):
+            out.append(f"backends.{b}.diverged_samples does not list the {r['compared'] - r['identical']} samples "
+                       f"that differ (the first 100, each below {n})")
+        for key in ("positions_compared", "tail_positions_compared"):
+            if key in r and not _whole(r[key]):
+                out.append(f"backends.{b}.{key} is not a whole number")
+    rows = {r.get("layer"): r for r in cert.get("layers", []) if isinstance(r, dict)} \
+        if isinstance(cert.get("layers"), list) else {}
+    readout = cert.get("readout") if isinstance(cert.get("readout"), list) else []
+    silent = bool(readout) and all(isinstance(rows.get(k), dict) and rows[k].get("silent") is True for k in readout)
+    if any(r["identical"] < r["compared"] for r in certifying.values()):
+        implied = "DIVERGED"
+    elif silent:
+        implied = "SILENT"
+    else:
+        implied = "IDENTICAL" if certifying else "REFERENCE ONLY"
+    if cert["verdict"] != implied:
+        out.append(f"verdict is {cert['verdict']}, but the backends' counts give {implied}")
+    if vec.get("steps") != vec["sample_steps"] + vec["tail_steps"]:
+        out.append(f"vectors.steps is {vec.get('steps')!r}, but sample_steps {vec['sample_steps']} + tail_steps "
+                   f"{vec['tail_steps']} is {vec['sample_steps'] + vec['tail_steps']}")
+    if vec["samples"] > n:
+        out.append(f"vectors.samples is {vec['samples']:,}, more than the {n:,} samples compared")
+    if any(i >= n for i in vec["indices"]) or len(set(vec["indices"])) != len(vec["indices"]):
+        out.append(f"vectors.indices are not {vec['samples']} distinct samples below {n}")
+    for key in ("test_samples", "task_samples"):
+        if key in cert and cert[key] != n:
+            out.append(f"{key} is {cert[key]!r}, but samples_compared is {n}")
+    for key in ("accuracy", "task_accuracy"):
+        for name, a in (cert.get(key) or {}).items() if isinstance(cert.get(key), dict) else ():
+            if not isinstance(a, (int, float)) or isinstance(a, bool) or not 0 <= a <= 1 \
+                    or abs(a * n - round(a * n)) > 1e-6 * n:
+                out.append(f"{key}.{name} is {a!r}: not a count of correct samples out of the {n} compared")
+    undecided = cert.get("task_undecided", {}).get("count", {}) if isinstance(cert.get("task_undecided"), dict) \
+        else {}
+    for name, u in undecided.items() if isinstance(undecided, dict) else ():
+        if not _whole(u) or u > n:
+            out.append(f"task_undecided.count.{name} is {u!r}: not a count of at most {n} samples")
+    for row in cert.get("layers", []) if isinstance(cert.get("layers"), list) else ():
+        if isinstance(row, dict) and _whole(row.get("spikes")) and _whole(row.get("neurons")) \
+                and row["spikes"] > n * vec["sample_steps"] * row["neurons"]:
+            out.append(f"layers: {row.get('layer')} has {row['spikes']:,} spikes, more than {n} samples x "
+                       f"{vec['sample_steps']} steps x {row['neurons']} neurons can hold")
+    return out

@@ -56,7 +56,8 @@ class Recheck:
         out += [f"version differs: {d}" for d in self.version_differences]
         if self.tampered:
             out += [f"TAMPERED: {t}" for t in self.tampered]
-            out.append("TAMPERED: nothing was run on changed files; exit status 1")
+            out.append("TAMPERED: nothing was run on a folder whose certificate or files contradict each other; exit "
+                       "status 1")
             return out
         files = c["files_sha256"]
         out.append(f"hashes: {len(files)} certified files unchanged ({', '.join(files)})")
@@ -104,6 +105,28 @@ def tampered(folder: Path, cert: dict) -> list[str]:
     return lines
 
 
+def against_graph(cert: dict, net, nodes: dict[str, str]) -> list[str]:
+    """The counts of the certificate that model.nir contradicts: steps per sample, steps past each sample's end,
+    the layers (their nodes and neurons) and the readout."""
+    out, vec = [], cert["vectors"]
+    if net.n_steps is not None and vec["sample_steps"] != net.n_steps:
+        out.append(f"vectors.sample_steps is {vec['sample_steps']}, but model.nir runs {net.n_steps} steps per sample")
+    tail = equivalence.tail_steps(net)
+    if vec["tail_steps"] != tail:
+        out.append(f"vectors.tail_steps is {vec['tail_steps']}, but model.nir's depth gives {tail} steps past each "
+                   "sample's end")
+    rows = {r.get("layer"): r for r in cert.get("layers", []) if isinstance(r, dict)}
+    if set(rows) != set(net.populations):
+        out.append(f"layers lists {sorted(map(str, rows))}; model.nir's layers are {sorted(net.populations)}")
+    for k, pop in net.populations.items():
+        if k in rows and (rows[k].get("neurons") != pop.size or rows[k].get("node") != nodes.get(k, k)):
+            out.append(f"layers: {k} is node {rows[k].get('node')!r} of {rows[k].get('neurons')!r} neurons; "
+                       f"model.nir has node {nodes.get(k, k)!r} of {pop.size}")
+    if list(cert.get("readout", [])) != list(net.readout):
+        out.append(f"readout is {cert.get('readout')!r}; model.nir's readout is {list(net.readout)}")
+    return out
+
+
 def recheck(folder: Path, workers: int = 2, progress: bool = True) -> Recheck:
     """Re-check a certified folder from its files alone."""
     folder = Path(folder)
@@ -116,7 +139,7 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> Recheck:
     now = certificate.versions()
     diffs = tuple(f"{k}: certified with {v}, here {now.get(k)}" for k, v in cert["versions"].items()
                   if now.get(k) != v)
-    changed = tampered(folder, cert)
+    changed = tampered(folder, cert) + [f"{CERTIFICATE}: {line}" for line in certificate.inconsistencies(cert)]
     if changed:
         return Recheck(folder, cert, tuple(changed), diffs)
     for name in cert["files_sha256"]:
@@ -129,12 +152,9 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> Recheck:
     net = read.load(graph, exact=True)
     vec = cert["vectors"]
     tail = equivalence.tail_steps(net)
-    if net.n_steps is not None and vec["sample_steps"] != net.n_steps:
-        raise CertificateError(f"{folder / CERTIFICATE}: vectors.sample_steps is {vec['sample_steps']}, but "
-                               f"model.nir runs {net.n_steps} steps per sample")
-    if vec["tail_steps"] != tail:
-        raise CertificateError(f"{folder / CERTIFICATE}: vectors.tail_steps is {vec['tail_steps']}, but "
-                               f"model.nir's depth gives {tail} steps past each sample's end")
+    against = [f"{CERTIFICATE}: {line}" for line in against_graph(cert, net, vectors.node_names(graph))]
+    if against:
+        return Recheck(folder, cert, tuple(against), diffs)
     stored = vectors.read(folder / vectors.VECTORS, graph, net, vec["samples"], vec["sample_steps"], tail)
     found = (f"vectors: {vec['samples']} samples x {vec['sample_steps'] + tail} steps ({vec['sample_steps']} per "
              f"sample + {tail} past its end), {len(net.populations)} layers, as the certificate and model.nir declare")

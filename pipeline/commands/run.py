@@ -15,7 +15,7 @@ from hardware.equivalence import Expected, Measured
 from hardware.errors import GraphError
 from hardware.ir import input_spikes
 from hardware.trace import Trace
-from models.snn import golden_spikes, predict
+from models.snn import golden_spikes, predict, undecided
 from pipeline.certify import certificate, vectors
 from pipeline.config import TARGETS, RunConfig
 from pipeline.data import dataset, sets
@@ -36,6 +36,7 @@ def run(cfg: RunConfig, target: str, out: Path, overwrite: bool = False) -> RunR
     """Run every stage and write the run folder (replaced whole, only when the run completes). Under torchrun,
     this is rank 0: every rank trains its share, and the other ranks (:func:`serve`) simulate their share of
     the verification; rank 0 alone writes the folder."""
+    preflight(cfg)
     with ranks.Sharing() as share, staged(out, "run", overwrite) as stage:
         return _run(cfg, target, stage, out, share)
 
@@ -57,6 +58,25 @@ def _load_after_rank0(cfg: RunConfig) -> sets.RunData:
     if world > 1 and rank == 0:
         dist.barrier()
     return data
+
+
+def preflight(cfg: RunConfig) -> None:
+    """What the configuration alone decides, checked before any data is read, simulated or trained: the input
+    shape the dataset frames to, and the untrained network (the same architecture, as it would deploy) against
+    Loihi 2's structural limits (steps per inference, fan-in per core, cores per chip;
+    ``hardware/loihi2.structure``). Integer ranges depend on the trained weights and are checked after training."""
+    from pipeline.data.frames import frame_shape
+    from pipeline.data.registry import DATASETS
+    spec = DATASETS[cfg.data.name]
+    sensor = tuple(-(-n // cfg.data.downsample) for n in spec.sensor(cfg.data))
+    model = loop.build_model(cfg, frame_shape(sensor), len(spec.classes))
+    dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
+    net = read.load(nir_export.to_nir(model.deployed(), dt, cfg.data.n_bins))
+    problems = [str(v) for v in loihi2.structure(net)]
+    if problems:
+        raise GraphError(f"the configured network would not fit Loihi 2: {problems[0]}"
+                         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                         + "; refused before any data was read or trained (model.* and data.* settings decide it)")
 
 
 def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Sharing) -> RunReport:
@@ -120,6 +140,11 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
                                                                                       # samples has no accuracy
     pred = {k: predict(t.spikes[names[-1]]) for k, t in own.items()}
     accuracy = {"golden" if k == "expected" else k: float((p == labels).mean()) for k, p in pred.items()}
+    tied = undecided(own["expected"].spikes[names[-1]])
+    unsure = {"samples": int(tied.sum()), "correct_by_lowest_index": int((tied & (pred["expected"] == labels)).sum()),
+              "accuracy_counting_them_wrong": float((~tied & (pred["expected"] == labels)).mean()),
+              "rule": "spike count argmax, lowest index on ties (model.nir's declared readout); a sample with no "
+                      "output spike or a tie for the most is undecided"}
     gold = [own["expected"].spikes[k] for k in names]
 
     report = RunReport(
@@ -144,9 +169,9 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
         {"prediction_agreement": float((pred["model_float.onnx"] == pred["expected"]).mean()),
          "accuracy": accuracy["model_float.onnx"]},
         netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
-        metrics=metrics.measure(net, x, dict(zip(names, gold))))
+        metrics=metrics.measure(net, x, dict(zip(names, gold))), undecided=unsure)
     write_json(out / "report.json", report.to_json())
-    _certify(cfg, target, out, final, written, net, x, v, report, len(test.labels), netx_note)
+    _certify(cfg, target, out, final, written, net, x, v, report, len(test.labels), netx_note, labels)
     plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, accuracy["golden"],
                          result.eval_epochs)
     shown = "lava" if "lava" in own else "reference"
@@ -156,7 +181,8 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
 
 
 def _certify(cfg: RunConfig, target: str, out: Path, final: Path, graph, net, x: np.ndarray,
-             v: equivalence.Verification, report: RunReport, test_size: int, netx_note: str) -> None:
+             v: equivalence.Verification, report: RunReport, test_size: int, netx_note: str,
+             report_labels: np.ndarray) -> None:
     """vectors.h5 (input and the golden model's spikes in every layer, for the first verify.vectors samples and
     the diverged ones) and certificate.json, written after every file it hashes."""
     n = v.samples
@@ -179,8 +205,15 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, graph, net, x:
                                    f"test samples {_ranges(idx)} of the {n} compared",
                                    "the golden model's spikes (model.pt in integer mode), run on past each "
                                    f"sample's {x.shape[1]} steps for {v.tail_steps} more with no input")
+    t = report.training
     cert = certificate.certify("run", out, final, v, info, vectors.node_names(graph), not_checked,
-                               ranks.rank_world()[1], {"accuracy": report.accuracy, "test_samples": n})
+                               ranks.rank_world()[1], {
+                                   "accuracy": report.accuracy, "test_samples": n,
+                                   "classes": {"present": int(len(np.unique(report_labels))),
+                                               "of": len(report.data["test"]["per_class"])},
+                                   "undecided": report.undecided,
+                                   "training": {k: t[k] for k in ("trainer", "epochs", "method", "ratio",
+                                                                  "train_samples", "examples_processed")}})
     cert.write(out)
 
 

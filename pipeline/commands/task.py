@@ -21,6 +21,7 @@ WARNING line that gives the measured difference to Loihi 2's reset to zero (in s
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +35,7 @@ from hardware.loihi2 import Limits
 from hardware.trace import Trace
 from pipeline.config import ConfigError, RunConfig, apply_overrides
 from pipeline.data import dataset, registry
+from pipeline.data.frames import frame_shape
 
 MAX_WORDS = 1 << 28        # input values a verification holds (2 GiB of int64 spikes)
 
@@ -46,6 +48,9 @@ class TaskData:
     bins: int
     bin_us: float
     described: str
+    indices: tuple[int, ...] = ()   # which recordings of the test split (as read) they are
+    drawn: str = ""                 # how they were chosen
+    skipped: tuple[dict, ...] = ()  # data.on_error=skip: each recording skipped, and why
 
 
 def physical(net: Network) -> bool:
@@ -53,45 +58,86 @@ def physical(net: Network) -> bool:
     return 0 < net.dt < 1
 
 
+def readout_size(net: Network) -> tuple[str, int]:
+    out = net.readout[-1] if net.readout else list(net.populations)[-1]
+    return out, net.populations[out].size
+
+
+def stratified(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` indices of ``labels`` drawn class by class in proportion to each class's share (every class once
+    ``n`` reaches the number of classes, for a balanced split), seeded; returned in ascending order.
+
+    Each class's recordings are shuffled and placed at evenly spaced positions (k + 0.5) / n_c of the unit
+    interval; the ``n`` lowest positions are taken, ties broken by a seeded order. The first n of a test split
+    ordered by class would be a few classes only."""
+    rng = np.random.default_rng(seed)
+    position = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        position[rng.permutation(members)] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.lexsort((rng.random(len(labels)), position))
+    return np.sort(order[:n])
+
+
 def load(net: Network, name: str, root: str | None = None, samples: int | None = None,
-         bin_us: float | None = None, overrides: tuple[str, ...] = ()) -> TaskData:
-    """The first ``samples`` recordings of ``name``'s test split as input spikes for ``net``."""
+         bin_us: float | None = None, overrides: tuple[str, ...] = (), seed: int = 0) -> TaskData:
+    """``samples`` recordings (default all) of ``name``'s test split as input spikes for ``net``: a seeded draw
+    stratified by class (:func:`stratified`), so that any number of them represents the split."""
     bad = [o for o in overrides if not o.startswith("data.")]
     if bad:
         raise ConfigError(f"--set {bad[0]}: verify --data takes data.* settings only")
+    named = [o for o in overrides if o.partition("=")[0].strip() in ("data.name", "data.root")]
+    if named:
+        option = "--data NAME" if named[0].startswith("data.name") else "--root DIR"
+        raise ConfigError(f"--set {named[0]}: give {option} instead (--data {name} names the dataset)")
     items = [f"data.name={name}"] + ([f"data.root={root}"] if root else []) + list(overrides)
     cfg = apply_overrides(RunConfig(), items)
     if cfg.data.name not in registry.DATASETS:
         raise ConfigError(f"--data {cfg.data.name!r}: not a dataset the pipeline reads; choose one of "
                           f"{sorted(registry.DATASETS)}")
     spec = registry.DATASETS[cfg.data.name]
+    out, size = readout_size(net)
+    if size != len(spec.classes):
+        raise GraphError(f"the graph's readout {out!r} has {size} neurons, but {name} has {len(spec.classes)} "
+                         "classes: decoding takes one readout neuron per class, in the dataset's class order")
     duration = cfg.data.duration_us or spec.duration_us
     if bin_us is not None:
         if not (bin_us > 0 and np.isfinite(bin_us)):
             raise ConfigError(f"--bin-us {bin_us:g}: give a positive bin width in microseconds")
-        bins, how = max(1, round(duration / bin_us)), f"--bin-us {bin_us:g}"
+        width, how = bin_us, f"--bin-us {bin_us:g}"
     elif net.n_bins:                                      # ours: framed as it was trained
-        bins, how = net.n_bins, "the graph's own bins"
-        if not cfg.data.duration_us:
-            duration = round(net.dt * 1e6 * net.n_bins)
+        width, how = (cfg.data.duration_us or net.dt * 1e6 * net.n_bins) / net.n_bins, "the graph's own bins"
+        duration = round(width * net.n_bins)
     elif physical(net):
-        bins, how = max(1, round(duration / (net.dt * 1e6))), f"the graph's dt ({net.dt:g} s)"
+        width, how = net.dt * 1e6, f"the graph's dt ({net.dt:g} s)"
     else:
         raise ConfigError(f"the graph's dt ({net.dt:g}) counts time steps, not seconds ({net.source} convention): "
                           f"give --bin-us, the time one step stands for")
+    bins = max(1, math.ceil(duration / width - 1e-9))      # whole bins of the width asked for
     if bins > cfg.data.max_bins:
         raise ConfigError(f"{how} frames {duration / 1000:g} ms of {name} into {bins} bins, more than data.max_bins "
-                          f"{cfg.data.max_bins} (Loihi 2's configured bound is {Limits().max_steps} steps): give a wider --bin-us, "
-                          "or --set data.max_bins=N")
+                          f"{cfg.data.max_bins} (Loihi 2's configured bound is {Limits().max_steps} steps): give a "
+                          "wider --bin-us, or --set data.max_bins=N")
+    widened = round(bins * width) != duration
+    duration = round(bins * width)
     cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
+    per_step = frame_shape(tuple(-(-n // cfg.data.downsample) for n in spec.sensor(cfg.data)))
+    if per_step != tuple(net.input_shape) and math.prod(per_step) != net.input_size:   # before reading anything
+        raise GraphError(f"{name} frames to {per_step} per step ({math.prod(per_step):,} inputs); the graph's "
+                         f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
     split = dataset.load_split(cfg.data, "test")
     frames, labels = split.frames, split.labels
-    if samples is not None:
-        frames, labels = frames[:samples], labels[:samples]
-    per_step = tuple(frames.shape[2:])
-    if per_step != tuple(net.input_shape) and int(np.prod(per_step)) != net.input_size:
-        raise GraphError(f"{name} frames to {per_step} per step ({int(np.prod(per_step)):,} inputs); the graph's "
-                         f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
+    total = len(labels)
+    if samples is not None and samples < total:
+        idx = stratified(labels, samples, seed)
+        drawn = f"{samples:,} of the {total:,} test recordings, drawn stratified by class (seed {seed})"
+    else:
+        idx = np.arange(total)
+        drawn = f"all {total:,} test recordings" + (
+            f" ({samples:,} asked for: the test split as read holds {total:,}"
+            + (f", data.n_test={cfg.data.n_test}" if cfg.data.n_test == total else "") + ")"
+            if samples and samples > total else "")
+    frames, labels = frames[idx], labels[idx]
     B, T = frames.shape[:2]
     depth = max(net.depth.values(), default=1)
     steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth     # room for the last bin to arrive
@@ -101,26 +147,37 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
     x = np.zeros((B, steps, net.input_size), np.int64)
     x[:, :T] = frames.reshape(B, T, -1) > 0
     bin_width = duration / bins
+    present = len(np.unique(labels))
     return TaskData(x, labels.astype(np.int64), tuple(split.classes), bins, bin_width,
-                    f"{name} test split: {B} recordings x {T} bins of {bin_width / 1000:g} ms ({how})"
-                    + (f", {steps - T} empty steps after" if steps > T else "") + ", binarised")
+                    f"{name} test split: {B} recordings x {T} bins of {bin_width / 1000:g} ms ({how}"
+                    + (f"; the window widened to {duration / 1000:g} ms to hold whole bins" if widened else "")
+                    + ")" + (f", {steps - T} empty steps after" if steps > T else "") + ", binarised; "
+                    + drawn + f", {present} of its {len(split.classes)} classes present",
+                    tuple(int(i) for i in idx), drawn, tuple(split.skipped))
 
 
 def decode(net: Network, spikes: dict, voltage: dict, steps: int) -> tuple[np.ndarray, str]:
-    """Class per sample from the readout population over the first ``steps`` steps, and how it was decoded."""
+    """Class per sample from the readout population over the first ``steps`` steps, and how it was decoded;
+    -1 where the readout does not decide: no spike (or no voltage) at all, or a tie for the most."""
     out = net.readout[-1] if net.readout else list(net.populations)[-1]
     pop = net.populations[out]
     if pop.spiking:
-        return spikes[out][:, :steps].sum(axis=1).argmax(axis=1), f"spike count argmax of {out!r}"
-    v = voltage[out][:, :steps].astype(np.float64)
-    if net.float_model is not None:             # per-neuron scales: decode in the graph's own units
-        v = v / net.float_model.populations[out].scale
-    return v.max(axis=1).argmax(axis=1), f"maximum voltage argmax of {out!r} (non-spiking readout)"
+        score, how = spikes[out][:, :steps].sum(axis=1), f"spike count argmax of {out!r}"
+        undecided = score.max(axis=1) == 0
+    else:
+        v = voltage[out][:, :steps].astype(np.float64)
+        if net.float_model is not None:             # per-neuron scales: decode in the graph's own units
+            v = v / net.float_model.populations[out].scale
+        score, how = v.max(axis=1), f"maximum voltage argmax of {out!r} (non-spiking readout)"
+        undecided = np.zeros(len(score), bool)
+    undecided |= (score == score.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return np.where(undecided, -1, score.argmax(axis=1)), how + "; no spike or a tie is undecided, counted wrong"
 
 
 def confusion(pred: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    m = np.zeros((classes, classes), np.int64)
-    np.add.at(m, (labels, np.clip(pred, 0, classes - 1)), 1)
+    """(classes, classes + 1) counts: true class by predicted class, the last column the undecided samples."""
+    m = np.zeros((classes, classes + 1), np.int64)
+    np.add.at(m, (labels, np.where(pred < 0, classes, pred)), 1)
     return m
 
 
@@ -158,17 +215,20 @@ def float_resets(graph, net: Network, x: np.ndarray, zero: Trace | None, wanted:
 def task_accuracy(net: Network, task: TaskData, resets: Resets, v) -> dict:
     """Accuracy per variant on the task's samples, how it was decoded, and the integer reference's confusion."""
     steps, labels = task.x.shape[1], task.labels
-    variants, rows, decoding = {}, [], ""
+    variants, undecided, rows, decoding = {}, {}, [], ""
 
     def add(key: str, title: str, net_: Network, trace: Trace | None, why: str = "") -> np.ndarray | None:
         nonlocal decoding
         if trace is None or trace.samples != len(labels):
-            rows.append({"variant": title, "accuracy": None, "note": why or "not run on every sample"})
+            rows.append({"variant": title, "accuracy": None, "undecided": None,
+                         "note": why or "not run on every sample"})
             return None
         pred, how = decode(net_, trace.spikes, trace.voltage, steps)
         decoding = decoding or how
         variants[key] = float((pred == labels).mean())
-        rows.append({"variant": title, "accuracy": variants[key], "note": ""})
+        undecided[key] = int((pred < 0).sum())
+        rows.append({"variant": title, "accuracy": variants[key], "undecided": undecided[key],
+                     "note": f"{undecided[key]} of {len(labels)} undecided, counted wrong" if undecided[key] else ""})
         return pred
     rule = resets.rule.replace("-", " ")
     add("float_framework_reset", f"float graph, {resets.framework}'s reset ({rule})", resets.net, resets.own,
@@ -181,10 +241,15 @@ def task_accuracy(net: Network, task: TaskData, resets: Resets, v) -> dict:
         if not any(r["variant"].startswith(b) for r in rows):
             rows.append({"variant": b, "accuracy": None, "note": "not run"})
     matrix = confusion(pred, labels, len(task.classes))
-    return {"task_accuracy": variants, "rows": rows, "samples": int(len(labels)), "decoding": decoding,
-            "data": task.described, "classes": list(task.classes), "bins": task.bins, "bin_us": task.bin_us,
+    return {"task_accuracy": variants, "undecided": undecided, "rows": rows, "samples": int(len(labels)),
+            "classes_present": int(len(np.unique(labels))), "chance": 1 / len(task.classes),
+            "decoding": decoding, "data": task.described, "drawn": task.drawn, "indices": list(task.indices),
+            "skipped": list(task.skipped),
+            "undecided_recordings": [task.indices[i] for i in np.flatnonzero(pred < 0)] if pred is not None else [],
+            "classes": list(task.classes), "bins": task.bins, "bin_us": task.bin_us,
             "reset": {"framework": resets.framework, "rule": resets.rule},
-            "confusion": {"of": "reference", "matrix": matrix.tolist()}}
+            "confusion": {"of": "reference", "columns": "the predicted class, then 'undecided'",
+                          "matrix": matrix.tolist()}}
 
 
 def reset_warnings(resets: Resets, accuracy: dict) -> list[str]:

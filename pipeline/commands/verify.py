@@ -139,10 +139,12 @@ REFERENCE = "integer reference: the graph as quantised (model.nir), on the same 
 MAX_SAMPLES, MAX_STEPS, MAX_WORDS = 100_000, 100_000, tasks.MAX_WORDS
 
 
-def check_options(samples: int, steps: int | None, rate: float, workers: int, seed: int = 0) -> None:
+def check_options(samples: int, steps: int | None, rate: float, workers: int, seed: int = 0,
+                  data: bool = False) -> None:
     """Options no simulation could run with: one line naming the option and its range."""
     if not 1 <= samples <= MAX_SAMPLES:
-        raise ConfigError(f"--samples {samples}: give 1..{MAX_SAMPLES:,} random input samples")
+        raise ConfigError(f"--samples {samples}: give 1..{MAX_SAMPLES:,} " + (
+            "test recordings (leave --samples out for the whole test split)" if data else "random input samples"))
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise ConfigError(f"--steps {steps}: give 1..{MAX_STEPS:,} time steps (Loihi 2's configured bound is "
                           f"{Limits().max_steps}; more are simulated, with a warning)")
@@ -155,7 +157,8 @@ def check_options(samples: int, steps: int | None, rate: float, workers: int, se
 
 
 def verify(graph: Path, out: Path, dt: float | None = None, method: str | None = None, source: str = "nir",
-           input_path: Path | None = None, samples: int | None = None, steps: int | None = None, rate: float = 0.2,
+           input_path: Path | None = None, samples: int | None = None, steps: int | None = None,
+           rate: float | None = None,
            seed: int = 0, workers: int = 1, progress: bool = True, target: str = "lava",
            overwrite: bool = False, vectors: int = 32, netx: bool = False, data: str | None = None,
            root: str | None = None, bin_us: float | None = None, data_overrides: tuple[str, ...] = ()
@@ -175,16 +178,24 @@ def verify(graph: Path, out: Path, dt: float | None = None, method: str | None =
         raise ConfigError("--input and --data both given: verify runs one input, give one")
     if data and steps is not None:
         raise ConfigError("--steps with --data: the data's framing sets the steps (give --bin-us)")
+    if (data or input_path is not None) and rate is not None:
+        raise ConfigError(f"--rate with {'--data' if data else '--input'}: "
+                          f"{'the recordings' if data else 'the file'} is the input; --rate sets random input only")
+    if not data:
+        given = [o for o, v in (("--bin-us", bin_us), ("--root", root), ("--set", data_overrides)) if v]
+        if given:
+            raise ConfigError(f"{given[0]} without --data: it sets how a dataset is read (give --data NAME)")
     if samples is None and not data:
         samples = 4
-    check_options(1 if samples is None else samples, steps, rate, workers, seed)
+    rate = 0.2 if rate is None else rate
+    check_options(1 if samples is None else samples, steps, rate, workers, seed, bool(data))
     if vectors < 1:
         raise ConfigError(f"--vectors {vectors}: store at least 1 sample")
     t0 = time.perf_counter()
     with ranks.Sharing() as share, staged(out, "verify", overwrite) as tmp:
         net = read.load(graph, dt=dt, method=method, source=source,
                         limits=handoff.NETX_LIMITS if netx else Limits())
-        task = tasks.load(net, data, root, samples, bin_us, data_overrides) if data else None
+        task = tasks.load(net, data, root, samples, bin_us, data_overrides, seed) if data else None
         if task:
             x, described = task.x, task.described
         else:
@@ -259,6 +270,19 @@ def fit(net: Network, steps: int) -> dict:
     return {"resources": est, "verdict": verdict, "violations": [str(x) for x in violations]}
 
 
+def task_details(task: dict) -> dict:
+    """What a certificate says of the task accuracy: never a number without the samples, classes and undecided
+    readouts it rests on."""
+    return {"task_accuracy": task["task_accuracy"], "task_samples": task["samples"],
+            "task_classes": {"present": task["classes_present"], "of": len(task["classes"]),
+                             "chance": task["chance"]},
+            "task_undecided": {"count": task["undecided"],
+                               "recordings": task["undecided_recordings"][:100],
+                               "meaning": "the readout did not decide (no spike, or a tie for the most): counted "
+                                          "wrong; recordings are indices into the test split as read (the first 100)"},
+            "decoding": task["decoding"], "data": task["data"]}
+
+
 def _certify(folder: Path, out: Path, report: VerifyReport, net: Network, x: np.ndarray, hand: handoff.HandOff,
              wanted: int) -> None:
     """vectors.h5 (input and the integer reference's spikes: the first ``wanted`` samples and the diverged ones)
@@ -284,8 +308,5 @@ def _certify(folder: Path, out: Path, report: VerifyReport, net: Network, x: np.
                                report.ranks, {"graph": report.graph, "read": report.read,
                                               "discretisation": report.discretisation,
                                               "loihi2": report.loihi2["verdict"],
-                                              **({"task_accuracy": report.task["task_accuracy"],
-                                                  "task_samples": report.task["samples"],
-                                                  "decoding": report.task["decoding"],
-                                                  "data": report.task["data"]} if report.task else {})})
+                                              **(task_details(report.task) if report.task else {})})
     cert.write(folder)

@@ -28,12 +28,19 @@ FRAMES_VERSION = 2
 
 
 def _check_sensor(events: np.ndarray, sensor: tuple[int, ...], path) -> np.ndarray:
+    """``events``, or an error naming the first event outside the sensor (a pixel, or a cochlea channel)."""
     H, W = sensor if len(sensor) == 2 else (1, sensor[0])
-    if len(events) and (events["x"].max() >= W or events["y"].max() >= H
-                        or events["x"].min() < 0 or events["y"].min() < 0):
-        where = f"the {W} x {H} sensor" if len(sensor) == 2 else f"the {W} channels"
-        raise EventFileError(f"{path}: events up to x={events['x'].max()}, y={events['y'].max()} lie outside "
-                             f"{where} of this dataset")
+    if not len(events):
+        return events
+    bad = (events["x"] < 0) | (events["x"] >= W) | (events["y"] < 0) | (events["y"] >= H)
+    if bad.any():
+        k = int(np.argmax(bad))
+        x, y = int(events["x"][k]), int(events["y"][k])
+        if len(sensor) == 2:
+            raise EventFileError(f"{path}: event {k} at x={x}, y={y} lies outside the {W} x {H} sensor of this "
+                                 f"dataset ({int(bad.sum())} events outside)")
+        raise EventFileError(f"{path}: spike {k} on unit {x}; this dataset has {W} channels (units 0..{W - 1}; "
+                             f"{int(bad.sum())} spikes outside)")
     return events
 
 
@@ -89,7 +96,7 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
     for path, samples in tqdm(by_file.items(), desc=f"reading {cfg.name} {split}", unit="file", disable=None):
         try:
             events = _read(spec, path)
-            if not isinstance(events, list):
+            if isinstance(events, np.ndarray):          # one recording (else a file of many, taken one by one)
                 events = _check_sensor(events, spec.sensor(cfg), path)
         except EventFileError as e:
             if cfg.on_error != "skip":
@@ -101,10 +108,9 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
                 name = f"{path}#{s.index}"
                 try:
                     ev = _check_sensor(events[s.index], spec.sensor(cfg), name)
-                except (EventFileError, IndexError) as e:
+                except EventFileError as e:
                     if cfg.on_error != "skip":
-                        raise EventFileError(str(e) if isinstance(e, EventFileError) else
-                                             f"{name}: no such recording in the file") from None
+                        raise
                     skipped.append({"file": name, "error": str(e)})
                     continue
             else:
@@ -119,7 +125,8 @@ def _read_split(cfg: DataConfig, spec: DatasetSpec, split: str, listing: Listing
             rows.append((_frame(ev, cfg, spec), s.label, name, len(ev), int(ev["t"][-1] - ev["t"][0]),
                          -1 if s.group is None else s.group))
     if not rows:
-        raise DataError(f"{cfg.root or cfg.name}: no readable {split} samples ({len(skipped)} skipped)")
+        raise DataError(f"{cfg.root or cfg.name}: no readable {split} samples ({len(skipped)} skipped"
+                        + (f", e.g. {skipped[0]['error']}" if skipped else "") + ")")
     frames, labels, names, n_events, spans, groups = zip(*rows)
     groups = np.array(groups, np.int64)
     out = Split(np.stack(frames), np.array(labels, np.int64), names, np.array(n_events), np.array(spans),
@@ -146,7 +153,7 @@ def _read(spec: DatasetSpec, path: Path) -> np.ndarray:
         raise EventFileError(f"{path}: {info.st_size:,} bytes, larger than any recording of this dataset "
                              f"(at most {spec.max_bytes:,})")
     events = spec.read(path)
-    if not isinstance(events, list) and not len(events):
+    if isinstance(events, np.ndarray) and not len(events):
         raise EventFileError(f"{path}: holds no events ({path.stat().st_size} bytes)")
     return events
 

@@ -46,7 +46,9 @@ def require_file(path: Path, what: str, max_bytes: int = 16 << 20) -> Path:
 
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise DataError(f"{path}: no such folder (expected {what})")
+        found = "a file" if path.is_file() else "not a folder" if path.exists() else "no such folder"
+        raise DataError(f"{path}: {found} (expected the folder holding {what})" if found != "no such folder" else
+                        f"{path}: no such folder (expected {what})")
     return path
 
 

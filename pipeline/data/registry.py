@@ -23,7 +23,7 @@ class DatasetSpec:
     downsample: int                          # default spatial pooling factor (DVS128's 128 x 128 -> 32 x 32)
     duration_us: int                         # default framed window from each sample's first event
     list_split: Callable[[DataConfig, str], Listing]
-    read: Callable[[Path], np.ndarray]
+    read: Callable[[Path], np.ndarray | shd.Recordings]    # a recording's events, or a file of many (SHD)
     n_train: int = 0                         # default sample caps (0 = every sample in the split)
     n_test: int = 0
     simulated: bool = False                  # splits drawn by us from a pool (a small cap may miss a class)
@@ -38,7 +38,11 @@ def cache_dir(cfg: DataConfig) -> Path:
 def _root(cfg: DataConfig) -> Path:
     if not cfg.root:
         raise DataError(f"data.name={cfg.name} reads a folder: set data.root=PATH")
-    return Path(cfg.root)
+    root = Path(cfg.root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: a file, not a folder: data.root (--root) names the folder that holds the "
+                        f"{cfg.name} dataset as its publisher distributes it")
+    return root
 
 
 def _nmnist_layout(root: Path, split: str) -> Listing:
@@ -71,16 +75,19 @@ def _read_gesture(path: Path) -> np.ndarray:
 
 
 def _shd_layout(root: Path, split: str) -> Listing:
-    """An SHD-format file per split (shd_train.h5, shd_test.h5): one recording per index, its label from the file."""
+    """An SHD-format file per split (shd_train.h5, shd_test.h5): one recording per index, its label from the file
+    (one of SHD's 20 classes)."""
     path = require_dir(root, "SHD's shd_train.h5 and shd_test.h5") / spoken.FILES[split]
-    labels, speakers = shd.labels(path)
+    labels, speakers = shd.labels(path, len(speech.CLASSES))
     return Listing([Recording(path, tuple(Sample(int(c), index=i, group=int(g))
                                           for i, (c, g) in enumerate(zip(labels, speakers))))])
 
 
-def _read_shd(path: Path) -> list[np.ndarray]:
-    r = shd.read(path, 1 << 16)         # units are checked against the sensor per sample (dataset._check_sensor)
-    return [r.events(i) for i in range(len(r.labels))]
+def _read_shd(path: Path) -> shd.Recordings:
+    """Every recording of an SHD-format file, each checked when it is taken (``Recordings.events``: one bad
+    recording is one error, skipped alone with data.on_error=skip); units are checked against the dataset's
+    channels per sample (dataset._check_sensor)."""
+    return shd.read(path)
 
 
 CAMERA = {name: lambda c, s=sensor: s for name, sensor in (("nmnist", nmnist.SENSOR), ("dvs", (128, 128)))}

@@ -131,16 +131,17 @@ def rasters3(path: Path, panels: list[list[np.ndarray]], names: list[str], volta
 
 
 def confusion(path: Path, matrix: np.ndarray, classes, title: str) -> None:
-    """A confusion matrix: rows the true class, columns the predicted one, counts written in the cells."""
-    n = len(matrix)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.42 * n, 1.0 + 0.42 * n))
+    """A confusion matrix: rows the true class, columns the predicted one (and a last column of undecided samples
+    when the matrix has one more column than rows), counts written in the cells."""
+    n, m = matrix.shape
+    fig, ax = plt.subplots(figsize=(1.2 + 0.42 * m, 1.0 + 0.42 * n))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), c in np.ndenumerate(matrix):
         if c:
             ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
                     color="white" if c > matrix.max() / 2 else "black")
     labels = [str(c)[:10] for c in classes]
-    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_xticks(range(m), labels + ["undecided"] * (m - n), rotation=90, fontsize=7)
     ax.set_yticks(range(n), labels, fontsize=7)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     ax.title.set_fontsize(8)

@@ -35,10 +35,11 @@ class RunReport:
     config: dict
     kind: str = "run"
     metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/metrics.py)
+    undecided: dict = field(default_factory=dict)   # samples whose readout did not decide (no spike or a tie)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, **self.verification.to_json(), "accuracy": self.accuracy,
-                "test_samples": self.test_samples,
+                "test_samples": self.test_samples, "undecided": self.undecided,
                 **({"samples_requested": self.samples_requested}
                    if self.samples_requested > self.test_samples else {}),
                 "onnx_float": self.onnx_float, "netx": self.netx, "loihi2": self.loihi2, "data": self.data,
@@ -114,9 +115,12 @@ class VerifyReport:
             t = self.task
             out.append(Section(f"Task accuracy: {t['data']} (decoding: {t['decoding']})",
                                tuple({"variant": r["variant"], "accuracy": "-" if r["accuracy"] is None else
-                                      round(r["accuracy"], 4), "note": r["note"]} for r in t["rows"]),
-                               "The integer reference's confusion matrix is below; Lava and netx equal it where "
-                               "the verdict is IDENTICAL."))
+                                      round(r["accuracy"], 4), "undecided": "-" if r.get("undecided") is None
+                                      else r["undecided"], "note": r["note"]} for r in t["rows"]),
+                               f"{t['samples']} samples of {t['classes_present']} of the {len(t['classes'])} "
+                               f"classes (chance {t['chance']:.4f}); a readout that does not decide (no spike, or a "
+                               "tie for the most) is counted wrong. The integer reference's confusion matrix is "
+                               "below; Lava and netx equal it where the verdict is IDENTICAL."))
         if self.metrics:
             out += metric_sections(self.metrics)
         if self.float:

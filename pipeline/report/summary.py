@@ -8,8 +8,9 @@ from hardware.equivalence import BackendComparison, Verification
 
 def backend_line(b: BackendComparison, what: str = "samples") -> str:
     """One backend's comparison in one line, saying what it was compared against when that is not a check."""
-    tail = (f", past each sample's end included ({b.tail_positions:,} positions there)" if b.tail_positions
-            else "")
+    tail = ((", past each sample's end included" if b.tail_samples == b.compared else
+             f", past the end of {b.tail_samples} of the {b.compared} samples included")
+            + f" ({b.tail_positions:,} positions there)" if b.tail_positions else "")
     if b.certifies:
         head = (f"{b.backend:>9}: {b.identical}/{b.compared} {what} spike-identical in every layer and step it "
                 f"computed{tail} [{b.verdict}]")
@@ -68,6 +69,11 @@ def run_summary(report, out: Path) -> str:
     asked = (f"; {report.samples_requested} asked for, the test split has {report.test_samples}"
              if report.samples_requested > report.test_samples else "")
     lines = [f"test accuracy ({report.test_samples} samples{asked}): {acc}"]
+    u = report.undecided
+    if u.get("samples"):
+        lines.append(f"  undecided: {u['samples']} of {report.test_samples} samples have no output spike or a tie "
+                     f"for the most (class by lowest index, model.nir's declared readout; {u['correct_by_lowest_index']}"
+                     f" of them right so); golden accuracy {u['accuracy_counting_them_wrong']:.4f} counting them wrong")
     lines += training_lines(report.training, report.timings_s.get("train_s", 0.0))
     lines.append(f"expected spikes: {v.expected}")
     lines += verification_lines(v)
@@ -125,4 +131,10 @@ def task_lines(task: dict) -> list[str]:
     for r in task["rows"]:
         value = "     -" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
         out.append(f"    {r['variant']:<{width}s}  {value}" + (f"  ({r['note']})" if r["note"] else ""))
+    out.append(f"    chance: {task['chance']:.4f} (1 in {len(task['classes'])} classes; the samples cover "
+               f"{task['classes_present']} of them)")
+    skipped = task.get("skipped", [])
+    if skipped:
+        out.append(f"    skipped (data.on_error=skip): {len(skipped)} recording{'s' * (len(skipped) > 1)}, e.g. {skipped[0]['error']}"
+                   " (all in report.json task.skipped)")
     return out
