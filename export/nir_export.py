@@ -51,7 +51,8 @@ def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
         tau_mem = -dt / np.log(b) if b < 1 else np.inf       # b = 1: no leak
         r = 1.0 / (1.0 - b) if b < 1 else np.inf
     full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
-    meta = {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias, "bias_exp": 0,
+    meta = {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias,
+            "bias_exp": 0,
             "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
             "decay_rounding": "truncate toward zero"}
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(leak(p.bias, r)),

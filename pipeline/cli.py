@@ -97,11 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
                    help="--data: a framing or dataset setting, as `run` takes it (e.g. data.n_test=200, "
                         "data.cache=DIR); repeatable")
-    v.add_argument("--samples", type=int, help="random input samples (default 4), or with --data the first N "
-                                               "test recordings (default all)")
+    v.add_argument("--samples", type=int, help="random input samples (default 4), or with --data N test recordings "
+                                               "drawn stratified by class, seeded by --seed (default all)")
     v.add_argument("--steps", type=int, help="time steps (default 20 for random input; pads a file's input)")
     v.add_argument("--rate", type=float, help="random input: spike probability per input and step (default 0.2)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=int, default=0, help="random input's seed, or --data's draw of --samples (default 0)")
     v.add_argument("--workers", type=int, default=1, help="parallel Lava simulations (one network per sample)")
     v.add_argument("--vectors", type=int, default=32, help="samples stored as test vectors in vectors.h5 (default 32)")
     v.add_argument("--netx", action="store_true", help="quantise with weight exponents 0 and 1 only (thresholds "

@@ -76,10 +76,12 @@ conventions (NIR stores no dt; --dt and --method override):
   --data, in task accuracy). Not modelled: spiking at v >= threshold (sinabs; Loihi: v > threshold).
   details and equations: hardware/discretise.py (PRESETS)
 
-what accuracy will it have on Loihi 2? --data NAME frames that dataset's test recordings for the graph (bins of
---bin-us, default the graph's own bins or its dt) and prints one table on the same samples: the float graph with
+what accuracy will it have on Loihi 2? --data NAME frames that dataset's test recordings for the graph (whole bins
+of --bin-us, default the graph's own bins or its dt) and prints one table on the same samples: the float graph with
 its framework's reset, with Loihi 2's reset to zero, the integer reference, Lava (and netx), which must equal the
-reference. Decoding: spike-count argmax of the readout, or its maximum voltage when it does not spike.
+reference. --samples N draws N recordings stratified by class (seeded by --seed); the readout must have one neuron
+per class. Decoding: spike-count argmax of the readout, or its maximum voltage when it does not spike; no spike
+or a tie for the most is undecided and counted wrong (each row says how many), beside the chance level.
 
 examples:
   python -m pipeline verify model.nir --dt 1e-3

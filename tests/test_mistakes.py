@@ -7,8 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -259,7 +259,7 @@ def _synthesising(tmp_path: Path, workers_up: bool = True) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_sigkill_during_synthesis_leaves_no_process_and_the_next_call_sweeps_the_partial_folder(tmp_path):
-    from pipeline.data import spoken
+    from pipeline.data import building
     proc = _synthesising(tmp_path)
     started = _session(proc.pid)
     proc.kill()
@@ -268,9 +268,10 @@ def test_sigkill_during_synthesis_leaves_no_process_and_the_next_call_sweeps_the
     assert _session(proc.pid) == [], f"{len(started)} processes then, alive 10 s later: {_session(proc.pid)}"
     partial = list((tmp_path / "cache").glob(".spoken-digits-*"))
     assert len(partial) == 1                                     # SIGKILL runs no clean-up ...
-    assert spoken.sweep_partial(tmp_path / "cache") == partial and not partial[0].exists()   # ... the next call does
+    pattern = ".spoken-digits-v*"
+    assert building.sweep(tmp_path / "cache", pattern) == partial and not partial[0].exists()   # ... the next does
     (tmp_path / "cache" / ".spoken-digits-v6-seed0-ch64.other").mkdir()       # not marked: never ours to remove
-    assert spoken.sweep_partial(tmp_path / "cache") == []
+    assert building.sweep(tmp_path / "cache", pattern) == []
 
 
 @pytest.mark.slow
@@ -408,7 +409,8 @@ def test_options_that_would_be_ignored_or_misread_with_data_are_refused(capsys, 
 
 @pytest.mark.parametrize("args, fragment", [
     (("--bin-us", "1000"), "--bin-us without --data"), (("--root", "."), "--root without --data"),
-    (("--set", "data.n_test=3"), "--set without --data"), (("--rate", "0.2", "--input", "x.npy"), "--rate with --input"),
+    (("--set", "data.n_test=3"), "--set without --data"),
+    (("--rate", "0.2", "--input", "x.npy"), "--rate with --input"),
 ])
 def test_data_options_without_data_are_refused(capsys, tmp_path, args, fragment):
     from graphs import foreign_graph
@@ -457,25 +459,42 @@ def test_a_layer_has_one_name_in_the_graph_the_vectors_and_every_report():
     from models.snn import DeployedNet, IntLayer
     from pipeline.certify.vectors import node_names
     rng = np.random.default_rng(0)
-    model = DeployedNet((4,), (IntLayer("rec1", rng.integers(-50, 50, (6, 4)).astype(np.int8), 0,
-                                        CubaParams(2048, 256, 20), recurrent=rng.integers(-20, 20, (6, 6)).astype(np.int8)),
-                               IntLayer("fc1", rng.integers(-50, 50, (3, 6)).astype(np.int8), 0, CubaParams(2048, 256, 20))))
+    p = CubaParams(2048, 256, 20)
+    w = lambda *shape: rng.integers(-50, 50, shape).astype(np.int8)     # noqa: E731
+    model = DeployedNet((4,), (IntLayer("rec1", w(6, 4), 0, p, recurrent=w(6, 6)), IntLayer("fc1", w(3, 6), 0, p)))
     graph = to_nir(model, 0.02, 6)
     net = read.load(graph)
     assert list(net.populations) == ["rnn1.lif", "lif2"]
     assert node_names(graph) == {k: k for k in net.populations}
 
 
-def test_synthesis_workers_never_see_ctrl_c_and_lead_their_own_process_groups():
-    """Started with SIGINT blocked (a Ctrl-C while a worker starts up would print its traceback), each in a
-    process group of its own, so that the terminal's Ctrl-C reaches the command alone, which ends them."""
-    from pipeline.data import spoken
-    executor = spoken.synthesis_pool(2)
-    try:
-        spoken.start_workers(executor, 2)
+def test_cache_building_workers_never_see_ctrl_c_and_lead_their_own_process_groups():
+    """Synthesis and saccade simulation workers: started with SIGINT blocked (a Ctrl-C while a worker starts up
+    would print its traceback), each in a process group of its own, so that the terminal's Ctrl-C reaches the
+    command alone, which ends them."""
+    from pipeline.data import building
+    with building.workers(2) as executor:
         masks = [executor.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []).result() for _ in range(4)]
         groups = {executor.submit(os.getpgrp).result() for _ in range(4)}
-    finally:
-        executor.shutdown(wait=True)
     assert all(signal.SIGINT in m for m in masks) and os.getpgrp() not in groups
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])        # restored here
+
+
+def test_a_killed_builds_partial_folder_is_swept_by_the_next_and_a_failed_one_removed(tmp_path):
+    from pipeline.data import building
+    final = tmp_path / "digits-v1-seed0-40-10"
+    dead = tmp_path / "digits-v1-seed0-40-10.dead"
+    dead.mkdir()
+    (dead / building.PARTIAL_MARKER).write_text(json.dumps({"tool": "nmpipe", "owner": {
+        "pid": 2**22 + 12345, "start": "1", "host": socket.gethostname()}}))     # no such pid
+    foreign = tmp_path / "digits-v1-seed0-40-10.mine"
+    foreign.mkdir()
+    with pytest.raises(RuntimeError):
+        with building.partial(final, final.name + ".") as tmp:
+            assert not dead.exists() and foreign.exists()        # swept first: only the marked, dead one
+            (tmp / "x").write_text("x")
+            raise RuntimeError("the build failed")
+    assert not final.exists() and sorted(p.name for p in tmp_path.iterdir()) == [foreign.name]
+    with building.partial(final, final.name + ".") as tmp:
+        (tmp / "x").write_text("x")
+    assert (final / "x").read_text() == "x" and not (final / building.PARTIAL_MARKER).exists()

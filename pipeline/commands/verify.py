@@ -19,7 +19,7 @@ import numpy as np
 from hardware import equivalence, h5safe, loihi2, metrics, read
 from hardware.backends import BACKENDS, Options, reference
 from hardware.discretise import PRESETS
-from hardware.equivalence import Expected, Measured
+from hardware.equivalence import Measured
 from hardware.errors import GraphError
 from hardware.ir import Network
 from hardware.loihi2 import Limits

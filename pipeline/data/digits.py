@@ -10,16 +10,13 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import os
-import shutil
 import sys
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.data import saccades
+from pipeline.data import building, saccades
 from pipeline.data.formats import idx, nmnist
 from pipeline.data.layout import DataError
 
@@ -70,24 +67,19 @@ def _record(chunk) -> list[tuple[str, bytes]]:
 
 def build_cache(root: Path, images: np.ndarray, labels: np.ndarray, splits: dict[str, np.ndarray], seed: int,
                 workers: int = 2) -> Path:
-    """Simulate the recordings into ``root`` (atomically: a partial build never looks complete)."""
+    """Simulate the recordings into ``root`` (atomically: a partial build never looks complete; workers and the
+    partial folder as ``pipeline/data/building.py`` says)."""
     jobs = [(int(i), images[i], seed, f"{split}/{labels[i]}/{i:05d}.bin")
             for split, indices in splits.items() for i in indices]
     print(f"simulating {len(jobs)} saccade recordings once, cached in {root}", file=sys.stderr, flush=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    try:
-        chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-        with ProcessPoolExecutor(workers) as pool, \
-                tqdm(total=len(jobs), desc="simulating saccade recordings", unit="image", disable=None) as bar:
-            for done in pool.map(_record, chunks):
-                for rel, data in done:
-                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (tmp / rel).write_bytes(data)
-                bar.update(len(done))
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    with building.partial(root, root.name + ".") as tmp, building.workers(workers) as pool, \
+            tqdm(total=len(jobs), desc="simulating saccade recordings", unit="image", disable=None) as bar:
+        for done in pool.map(_record, chunks):
+            for rel, data in done:
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / rel).write_bytes(data)
+            bar.update(len(done))
     return root
 
 

@@ -72,8 +72,9 @@ def run_summary(report, out: Path) -> str:
     u = report.undecided
     if u.get("samples"):
         lines.append(f"  undecided: {u['samples']} of {report.test_samples} samples have no output spike or a tie "
-                     f"for the most (class by lowest index, model.nir's declared readout; {u['correct_by_lowest_index']}"
-                     f" of them right so); golden accuracy {u['accuracy_counting_them_wrong']:.4f} counting them wrong")
+                     "for the most (class by lowest index, model.nir's declared readout; "
+                     f"{u['correct_by_lowest_index']} of them right so); golden accuracy "
+                     f"{u['accuracy_counting_them_wrong']:.4f} counting them wrong")
     lines += training_lines(report.training, report.timings_s.get("train_s", 0.0))
     lines.append(f"expected spikes: {v.expected}")
     lines += verification_lines(v)
@@ -135,6 +136,6 @@ def task_lines(task: dict) -> list[str]:
                f"{task['classes_present']} of them)")
     skipped = task.get("skipped", [])
     if skipped:
-        out.append(f"    skipped (data.on_error=skip): {len(skipped)} recording{'s' * (len(skipped) > 1)}, e.g. {skipped[0]['error']}"
-                   " (all in report.json task.skipped)")
+        out.append(f"    skipped (data.on_error=skip): {len(skipped)} recording{'s' * (len(skipped) > 1)}, e.g. "
+                   f"{skipped[0]['error']} (all in report.json task.skipped)")
     return out
