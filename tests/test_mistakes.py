@@ -471,13 +471,19 @@ def test_a_layer_has_one_name_in_the_graph_the_vectors_and_every_report():
 def test_cache_building_workers_never_see_ctrl_c_and_lead_their_own_process_groups():
     """Synthesis and saccade simulation workers: started with SIGINT blocked (a Ctrl-C while a worker starts up
     would print its traceback), each in a process group of its own, so that the terminal's Ctrl-C reaches the
-    command alone, which ends them."""
-    from pipeline.data import building
-    with building.workers(2) as executor:
-        masks = [executor.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []).result() for _ in range(4)]
-        groups = {executor.submit(os.getpgrp).result() for _ in range(4)}
-    assert all(signal.SIGINT in m for m in masks) and os.getpgrp() not in groups
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])        # restored here
+    command alone, which ends them. In a fresh interpreter, where making the pool starts multiprocessing's
+    resource tracker (which unblocks SIGINT in its caller's thread)."""
+    script = ("import os, signal, json; from pipeline.data import building\n"
+              "with building.workers(2) as ex:\n"
+              "    masks = [signal.SIGINT in ex.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []).result()"
+              " for _ in range(4)]\n"
+              "    groups = {ex.submit(os.getpgrp).result() for _ in range(4)}\n"
+              "print(json.dumps({'blocked': masks, 'own_group': os.getpgrp() not in groups,"
+              " 'restored': signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, []),"
+              " 'handler': signal.getsignal(signal.SIGINT) is signal.default_int_handler}))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == {"blocked": [True] * 4, "own_group": True, "restored": True, "handler": True}
 
 
 def test_a_killed_builds_partial_folder_is_swept_by_the_next_and_a_failed_one_removed(tmp_path):

@@ -264,7 +264,8 @@ def validate(cert, path: Path) -> None:
     n = cert.get("samples_compared")
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
         raise CertificateError(f"{path}: field 'samples_compared' must be a whole number 1..10,000,000 (the samples "
-                               "the verification compared)")
+                               "the verification compared; certificates written before it was added: run or verify "
+                               "again)")
 
 
 # --- counts that must agree with each other ---------------------------------------------------------------------

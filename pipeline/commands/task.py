@@ -113,7 +113,8 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
     else:
         raise ConfigError(f"the graph's dt ({net.dt:g}) counts time steps, not seconds ({net.source} convention): "
                           f"give --bin-us, the time one step stands for")
-    bins = max(1, math.ceil(duration / width - 1e-9))      # whole bins of the width asked for
+    bins = max(1, math.ceil(duration / width - 1e-6))      # whole bins of the width asked for (a millionth of a
+                                                           # bin of float rounding in a dt is not one more bin)
     if bins > cfg.data.max_bins:
         raise ConfigError(f"{how} frames {duration / 1000:g} ms of {name} into {bins} bins, more than data.max_bins "
                           f"{cfg.data.max_bins} (Loihi 2's configured bound is {Limits().max_steps} steps): give a "

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -26,26 +27,44 @@ from pipeline.runfolder import _owner, _owner_dead
 PARTIAL_MARKER = ".nmpipe-partial.json"
 
 
-def start_workers(executor: ProcessPoolExecutor, workers: int) -> None:
-    """Start ``executor``'s ``workers`` processes with SIGINT blocked: they inherit the mask, so a Ctrl-C while
-    one starts up (before it leads its own process group) never reaches it; this process receives the Ctrl-C
-    once the mask is restored."""
+@contextlib.contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C held for the block, and raised after it (with the command's own handler) if it came.
+
+    SIGINT is blocked in this thread, so the processes started in the block inherit a mask that keeps it from
+    them while they start up (before each leads its own process group). Blocking is per thread and a process's
+    signal may go to any of its threads (torch's, tqdm's), so the handler is also swapped for one that only
+    records it: a Ctrl-C never cuts a worker's start in half (the worker would print a traceback)."""
+    caught: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum)) if main else None
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        for f in [executor.submit(os.getpid) for _ in range(workers)]:     # each submit starts one
-            f.result(timeout=120)               # a worker that cannot start must not hold Ctrl-C forever
+        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)        # a Ctrl-C pending on this thread arrives now
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)       # the command's own handler: raises its interrupt
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def workers(n: int) -> Iterator[ProcessPoolExecutor]:
-    """``n`` worker processes (at most the CPUs), started as the module docstring says; on any exception in the
-    block (Ctrl-C included) they are killed, with what they forked, before it propagates."""
+    """``n`` worker processes (at most the CPUs), started as the module docstring says (all of them before the
+    block runs, with Ctrl-C held: :func:`ctrl_c_held`); on any exception in the block (Ctrl-C included) they are
+    killed, with what they forked, before it propagates."""
     n = max(1, min(n, os.cpu_count() or 1))
+    # Made outside the held block: making it starts multiprocessing's resource tracker, which unblocks SIGINT in
+    # this thread when it has started (the tracker itself ignores SIGINT).
     executor = pool.pool(n, multiprocessing.get_context("spawn"))
     try:
-        start_workers(executor, n)
+        with ctrl_c_held():
+            for f in [executor.submit(os.getpid) for _ in range(n)]:       # each submit starts one
+                f.result(timeout=120)           # a worker that cannot start must not hold Ctrl-C forever
         yield executor
     except BaseException:
         pool.kill(executor)                     # a worker mid-task never returns by itself in time

@@ -49,7 +49,10 @@ class RunReport:
     @property
     def intro(self) -> str:
         v = self.verification
-        return (f"Golden (integer) accuracy {self.accuracy['golden']:.4f} on {self.test_samples} test samples. "
+        u = self.undecided.get("samples", 0)
+        return (f"Golden (integer) accuracy {self.accuracy['golden']:.4f} on {self.test_samples} test samples"
+                + (f" ({u} undecided: no output spike or a tie, decided by lowest index; "
+                   f"{self.undecided['accuracy_counting_them_wrong']:.4f} counting them wrong)" if u else "") + ". "
                 f"Expected spikes: {v.expected}. Every certifying backend is compared at every step it computes, "
                 f"in every layer and sample. Verdict: {v.verdict}.")
 
