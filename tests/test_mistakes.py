@@ -191,6 +191,8 @@ def test_a_certificate_whose_counts_contradict_each_other_or_the_folder_rechecks
     assert "verdict" not in out.splitlines()[-1] or "TAMPERED" in out.splitlines()[-1]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_lava_names_the_samples_whose_tail_it_did_not_compute():
     """Batched Lava computes a sample's tail in the next sample's first steps: the last of each chunk has none."""
     from conftest import random_net, verified
@@ -210,10 +212,14 @@ def test_lava_names_the_samples_whose_tail_it_did_not_compute():
 
 # --- 4. an untrained network ------------------------------------------------------------------------------------
 
-def test_zero_epochs_are_refused_and_the_certificate_states_the_training(capsys, tmp_path, quick_run_all):
+def test_zero_epochs_are_refused(capsys, tmp_path):
     refused(capsys, "run", "--quick", "--set", "train.epochs=0", "--out", tmp_path / "r",
             fragments=("train.epochs", ">= 1", "never trained"))
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_a_run_certificate_states_the_training_the_classes_and_the_undecided(quick_run_all):
     folder, _ = quick_run_all
     cert = json.loads((folder / "certificate.json").read_text())
     assert cert["training"]["epochs"] == 1 and cert["training"]["trainer"] == "bptt"
