@@ -109,9 +109,13 @@ def train_sinabs(path: Path) -> dict:
             loss.backward()
             opt.step()
     with torch.no_grad():
-        def acc(split) -> float:
-            return float((net(spikes(split.frames)).argmax(1).numpy() == split.labels).mean())
-        val, test = acc(data.val), acc(data.test)
+        def acc(split, strict: bool = False) -> float:
+            counts = net(spikes(split.frames)).numpy()
+            right = counts.argmax(1) == split.labels          # lowest index on ties, as torch's argmax
+            if strict:                                        # verify's rule: no spike or a tie is wrong
+                right &= (counts == counts.max(1, keepdims=True)).sum(1) == 1
+            return float(right.mean())
+        val, test, strict = acc(data.val), acc(data.test), acc(data.test, strict=True)
     w1, w2 = net.fc1.weight.detach().double().numpy(), net.fc2.weight.detach().double().numpy()
     lif = lambda n: nir.LIF(tau=np.full(n, TAU), r=np.ones(n), v_leak=np.zeros(n),          # noqa: E731
                             v_threshold=np.full(n, THRESHOLD), v_reset=np.zeros(n))
@@ -122,7 +126,8 @@ def train_sinabs(path: Path) -> dict:
                "output": nir.Output(output_type={"output": np.array([10])})},
         edges=[("input", "flatten"), ("flatten", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
                ("lif2", "output")]))
-    return {"val_accuracy_torch": val, "test_accuracy_torch": test, "train_s": round(time.perf_counter() - t0, 1),
+    return {"val_accuracy_torch": val, "test_accuracy_torch": test, "test_accuracy_torch_undecided_wrong": strict,
+            "train_s": round(time.perf_counter() - t0, 1),
             "train_samples": int(len(y))}
 
 
@@ -140,8 +145,11 @@ def main() -> None:
                            "metrics": {k: report["metrics"][k] for k in (
                                "footprint_bytes", "parameter_count", "connection_sparsity", "activation_sparsity",
                                "synops_effective_acs", "synops_dense")},
-                           "same_as_run": report["task_accuracy"]["reference"] == ran["accuracy"]["golden"]
-                           and report["task_accuracy"]["lava"] == ran["accuracy"]["lava"]}
+                           "run_undecided": ran["undecided"],
+                           # verify counts an undecided readout wrong; the run decides it by lowest index and
+                           # reports the accuracy counting them wrong beside it
+                           "same_as_run": report["task_accuracy"]["reference"] == report["task_accuracy"]["lava"]
+                           == ran["undecided"]["accuracy_counting_them_wrong"]}
         print(json.dumps(results["ours"]), flush=True)
         ours_table = table(ver.stdout, f"{tmp}/run", "runs/default")
 
@@ -153,7 +161,7 @@ def main() -> None:
                                   "task_accuracy": report["task_accuracy"], "samples": report["task"]["samples"],
                                   "decoding": report["decoding"], "warnings": report["warnings"],
                                   "float_row_equals_pytorch": report["task_accuracy"]["float_framework_reset"]
-                                  == results["sinabs"]["test_accuracy_torch"]})
+                                  == results["sinabs"]["test_accuracy_torch_undecided_wrong"]})
         print(json.dumps(results["sinabs"]), flush=True)
         sinabs_table = table(sv.stdout, f"{tmp}/sinabs.nir", "sinabs.nir")
     OUT.with_suffix(".json").write_text(json.dumps(results, indent=1))
@@ -161,11 +169,14 @@ def main() -> None:
     text = (f"$ python -m pipeline verify runs/default/model.nir --data digits --workers 2   (verdict {o['verdict']})\n"
             + ours_table
             + f"the run itself reported: golden {o['run_accuracy']['golden']:.4f}, lava {o['run_accuracy']['lava']:.4f} "
-              f"on the same {o['run_test_samples']} samples\n\n"
+              f"on the same {o['run_test_samples']} samples, deciding its {o['run_undecided']['samples']} undecided by "
+              f"lowest index; {o['run_undecided']['accuracy_counting_them_wrong']:.4f} counting them wrong (the "
+              f"reference row {'equals' if o['same_as_run'] else 'differs from'} it)\n\n"
             + f"$ python -m pipeline verify sinabs.nir --source sinabs --data digits --bin-us 38750 --workers 2   "
               f"(verdict {s['verdict']})\n" + sinabs_table
             + f"the float SNN in PyTorch (sinabs's update, subtract reset): test accuracy {s['test_accuracy_torch']:.4f}"
-              f" (the first row {'equals' if s['float_row_equals_pytorch'] else 'differs from'} it)\n")
+              f" (lowest index on ties), {s['test_accuracy_torch_undecided_wrong']:.4f} counting no spike or a tie "
+              f"wrong (the first row {'equals' if s['float_row_equals_pytorch'] else 'differs from'} it)\n")
     OUT.with_suffix(".txt").write_text(text)
     print(text)
 
