@@ -72,6 +72,9 @@ def check_exportable(net: Network) -> None:
                              "weights are integers and whose exponent netx derives itself")
         w = np.concatenate([(s.weight.astype(np.int64) << s.exp).ravel() for s in
                             (syn,) + ((rec.synapse,) if rec else ())])
+        if not isinstance(syn, Conv) and not w.any():
+            raise GraphError(f"layer {name}: every weight is zero; lava-dl netx cannot load such a dense layer (its "
+                             "optimize_weight_bits divides by the largest weight)")
         if not isinstance(syn, Conv) and (w.max(initial=0) > 254 or w.min(initial=0) < -256):
             raise WeightRangeError(f"layer {name}: effective weights q << {syn.exp} span [{w.min()}, {w.max()}], "
                              "outside netx's synapse range [-256, 254]")

@@ -510,3 +510,25 @@ def test_a_killed_builds_partial_folder_is_swept_by_the_next_and_a_failed_one_re
     with building.partial(final, final.name + ".") as tmp:
         (tmp / "x").write_text("x")
     assert (final / "x").read_text() == "x" and not (final / building.PARTIAL_MARKER).exists()
+
+
+def test_a_dense_layer_of_zero_weights_is_not_written_for_netx(capsys, tmp_path):
+    """lava-dl netx divides by a dense layer's largest weight when it loads one: all zero crashed it inside a Lava
+    worker. verify now notes why model.net was not written and runs Lava alone."""
+    from export import netx_export
+    from hardware import read
+    from hardware.errors import GraphError
+    net = read.load(audio_graph(tmp_path / "g.nir", 3, inputs=5), dt=DT)
+    with pytest.raises(GraphError, match="layer lif: every weight is zero; lava-dl netx cannot load"):
+        netx_export.write(net, tmp_path / "model.net")
+    assert not (tmp_path / "model.net").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_an_exception_in_a_lava_worker_is_one_line_naming_the_samples():
+    import math
+    from hardware.backends.pool import run_all
+    from hardware.errors import LavaError
+    with pytest.raises(LavaError, match=r"^Lava fixed_pt failed on samples 0\.\.: ValueError: math domain error$"):
+        run_all(math.sqrt, [(-1.0,)], 1, 60, "Lava fixed_pt", [1], ["samples 0.."], progress=False)

@@ -123,8 +123,9 @@ def run_all(fn: Callable, tasks: Sequence[tuple], workers: int, timeout: float, 
             sizes: Sequence[int], names: Sequence[str], progress: bool = True) -> list:
     """``fn(*task)`` for every task in the pool, results in order; a progress bar counts ``sizes`` (samples).
 
-    A task that runs past ``timeout`` seconds, a worker that dies, or an interrupt (Ctrl-C) ends every worker
-    and its Lava processes; the first two raise :class:`LavaError` naming the task (``names``). Never more
+    A task that runs past ``timeout`` seconds, a worker that dies, an exception in a worker, or an interrupt
+    (Ctrl-C) ends every worker and its Lava processes; all but the last raise :class:`LavaError` naming the task
+    (``names``). Never more
     workers than the machine can run at once (:func:`capped`)."""
     results: list = [None] * len(tasks)
     with pool(max(1, min(capped(workers), len(tasks)))) as executor:
@@ -141,6 +142,9 @@ def run_all(fn: Callable, tasks: Sequence[tuple], workers: int, timeout: float, 
         except BrokenProcessPool:
             kill(executor)
             raise LavaError(f"a Lava worker died while running {names[i]}") from None
+        except Exception as e:                  # raised in the worker (by Lava, lava-dl or our model)
+            kill(executor)
+            raise LavaError(f"{desc} failed on {names[i]}: {type(e).__name__}: {' '.join(str(e).split())}") from None
         except BaseException:
             kill(executor)
             raise

@@ -21,8 +21,9 @@ from hardware import equivalence, h5safe, nir_checks, nir_contract, read
 from hardware.backends import BACKENDS, Options
 from hardware.equivalence import Expected, Verification
 from hardware.errors import GraphError
-from pipeline.certify import certificate, vectors
-from pipeline.certify.certificate import CERTIFICATE, CertificateError
+from pipeline.certify import certificate, received, vectors
+from pipeline.certify.certificate import CERTIFICATE
+from pipeline.certify.errors import CertificateError
 from pipeline.report.summary import silence_lines, verification_lines
 
 
@@ -135,11 +136,11 @@ def recheck(folder: Path, workers: int = 2, progress: bool = True) -> Recheck:
     why = _plain_file(folder, CERTIFICATE)
     if why and why != "missing":
         raise CertificateError(f"{folder / CERTIFICATE}: {why}")
-    cert = certificate.read(folder)
+    cert = received.read(folder)
     now = certificate.versions()
     diffs = tuple(f"{k}: certified with {v}, here {now.get(k)}" for k, v in cert["versions"].items()
                   if now.get(k) != v)
-    changed = tampered(folder, cert) + [f"{CERTIFICATE}: {line}" for line in certificate.inconsistencies(cert)]
+    changed = tampered(folder, cert) + [f"{CERTIFICATE}: {line}" for line in received.inconsistencies(cert)]
     if changed:
         return Recheck(folder, cert, tuple(changed), diffs)
     for name in cert["files_sha256"]:
