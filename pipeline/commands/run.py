@@ -65,11 +65,8 @@ def preflight(cfg: RunConfig) -> None:
     shape the dataset frames to, and the untrained network (the same architecture, as it would deploy) against
     Loihi 2's structural limits (steps per inference, fan-in per core, cores per chip;
     ``hardware/loihi2.structure``). Integer ranges depend on the trained weights and are checked after training."""
-    from pipeline.data.frames import frame_shape
     from pipeline.data.registry import DATASETS
-    spec = DATASETS[cfg.data.name]
-    sensor = tuple(-(-n // cfg.data.downsample) for n in spec.sensor(cfg.data))
-    model = loop.build_model(cfg, frame_shape(sensor), len(spec.classes))
+    model = loop.build_model(cfg, dataset.input_shape(cfg.data), len(DATASETS[cfg.data.name].classes))
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
     net = read.load(nir_export.to_nir(model.deployed(), dt, cfg.data.n_bins))
     problems = [str(v) for v in loihi2.structure(net)]

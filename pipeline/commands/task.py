@@ -35,7 +35,6 @@ from hardware.loihi2 import Limits
 from hardware.trace import Trace
 from pipeline.config import ConfigError, RunConfig, apply_overrides
 from pipeline.data import dataset, registry
-from pipeline.data.frames import frame_shape
 
 MAX_WORDS = 1 << 28        # input values a verification holds (2 GiB of int64 spikes)
 
@@ -59,6 +58,7 @@ def physical(net: Network) -> bool:
 
 
 def readout_size(net: Network) -> tuple[str, int]:
+    """The readout population the class is decoded from, and its neurons."""
     out = net.readout[-1] if net.readout else list(net.populations)[-1]
     return out, net.populations[out].size
 
@@ -122,7 +122,7 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
     widened = round(bins * width) != duration
     duration = round(bins * width)
     cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
-    per_step = frame_shape(tuple(-(-n // cfg.data.downsample) for n in spec.sensor(cfg.data)))
+    per_step = dataset.input_shape(cfg.data)
     if per_step != tuple(net.input_shape) and math.prod(per_step) != net.input_size:   # before reading anything
         raise GraphError(f"{name} frames to {per_step} per step ({math.prod(per_step):,} inputs); the graph's "
                          f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
@@ -160,7 +160,7 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
 def decode(net: Network, spikes: dict, voltage: dict, steps: int) -> tuple[np.ndarray, str]:
     """Class per sample from the readout population over the first ``steps`` steps, and how it was decoded;
     -1 where the readout does not decide: no spike (or no voltage) at all, or a tie for the most."""
-    out = net.readout[-1] if net.readout else list(net.populations)[-1]
+    out, _ = readout_size(net)
     pop = net.populations[out]
     if pop.spiking:
         score, how = spikes[out][:, :steps].sum(axis=1), f"spike count argmax of {out!r}"

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.config import DataConfig
 from pipeline.data.formats.errors import EventFileError
-from pipeline.data.frames import to_frames
+from pipeline.data.frames import frame_shape, to_frames
 from pipeline.data.layout import DataError, Listing, check_same_classes
 from pipeline.data.registry import DATASETS, DatasetSpec, cache_dir
 from pipeline.data.split import Split
@@ -53,11 +53,21 @@ def _cut(events: np.ndarray, t0, t1) -> np.ndarray:
     return events
 
 
+def framed_sensor(cfg: DataConfig) -> tuple[int, ...]:
+    """The sensor as framed: (H, W) or (C,) of the dataset, divided by data.downsample (rounded up)."""
+    return tuple(-(-n // cfg.downsample) for n in DATASETS[cfg.name].sensor(cfg))
+
+
+def input_shape(cfg: DataConfig) -> tuple[int, ...]:
+    """One time bin of the framed data, from the configuration alone: (2, H, W) or (C,)."""
+    return frame_shape(framed_sensor(cfg))
+
+
 def _frame(events: np.ndarray, cfg: DataConfig, spec: DatasetSpec) -> np.ndarray:
     if cfg.denoise_us and len(events):
         events = tonic.functional.denoise_numpy(events, filter_time=cfg.denoise_us)
     f = cfg.downsample
-    sensor = tuple(-(-n // f) for n in spec.sensor(cfg))
+    sensor = framed_sensor(cfg)
     if f > 1:
         events = events.copy()
         events["x"] //= f
