@@ -337,7 +337,7 @@ def _tails_not_computed(names: list[str], exp: Trace, got: Trace, steps: int) ->
         most = int(done.sum(axis=1).max(initial=0))
         if most < expected_tail:
             per_layer.append(f"{k} {most} of {expected_tail}")
-    if not any_tail.any() or not (per_layer or not any_tail.all()):
+    if not any_tail.any() or (not per_layer and any_tail.all()):
         return "", int(any_tail.sum())
     missing = np.flatnonzero(~any_tail)
     parts = []

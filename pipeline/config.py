@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -231,7 +232,6 @@ PATH_KEYS = ("data.root", "data.cache", "data.distilled")
 def expand_home(path: str) -> str:
     """``~`` and ``~user`` expanded as a shell would: the shell leaves them alone in ``--out=~/x`` and
     ``--set data.root=~/x``, and a folder literally named ``~`` is never what was meant."""
-    import os
     return os.path.expanduser(path) if path.startswith("~") else path
 
 

@@ -59,6 +59,29 @@ def quick_run_all(tmp_path_factory, quick_cache):
     return out, proc.stdout
 
 
+def call(capsys, *args) -> tuple[int, str, str]:
+    """The command line in this process (``pipeline.cli.main``): exit status, stdout, stderr. A traceback fails
+    the calling test as an exception."""
+    from pipeline.cli import main
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:           # argparse
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def refused(capsys, *args, fragments=()) -> str:
+    """Exit 2 with one 'error:' line, the last (progress notes may come before it), holding every fragment."""
+    rc, out, err = call(capsys, *args)
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert rc == 2 and errors == lines[-1:] and "Traceback" not in err, (rc, err[-2000:])
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+    return lines[-1]
+
+
 def verified(net, x, backends=("lava",), workers: int = 2, chunk: int = 250, folder=None):
     """The verification stage on ``net``: the integer reference (run on past each sample's end) as expected, the
     named real backends compared with it at every step they compute."""

@@ -11,34 +11,14 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import random_net
+from conftest import call, random_net, refused
 from datafolders import cifar10dvs_folder, gesture_tonic_folder, nmnist_folder
 from graphs import DT, foreign_graph
 
 from export.nir_export import to_nir
 from hardware import nir_checks, nir_contract
 from hardware.errors import GraphError
-from pipeline.cli import main
 
-
-
-def call(capsys, *args) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:           # argparse
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(capsys, *args, fragments=()) -> str:
-    rc, out, err = call(capsys, *args)
-    lines = err.strip().splitlines()       # progress notes (e.g. "simulating ...") may come before the error
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert rc == 2 and errors == lines[-1:] and "Traceback" not in err, (rc, err[-2000:])
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
-    return lines[-1]
 
 
 # --- 4. non-finite configuration, diverging training ------------------------------------------------------------
@@ -47,19 +27,19 @@ def one_line(capsys, *args, fragments=()) -> str:
                                   "train.weight_decay=inf", "select.ratio=nan", "distill.lr=-inf"])
 def test_non_finite_configuration_is_refused(item, capsys, tmp_path):
     key, value = item.split("=")
-    one_line(capsys, "run", "--quick", "--set", item, "--out", tmp_path / "r",
+    refused(capsys, "run", "--quick", "--set", item, "--out", tmp_path / "r",
              fragments=(key, "finite", value))
     assert not (tmp_path / "r").exists()
 
 
 def test_a_zero_surrogate_slope_is_refused(capsys, tmp_path):
-    one_line(capsys, "run", "--set", "train.surrogate_slope=0", "--out", tmp_path / "r",
+    refused(capsys, "run", "--set", "train.surrogate_slope=0", "--out", tmp_path / "r",
              fragments=("train.surrogate_slope", "> 0"))
 
 
 @pytest.mark.slow
 def test_training_that_diverges_stops_naming_the_epoch(capsys, tmp_path, quick_cache):
-    line = one_line(capsys, "run", "--quick", "--target", "reference", "--set", "train.lr=1e30",
+    line = refused(capsys, "run", "--quick", "--target", "reference", "--set", "train.lr=1e30",
                     "--set", f"data.cache={quick_cache}", "--out", tmp_path / "r",
                     fragments=("training diverged in epoch 1/1", "train.lr = 1e+30"))
     assert "nothing was written" in line and list(tmp_path.iterdir()) == []
@@ -139,7 +119,7 @@ def test_verify_names_the_node_and_field_of_a_bad_value(node, field, value, frag
     if "tau" in field:
         arr[...] = value            # every neuron, as in the case
     setattr(g.nodes[node], field, arr)
-    one_line(capsys, "verify", _write(tmp_path, g), "--out", tmp_path / "v",
+    refused(capsys, "verify", _write(tmp_path, g), "--out", tmp_path / "v",
              fragments=(f"node {node!r}", field, fragment))
     assert not (tmp_path / "v").exists()
 
@@ -148,7 +128,7 @@ def test_verify_names_the_node_and_field_of_a_bad_value(node, field, value, frag
                                           ("--rate", "-0.1"), ("--rate", "1.5"), ("--rate", "nan"),
                                           ("--samples", "0"), ("--steps", "0"), ("--workers", "0")])
 def test_verify_names_a_bad_option(option, value, capsys, tmp_path):
-    one_line(capsys, "verify", _write(tmp_path, foreign_graph()), option, value, "--out", tmp_path / "v",
+    refused(capsys, "verify", _write(tmp_path, foreign_graph()), option, value, "--out", tmp_path / "v",
              fragments=(option,))
     assert not (tmp_path / "v").exists()
 
@@ -172,7 +152,7 @@ def test_verify_refuses_inputs_that_are_not_spikes(case, capsys, tmp_path):
     else:
         path, fragment = tmp_path / "x.npy", "empty"
         np.save(path, np.zeros((0, 6)))
-    one_line(capsys, "verify", _write(tmp_path, foreign_graph()), "--input", path, "--out", tmp_path / "v",
+    refused(capsys, "verify", _write(tmp_path, foreign_graph()), "--input", path, "--out", tmp_path / "v",
              fragments=(str(path), fragment))
     assert not (tmp_path / "v").exists()
 
@@ -182,21 +162,21 @@ def test_an_unknown_node_type_is_named(capsys, tmp_path):
     with h5py.File(path, "r+") as f:
         del f["node/nodes/lif/type"]
         f["node/nodes/lif/type"] = np.bytes_("Foo")
-    one_line(capsys, "verify", path, "--out", tmp_path / "v", fragments=("node 'lif' has type 'Foo'",))
-    one_line(capsys, "check", path, fragments=("node 'lif' has type 'Foo'",))
+    refused(capsys, "verify", path, "--out", tmp_path / "v", fragments=("node 'lif' has type 'Foo'",))
+    refused(capsys, "check", path, fragments=("node 'lif' has type 'Foo'",))
 
 
 @pytest.mark.parametrize("command", ["verify", "check"])
 def test_a_folder_or_a_non_nir_file_given_as_the_graph_is_one_line(command, capsys, tmp_path):
     (tmp_path / "notes.nir").write_text("not hdf5")
-    one_line(capsys, command, tmp_path, fragments=("is a folder",))
-    one_line(capsys, command, tmp_path / "notes.nir", fragments=("not a readable NIR file",))
+    refused(capsys, command, tmp_path, fragments=("is a folder",))
+    refused(capsys, command, tmp_path / "notes.nir", fragments=("not a readable NIR file",))
 
 
 def test_taus_that_differ_are_printed_as_taus(capsys, tmp_path):
     g = foreign_graph()
     g.nodes["lif"].tau = np.array([0.005, 0.005, 0.005, 0.005, 0.01])
-    one_line(capsys, "verify", _write(tmp_path, g), "--out", tmp_path / "v",
+    refused(capsys, "verify", _write(tmp_path, g), "--out", tmp_path / "v",
              fragments=("node 'lif': tau differs between neurons (0.005..0.01 s)",))
 
 
@@ -258,7 +238,7 @@ def test_check_refuses_a_graph_whose_fields_are_bad_or_disagree_with_its_metadat
     change, value, fragments = CHECK_CASES[case]
     g = our_graph()
     change(g, value)
-    one_line(capsys, "check", _write(tmp_path, g), fragments=fragments)
+    refused(capsys, "check", _write(tmp_path, g), fragments=fragments)
 
 
 def test_check_passes_our_exported_graph(capsys, tmp_path):
@@ -276,7 +256,7 @@ def _data(capsys, root, name="nmnist", *extra):
 def test_a_renamed_class_folder_is_named(capsys, tmp_path):
     root = nmnist_folder(tmp_path / "nm")
     (root / "Train" / "3").rename(root / "Train" / "three")
-    one_line(capsys, "data", "--name", "nmnist", "--root", root, fragments=(str(root / "Train" / "three"),
+    refused(capsys, "data", "--name", "nmnist", "--root", root, fragments=(str(root / "Train" / "three"),
                                                                               "not a class folder"))
 
 
@@ -284,7 +264,7 @@ def test_a_class_missing_from_one_split_is_named(capsys, tmp_path):
     root = nmnist_folder(tmp_path / "nm")
     for f in (root / "Train" / "3").iterdir():
         f.unlink()
-    one_line(capsys, "data", "--name", "nmnist", "--root", root,
+    refused(capsys, "data", "--name", "nmnist", "--root", root,
              fragments=("class '3' has no training samples",))
 
 
@@ -292,7 +272,7 @@ def test_a_zero_length_recording_is_named_or_skipped_and_listed(capsys, tmp_path
     root = nmnist_folder(tmp_path / "nm")
     empty = root / "Train" / "4" / "00000.bin"
     empty.write_bytes(b"")
-    one_line(capsys, "data", "--name", "nmnist", "--root", root, "--set", f"data.cache={tmp_path / 'c'}",
+    refused(capsys, "data", "--name", "nmnist", "--root", root, "--set", f"data.cache={tmp_path / 'c'}",
              fragments=(str(empty), "holds no events"))
     rc, out, err = call(capsys, "data", "--name", "nmnist", "--root", root, "--skip-bad",
                         "--set", f"data.cache={tmp_path / 'c'}")
@@ -305,7 +285,7 @@ def test_an_aedat2_file_with_only_a_header_is_named(capsys, tmp_path):
     root = cifar10dvs_folder(tmp_path / "cifar", per_class=2)
     bare = root / "cat" / "cifar10_cat_0.aedat"
     bare.write_bytes(b"#!AER-DAT2.0\r\n#Format: RAW\r\n")
-    one_line(capsys, "data", "--name", "cifar10dvs", "--root", root, "--set", "data.test_fraction=0.5",
+    refused(capsys, "data", "--name", "cifar10dvs", "--root", root, "--set", "data.test_fraction=0.5",
              "--set", f"data.cache={tmp_path / 'c'}", fragments=(str(bare), "holds no events"))
 
 
@@ -313,7 +293,7 @@ def test_a_folder_named_like_a_recording_is_named_as_a_folder(capsys, tmp_path):
     root = nmnist_folder(tmp_path / "nm")
     (root / "Train" / "1" / "99999.bin").mkdir()
     (root / "Train" / "1" / "99999.bin" / "x").write_bytes(b"\0" * 4096)
-    one_line(capsys, "data", "--name", "nmnist", "--root", root, "--set", f"data.cache={tmp_path / 'c'}",
+    refused(capsys, "data", "--name", "nmnist", "--root", root, "--set", f"data.cache={tmp_path / 'c'}",
              fragments=("99999.bin: is a folder, not an event file",))
 
 
@@ -322,7 +302,7 @@ def test_gesture_npy_files_not_named_by_class_index_are_named_or_skipped(name, c
     root = gesture_tonic_folder(tmp_path / "g")
     odd = root / "ibmGestureTrain" / "user01_led" / name
     shutil.copy(root / "ibmGestureTrain" / "user01_led" / "0.npy", odd)
-    one_line(capsys, "run", "--quick", "--target", "reference", "--out", tmp_path / "r",
+    refused(capsys, "run", "--quick", "--target", "reference", "--out", tmp_path / "r",
              "--set", "data.name=dvsgesture", "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'c'}",
              fragments=(str(odd), "class index"))
     rc, out, err = call(capsys, "data", "--name", "dvsgesture", "--root", root, "--skip-bad",
@@ -339,13 +319,13 @@ def test_a_corrupt_distilled_set_is_named(damaged, capsys, tmp_path):
     meta = {"data": {"name": "digits", "n_bins": 8, "duration_us": 310_000, "downsample": 1}}
     (folder / "meta.json").write_text(json.dumps(meta) if damaged != "meta.json" else "{not json")
     (folder / "distilled.npz").write_bytes(b"PK\x03\x04 broken")
-    one_line(capsys, "run", "--quick", "--target", "reference", "--out", tmp_path / "r",
+    refused(capsys, "run", "--quick", "--target", "reference", "--out", tmp_path / "r",
              "--set", f"data.distilled={folder}", fragments=(str(folder / damaged),))
 
 
 def test_argument_errors_are_one_line_too(capsys):
-    one_line(capsys, "verify", "g.nir", "--samples", "many", fragments=("--samples", "--help"))
-    one_line(capsys, "run", "--target", fragments=("--target",))
+    refused(capsys, "verify", "g.nir", "--samples", "many", fragments=("--samples", "--help"))
+    refused(capsys, "run", "--target", fragments=("--target",))
 
 
 def test_graph_error_for_a_missing_file_is_one_line(capsys, tmp_path):

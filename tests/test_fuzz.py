@@ -17,7 +17,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import random_net
+from conftest import call as cli_call, random_net
 from datafolders import cifar10dvs_folder, gesture_folder, gesture_tonic_folder, nmnist_folder, random_events
 from graphs import conv_graph, foreign_graph
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -222,23 +222,14 @@ def test_any_shd_field_changed_gives_one_line_or_names_what_it_skipped(field, wh
         target = root / "shd_test.h5"
         with h5py.File(target, "r+") as f:
             _shd_change(f, field, which, change)
-        rc, out, err = call_out_or_exit(capsys, "data", "--name", "shd", "--root", root, "--set",
-                                        f"data.cache={Path(tmp) / 'cache'}", *(("--skip-bad",) if skip else ()))
+        rc, out, err = cli_call(capsys, "data", "--name", "shd", "--root", root, "--set",
+                                f"data.cache={Path(tmp) / 'cache'}", *(("--skip-bad",) if skip else ()))
         assert_clean_outcome(rc, err, names=(str(target),))
         if rc == 0:
             test = json.loads(out)["test"]
             assert test["samples"] + len(test["skipped"]) == 20, test
             assert all(s["file"].startswith(f"{target}#") for s in test["skipped"]), test["skipped"]
             assert test["duration_us"]["min"] >= 0 and (skip or not test["skipped"]), test
-
-
-def call_out_or_exit(capsys, *args) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # --- NIR node fields --------------------------------------------------------------------------------------------

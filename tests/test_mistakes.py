@@ -18,33 +18,14 @@ import h5py
 import nir
 import numpy as np
 import pytest
+from conftest import call, refused
 
-from pipeline.cli import main
 from pipeline.commands import task
 from pipeline.data import speech
 from pipeline.data.formats import shd
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = 0.02                   # 50 steps of 20 ms: SHD's default framing
-
-
-def call(capsys, *args) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:           # argparse
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def refused(capsys, *args, fragments=()) -> str:
-    rc, out, err = call(capsys, *args)
-    lines = err.strip().splitlines()
-    assert rc == 2 and lines and lines[-1].startswith("error: ") and "Traceback" not in err, (rc, err[-2000:])
-    assert not [line for line in lines[:-1] if line.startswith("error: ")], err
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
-    return lines[-1]
 
 
 def shd_files(root: Path, per_class=(2, 3), keys=speech.CLASSES, test_labels=None, edit=None) -> Path:

@@ -19,37 +19,17 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import random_net
+from conftest import call, random_net, refused
 from datafolders import nmnist_folder
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from export.nir_export import to_nir
 from graphs import foreign_graph, netx_chain
-from pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=int(os.environ.get("NMPIPE_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
                     derandomize=not os.environ.get("NMPIPE_FUZZ_RANDOM"),
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-def call(capsys, *args) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:           # argparse
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def refused(capsys, *args, fragments=()) -> str:
-    rc, out, err = call(capsys, *args)
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert rc == 2 and errors == lines[-1:] and "Traceback" not in err, (rc, err[-2000:])
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
-    return lines[-1]
 
 
 def cli(*args, timeout=120, env=None):
