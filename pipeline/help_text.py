@@ -115,7 +115,7 @@ DISTILL_EPILOG = """\
 examples:
   python -m pipeline distill --ipc 10 --out distilled/ipc10
   python -m pipeline run --set data.distilled=distilled/ipc10 --set train.epochs=100 --set train.batch_size=50 \\
-      --set train.lr=0.01         (the evaluation protocol of benchmarks/distillation.py: 200 steps)
+      --set train.lr=3e-3         (the evaluation protocol of benchmarks/distillation.py: 200 steps)
   python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
   python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
   python -m pipeline distill --ipc 10 --set distill.peq=true --out distilled/peq       (PEQ-1 draws in the loop)
