@@ -7,7 +7,8 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.config import ConfigError, DataConfig, RunConfig, validate
+from pipeline.config import ConfigError, DataConfig, RunConfig
+from pipeline.config_rules import validate
 from pipeline.data import digits, gesture, speech, spoken
 from pipeline.data.formats import aedat2, aedat4, aedat31, nmnist, shd
 from pipeline.data.layout import DataError, Listing, Recording, Sample, list_class_folders, require_dir

@@ -18,7 +18,8 @@ from models.rsnn import RSNN
 from models.snn import SNN, ConvShape
 from pipeline.train import sltt, sltt_recurrent
 from pipeline.train.ranks import gather, rank_world
-from pipeline.config import ConfigError, RunConfig, conv_layers
+from pipeline.config import ConfigError, RunConfig
+from pipeline.config_rules import conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
