@@ -61,6 +61,7 @@ def test_reference_convolution_equals_pytorch_on_integers():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_real_lava_equals_reference_spike_for_spike():
     """Random 3-layer dense network, 3 chunks of samples on 2 workers: exercises the staggered resets."""
@@ -87,6 +88,7 @@ def pooled_network(rng) -> Network:
     return Network((2, 8, 8), pops, proj, ("f",), 1e-3, 10, 13)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_lava_conv_with_stride_padding_and_pooling_equals_reference():
     rng = np.random.default_rng(3)
@@ -98,6 +100,7 @@ def test_lava_conv_with_stride_padding_and_pooling_equals_reference():
     assert lv.identical == lv.compared == 16 and lv.tail_positions > 0, lv.first_divergence
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_lava_runs_our_conv_model_identically_batched_and_one_network_per_sample():
     _, net, frames = _conv_case(11, n=12)
@@ -111,6 +114,7 @@ def test_lava_runs_our_conv_model_identically_batched_and_one_network_per_sample
     assert single.identical == single.compared == 4 and single.tail_positions == 0, single.first_divergence
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_parallel_verification_gives_the_same_spikes_as_serial():
     _, net, frames = _case(8, n=16)
@@ -181,6 +185,7 @@ def _hang_in_lava(net, x):
     threading.Event().wait()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_lava_timeout_raises_and_leaves_no_lava_processes():
     _, net, frames = _case(0, n=1)
@@ -196,6 +201,7 @@ def test_lava_timeout_raises_and_leaves_no_lava_processes():
     assert not _live_pids() - before
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_netx_file_loaded_by_lava_dl_equals_reference_spike_for_spike(kind, tmp_path):
@@ -229,6 +235,7 @@ def _where_am_i(_):
     return os.getpid(), tuple(sorted(os.sched_getaffinity(0)))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_parallel_lava_workers_are_pinned_to_different_cpus():
     import multiprocessing

@@ -111,6 +111,7 @@ FORMATS = {  # name: (dataset, make the folder, the fuzzed file in it, a valid f
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_random_bytes_into_every_event_reader_give_one_line_or_a_result(fmt, capsys):
     name, make, rel, valid, extra = FORMATS[fmt]
@@ -142,6 +143,7 @@ READERS = {  # readers the folder-level test does not reach: (read, file name, a
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_random_bytes_into_a_reader_raise_only_its_one_line_error(reader):
     read, name, valid = READERS[reader]
@@ -213,6 +215,7 @@ def _shd_change(f: h5py.File, field: str, which: int, change: str) -> None:
 @SETTINGS
 @given(field=st.sampled_from(SHD_FIELDS), which=st.integers(0, 10_000), change=st.sampled_from(SHD_CHANGES),
        skip=st.booleans())
+@pytest.mark.slow
 def test_any_shd_field_changed_gives_one_line_or_names_what_it_skipped(field, which, change, skip, capsys):
     """Whatever one field holds: one line naming the file (exit 2), or a summary in which every recording was
     read or skipped by name (data.on_error=skip), with no negative duration."""
@@ -379,6 +382,7 @@ def _check_outcome(key: str | None, new: np.ndarray, unchanged: bool, leak: bool
     return 2
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(which=st.integers(0, 1000), value=VALUES, how=SHAPES, meta=st.booleans(), meta_value=INT_META)
 def test_random_field_values_into_check_get_their_stated_outcome(which, value, how, meta, meta_value, capsys):

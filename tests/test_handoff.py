@@ -81,6 +81,7 @@ def chain(chain_folder, tmp_path) -> Path:
 
 # --- a verify folder: what the certificate says, and recheck of it --------------------------------------------
 
+@pytest.mark.slow
 def test_a_verify_certificate_says_per_backend_what_it_was_compared_against(chain):
     cert = json.loads((chain / "certificate.json").read_text())
     assert cert["expected"]["by"] == "reference" and cert["verdict"] == "IDENTICAL" and cert["exit_status"] == 0
@@ -141,6 +142,7 @@ def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, mo
     assert "the certificate records a divergence that the stored vectors did not reproduce" in out
 
 
+@pytest.mark.slow
 def test_a_flipped_stored_spike_is_found_by_real_lava_and_named(chain, capsys):
     """Divergence detection on Lava (and netx), not only the reference: the stored spikes of sample 1 changed and
     the folder re-certified, so no hash tells."""
@@ -257,6 +259,7 @@ def test_recheck_bad_input_is_one_line_and_exit_2(tmp_path, case):
 
 # --- the verification stage: what is compared ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_readout_voltage_missing_from_a_backend_is_a_divergence():
     net = read.load(dense_recurrent(np.random.default_rng(0)), dt=1e-3)
     from hardware.backends import reference
@@ -272,6 +275,7 @@ def test_a_readout_voltage_missing_from_a_backend_is_a_divergence():
     assert one.identical == 1 and str(one.first_divergence) == "sample 1, layer readout, voltage, neuron 0, step 10"
 
 
+@pytest.mark.slow
 def test_batched_lava_tails_are_compared_where_the_previous_sample_ends():
     """The steps a batched Lava layer spends on the previous sample before its reset are that sample's tail:
     a spike there (say Lava spiked after a sample ended where the model does not) is a divergence, named past the

@@ -86,6 +86,7 @@ def test_verify_of_a_runs_graph_on_its_test_split_gives_the_runs_accuracy(tmp_pa
     assert cli("recheck", str(tmp_path / "v")).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_subtract_reset_graph_gets_the_warning_with_the_measured_accuracy_difference(tmp_path, quick_cache):
     from pipeline.commands.verify import verify

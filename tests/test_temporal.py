@@ -206,6 +206,7 @@ def test_nirtorch_runs_our_recurrent_graph_as_a_recurrence():
         assert np.array_equal(out.detach().numpy(), h @ V.T)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_every_backend_reproduces_a_recurrent_network(tmp_path):
     model, frames = _rsnn(seed=2, layers=2), _frames(3, n=8)
@@ -229,6 +230,7 @@ def _echo_net():
                               IntLayer("out", np.array([[11]], np.int8), 0, p)))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_side_by_side_samples_never_reach_each_other():
     """A self-exciting neuron fires to the end of every sample that has started it. Side by side, the samples that
@@ -250,6 +252,7 @@ def test_side_by_side_samples_never_reach_each_other():
     assert back.spikes["rnn1.lif"][1].any()        # the echo of sample 0 reached sample 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_netx_one_network_per_sample_runs_the_first_samples_and_names_the_rest(tmp_path):
     from hardware import equivalence
@@ -266,6 +269,7 @@ def test_netx_one_network_per_sample_runs_the_first_samples_and_names_the_rest(t
     assert v.verdict == "IDENTICAL"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_verify_takes_the_side_by_side_path_for_a_third_party_recurrent_graph():
     from graphs import DT, dense_recurrent

@@ -62,20 +62,51 @@ def simulate_many(images, rngs, p: SaccadeParams = SaccadeParams()) -> list[np.n
     drawn in one call after the threshold crossings, which do not depend on them, are found.
     """
     H, W = p.sensor
-    N = H * W
     times, shifts, weights = _geometry(p)
-    B = len(images)
-    canvas = np.zeros((B, H + 2 * _PAD, W + 2 * _PAD))          # zero margins: a shifted window stays inside
+    canvas = _canvas(images, p)
+    C = np.stack([np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
+                  for rng in rngs])                               # (B, H, W)
+    step, img, pix, counts, on = _crossings(canvas, C, shifts, weights, p)
+    order = np.argsort(img, kind="stable")                        # per image: step, then pixel order
+    bounds = np.searchsorted(img[order], np.arange(len(images) + 1))
+    duration = int(times[-1]) + p.step_us
+    out = []
+    for b, rng in enumerate(rngs):
+        sel = order[bounds[b]:bounds[b + 1]]
+        n = counts[sel]
+        ys, xs = np.divmod(np.repeat(pix[sel], n), W)
+        ps = np.repeat(on[sel].astype(np.int8), n)
+        ts = np.repeat(times[step[sel] - 1], n) + rng.integers(0, p.step_us, n.sum())
+        n_noise = rng.poisson(p.noise_rate_hz * H * W * duration * 1e-6)
+        xs = np.concatenate([xs, rng.integers(0, W, n_noise)])
+        ys = np.concatenate([ys, rng.integers(0, H, n_noise)])
+        ts = np.concatenate([ts, rng.integers(0, duration, n_noise)])
+        ps = np.concatenate([ps, rng.integers(0, 2, n_noise)])
+        out.append(make_events(xs, ys, ts, ps))
+    return out
+
+
+_PAD = 8           # zero margin of the canvas, beyond the largest offset
+
+
+def _canvas(images, p: SaccadeParams) -> np.ndarray:
+    """The images on zero margins, so that a shifted window stays inside: (B, H + 2 pad, W + 2 pad)."""
+    H, W = p.sensor
+    canvas = np.zeros((len(images), H + 2 * _PAD, W + 2 * _PAD))
     for b, image in enumerate(images):
         if image.shape[0] > H or image.shape[1] > W:
             raise ValueError(f"image {b}: {image.shape} is larger than the sensor {p.sensor}")
         canvas[b, _PAD: _PAD + image.shape[0], _PAD: _PAD + image.shape[1]] = image
-    C = np.stack([np.maximum(p.contrast + p.contrast_sigma * rng.standard_normal((H, W)), 0.05)
-                  for rng in rngs])                               # (B, H, W)
+    return canvas
+
+
+def _crossings(canvas: np.ndarray, C: np.ndarray, shifts, weights, p: SaccadeParams) -> tuple[np.ndarray, ...]:
+    """(step, image, pixel, count, on) of every threshold crossing of every image, step by step."""
+    B, (H, W) = len(canvas), p.sensor
     frame, term = np.empty((B, H, W)), np.empty((B, H, W))
     ref = diff = None
-    found = []                                                    # per step: (image, pixel, count, on)
-    for k in range(len(times)):
+    found = []
+    for k in range(len(shifts)):
         # bilinear sample, as scipy.ndimage.map_coordinates(order=1, mode="constant") computes it: the four
         # corners y-major, each ((pixel * wy) * wx), summed from the first; wx is 0 where the source lies left of
         # or above the image (scipy returns cval there, without interpolating)
@@ -101,28 +132,7 @@ def simulate_many(images, rngs, p: SaccadeParams = SaccadeParams()) -> list[np.n
             on = diff[b, y, x] > 0
             ref[b, y, x] += np.where(on, 1, -1) * counts * C[b, y, x]
             found.append((np.full(len(b), k), b, y * W + x, counts, on))
-    step, img, pix, counts, on = (np.concatenate(a) for a in zip(*found)) if found else \
-        (np.zeros(0, int),) * 5
-    order = np.argsort(img, kind="stable")                        # per image: step, then pixel order
-    bounds = np.searchsorted(img[order], np.arange(B + 1))
-    duration = int(times[-1]) + p.step_us
-    out = []
-    for b, rng in enumerate(rngs):
-        sel = order[bounds[b]:bounds[b + 1]]
-        n = counts[sel]
-        ys, xs = np.divmod(np.repeat(pix[sel], n), W)
-        ps = np.repeat(on[sel].astype(np.int8), n)
-        ts = np.repeat(times[step[sel] - 1], n) + rng.integers(0, p.step_us, n.sum())
-        n_noise = rng.poisson(p.noise_rate_hz * N * duration * 1e-6)
-        xs = np.concatenate([xs, rng.integers(0, W, n_noise)])
-        ys = np.concatenate([ys, rng.integers(0, H, n_noise)])
-        ts = np.concatenate([ts, rng.integers(0, duration, n_noise)])
-        ps = np.concatenate([ps, rng.integers(0, 2, n_noise)])
-        out.append(make_events(xs, ys, ts, ps))
-    return out
-
-
-_PAD = 8           # zero margin of the canvas, beyond the largest offset
+    return tuple(np.concatenate(a) for a in zip(*found)) if found else (np.zeros(0, int),) * 5
 _GEOMETRY: dict = {}
 
 
