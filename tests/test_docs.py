@@ -93,12 +93,12 @@ def agrees(figure: str, number: float) -> bool:
     signed = figure.lstrip()[:1] in "+-"
     for n in (number, 100 * number) if figure.endswith("%") else (number,):
         got = round(n if signed else abs(n), d)
-        if abs(got - (want if signed else abs(want))) < 0.5 * 10 ** -d * 1e-6 + 1e-12:
+        if abs(got - (want if signed else abs(want))) < 1e-9:       # equal once rounded as the figure is
             return True
     return False
 
 
-def resolve(name: str, selector: str, listed: list[str]) -> tuple[Path, object]:
+def resolve(name: str, selector: str, listed: list[str]) -> object:
     """The file a tie names and what its selector picks: a JSON value, or the one line a regex matches."""
     by_name = {Path(n).name: ROOT / n for n in listed}
     path = by_name.get(name, ROOT / name)
@@ -109,10 +109,10 @@ def resolve(name: str, selector: str, listed: list[str]) -> tuple[Path, object]:
             assert isinstance(value, (dict, list)), f"{name}: {selector!r} goes past a value at {key!r}"
             value = value[int(key)] if isinstance(value, list) else value.get(key)
             assert value is not None, f"{name}: no field {selector!r}"
-        return path, value
+        return value
     lines = [L for L in path.read_text().splitlines() if re.search(selector, L)]
     assert len(lines) == 1, f"{name}: {selector!r} matches {len(lines)} lines, not one"
-    return path, lines[0]
+    return lines[0]
 
 
 def tie_holds(figure: str, picked: object) -> bool:
@@ -164,7 +164,7 @@ def test_every_figure_is_tied_to_the_quantity_it_names(page, title, text):
     stale = [f for f in tied if f not in found]
     assert not stale, f"{where}: ties {stale}, which the prose does not state"
     wrong = [f"{f} = {name}: {sel}" for f, places in tied.items() for name, sel in places
-             if not tie_holds(f, resolve(name, sel, listed)[1])]
+             if not tie_holds(f, resolve(name, sel, listed))]
     assert not wrong, f"{where}: these figures disagree with the quantity they are tied to: {wrong}"
 
 
