@@ -21,6 +21,7 @@ import numpy as np
 
 from export.nir_export import to_nir
 from hardware import loihi2, read
+from pipeline.architecture import build_model
 from pipeline.train import loop
 from pipeline.config import RunConfig
 
@@ -53,7 +54,7 @@ def nir_paper_cnn() -> nir.NIRGraph:
 
 def default_model() -> nir.NIRGraph:
     cfg = RunConfig()
-    model = loop.build_model(cfg, (2, 34, 34), 10)
+    model = build_model(cfg, (2, 34, 34), 10)
     return to_nir(model.deployed(), 0.31 / cfg.data.n_bins, cfg.data.n_bins)
 
 

@@ -25,6 +25,7 @@ from hardware import equivalence, read
 from hardware.backends import lava, reference
 from hardware.ir import Conv, Dense, input_spikes
 from hardware.linear_ops import conv_matrix
+from pipeline.architecture import build_model
 from pipeline.train import loop
 from pipeline.config import RunConfig, apply_overrides
 
@@ -32,7 +33,7 @@ from pipeline.config import RunConfig, apply_overrides
 def make_case(n_samples: int, arch: str, seed: int = 0):
     """The default model's shapes with random int8 weights (scaled so that every layer spikes), and frames."""
     cfg = apply_overrides(RunConfig(), [f"model.arch={arch}", f"train.seed={seed}"])
-    model = loop.build_model(cfg, (2, 34, 34), 10)
+    model = build_model(cfg, (2, 34, 34), 10)
     with torch.no_grad():
         for w in model.weights:
             w.mul_(2.0)

@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
+from pipeline.architecture import build_model
 from pipeline.train import loop, sltt  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
@@ -78,7 +79,7 @@ class Setup:
         cfg = base_config(args, self.method, self.k, [f"data.n_bins={T}", f"data.n_train={args.batch * n_batches}",
                                                       f"train.batch_size={args.batch}"])
         self.tr = dataset.load_split(cfg.data, "train")
-        self.model = loop.build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
+        self.model = build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.rng, self.B, self.T, self.n = np.random.default_rng(0), args.batch, T, n_batches
 
@@ -120,7 +121,7 @@ def where(args, name: str, T: int) -> str:
     method, k = trainer(name)
     cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={2 * args.batch}"])
     tr = dataset.load_split(cfg.data, "train")
-    model = loop.build_model(cfg, tr.frames.shape[2:], len(tr.classes))
+    model = build_model(cfg, tr.frames.shape[2:], len(tr.classes))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
     x, y = torch.from_numpy(tr.frames[:args.batch]), torch.from_numpy(tr.labels[:args.batch])
     steps = sltt.choose_steps(T, model.depth, k, np.random.default_rng(0)) if method == "sltt-k" else None

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hardware.errors import GraphError
+from hardware.loihi2 import Limits
 
-STATE_MAX = 2**23
+STATE_MAX = 1 << (Limits().state_bits - 1)   # u and v are signed of the chip's state width
 CONTRACT = "loihi2-cuba-lif-fixed_pt/v1"      # the graph metadata key export/nir_export.py writes for these equations
 
 

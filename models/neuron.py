@@ -12,14 +12,13 @@ straight-through truncation and a surrogate spike, for training.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 DECAY_SHIFT = 12         # decays are 12-bit fractions of 4096
 STATE_SHIFT = 6          # synaptic input and threshold are MSB-aligned by 6 bits
-STATE_MAX = 2**23        # u and v are 24-bit signed
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,12 @@ class CubaParams:
     dv: int          # 12-bit voltage decay
     vth: int         # 17-bit threshold mantissa
     bias: int = 0    # effective bias (mantissa << exponent), added to v unshifted
+    state_bits: int = field(kw_only=True)   # u and v are signed of this width: the chip's (hardware/loihi2.py
+                                            # Limits.state_bits), given by whoever builds the model
+
+    @property
+    def state_max(self) -> int:
+        return 1 << (self.state_bits - 1)
 
     @property
     def u_keep(self) -> int:
@@ -52,10 +57,11 @@ def _trunc_decay(x: torch.Tensor, keep: int) -> torch.Tensor:
 def cuba_step_int(a: torch.Tensor, u: torch.Tensor, v: torch.Tensor, p: CubaParams):
     """One integer step; all tensors int64. Returns ``(spikes, u, v)``."""
     u = _trunc_decay(u, p.u_keep) + (a << STATE_SHIFT)
-    u = torch.where(u > STATE_MAX, u - 2 * STATE_MAX, u)          # one wrap, as Lava does
-    u = torch.where(u <= -STATE_MAX, u + 2 * STATE_MAX, u)
+    top = p.state_max
+    u = torch.where(u > top, u - 2 * top, u)          # one wrap, as Lava does
+    u = torch.where(u <= -top, u + 2 * top, u)
     v = _trunc_decay(v, p.v_keep) + u + p.bias
-    v = v.clamp(-STATE_MAX + 1, STATE_MAX - 1)
+    v = v.clamp(-top + 1, top - 1)
     s = v > p.theta
     return s, u, torch.where(s, torch.zeros_like(v), v)
 
@@ -70,7 +76,7 @@ def cuba_step_train(a: torch.Tensor, u: torch.Tensor, v: torch.Tensor, p: CubaPa
     """The same step in floating point for training: ``(spikes, u, v)``; the reset does not carry gradient."""
     u = trunc_ste(u * (p.u_keep / 4096)) + a * (1 << STATE_SHIFT)
     v = trunc_ste(v * (p.v_keep / 4096)) + u + p.bias
-    v = v.clamp(-STATE_MAX + 1, STATE_MAX - 1)
+    v = v.clamp(-p.state_max + 1, p.state_max - 1)
     theta = max(p.theta, 1)
     s = spike_fn((v - theta) / theta)
     return s, u, v * (1 - s.detach())

@@ -30,9 +30,12 @@ def benchmark_script():
 
 def random_net(rng: np.random.Generator, sizes=(72, 40, 30, 5), exps=(1, 0, -2)):
     """A small deployed network with varied integer parameters, including the decay edge cases."""
+    from hardware.loihi2 import Limits
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
-    neurons = (CubaParams(1024, 256, 100), CubaParams(4095, 0, 50), CubaParams(0, 4095, 20))
+    bits = Limits().state_bits
+    neurons = (CubaParams(1024, 256, 100, state_bits=bits), CubaParams(4095, 0, 50, state_bits=bits),
+               CubaParams(0, 4095, 20, state_bits=bits))
     layers = tuple(IntLayer(f"fc{k + 1}", rng.integers(-128, 128, (o, i)).astype(np.int8), e, p)
                    for k, (i, o, e, p) in enumerate(zip(sizes[:-1], sizes[1:], exps, neurons)))
     return DeployedNet((2, 6, 6), layers)

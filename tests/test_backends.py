@@ -10,11 +10,14 @@ from conftest import random_net, verified
 from export.nir_export import to_nir
 from hardware import equivalence, read
 from hardware.backends import lava, pool, reference
-from hardware.errors import GraphError, LavaError
 from hardware.conv import conv2d
+from hardware.errors import GraphError, LavaError
 from hardware.ir import Conv, Dense, Network, Neurons, Projection, input_spikes
+from hardware.loihi2 import Limits
 from models.neuron import CubaParams
 from models.snn import SNN, ConvShape, golden_spikes
+
+STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
 
 def _case(seed, n=12, T=10, density=0.3):
@@ -28,8 +31,9 @@ def conv_model(seed: int = 0):
     """A random conv SNN: a strided and a padded convolution, then two dense layers; every layer active."""
     gen = torch.Generator().manual_seed(seed)
     convs = (ConvShape((2, 12, 12), 4, 3, 2, 1), ConvShape((4, 6, 6), 6, 3, 1, 1))
-    model = SNN((2, 12, 12), convs, (216, 20, 5), (CubaParams(1024, 256, 40), CubaParams(4095, 0, 60),
-                                                    CubaParams(0, 4095, 30), CubaParams(1024, 256, 20)),
+    neurons = [CubaParams(du, dv, vth, state_bits=STATE_BITS)
+               for du, dv, vth in ((1024, 256, 40), (4095, 0, 60), (0, 4095, 30), (1024, 256, 20))]
+    model = SNN((2, 12, 12), convs, (216, 20, 5), tuple(neurons),
                 0, gen, init_std=(80.0, 60.0, 60.0, 60.0))
     return model.deployed()
 

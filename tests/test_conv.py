@@ -5,14 +5,17 @@ from export.nir_export import to_nir
 from hardware import read
 from hardware.backends import reference
 from hardware.ir import input_spikes
+from hardware.loihi2 import Limits
 from models.neuron import CubaParams
 from models.snn import ConvShape, DeployedNet, IntLayer, golden_spikes
+
+STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
 # one input channel 3 x 3, one 2 x 2 kernel, stride 1, no padding, weight exponent 1;
 # du = 4095 clears u every step (u = a << 6), dv = 0 keeps v, threshold 4 << 6 = 256
 X = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0]], np.uint8)
 W = np.array([[2, -1], [3, 1]], np.int8)
-LAYER = IntLayer("conv1", W[None, None], 1, CubaParams(4095, 0, 4), ConvShape((1, 3, 3), 1, 2, 1, 0))
+LAYER = IntLayer("conv1", W[None, None], 1, CubaParams(4095, 0, 4, state_bits=STATE_BITS), ConvShape((1, 3, 3), 1, 2, 1, 0))
 
 # cross-correlation: (0,0) 2 + 1 = 3; (0,1) -1 + 3 = 2; (1,0) -1; (1,1) 2; times 2**1 -> a = 6, 4, -2, 4
 # step 1 (one step after the input): u = a * 64 = 384, 256, -128, 256 = v; spike where v > 256: neuron 0 only

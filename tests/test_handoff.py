@@ -354,7 +354,7 @@ def test_vectors_read_back_with_nir_equal_the_runs_spikes(run_all):
     from models.snn import golden_spikes
     from pipeline.config import RunConfig, override
     from pipeline.data import sets
-    from pipeline.train.loop import build_model
+    from pipeline.architecture import build_model
     data = nir.read_data(str(run_all / "vectors.h5"))
     graph = nir.read(str(run_all / "model.nir"))
     cfg = RunConfig()

@@ -7,13 +7,15 @@ import nir
 import numpy as np
 import pytest
 from conftest import random_net
-
 from graphs import foreign_graph, nirtorch_graph
 from test_backends import conv_model
 
 from export import nir_export
-from hardware.errors import GraphError
 from hardware import loihi2, read
+from hardware.errors import GraphError
+from hardware.loihi2 import Limits
+
+STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +73,7 @@ def test_too_many_time_steps():
 def test_fan_in_beyond_a_core():
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
-    net = DeployedNet((2, 50, 50), (IntLayer("fc1", np.ones((4, 5000), np.int8), 0, CubaParams(0, 0, 10)),))
+    net = DeployedNet((2, 50, 50), (IntLayer("fc1", np.ones((4, 5000), np.int8), 0, CubaParams(0, 0, 10, state_bits=STATE_BITS)),))
     found = check(nir_export.to_nir(net, 1e-3, 4))
     assert [(v.node, v.parameter, v.value) for v in found] == [("lif1", "fan_in", 5000)]
 
@@ -124,11 +126,11 @@ def test_training_cannot_produce_a_graph_the_check_rejects():
     """QAT clamps weights to int8 and the config bounds every neuron parameter: extreme settings still fit."""
     import torch
 
-    from pipeline.train import loop
+    from pipeline.architecture import build_model
     from pipeline.config import RunConfig, apply_overrides
     cfg = apply_overrides(RunConfig(), ["model.hidden=8", "model.du=4095", "model.dv=4095", "model.vth_hidden=131071",
                                         "model.vth_out=0", "model.weight_exp=7"])
-    model = loop.build_model(cfg, (2, 6, 6), 3)
+    model = build_model(cfg, (2, 6, 6), 3)
     with torch.no_grad():
         model.weights[0].mul_(1000.0)           # far beyond int8 in float
     net = model.deployed()

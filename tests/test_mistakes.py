@@ -131,6 +131,7 @@ def test_a_readout_of_another_size_than_the_classes_is_refused(capsys, tmp_path,
 @pytest.fixture
 def verified_folder(tmp_path) -> Path:
     from graphs import netx_chain
+
     from pipeline.commands.verify import verify
     nir.write(tmp_path / "chain.nir", netx_chain())
     verify(tmp_path / "chain.nir", tmp_path / "v", samples=3, progress=False, target="reference", vectors=2)
@@ -177,8 +178,9 @@ def test_a_certificate_whose_counts_contradict_each_other_or_the_folder_rechecks
 def test_lava_names_the_samples_whose_tail_it_did_not_compute():
     """Batched Lava computes a sample's tail in the next sample's first steps: the last of each chunk has none."""
     from conftest import random_net, verified
-    from hardware import read
+
     from export.nir_export import to_nir
+    from hardware import read
     from hardware.ir import input_spikes
     rng = np.random.default_rng(7)
     net = read.load(to_nir(random_net(rng), 1e-3, 8))
@@ -442,11 +444,12 @@ def test_a_layer_has_one_name_in_the_graph_the_vectors_and_every_report():
     report, is named so too (not the PyTorch model's rec1)."""
     from export.nir_export import to_nir
     from hardware import read
+    from hardware.loihi2 import Limits
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
     from pipeline.certify.vectors import node_names
     rng = np.random.default_rng(0)
-    p = CubaParams(2048, 256, 20)
+    p = CubaParams(2048, 256, 20, state_bits=Limits().state_bits)
     w = lambda *shape: rng.integers(-50, 50, shape).astype(np.int8)     # noqa: E731
     model = DeployedNet((4,), (IntLayer("rec1", w(6, 4), 0, p, recurrent=w(6, 6)), IntLayer("fc1", w(3, 6), 0, p)))
     graph = to_nir(model, 0.02, 6)
@@ -509,6 +512,7 @@ def test_a_dense_layer_of_zero_weights_is_not_written_for_netx(capsys, tmp_path)
 @pytest.mark.timeout(120)
 def test_an_exception_in_a_lava_worker_is_one_line_naming_the_samples():
     import math
+
     from hardware.backends.pool import run_all
     from hardware.errors import LavaError
     with pytest.raises(LavaError, match=r"^Lava fixed_pt failed on samples 0\.\.: ValueError: math domain error$"):

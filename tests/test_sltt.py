@@ -5,18 +5,21 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from hardware.loihi2 import Limits
 from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE, ConvShape, pad_input
 from pipeline.train import sltt
 
+STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
+
 
 def small_net(du: int, dv: int, conv: bool = False) -> SNN:
     gen = torch.Generator().manual_seed(0)
     if conv:
-        return SNN((2, 6, 6), (ConvShape((2, 6, 6), 4, 3, 2, 1),), (36, 5), (CubaParams(du, dv, 30),) * 2, 0, gen,
+        return SNN((2, 6, 6), (ConvShape((2, 6, 6), 4, 3, 2, 1),), (36, 5), (CubaParams(du, dv, 30, state_bits=STATE_BITS),) * 2, 0, gen,
                    init_std=(60.0, 40.0))
-    return SNN((2, 6, 6), (), (72, 40, 5), (CubaParams(du, dv, 30), CubaParams(du, dv, 30)), 0, gen,
+    return SNN((2, 6, 6), (), (72, 40, 5), (CubaParams(du, dv, 30, state_bits=STATE_BITS), CubaParams(du, dv, 30, state_bits=STATE_BITS)), 0, gen,
                init_std=(40.0, 40.0))
 
 

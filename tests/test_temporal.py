@@ -2,6 +2,7 @@
 its NIR form, and every backend on it (Lava side by side: no sample's spikes reach another)."""
 import json
 
+import datafolders
 import h5py
 import nir
 import numpy as np
@@ -9,11 +10,11 @@ import pytest
 import torch
 from conftest import verified
 
-import datafolders
 from export import netx_export, nir_export, onnx_export
 from hardware import read
 from hardware.backends import BACKENDS, Options, lava, reference
 from hardware.ir import input_spikes
+from hardware.loihi2 import Limits
 from models.neuron import CubaParams
 from models.rsnn import RSNN
 from models.snn import DeployedNet, IntLayer, golden_spikes
@@ -23,6 +24,8 @@ from pipeline.data.cochlea import Cochlea
 from pipeline.data.formats import shd
 from pipeline.data.formats.errors import EventFileError
 from pipeline.data.split import Split, carve_validation
+
+STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
 
 # --- synthesis and the cochlea -------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def test_validation_holds_out_whole_speakers():
 
 def _hand_net(w_in, r, exp):
     """One input -> two recurrent neurons (u cleared every step, no leak, threshold 10 << 6) -> one readout."""
-    p = CubaParams(4095, 0, 10)
+    p = CubaParams(4095, 0, 10, state_bits=STATE_BITS)
     return DeployedNet((1,), (IntLayer("rec1", np.array(w_in, np.int8), exp, p, recurrent=np.array(r, np.int8)),
                               IntLayer("out", np.ones((1, 2), np.int8), exp, p)))
 
@@ -153,7 +156,7 @@ def test_recurrent_integer_step_by_hand():
 
 def _rsnn(seed=0, sizes=(16, 24, 5), layers=1):
     gen = torch.Generator().manual_seed(seed)
-    p = CubaParams(1024, 512, 60)
+    p = CubaParams(1024, 512, 60, state_bits=STATE_BITS)
     model = RSNN((sizes[0],), sizes[:1] + (sizes[1],) * layers + sizes[-1:], (p,) * (layers + 1), 0, gen)
     return model.deployed()
 
@@ -188,7 +191,7 @@ def test_nirtorch_runs_our_recurrent_graph_as_a_recurrence():
     import nirtorch
     rng = np.random.default_rng(0)
     W, R, V = rng.integers(-3, 4, (5, 4)), rng.integers(-2, 3, (5, 5)), rng.integers(-3, 4, (2, 5))
-    p = CubaParams(1024, 512, 60)
+    p = CubaParams(1024, 512, 60, state_bits=STATE_BITS)
     model = DeployedNet((4,), (IntLayer("rec1", W.astype(np.int8), 0, p, recurrent=R.astype(np.int8)),
                                IntLayer("out", V.astype(np.int8), 0, p)))
 
@@ -225,7 +228,7 @@ def test_every_backend_reproduces_a_recurrent_network(tmp_path):
 
 def _echo_net():
     """One input -> a neuron that excites itself (it fires every step once it has fired) -> readout."""
-    p = CubaParams(4095, 0, 10)
+    p = CubaParams(4095, 0, 10, state_bits=STATE_BITS)
     return DeployedNet((1,), (IntLayer("rec1", np.array([[11]], np.int8), 0, p, recurrent=np.array([[11]], np.int8)),
                               IntLayer("out", np.array([[11]], np.int8), 0, p)))
 

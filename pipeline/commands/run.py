@@ -16,6 +16,7 @@ from hardware.errors import GraphError
 from hardware.ir import input_spikes
 from hardware.trace import Trace
 from models.snn import golden_spikes, predict, undecided
+from pipeline.architecture import build_model
 from pipeline.certify import certificate, vectors
 from pipeline.config import TARGETS, RunConfig
 from pipeline.data import dataset, sets
@@ -66,7 +67,7 @@ def preflight(cfg: RunConfig) -> None:
     Loihi 2's structural limits (steps per inference, fan-in per core, cores per chip;
     ``hardware/loihi2.structure``). Integer ranges depend on the trained weights and are checked after training."""
     from pipeline.data.registry import DATASETS
-    model = loop.build_model(cfg, dataset.input_shape(cfg.data), len(DATASETS[cfg.data.name].classes))
+    model = build_model(cfg, dataset.input_shape(cfg.data), len(DATASETS[cfg.data.name].classes))
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
     net = read.load(nir_export.to_nir(model.deployed(), dt, cfg.data.n_bins))
     problems = [str(v) for v in loihi2.structure(net)]

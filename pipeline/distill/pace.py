@@ -40,6 +40,7 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from models.snn import SNN
+from pipeline.architecture import build_model
 from pipeline.train import loop, ranks
 from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill import checkpoint as checkpoints
@@ -72,7 +73,7 @@ def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_cla
         idx = np.arange(len(labels))
         if x.teacher_samples and x.teacher_samples < len(labels):
             idx = np.sort(np.random.default_rng([x.seed, k]).permutation(len(labels))[:x.teacher_samples])
-        init = [w.detach().clone() for w in loop.build_model(tcfg, frames.shape[2:], n_classes).weights]
+        init = [w.detach().clone() for w in build_model(tcfg, frames.shape[2:], n_classes).weights]
         print(f"teacher {k + 1}/{x.teachers}: {len(idx)} real samples, {x.teacher_epochs} epochs", flush=True)
         result = loop.train(tcfg, frames[idx], labels[idx], n_classes)
         pool.append(Teacher(init, [w.detach().clone() for w in result.model.weights]))
@@ -80,7 +81,7 @@ def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_cla
 
 
 def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) -> SNN:
-    model = loop.build_model(cfg, frame_shape, n_classes)
+    model = build_model(cfg, frame_shape, n_classes)
     model.requires_grad_(False)
     return model
 
@@ -188,7 +189,7 @@ def probe_weights(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int,
     n_trained = {"random": 0, "trained": x.probes, "mixed": x.probes // 2}[x.pool]
     out = []
     for k in range(x.probes):
-        model = loop.build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
+        model = build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
                                   frame_shape, n_classes)
         if k < n_trained:
             load_teacher(model, pool[k % len(pool)], float(rng.random()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,18 +13,15 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from models.neuron import CubaParams
 from models.rsnn import RSNN
-from models.snn import SNN, ConvShape
-from pipeline.train import sltt, sltt_recurrent
-from pipeline.train.ranks import gather, rank_world
+from models.snn import SNN
+from pipeline.architecture import build_model
 from pipeline.config import ConfigError, RunConfig
-from pipeline.config_rules import conv_layers
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
+from pipeline.train import sltt, sltt_recurrent
 from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
-
-
+from pipeline.train.ranks import gather, rank_world
 
 
 def _hint(t) -> str:
@@ -76,60 +73,6 @@ def set_lr(opt: torch.optim.Optimizer, base: float, progress: float) -> None:
     the same curve, so every run, pruned or not, ends its schedule where full data does (at zero)."""
     for group in opt.param_groups:
         group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
-
-
-def _memory_bytes() -> int:
-    """Physical memory of this machine (what a model's training state must fit in)."""
-    import os
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
-
-
-def _fits_memory(weights: int) -> None:
-    need, have = 16 * weights, _memory_bytes()        # float32 weights, gradients and Adam's two moments
-    if need > have // 2:
-        raise ConfigError(f"config model.hidden/channels: the model has {weights:,} weights, whose training state "
-                          f"needs {need / 2**30:.1f} GiB of this machine's {have / 2**30:.1f} GiB; choose a smaller "
-                          "model.hidden or model.channels")
-
-
-def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> SNN | RSNN:
-    """``model.arch=dense``: flattened input -> hidden -> classes; ``conv``: conv layers (``model.channels``,
-    ``kernels``, ``strides``, padding kernel // 2) -> [hidden] -> classes; ``recurrent``: flattened input ->
-    ``model.recurrent_layers`` recurrent layers of ``model.hidden`` -> classes (``models/rsnn.py``)."""
-    m = cfg.model
-    convs, shape = [], tuple(input_shape)
-    if m.arch == "auto":                      # unresolved (pipeline/data/registry.py resolve() decides by sensor)
-        m = replace(m, arch="conv" if len(shape) == 3 else "recurrent")
-    if m.arch == "conv" and len(shape) != 3:
-        raise ConfigError(f"config model.arch = 'conv' needs a camera's (2, H, W) frames; data.name = "
-                          f"{cfg.data.name!r} gives {shape}: use model.arch=recurrent or dense")
-    if m.arch == "recurrent":
-        sizes = (int(np.prod(shape)),) + (m.hidden,) * m.recurrent_layers + (n_classes,)
-        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + m.hidden ** 2 * m.recurrent_layers
-        _fits_memory(weights)
-        neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(m.recurrent_layers)) + \
-            (CubaParams(m.du, m.dv, m.vth_out),)
-        return RSNN(shape, sizes, neurons, m.weight_exp, torch.Generator().manual_seed(cfg.train.seed),
-                    slope=cfg.train.surrogate_slope)
-    if m.arch == "conv":
-        for channels, kernel, stride in conv_layers(m):
-            convs.append(ConvShape(shape, channels, kernel, stride, kernel // 2))
-            shape = convs[-1].out_shape
-            if min(shape[1:]) < 1:
-                raise ConfigError(f"config model.kernels/strides: conv layer {len(convs)} leaves no output "
-                                  f"({shape}) for input {tuple(input_shape)}")
-    sizes = (int(np.prod(shape)),) + ((m.hidden,) if m.hidden else ()) + (n_classes,)
-    _fits_memory(sum(c.out_channels * c.in_shape[0] * c.kernel ** 2 for c in convs)
-                 + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
-    depth = len(convs) + len(sizes) - 1
-    neurons = tuple(CubaParams(m.du, m.dv, m.vth_hidden) for _ in range(depth - 1)) + (CubaParams(m.du, m.dv, m.vth_out),)
-    gen = torch.Generator().manual_seed(cfg.train.seed)
-    init = (16.0, 24.0) if m.arch == "dense" and m.hidden else None      # the dense model's tuned start
-    return SNN(tuple(input_shape), tuple(convs), sizes, neurons, m.weight_exp, gen, slope=cfg.train.surrogate_slope,
-               init_std=init)
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:

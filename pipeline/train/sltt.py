@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from models.neuron import DECAY_SHIFT, STATE_MAX, STATE_SHIFT, CubaParams
+from models.neuron import DECAY_SHIFT, STATE_SHIFT, CubaParams
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE
 
@@ -69,11 +69,11 @@ def neuron_window(a: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], p: 
             if p.bias:
                 v.add_(p.bias)
             drive[:, i] = v
-            v.clamp_(-STATE_MAX + 1, STATE_MAX - 1)
+            v.clamp_(-p.state_max + 1, p.state_max - 1)
             fired = v > theta
             spikes[:, i] = fired
             v.masked_fill_(fired, 0.0)
-        clamped = drive.clamp(-STATE_MAX + 1, STATE_MAX - 1)
+        clamped = drive.clamp(-p.state_max + 1, p.state_max - 1)
         inside = drive == clamped                 # clamp passes the gradient inside its range only
         drive = clamped.sub_(theta).div_(theta)
         factor = drive.abs().mul_(slope).add_(1.0).pow_(-2).mul_((1 << STATE_SHIFT) / theta).mul_(inside)
