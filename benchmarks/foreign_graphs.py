@@ -23,6 +23,7 @@ from graphs import DT, GRAPHS, nirtorch_graph  # noqa: E402
 
 def main() -> None:
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--steps", type=int, default=25)
@@ -37,8 +38,7 @@ def main() -> None:
         for name, (graph, dt, source) in graphs.items():
             path = Path(tmp) / f"{name}.nir"
             nir.write(path, graph)
-            r = verify(path, Path(tmp) / name, dt=dt, source=source, samples=args.samples, steps=args.steps,
-                       rate=args.rate, progress=False).to_json()
+            r = verify(path, Path(tmp) / name, verify_job(dt=dt, source=source, samples=args.samples, steps=args.steps, rate=args.rate), progress=False).to_json()
             lava = r["backends"]["lava"]
             for f in r["float"]:
                 rows.append({"graph": name, **f, "lava_identical": lava["identical"], "compared": lava["compared"]})

@@ -29,8 +29,11 @@ class Limits:
     state_bits: int = 24
     # lava/proc/dense/process.py DelayDense and lava-dl netx (clamps delays at 62): synaptic delay in steps
     delay_max: int = 62
-    # time steps per inference: configurable bound (Loihi runs are time-step bounded; ours: T + depth)
-    max_steps: int = 256
+    # time steps per inference (T + depth for our networks). Loihi 2 has no hardware bound: the host runs as many
+    # steps as it asks for. This is the bound this tool simulates and stores test vectors for, a setting with a
+    # default that admits the NIR paper's N-MNIST CNN at its native 1 ms bins (300 steps, run there on Loihi 2;
+    # Pedersen et al., Nat. Commun. 2024). Runs bound their training frames by data.max_bins below it.
+    max_steps: int = 1024
 
 
 @dataclass(frozen=True)

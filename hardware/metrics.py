@@ -29,6 +29,7 @@ import numpy as np
 
 from hardware.ir import Network
 from hardware.loihi2 import fan_out
+from hardware.trace import Trace
 
 DEFINITIONS = {
     "footprint_bytes": "parameters at the deployed precision: int8 weights, per projection an exponent, per "
@@ -93,3 +94,32 @@ def lines(m: dict) -> list[str]:
             f"parameters, connection sparsity {m['connection_sparsity']:.4f}), state {m['state_bytes']:,} bytes",
             f"per inference: {m['synops_effective_acs']:,.0f} effective synaptic operations (ACs; dense "
             f"{m['synops_dense']:,.0f}), activation sparsity {sparsity} over {m['samples']} samples"]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 and nb == 0:
+        return 1.0
+    return float(a.ravel() @ b.ravel() / (na * nb)) if na and nb else 0.0
+
+
+def float_agreement(net: Network, f: Trace, i: Trace) -> list[dict]:
+    """Per layer: spike counts, first divergence, cosine of per-neuron spike counts (and of voltages)."""
+    rows = []
+    for name, pop in net.populations.items():
+        a, b = f.spikes[name], i.spikes[name]
+        diff = np.argwhere(a != b)
+        first = None
+        if len(diff):
+            s, t, k = diff[np.lexsort((diff[:, 1], diff[:, 0]))[0]]
+            first = f"sample {s} step {t} neuron {k}"
+        row = {"layer": name, "type": pop.kind, "float_spikes": int(a.sum()), "integer_spikes": int(b.sum()),
+               "mismatched": int((a != b).sum()), "first_divergence": first or "none",
+               "activity_cosine": _cosine(a.sum(axis=1).astype(float), b.sum(axis=1).astype(float))}
+        if name in f.voltage:
+            scale = net.float_model.populations[name].scale
+            fv, iv = f.voltage[name] / scale, i.voltage[name] / scale
+            row["voltage_cosine"] = _cosine(fv, iv)
+            row["voltage_max_abs_error"] = float(np.abs(fv - iv).max())
+        rows.append(row)
+    return rows

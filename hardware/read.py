@@ -122,7 +122,8 @@ def _order(projections, names) -> list[str]:
 
 
 MAX_DELAY = Limits().delay_max + 1         # steps, the synapse's own one included (hardware/loihi2.py)
-MAX_STEPS = 100_000                        # steps per sample a graph may declare (Loihi 2's configured bound: 256)
+MAX_STEPS = 100_000     # steps per sample a file may declare: a guard against untrusted sizes, not the chip's
+                        # bound (hardware/loihi2.py Limits.max_steps, checked where a network is judged)
 
 
 def _steps(name: str, d, dt: float):

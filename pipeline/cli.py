@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -34,6 +35,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m pipeline", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_run_parser, _distill_parser, _check_parser, _verify_parser, _recheck_parser, _data_parser):
+        add(sub)
+    return p
+
+
+def _run_parser(sub) -> None:
     r = sub.add_parser("run", help="train, export and verify on a backend", description=DESCRIPTION,
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--target", default="lava",
@@ -48,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, help="parallel Lava simulations (default 2)")
     r.add_argument("--vectors", type=int, help="test samples stored as test vectors in vectors.h5 for the hand-off "
                                                "and recheck (default 32)")
+
+
+def _distill_parser(sub) -> None:
     x = sub.add_parser("distill", help="distil the training split into a few event frames per class (PACE)",
                        description=DISTILL_DESCRIPTION, epilog=DISTILL_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration value, e.g. distill.sdr_k=0 or data.name=nmnist (repeatable)")
     x.add_argument("--quick", action="store_true", help="a tiny configuration for tests (seconds)")
+
+
+def _check_parser(sub) -> None:
     c = sub.add_parser("check", help="check a NIR graph against Loihi 2's limits and estimate its resources",
                        description="Check what a NIR graph would deploy as against Loihi 2's limits, naming layer, "
                                    "parameter, value and limit (exit 1 on any violation); otherwise estimate the "
@@ -68,19 +81,24 @@ def _parser() -> argparse.ArgumentParser:
                                    "sources are in hardware/loihi2.py.")
     c.add_argument("graph", type=_path, help="a .nir file, e.g. runs/<run>/model.nir")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
-    c.add_argument("--source", default="nir", help="whose convention a graph without our metadata follows (as verify)")
+    c.add_argument("--source", help="whose convention a graph without our metadata follows (as verify)")
     c.add_argument("--dt", type=float, help="time step in seconds (as verify)")
     c.add_argument("--method", choices=["exp", "euler"], help="discretisation (as verify)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a graph.* setting, e.g. graph.source=sinabs (repeatable; the options above win)")
+
+
+def _verify_parser(sub) -> None:
     v = sub.add_parser("verify", help="verify any NIR graph (snnTorch, Norse, Sinabs, ...) on Lava, three ways",
                        description=VERIFY_DESCRIPTION, epilog=VERIFY_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("graph", type=_path, help="a .nir file")
-    v.add_argument("--target", default="lava", choices=["lava", "reference"],
+    v.add_argument("--target", choices=["lava", "reference"],
                    help="lava (default: float graph, integer reference and Lava fixed_pt), or reference (float "
                         "graph vs integer reference only, no Lava: a quick look at what quantisation does)")
     v.add_argument("--out", help="report folder to create (default runs/verify-<timestamp>)")
     v.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    v.add_argument("--source", default="nir", help="whose convention the graph's parameters follow: nir (default: "
+    v.add_argument("--source", help="whose convention the graph's parameters follow: nir (default: "
                                                    "exp, dt from metadata), snntorch, sinabs, norse, rockpool or "
                                                    "spyx (see below); for other frameworks give --dt and --method")
     v.add_argument("--dt", type=float, help="time step in seconds (overrides the preset and the graph metadata)")
@@ -94,24 +112,32 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--root", help="--data: the dataset's folder, as its publisher distributes it")
     v.add_argument("--bin-us", type=float, help="--data: microseconds per time step (default: the graph's own bins, "
                                                 "or its dt when physical)")
-    v.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
-                   help="--data: a framing or dataset setting, as `run` takes it (e.g. data.n_test=200, "
-                        "data.cache=DIR); repeatable")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any setting of graph.*, input.*, verify.* or (with --data) data.*, e.g. verify.chunk=100 "
+                        "or data.n_test=200 (repeatable; the options above win; see pipeline/jobs.py)")
     v.add_argument("--samples", type=int, help="random input samples (default 4), or with --data N test recordings "
                                                "drawn stratified by class, seeded by --seed (default all)")
     v.add_argument("--steps", type=int, help="time steps (default 20 for random input; pads a file's input)")
     v.add_argument("--rate", type=float, help="random input: spike probability per input and step (default 0.2)")
-    v.add_argument("--seed", type=int, default=0, help="random input's seed, or --data's draw of --samples (default 0)")
-    v.add_argument("--workers", type=int, default=1, help="parallel Lava simulations (one network per sample)")
-    v.add_argument("--vectors", type=int, default=32, help="samples stored as test vectors in vectors.h5 (default 32)")
+    v.add_argument("--seed", type=int, help="random input's seed, or --data's draw of --samples (default 0)")
+    v.add_argument("--workers", type=int, help="parallel Lava simulations (default 2, as run)")
+    v.add_argument("--vectors", type=int, help="samples stored as test vectors in vectors.h5 (default 32)")
     v.add_argument("--netx", action="store_true", help="quantise with weight exponents 0 and 1 only (thresholds "
                                                        "lowered to match), so that lava-dl netx can store every "
                                                        "layer in model.net; the quantisation table shows the cost")
+
+
+def _recheck_parser(sub) -> None:
     k = sub.add_parser("recheck", help="re-check a run or verify folder from its files alone (hashes, vectors)",
                        description=RECHECK_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     k.add_argument("folder", type=_path, help="a folder written by run or verify (holding certificate.json)")
-    k.add_argument("--workers", type=int, default=2, help="parallel Lava simulations (default 2)")
+    k.add_argument("--workers", type=int, help="parallel Lava simulations (default 2, as run)")
+    k.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a verify.* setting, e.g. verify.workers=4 (repeatable; --workers wins)")
     k.add_argument("--json", action="store_true", help="also print the per-backend results as JSON")
+
+
+def _data_parser(sub) -> None:
     d = sub.add_parser("data", help="read a dataset folder and print a JSON summary of what was read",
                        description="Read (and cache the framed tensors of) a dataset, then print samples per split "
                                    "and class, sensor size, events per sample, durations and skipped files.",
@@ -121,7 +147,6 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--skip-bad", action="store_true", help="skip unreadable files and list them (data.on_error=skip)")
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="framing settings, e.g. data.n_bins=20 data.downsample=2")
-    return p
 
 
 class UsageError(ValueError):
@@ -239,53 +264,74 @@ def _main(args) -> int:
 
 def _dispatch(args) -> int:
     """Run one command; the exit status comes from its verdict (hardware/equivalence.py VERDICTS)."""
+    return {"check": _check, "distill": _distill, "recheck": _recheck, "verify": _verify, "data": _data,
+            "run": _run}[args.command](args)
+
+
+def _check(args) -> int:
+    from pipeline.commands.check import check
+    from pipeline.jobs import CheckJob
+    if args.dt is not None and not (math.isfinite(args.dt) and args.dt > 0):
+        raise UsageError(f"--dt {args.dt:g} is not a time step: give a positive, finite number of seconds")
+    items = list(args.overrides) + [f"graph.{k}={v}" for k in ("source", "dt", "method")
+                                    if (v := getattr(args, k)) is not None]
+    return check(args.graph, apply_overrides(CheckJob(), items), as_json=args.json)
+
+
+def _distill(args) -> int:
+    from pipeline.commands.distill import distill, summary as distill_summary
+    items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
+    items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
+              if (v := getattr(args, k)) is not None] + args.overrides
+    out = _out(args, None)
+    cfg = resolve(apply_overrides(RunConfig(), items))
+    _init_distributed(cfg)
+    meta = distill(cfg, out, overwrite=args.overwrite)
+    if meta is not None:            # under torchrun, rank 0 writes and reports
+        print(distill_summary(meta, out))
+    return 0
+
+
+def _recheck(args) -> int:
+    from pipeline.commands import recheck
+    from pipeline.jobs import RecheckJob
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give at least 1")
+    items = list(args.overrides) + ([f"verify.workers={args.workers}"] if args.workers is not None else [])
+    result = recheck.recheck(args.folder, workers=apply_overrides(RecheckJob(), items).verify.workers)
+    print("\n".join(result.lines()))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    return result.exit_code
+
+
+def _verify(args) -> int:
+    from pipeline.commands import verify as v
+    from pipeline.jobs import VERIFY_FLAGS, verify_job
+    from pipeline.report.summary import verify_summary
     from pipeline.runfolder import default_dir
-    if args.command == "check":
-        from pipeline.commands.check import check
-        return check(args)
-    if args.command == "distill":
-        from pipeline.commands.distill import distill, summary as distill_summary
-        items = [f"{k}={v}" for k, v in QUICK.items()] if args.quick else []
-        items += [f"distill.{k}={v}" for k in ("ipc", "method", "iterations")
-                  if (v := getattr(args, k)) is not None] + args.overrides
-        out = _out(args, None)
-        cfg = resolve(apply_overrides(RunConfig(), items))
-        _init_distributed(cfg)
-        meta = distill(cfg, out, overwrite=args.overwrite)
-        if meta is not None:            # under torchrun, rank 0 writes and reports
-            print(distill_summary(meta, out))
+    from pipeline.train.ranks import rank_world
+    job = verify_job(args.overrides, **{k: getattr(args, k) for k in VERIFY_FLAGS})
+    out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
+    _init_distributed(RunConfig(), cpu_only=True)
+    if rank_world()[0] != 0:        # under torchrun: simulate this rank's share, rank 0 reports
+        from pipeline.train import ranks
+        ranks.serve()
         return 0
-    if args.command == "recheck":
-        from pipeline.commands import recheck
-        if args.workers < 1:
-            raise UsageError(f"--workers {args.workers}: give at least 1")
-        result = recheck.recheck(args.folder, workers=args.workers)
-        print("\n".join(result.lines()))
-        if args.json:
-            print(json.dumps(result.to_json(), indent=2, default=str))
-        return result.exit_code
-    if args.command == "verify":
-        from pipeline.commands import verify as v
-        from pipeline.report.summary import verify_summary
-        from pipeline.train.ranks import rank_world
-        out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
-        _init_distributed(RunConfig(), cpu_only=True)
-        if rank_world()[0] != 0:        # under torchrun: simulate this rank's share, rank 0 reports
-            from pipeline.train import ranks
-            ranks.serve()
-            return 0
-        report = v.verify(args.graph, out, dt=args.dt, method=args.method, source=args.source,
-                          input_path=args.input, samples=args.samples, steps=args.steps, rate=args.rate,
-                          seed=args.seed, workers=args.workers, target=args.target, overwrite=args.overwrite,
-                          vectors=args.vectors, netx=args.netx, data=args.data, root=args.root,
-                          bin_us=args.bin_us, data_overrides=tuple(args.set))
-        print(verify_summary(report, out))
-        return report.verification.exit_code
-    if args.command == "data":
-        from pipeline.data import dataset
-        cfg = _data_config(args).data
-        print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
-        return 0
+    report = v.verify(args.graph, out, job, overwrite=args.overwrite)
+    print(verify_summary(report, out))
+    return report.verification.exit_code
+
+
+def _data(args) -> int:
+    from pipeline.data import dataset
+    cfg = _data_config(args).data
+    print(json.dumps(dataset.summary(cfg, *dataset.load(cfg)), indent=2))
+    return 0
+
+
+def _run(args) -> int:
+    from pipeline.runfolder import default_dir
     cfg = _config(args)                     # a bad setting answers before the heavy imports
     out = _out(args, default_dir())
     from pipeline.commands.run import run, serve

@@ -205,10 +205,11 @@ def _parse_type(text: Any, typ: type, key: str) -> Any:
         raise ConfigError(f"config key {key!r}: expected {typ.__name__}, got {text!r}") from None
 
 
-def override(cfg: RunConfig, key: str, value: Any) -> RunConfig:
-    """Return ``cfg`` with ``section.field`` set to ``value`` (a string is parsed to the field's type)."""
+def override(cfg, key: str, value: Any):
+    """Return ``cfg`` (a :class:`RunConfig`, or a command's job of ``pipeline/jobs.py``) with ``section.field``
+    set to ``value`` (a string is parsed to the field's type)."""
     section, _, name = key.partition(".")
-    sections = {f.name: f for f in fields(RunConfig)}
+    sections = {f.name: f for f in fields(type(cfg))}
     if section not in sections or not name:
         raise ConfigError(f"unknown config key {key!r}; sections are {sorted(sections)}")
     sub = getattr(cfg, section)
@@ -222,7 +223,7 @@ def override(cfg: RunConfig, key: str, value: Any) -> RunConfig:
     return replace(cfg, **{section: replace(sub, **{name: value})})
 
 
-PATH_KEYS = ("data.root", "data.cache", "data.distilled")
+PATH_KEYS = ("data.root", "data.cache", "data.distilled", "input.file")
 
 
 def expand_home(path: str) -> str:
@@ -231,8 +232,8 @@ def expand_home(path: str) -> str:
     return os.path.expanduser(path) if path.startswith("~") else path
 
 
-def apply_overrides(cfg: RunConfig, items: list[str]) -> RunConfig:
-    """Apply ``key=value`` strings in order, then check the result."""
+def apply_overrides(cfg, items: list[str]):
+    """Apply ``key=value`` strings in order to ``cfg`` (a :class:`RunConfig` or a job), then check the result."""
     for item in items:
         key, eq, value = item.partition("=")
         if not eq:

@@ -6,8 +6,11 @@ come from ``hardware/loihi2.py`` (the one place for Loihi 2's limits).
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
+from hardware.discretise import PRESETS
 from hardware.loihi2 import Limits, Resources
+from hardware.read import MAX_STEPS as MAX_INPUT_STEPS
 from pipeline.config import (
     ARCHS,
     DISTILL_METHODS,
@@ -20,6 +23,7 @@ from pipeline.config import (
 
 MAX_STEPS = Limits().max_steps
 CHIP_NEURONS = Resources().cores_per_chip * Resources().neurons_per_core
+VERIFY_TARGETS = ("lava", "reference")
 
 def _data(cfg: RunConfig) -> list[tuple]:
     d = cfg.data
@@ -37,7 +41,9 @@ def _data(cfg: RunConfig) -> list[tuple]:
         (d.on_error in ("fail", "skip"), "data.on_error", d.on_error, "'fail' or 'skip'"),
         (0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1"),
         (0 <= d.val_fraction < 1, "data.val_fraction", d.val_fraction, "0 (no validation split) up to below 1"),
-    ]
+        (0 <= d.seed < 2**32, "data.seed", d.seed, f"0..{2**32 - 1}"),
+    ] + _at_most(("data.n_train", d.n_train, 10_000_000), ("data.n_test", d.n_test, 10_000_000),
+                 ("data.duration_us", d.duration_us, 3_600_000_000), ("data.downsample", d.downsample, 4096))
 
 
 def _model(cfg: RunConfig) -> list[tuple]:
@@ -120,37 +126,71 @@ def _verify(cfg: RunConfig) -> list[tuple]:
          (v.samples, v.workers, v.chunk), "samples >= 0, workers >= 1, chunk >= 1"),
         (v.vectors >= 1, "verify.vectors", v.vectors, "at least 1 sample stored as test vectors"),
         (v.one_per_sample >= 0, "verify.one_per_sample", v.one_per_sample, ">= 0 (0 = all)"),
-    ]
+    ] + _at_most(("verify.samples", v.samples, 10_000_000), ("verify.workers", v.workers, 4096),
+                 ("verify.chunk", v.chunk, 100_000), ("verify.vectors", v.vectors, 100_000),
+                 ("verify.one_per_sample", v.one_per_sample, 10_000_000))
 
 
 def _seeds_and_sizes(cfg: RunConfig) -> list[tuple]:
-    d, t, v, s, x = cfg.data, cfg.train, cfg.verify, cfg.select, cfg.distill
+    t, s, x = cfg.train, cfg.select, cfg.distill
     checks = [(0 <= seed < 2**32, key, seed, f"0..{2**32 - 1}") for key, seed in (
-        ("data.seed", d.seed), ("train.seed", t.seed), ("select.seed", s.seed), ("distill.seed", x.seed))]
-    return checks + [(n <= limit, key, n, f"at most {limit:,}") for key, n, limit in (
-        ("data.n_train", d.n_train, 10_000_000), ("data.n_test", d.n_test, 10_000_000),
+        ("train.seed", t.seed), ("select.seed", s.seed), ("distill.seed", x.seed))]
+    return checks + _at_most(
         ("train.epochs", t.epochs, 100_000), ("train.batch_size", t.batch_size, 1_000_000),
         ("train.eval_every", t.eval_every, 100_000), ("train.eval_samples", t.eval_samples, 10_000_000),
-        ("train.k", t.k, MAX_STEPS), ("verify.samples", v.samples, 10_000_000), ("verify.workers", v.workers, 4096),
-        ("verify.chunk", v.chunk, 100_000), ("verify.vectors", v.vectors, 100_000),
-        ("verify.one_per_sample", v.one_per_sample, 10_000_000),
+        ("train.k", t.k, MAX_STEPS),
         ("distill.ipc", x.ipc, 100_000), ("distill.iterations", x.iterations, 10_000_000),
         ("distill.probes", x.probes, 10_000), ("distill.freqs", x.freqs, 1_000_000),
         ("distill.teachers", x.teachers, 1000), ("distill.teacher_epochs", x.teacher_epochs, 100_000),
-        ("data.duration_us", d.duration_us, 3_600_000_000), ("data.downsample", d.downsample, 4096),
-        ("select.warmup_epochs", s.warmup_epochs, 100_000))]
+        ("select.warmup_epochs", s.warmup_epochs, 100_000))
 
 
-RULES = (_data, _model, _train, _select, _distill, _verify, _seeds_and_sizes)
+def _at_most(*bounds: tuple) -> list[tuple]:
+    return [(n <= limit, key, n, f"at most {limit:,}") for key, n, limit in bounds]
 
 
-def validate(cfg: RunConfig) -> None:
-    """Reject values that no stage could run with, naming the key and the allowed range."""
-    for ok, key, value, allowed in (check for rules in RULES for check in rules(cfg)):
+def _graph(cfg) -> list[tuple]:
+    g = cfg.graph
+    return [
+        (g.source in PRESETS, "graph.source", g.source, f"one of {sorted(PRESETS)}"),
+        (g.dt == 0 or g.dt > 0, "graph.dt", g.dt, "a time step > 0 in seconds (0 = the preset's or the graph's)"),
+        (g.method in ("", "exp", "euler"), "graph.method", g.method, "exp or euler (empty = the preset's)"),
+        (g.target in VERIFY_TARGETS, "graph.target", g.target, f"one of {VERIFY_TARGETS}"),
+    ]
+
+
+def _input(cfg) -> list[tuple]:
+    i = cfg.input
+    return [
+        (not (i.file and i.dataset), "input.file/dataset", (i.file, i.dataset), "one input: a file or a dataset"),
+        (0 <= i.steps <= MAX_INPUT_STEPS, "input.steps", i.steps,
+         f"1..{MAX_INPUT_STEPS:,} time steps (0 = 20 for random input; more than the chip's configured "
+         f"{MAX_STEPS} are simulated, with a warning)"),
+        (not (i.dataset and i.steps), "input.steps", i.steps, "0 with a dataset: its framing sets the steps "
+                                                              "(give input.bin_us)"),
+        (0 <= i.rate <= 1, "input.rate", i.rate, "a spike probability in [0, 1]"),
+        (0 <= i.seed < 2**32, "input.seed", i.seed, f"0..{2**32 - 1}"),
+        (i.bin_us >= 0 and (i.dataset or not i.bin_us), "input.bin_us", i.bin_us,
+         "microseconds per step > 0 with a dataset (0 = the graph's own bins or dt)"),
+    ]
+
+
+# each rule list with the sections it reads: a command's job is checked by the lists its sections hold
+RULES = ((("data",), _data), (("model",), _model), (("data", "train"), _train), (("select",), _select),
+         (("distill",), _distill), (("verify",), _verify), (("train", "select", "distill"), _seeds_and_sizes),
+         (("graph",), _graph), (("input",), _input))
+
+
+def validate(cfg) -> None:
+    """Reject values that no stage could run with, naming the key and the allowed range (``cfg``: a
+    :class:`RunConfig`, or a command's job of ``pipeline/jobs.py``)."""
+    held = {f.name for f in fields(type(cfg))}
+    for ok, key, value, allowed in (check for sections, rules in RULES if held.issuperset(sections)
+                                    for check in rules(cfg)):
         if not ok:
             raise ConfigError(f"config {key} = {value!r} is not allowed: expected {allowed}")
-    m = cfg.model
-    if m.arch in ("conv", "auto"):
+    m = getattr(cfg, "model", None)
+    if m is not None and m.arch in ("conv", "auto"):
         for channels, kernel, stride in conv_layers(m):
             if channels > 4096 or kernel > 64 or stride > 64:
                 raise ConfigError(f"config model.channels/kernels/strides = {m.channels!r}/{m.kernels!r}/"

@@ -67,9 +67,10 @@ def recheck(capsys, folder: Path) -> tuple[int, str, str]:
 def chain_folder(tmp_path_factory) -> Path:
     """verify of a small foreign chain, quantised for netx: reference, Lava and netx, 6 samples, 2 stored."""
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     tmp = tmp_path_factory.mktemp("chain")
     nir.write(tmp / "chain.nir", netx_chain())
-    report = verify(tmp / "chain.nir", tmp / "v", samples=6, progress=False, netx=True, vectors=2)
+    report = verify(tmp / "chain.nir", tmp / "v", verify_job(samples=6, netx=True, vectors=2), progress=False)
     assert report.verification.verdict == "IDENTICAL"
     return tmp / "v"
 
@@ -106,8 +107,9 @@ def test_recheck_of_a_verify_folder_never_calls_the_reference_replaying_itself_a
 
 def test_a_reference_only_folder_rechecks_as_reference_only_not_identical(tmp_path, capsys):
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     nir.write(tmp_path / "chain.nir", netx_chain())
-    report = verify(tmp_path / "chain.nir", tmp_path / "r", samples=3, progress=False, target="reference")
+    report = verify(tmp_path / "chain.nir", tmp_path / "r", verify_job(samples=3, target="reference"), progress=False)
     assert report.verification.verdict == "REFERENCE ONLY"
     cert = json.loads((tmp_path / "r" / "certificate.json").read_text())
     assert cert["recheck_backends"] == ["reference"] and cert["verdict"] == "REFERENCE ONLY"
@@ -121,6 +123,7 @@ def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, mo
     the divergent sample is stored too, and recheck with the real Lava reports the certified DIVERGED beside a
     replay that did not reproduce it (exit 1)."""
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     from hardware.backends import reference
 
     def faulty(net, x, options):
@@ -131,7 +134,7 @@ def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, mo
         return trace
     monkeypatch.setitem(BACKENDS, "lava", Backend("lava", "Lava with a fault injected", None, faulty))
     nir.write(tmp_path / "chain.nir", netx_chain())
-    report = verify(tmp_path / "chain.nir", tmp_path / "d", samples=6, progress=False, vectors=2)
+    report = verify(tmp_path / "chain.nir", tmp_path / "d", verify_job(samples=6, vectors=2), progress=False)
     assert report.verification.verdict == "DIVERGED" and report.verification.backend("lava").diverged == (4,)
     cert = json.loads((tmp_path / "d" / "certificate.json").read_text())
     assert cert["verdict"] == "DIVERGED" and cert["vectors"]["indices"] == [0, 1, 4]

@@ -133,8 +133,9 @@ def verified_folder(tmp_path) -> Path:
     from graphs import netx_chain
 
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     nir.write(tmp_path / "chain.nir", netx_chain())
-    verify(tmp_path / "chain.nir", tmp_path / "v", samples=3, progress=False, target="reference", vectors=2)
+    verify(tmp_path / "chain.nir", tmp_path / "v", verify_job(samples=3, target="reference", vectors=2), progress=False)
     return tmp_path / "v"
 
 

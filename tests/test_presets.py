@@ -173,6 +173,7 @@ def test_a_wrong_convention_is_caught_where_it_matters():
 @pytest.mark.timeout(300)
 def test_a_sinabs_graph_read_at_a_physical_dt_is_silent_and_the_summary_names_dt(tmp_path):
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     from pipeline.report.summary import verify_summary
     graph = tmp_path / "sinabs.nir"
     nir.write(graph, nir.NIRGraph(
@@ -182,11 +183,10 @@ def test_a_sinabs_graph_read_at_a_physical_dt_is_silent_and_the_summary_names_dt
                               v_reset=np.zeros(3)),
                "output": nir.Output(output_type={"output": np.array([3])})},
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")]))
-    report = verify(graph, tmp_path / "wrong", dt=1e-3, samples=2, progress=False, target="reference")
+    report = verify(graph, tmp_path / "wrong", verify_job(dt=1e-3, samples=2, target="reference"), progress=False)
     wrong = report.to_json()
     assert wrong["verdict"] == "SILENT" and [s["layer"] for s in wrong["silent_layers"]] == ["lif"]
     text = verify_summary(report, tmp_path / "wrong")
     assert "WARNING: layer lif never spiked" in text and "dt = 0.001 s" in text and "--source" in text
-    right = verify(graph, tmp_path / "right", source="sinabs", samples=2, progress=False,
-                   target="reference").to_json()
+    right = verify(graph, tmp_path / "right", verify_job(source="sinabs", samples=2, target="reference"), progress=False).to_json()
     assert right["verdict"] == "REFERENCE ONLY" and right["silent_layers"] == []

@@ -90,11 +90,11 @@ def test_verify_of_a_runs_graph_on_its_test_split_gives_the_runs_accuracy(tmp_pa
 @pytest.mark.timeout(300)
 def test_a_subtract_reset_graph_gets_the_warning_with_the_measured_accuracy_difference(tmp_path, quick_cache):
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     from pipeline.report.summary import verify_summary
     graph = digits_graph(tmp_path / "sinabs.nir", sinabs_lif())
     sets = (f"data.cache={quick_cache}", *QUICK_DATA)
-    report = verify(graph, tmp_path / "v", source="sinabs", target="reference", progress=False, data="digits",
-                    bin_us=38750, data_overrides=sets)
+    report = verify(graph, tmp_path / "v", verify_job(source="sinabs", target="reference", data="digits", bin_us=38750, sets=sets), progress=False)
     acc = report.task["task_accuracy"]
     text = verify_summary(report, tmp_path / "v")
     warning = [line for line in text.splitlines() if "WARNING: sinabs resets by subtraction" in line]
@@ -112,15 +112,14 @@ def test_a_subtract_reset_graph_gets_the_warning_with_the_measured_accuracy_diff
 @pytest.mark.timeout(300)
 def test_a_zero_reset_graph_gets_no_warning_and_without_data_the_warning_counts_spikes(tmp_path, quick_cache):
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     from pipeline.report.summary import verify_summary
     sets = (f"data.cache={quick_cache}", *QUICK_DATA)
-    norse = verify(digits_graph(tmp_path / "norse.nir", norse_lif()), tmp_path / "n", source="norse",
-                   target="reference", progress=False, data="digits", bin_us=38750, data_overrides=sets)
+    norse = verify(digits_graph(tmp_path / "norse.nir", norse_lif()), tmp_path / "n", verify_job(source="norse", target="reference", data="digits", bin_us=38750, sets=sets), progress=False)
     assert norse.warnings == () and "WARNING" not in verify_summary(norse, tmp_path / "n")
     assert norse.task["reset"] == {"framework": "norse", "rule": "zero"} and norse.task["bins"] == 8
     assert norse.task["task_accuracy"]["float_framework_reset"] == norse.task["task_accuracy"]["float_reset_zero"]
-    random_input = verify(digits_graph(tmp_path / "s.nir", sinabs_lif()), tmp_path / "r", source="sinabs",
-                          target="reference", progress=False, samples=3, rate=0.3)
+    random_input = verify(digits_graph(tmp_path / "s.nir", sinabs_lif()), tmp_path / "r", verify_job(source="sinabs", target="reference", samples=3, rate=0.3), progress=False)
     assert len(random_input.warnings) == 1
     assert "spikes" in random_input.warnings[0] and "give --data for the accuracy difference" in \
         random_input.warnings[0]
@@ -128,12 +127,18 @@ def test_a_zero_reset_graph_gets_no_warning_and_without_data_the_warning_counts_
 
 def test_data_framing_errors_are_one_line(tmp_path, quick_cache):
     from pipeline.commands import task
+    from pipeline.jobs import verify_job
     sets = (f"data.cache={quick_cache}", *QUICK_DATA)
     sinabs = read.load(digits_graph(tmp_path / "s.nir", sinabs_lif()), source="sinabs")
     with pytest.raises(ConfigError, match=r"counts time steps, not seconds .*give --bin-us"):
-        task.load(sinabs, "digits", overrides=sets)
+        task.load(sinabs, verify_job(sets, data="digits"))
+    # the NIR paper's N-MNIST CNN runs at 1 ms bins (about 300 steps): verify's bound is the chip's configured
+    # step bound (hardware/loihi2.py), not a run's training default (data.max_bins 64)
+    assert task.load(sinabs, verify_job(sets, data="digits", bin_us=1000)).bins == 310
     with pytest.raises(ConfigError, match=r"into 310 bins, more than data.max_bins 64"):
-        task.load(sinabs, "digits", bin_us=1000, overrides=sets)
+        task.load(sinabs, verify_job(sets + ("data.max_bins=64",), data="digits", bin_us=1000))
+    with pytest.raises(ConfigError, match=r"into 3100 bins, more than data.max_bins 1024"):
+        task.load(sinabs, verify_job(sets, data="digits", bin_us=100))
     def audio(n):
         return read.load(nir.NIRGraph(
             nodes={"input": nir.Input(input_type={"input": np.array([700])}),
@@ -144,13 +149,13 @@ def test_data_framing_errors_are_one_line(tmp_path, quick_cache):
             edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")]), source="sinabs")
     with pytest.raises(GraphError, match=r"digits frames to \(2, 34, 34\) per step \(2,312 inputs\); the graph's "
                                          r"input is \(700,\) \(700 inputs\)"):
-        task.load(audio(10), "digits", bin_us=38750, overrides=sets)
+        task.load(audio(10), verify_job(sets, data="digits", bin_us=38750))
     with pytest.raises(GraphError, match=r"the graph's readout 'lif' has 3 neurons, but digits has 10 classes"):
-        task.load(audio(3), "digits", bin_us=38750, overrides=sets)
+        task.load(audio(3), verify_job(sets, data="digits", bin_us=38750))
     with pytest.raises(ConfigError, match=r"--data 'foo': not a dataset the pipeline reads"):
-        task.load(sinabs, "foo", bin_us=38750)
-    with pytest.raises(ConfigError, match="data.\\* settings only"):
-        task.load(sinabs, "digits", bin_us=38750, overrides=("train.epochs=3",))
+        task.load(sinabs, verify_job(data="foo", bin_us=38750))
+    with pytest.raises(ConfigError, match="unknown config key 'train.epochs'"):
+        task.load(sinabs, verify_job(("train.epochs=3",), data="digits", bin_us=38750))
 
 
 def test_cli_refuses_data_with_input_in_one_line(tmp_path):

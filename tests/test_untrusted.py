@@ -74,7 +74,7 @@ SAFE_LOADS = {  # every place that loads a file, and why it cannot run code
     "pipeline/data/dataset.py": "np.load(cache, allow_pickle=False)",
     "pipeline/data/distilled.py": "np.load(npz, allow_pickle=False)",
     "pipeline/data/gesture.py": "np.load(path, allow_pickle=False)",
-    "pipeline/commands/verify.py": "np.load(path, allow_pickle=False)",
+    "pipeline/commands/verify_input.py": "np.load(path, allow_pickle=False)",
     "pipeline/data/formats/aedat4.py": "np.load(io.BytesIO(data), allow_pickle=False)",   # our child's result
 }
 
@@ -103,9 +103,10 @@ def test_no_file_is_ever_unpickled():
 @pytest.fixture(scope="module")
 def chain_folder(tmp_path_factory) -> Path:
     from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
     tmp = tmp_path_factory.mktemp("untrusted-chain")
     nir.write(tmp / "chain.nir", netx_chain())
-    verify(tmp / "chain.nir", tmp / "v", samples=3, progress=False, target="reference", vectors=2)
+    verify(tmp / "chain.nir", tmp / "v", verify_job(samples=3, target="reference", vectors=2), progress=False)
     return tmp / "v"
 
 
@@ -484,9 +485,9 @@ def test_complex_weights_are_refused_not_cut(tmp_path, capsys):
 def test_verify_says_loihi_2s_verdict_on_a_graph_that_does_not_fit(tmp_path, capsys):
     g = tmp_path / "g.nir"
     nir.write(g, foreign_graph())
-    rc, out, _ = call(capsys, "verify", g, "--target", "reference", "--steps", "300", "--samples", "2",
+    rc, out, _ = call(capsys, "verify", g, "--target", "reference", "--steps", "1100", "--samples", "2",
                       "--out", tmp_path / "v")
-    assert rc == 0 and "Loihi 2: does NOT fit: graph: n_steps = 300 violates configured maximum of 256" in out
+    assert rc == 0 and "Loihi 2: does NOT fit: graph: n_steps = 1100 violates configured maximum of 1024" in out
     assert "does NOT fit" in _cert(tmp_path / "v")["loihi2"]
 
 

@@ -18,7 +18,9 @@ from hardware import linear_ops, read
 from hardware.backends import reference
 from hardware.errors import GraphError
 from hardware.ir import FloatModel, FloatPopulation, Network
-from pipeline.commands.verify import load_input, verify
+from pipeline.commands.verify import verify
+from pipeline.commands.verify_input import load_input
+from pipeline.jobs import verify_job
 
 ROOT = Path(__file__).resolve().parents[1]
 COVERED = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d",
@@ -48,7 +50,7 @@ def test_the_hand_built_graphs_cover_every_supported_node_type():
 def test_every_node_type_verifies_on_real_lava_identical_to_the_reference(name, tmp_path):
     path = tmp_path / f"{name}.nir"
     nir.write(path, GRAPHS[name](np.random.default_rng(0)))
-    report = verify(path, tmp_path / "out", dt=DT, samples=2, steps=25, rate=0.3, progress=False).to_json()
+    report = verify(path, tmp_path / "out", verify_job(dt=DT, samples=2, steps=25, rate=0.3), progress=False).to_json()
     lava, flt = report["backends"]["lava"], report["backends"]["float graph"]
     assert lava["against"].startswith("integer reference") and lava["certifies"] and lava["compared"] == 2
     assert lava["identical"] == 2, lava["first_divergence_text"]

@@ -2,34 +2,37 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hardware import loihi2, nir_checks, nir_contract, read
 from hardware.errors import GraphError
+from pipeline.jobs import CheckJob
 
 
-def check(args) -> int:
-    """Print the violations (exit 1) or the resource estimate (exit 0) of ``args.graph``."""
-    g = nir_checks.read(args.graph)
+def check(graph: Path, job: CheckJob = CheckJob(), as_json: bool = False) -> int:
+    """Print the violations (exit 1) or the resource estimate (exit 0) of ``graph``, read as ``job.graph`` says."""
+    g = nir_checks.read(graph)
     nir_checks.validate(g)
     errors = nir_contract.contract_errors(g)
     if errors:
-        raise GraphError(f"{args.graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        raise GraphError(f"{graph}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
                          + "; the file's continuous fields and integer metadata must describe one network")
-    net = read.load(g, dt=args.dt, method=args.method, source=args.source)
+    how = job.graph
+    net = read.load(g, dt=how.dt or None, method=how.method or None, source=how.source)
     reading = ("its integer metadata, exactly" if net.exact else
                f"discretised ({net.method}, dt {net.dt:g} s, --source {net.source}) and quantised")
     violations = loihi2.check(net)
     if violations:
-        if args.json:
+        if as_json:
             print(json.dumps({"fits": False, "violations": [v.__dict__ for v in violations]}, indent=2, default=str))
         else:
             print("\n".join(f"violation: {v}" for v in violations))
         return 1
     est = loihi2.estimate(net)
-    if args.json:
+    if as_json:
         print(json.dumps({"fits": True, "read": reading, "violations": [], **est}, indent=2))
         return 0
-    print(f"{args.graph} (read from {reading}): within Loihi 2's limits; {est['cores']} of "
+    print(f"{graph} (read from {reading}): within Loihi 2's limits; {est['cores']} of "
           f"{est['resources']['cores_per_chip']} neuro-cores ({100 * est['chip_utilisation']:.1f}%)")
     for L in est["layers"]:
         stored = (f"{L['synapses']:,} synapses" if L["synapses"] == L["unrolled_synapses"] else

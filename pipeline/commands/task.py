@@ -33,8 +33,9 @@ from hardware.errors import GraphError
 from hardware.ir import Network
 from hardware.loihi2 import Limits
 from hardware.trace import Trace
-from pipeline.config import ConfigError, RunConfig, apply_overrides
+from pipeline.config import ConfigError, RunConfig
 from pipeline.data import dataset, registry
+from pipeline.jobs import VerifyJob
 
 MAX_WORDS = 1 << 28        # input values a verification holds (2 GiB of int64 spikes)
 
@@ -79,31 +80,51 @@ def stratified(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(order[:n])
 
 
-def load(net: Network, name: str, root: str | None = None, samples: int | None = None,
-         bin_us: float | None = None, overrides: tuple[str, ...] = (), seed: int = 0) -> TaskData:
-    """``samples`` recordings (default all) of ``name``'s test split as input spikes for ``net``: a seeded draw
-    stratified by class (:func:`stratified`), so that any number of them represents the split."""
-    bad = [o for o in overrides if not o.startswith("data.")]
-    if bad:
-        raise ConfigError(f"--set {bad[0]}: verify --data takes data.* settings only")
-    named = [o for o in overrides if o.partition("=")[0].strip() in ("data.name", "data.root")]
-    if named:
-        option = "--data NAME" if named[0].startswith("data.name") else "--root DIR"
-        raise ConfigError(f"--set {named[0]}: give {option} instead (--data {name} names the dataset)")
-    items = [f"data.name={name}"] + ([f"data.root={root}"] if root else []) + list(overrides)
-    cfg = apply_overrides(RunConfig(), items)
-    if cfg.data.name not in registry.DATASETS:
-        raise ConfigError(f"--data {cfg.data.name!r}: not a dataset the pipeline reads; choose one of "
+def load(net: Network, job: VerifyJob) -> TaskData:
+    """``verify.samples`` recordings (0: all) of ``input.dataset``'s test split as input spikes for ``net``, framed
+    by ``data.*``: a seeded draw stratified by class (:func:`stratified`), so that any number of them represents
+    the split."""
+    cfg = RunConfig(data=job.data)
+    name = cfg.data.name
+    if name not in registry.DATASETS:
+        raise ConfigError(f"--data {name!r}: not a dataset the pipeline reads; choose one of "
                           f"{sorted(registry.DATASETS)}")
-    spec = registry.DATASETS[cfg.data.name]
+    spec = registry.DATASETS[name]
     out, size = readout_size(net)
     if size != len(spec.classes):
         raise GraphError(f"the graph's readout {out!r} has {size} neurons, but {name} has {len(spec.classes)} "
                          "classes: decoding takes one readout neuron per class, in the dataset's class order")
-    duration = cfg.data.duration_us or spec.duration_us
-    if bin_us is not None:
-        if not (bin_us > 0 and np.isfinite(bin_us)):
-            raise ConfigError(f"--bin-us {bin_us:g}: give a positive bin width in microseconds")
+    bins, width, how, duration, widened = _framing(net, cfg, spec.duration_us, job.input.bin_us)
+    cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
+    per_step = dataset.input_shape(cfg.data)
+    if per_step != tuple(net.input_shape) and math.prod(per_step) != net.input_size:   # before reading anything
+        raise GraphError(f"{name} frames to {per_step} per step ({math.prod(per_step):,} inputs); the graph's "
+                         f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
+    split = dataset.load_split(cfg.data, "test")
+    idx, drawn = _draw(split.labels, job.verify.samples, job.input.seed, cfg.data.n_test)
+    frames, labels = split.frames[idx], split.labels[idx]
+    B, T = frames.shape[:2]
+    depth = max(net.depth.values(), default=1)
+    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth     # room for the last bin to arrive
+    if B * steps * net.input_size > MAX_WORDS:
+        raise ConfigError(f"{B} samples x {steps} steps x {net.input_size:,} inputs is more input than this "
+                          f"verification holds ({MAX_WORDS:,} values): give --samples")
+    x = np.zeros((B, steps, net.input_size), np.int64)
+    x[:, :T] = frames.reshape(B, T, -1) > 0
+    present = len(np.unique(labels))
+    return TaskData(x, labels.astype(np.int64), tuple(split.classes), bins, width,
+                    f"{name} test split: {B} recordings x {T} bins of {width / 1000:g} ms ({how}"
+                    + (f"; the window widened to {duration / 1000:g} ms to hold whole bins" if widened else "")
+                    + ")" + (f", {steps - T} empty steps after" if steps > T else "") + ", binarised; "
+                    + drawn + f", {present} of its {len(split.classes)} classes present",
+                    tuple(int(i) for i in idx), drawn, tuple(split.skipped))
+
+
+def _framing(net: Network, cfg: RunConfig, default_us: int, bin_us: float) -> tuple[int, float, str, int, bool]:
+    """Bins, bin width (us), how the width was chosen, the framed window (us) and whether it was widened to hold
+    whole bins; more bins than ``data.max_bins`` are refused."""
+    name, duration = cfg.data.name, cfg.data.duration_us or default_us
+    if bin_us:
         width, how = bin_us, f"--bin-us {bin_us:g}"
     elif net.n_bins:                                      # ours: framed as it was trained
         width, how = (cfg.data.duration_us or net.dt * 1e6 * net.n_bins) / net.n_bins, "the graph's own bins"
@@ -121,40 +142,18 @@ def load(net: Network, name: str, root: str | None = None, samples: int | None =
                           "wider --bin-us, or --set data.max_bins=N")
     widened = round(bins * width) != duration
     duration = round(bins * width)
-    cfg = registry.resolve(replace(cfg, data=replace(cfg.data, n_bins=bins, duration_us=duration)))
-    per_step = dataset.input_shape(cfg.data)
-    if per_step != tuple(net.input_shape) and math.prod(per_step) != net.input_size:   # before reading anything
-        raise GraphError(f"{name} frames to {per_step} per step ({math.prod(per_step):,} inputs); the graph's "
-                         f"input is {tuple(net.input_shape)} ({net.input_size:,} inputs)")
-    split = dataset.load_split(cfg.data, "test")
-    frames, labels = split.frames, split.labels
+    return bins, duration / bins, how, duration, widened
+
+
+def _draw(labels: np.ndarray, samples: int, seed: int, n_test: int) -> tuple[np.ndarray, str]:
+    """Which recordings of the test split are verified (``samples`` 0: all), and the words that say so."""
     total = len(labels)
-    if samples is not None and samples < total:
-        idx = stratified(labels, samples, seed)
-        drawn = f"{samples:,} of the {total:,} test recordings, drawn stratified by class (seed {seed})"
-    else:
-        idx = np.arange(total)
-        drawn = f"all {total:,} test recordings" + (
-            f" ({samples:,} asked for: the test split as read holds {total:,}"
-            + (f", data.n_test={cfg.data.n_test}" if cfg.data.n_test == total else "") + ")"
-            if samples and samples > total else "")
-    frames, labels = frames[idx], labels[idx]
-    B, T = frames.shape[:2]
-    depth = max(net.depth.values(), default=1)
-    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth     # room for the last bin to arrive
-    if B * steps * net.input_size > MAX_WORDS:
-        raise ConfigError(f"{B} samples x {steps} steps x {net.input_size:,} inputs is more input than this "
-                          f"verification holds ({MAX_WORDS:,} values): give --samples")
-    x = np.zeros((B, steps, net.input_size), np.int64)
-    x[:, :T] = frames.reshape(B, T, -1) > 0
-    bin_width = duration / bins
-    present = len(np.unique(labels))
-    return TaskData(x, labels.astype(np.int64), tuple(split.classes), bins, bin_width,
-                    f"{name} test split: {B} recordings x {T} bins of {bin_width / 1000:g} ms ({how}"
-                    + (f"; the window widened to {duration / 1000:g} ms to hold whole bins" if widened else "")
-                    + ")" + (f", {steps - T} empty steps after" if steps > T else "") + ", binarised; "
-                    + drawn + f", {present} of its {len(split.classes)} classes present",
-                    tuple(int(i) for i in idx), drawn, tuple(split.skipped))
+    if samples and samples < total:
+        return stratified(labels, samples, seed), (f"{samples:,} of the {total:,} test recordings, drawn "
+                                                   f"stratified by class (seed {seed})")
+    return np.arange(total), f"all {total:,} test recordings" + (
+        f" ({samples:,} asked for: the test split as read holds {total:,}"
+        + (f", data.n_test={n_test}" if n_test == total else "") + ")" if samples and samples > total else "")
 
 
 def decode(net: Network, spikes: dict, voltage: dict, steps: int) -> tuple[np.ndarray, str]:
