@@ -81,8 +81,8 @@ def fixed_loss(cfg, split, frames, labels) -> float:
     model = pace.teacher_model(cfg, split.frames.shape[2:], 10)      # train.seed 0: not a probe seed
     layers = pace.matched_layers(cfg, model.depth)
     by_class = [np.flatnonzero(split.labels == c) for c in range(10)]
-    stats = pace.real_stats(model, split.frames, by_class, layers, cfg.distill.sdr_k, 512, 1.0,
-                            torch.Generator().manual_seed(99))
+    stats = pace.real_stats(model, split.frames, by_class, layers, cfg.distill.sdr_k,
+                            pace.Frequencies(512, 1.0, torch.Generator().manual_seed(99)))
     with torch.no_grad():
         syn = pace.features(model, torch.from_numpy(frames), cfg.distill.sdr_k, False, layers)
         return float(sum(pace.matching_loss("pace", real, c, f[labels == c], cfg.distill.temporal)
@@ -139,7 +139,8 @@ def test_the_real_side_is_computed_once_from_every_sample_of_a_class(quick):
     model = pace.teacher_model(cfg, split.frames.shape[2:], 10)
     by_class = [np.flatnonzero(split.labels == c) for c in range(10)]
     gen = torch.Generator().manual_seed(5)
-    stats = pace.real_stats(model, split.frames, by_class, [0], 0.5, 16, 1.0, gen, batch=7)   # batched in 7s
+    stats = pace.real_stats(model, split.frames, by_class, [0], 0.5, pace.Frequencies(16, 1.0, gen),
+                            batch=7)   # batched in 7s
     with torch.no_grad():
         f = pace.features(model, torch.from_numpy(split.frames[by_class[3]]), 0.5, False, [0])[0]
     spread = stats[0].spread

@@ -11,6 +11,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from export.files import atomic_write
@@ -46,3 +47,32 @@ def load(path: Path, key: str) -> dict | None:
         print(f"ignoring checkpoint {path}: it was written for another configuration", flush=True)
         return None
     return saved
+
+
+class OptimiserState:
+    """What a step changes and a checkpoint keeps: the logits, the optimiser and its schedule, the random states,
+    the loss and gradient-norm history."""
+
+    def __init__(self, start: np.ndarray, lr: float, iterations: int, rng: np.random.Generator,
+                 gen: torch.Generator):
+        self.rng, self.gen = rng, gen
+        self.z = torch.logit(torch.from_numpy(start)).requires_grad_(True)     # logits of the event probabilities
+        self.opt = torch.optim.Adam([self.z], lr=lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(iterations, 1))
+        self.history, self.grads, self.step, self.seconds = [], [], 0, 0.0
+
+    def save(self, path: Path, key: str, step: int, elapsed: float) -> None:
+        save(path, key, {"step": step, "z": self.z.detach().clone(), "opt": self.opt.state_dict(),
+                         "sched": self.sched.state_dict(), "gen": self.gen.get_state(),
+                         "rng": self.rng.bit_generator.state, "history": list(self.history),
+                         "grads": list(self.grads), "seconds": elapsed})
+
+    def restore(self, saved: dict) -> None:
+        with torch.no_grad():
+            self.z.copy_(saved["z"])
+        self.opt.load_state_dict(saved["opt"])
+        self.sched.load_state_dict(saved["sched"])
+        self.gen.set_state(saved["gen"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.history, self.grads, self.step, self.seconds = saved["history"], saved["grads"], saved["step"], \
+            saved["seconds"]

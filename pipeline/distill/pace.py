@@ -44,7 +44,8 @@ from pipeline.architecture import build_model
 from pipeline.train import loop, ranks
 from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill import checkpoint as checkpoints
-from pipeline.distill.matching import amplitude_phase, characteristic, sdr_features
+from pipeline.distill.matching import (Frequencies, RealStats, amplitude_phase, characteristic, features,
+                                      real_stats)
 from pipeline.distill.peq import peq
 
 OPTIMISED = ("pace", "cf", "dm")
@@ -104,47 +105,10 @@ def matched_layers(cfg: RunConfig, depth: int) -> list[int]:
     return layers
 
 
-def features(model: SNN, x: torch.Tensor, sdr_k: float, keep_graph: bool, layers: list[int]) -> list[torch.Tensor]:
-    """Features (B, n_steps, D) of ``layers``: SDR features, or spikes when ``sdr_k`` is 0."""
-    out = model(x, detach_drive=not keep_graph)
-    return [sdr_features(out.spikes[l], out.drive[l], sdr_k) if sdr_k else out.spikes[l] for l in layers]
-
-
 def effective(cfg: RunConfig) -> tuple[float, float]:
     """(sdr_k, temporal weight) the method uses: CF and DM baselines match spikes without the temporal term."""
     x = cfg.distill
     return (x.sdr_k, x.temporal) if x.method == "pace" else (0.0, 0.0)
-
-
-@dataclass
-class RealStats:
-    """The real side of every matching term for one probe and layer (features in units of ``spread``)."""
-    spread: float
-    freqs: torch.Tensor           # (F, D)
-    mean: torch.Tensor            # (C, D) class means of the time-averaged features
-    cf: torch.Tensor              # (C, F) complex: characteristic functions of the time-averaged features
-    dft: torch.Tensor             # (C, K, D) complex: DFT over time of the class-mean feature sequence
-
-
-def real_stats(model: SNN, frames: np.ndarray, by_class: list[np.ndarray], layers: list[int], sdr_k: float,
-               n_freqs: int, freq_scale: float, gen: torch.Generator, batch: int = 250) -> list[RealStats]:
-    """One pass of the real frames of every class through ``model``: per layer, the real statistics."""
-    per_class = []
-    with torch.no_grad():
-        for ix in by_class:
-            parts = [features(model, torch.from_numpy(frames[ix[i:i + batch]]), sdr_k, False, layers)
-                     for i in range(0, len(ix), batch)]
-            per_class.append([torch.cat(p) for p in zip(*parts)])       # per layer (B_c, n, D)
-        out = []
-        for l in range(len(layers)):
-            avg = torch.cat([f[l].mean(dim=1) for f in per_class])
-            spread = float((avg - avg.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt().clamp(min=1e-6))
-            freqs = torch.randn(n_freqs, avg.shape[1], generator=gen) * freq_scale
-            feats = [f[l] / spread for f in per_class]
-            out.append(RealStats(spread, freqs, torch.stack([f.mean(dim=(0, 1)) for f in feats]),
-                                 torch.stack([characteristic(f.mean(dim=1), freqs) for f in feats]),
-                                 torch.stack([torch.fft.rfft(f.mean(dim=0), dim=0) for f in feats])))
-    return out
 
 
 def matching_loss(method: str, real: RealStats, c: int, synth: torch.Tensor, temporal: float) -> torch.Tensor:
@@ -197,109 +161,123 @@ def probe_weights(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int,
     return out
 
 
-def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
-             pool: list[Teacher] | None = None, checkpoint: Path | None = None,
-             on_step: Callable[[int, float], None] | None = None) -> Result:
-    """Optimise the synthetic frames of ``cfg.distill.method`` (pace, cf or dm) against real ``frames``."""
-    x = cfg.distill
-    sdr_k, temporal = effective(cfg)
-    rng = np.random.default_rng([x.seed, 17])
-    gen = torch.Generator().manual_seed(x.seed)
-    idx = init_indices(labels, n_classes, x.ipc, rng)
-    syn_labels = labels[idx]
-    start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
-    z = torch.logit(torch.from_numpy(start)).requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=x.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(x.iterations, 1))
-    history, grads, start_step, seconds = [], [], 0, 0.0
-    key = config_key(cfg) + f"-world{ranks.rank_world()[1]}"
-    if checkpoint is not None and ranks.rank_world()[1] > 1:
-        checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{ranks.rank_world()[0]}")
-    resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
+@dataclass
+class _Probes:
+    """The probe networks and the real statistics of each: a deterministic function of the configuration (a
+    resumed run computes them again rather than storing them)."""
+    model: SNN                    # one network; each probe's weights are loaded into it in turn
+    layers: list[int]
+    weights: list[Weights]
+    stats: list[list[RealStats]]  # per probe, per matched layer
 
-    # The probes and their real statistics are a deterministic function of the configuration: a resumed run
-    # computes them again rather than storing them.
-    t0 = time.perf_counter()
+
+def _probes(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
+            pool: list[Teacher] | None) -> _Probes:
+    x = cfg.distill
     model = teacher_model(cfg, frames.shape[2:], n_classes)
     layers = matched_layers(cfg, model.depth)
     by_class = [np.flatnonzero(labels == c) for c in range(n_classes)]
     if x.batch_real:
         cap = np.random.default_rng([x.seed, 31])
         by_class = [np.sort(cap.permutation(ix)[:x.batch_real]) for ix in by_class]
-    probes, stats = probe_weights(cfg, frames.shape[2:], n_classes, pool), []
-    stat_gen = torch.Generator().manual_seed(1000 + x.seed)
-    for w in tqdm(probes, desc="probe statistics", unit="probe", disable=None if ranks.rank_world()[0] == 0 else True):
+    weights, stats = probe_weights(cfg, frames.shape[2:], n_classes, pool), []
+    freqs = Frequencies(x.freqs, x.freq_scale, torch.Generator().manual_seed(1000 + x.seed))
+    for w in tqdm(weights, desc="probe statistics", unit="probe", disable=None if ranks.rank_world()[0] == 0 else True):
         load_teacher(model, Teacher(w, w), 1.0)
-        stats.append(real_stats(model, frames, by_class, layers, sdr_k, x.freqs, x.freq_scale, stat_gen))
-    if resume is not None:
-        with torch.no_grad():
-            z.copy_(resume["z"])
-        opt.load_state_dict(resume["opt"])
-        sched.load_state_dict(resume["sched"])
-        gen.set_state(resume["gen"])
-        rng.bit_generator.state = resume["rng"]
-        history, grads, start_step, seconds = resume["history"], resume["grads"], resume["step"], resume["seconds"]
-        print(f"resuming distillation from step {start_step} ({checkpoint})", flush=True)
-    else:
-        seconds = time.perf_counter() - t0
+        stats.append(real_stats(model, frames, by_class, layers, effective(cfg)[0], freqs))
+    return _Probes(model, layers, weights, stats)
 
-    def save(step: int, elapsed: float) -> None:
-        checkpoints.save(checkpoint, key, {"step": step, "z": z.detach().clone(), "opt": opt.state_dict(),
-                                           "sched": sched.state_dict(), "gen": gen.get_state(),
-                                           "rng": rng.bit_generator.state, "history": list(history),
-                                           "grads": list(grads), "seconds": elapsed})
 
-    # Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
-    # classes and each class's frames depend only on its own term. Every rank draws the same random numbers and
-    # computes the same probe statistics; the frames are gathered at the end.
+def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
+             pool: list[Teacher] | None = None, checkpoint: Path | None = None,
+             on_step: Callable[[int, float], None] | None = None) -> Result:
+    """Optimise the synthetic frames of ``cfg.distill.method`` (pace, cf or dm) against real ``frames``.
+
+    Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
+    classes and each class's frames depend only on its own term. Every rank draws the same random numbers and
+    computes the same probe statistics; the frames are gathered at the end."""
+    x = cfg.distill
     rank, world = ranks.rank_world()
-    mine = [c for c in range(n_classes) if c % world == rank]
+    rng = np.random.default_rng([x.seed, 17])          # the start's draw, then the probe of each step
+    idx = init_indices(labels, n_classes, x.ipc, rng)
+    syn_labels = labels[idx]
+    start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
+    state = checkpoints.OptimiserState(start, x.lr, x.iterations, rng, torch.Generator().manual_seed(x.seed))
+    key = config_key(cfg) + f"-world{world}"
+    if checkpoint is not None and world > 1:
+        checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{rank}")
+    resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
+    t0 = time.perf_counter()
+    probes = _probes(cfg, frames, labels, n_classes, pool)
+    if resume is not None:
+        state.restore(resume)
+        print(f"resuming distillation from step {state.step} ({checkpoint})", flush=True)
+    else:
+        state.seconds = time.perf_counter() - t0
+    start_step = state.step
     syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
-    my_rows = np.concatenate([syn_by_class[c] for c in mine]) if mine else np.zeros(0, np.int64)
+    mine = [c for c in range(n_classes) if c % world == rank]
     t0 = time.perf_counter()
     bar = tqdm(range(start_step, x.iterations), desc=f"distilling ({x.method}, IPC {x.ipc})", unit="step",
                initial=start_step, total=x.iterations, disable=None if rank == 0 else True)
     for step in bar:
-        k = int(rng.integers(len(probes)))
-        load_teacher(model, Teacher(probes[k], probes[k]), 1.0)
-        p = torch.sigmoid(z)
-        if step >= x.iterations - x.round_steps:          # the stored set, with a straight-through gradient
-            synth = p + ((p > 0.5).float() - p).detach()
-        else:
-            synth = peq(p, 1, gen) if x.peq else p
-        f_syn = features(model, synth[my_rows], sdr_k, True, layers)
-        loss, row = torch.zeros(()), 0
-        for c in mine:
-            rows, row = slice(row, row + len(syn_by_class[c])), row + len(syn_by_class[c])
-            for real, f in zip(stats[k], f_syn):
-                loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
-        loss = loss / (n_classes * len(layers))
-        if not torch.isfinite(loss):        # a NaN set must not be rounded to zeros and stored as a result
-            raise loop.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
-                                      f"loss is {loss.item()}; lower distill.lr")
-        opt.zero_grad()
-        loss.backward()
-        grads.append(float(z.grad.norm()))
-        opt.step()
-        sched.step()
-        total = loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(total)
-        history.append(total.item())
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
+        _step(cfg, state, probes, [syn_by_class[c] for c in mine], mine, step)
+        bar.set_postfix(loss=f"{state.history[-1]:.4f}")
         if checkpoint is not None and ((step + 1) % x.checkpoint_every == 0 or step + 1 == x.iterations):
-            save(step + 1, seconds + time.perf_counter() - t0)
+            state.save(checkpoint, key, step + 1, state.seconds + time.perf_counter() - t0)
         if on_step is not None:
-            on_step(step + 1, history[-1])
-    seconds += time.perf_counter() - t0
-    if world > 1:
-        parts = [None] * world
+            on_step(step + 1, state.history[-1])
+    state.seconds += time.perf_counter() - t0
+    return _result(cfg, state, syn_labels, [syn_by_class[c] for c in mine], start_step)
+
+
+def _step(cfg: RunConfig, state: checkpoints.OptimiserState, probes: _Probes, my_classes: list[np.ndarray],
+          mine: list[int], step: int) -> None:
+    """One optimisation step on a probe drawn at random: this rank's classes' matching loss, backward, Adam."""
+    x, n_classes = cfg.distill, len(probes.stats[0][0].mean)
+    sdr_k, temporal = effective(cfg)
+    k = int(state.rng.integers(len(probes.weights)))
+    load_teacher(probes.model, Teacher(probes.weights[k], probes.weights[k]), 1.0)
+    p = torch.sigmoid(state.z)
+    if step >= x.iterations - x.round_steps:          # the stored set, with a straight-through gradient
+        synth = p + ((p > 0.5).float() - p).detach()
+    else:
+        synth = peq(p, 1, state.gen) if x.peq else p
+    my_rows = np.concatenate(my_classes) if my_classes else np.zeros(0, np.int64)
+    f_syn = features(probes.model, synth[my_rows], sdr_k, True, probes.layers)
+    loss, row = torch.zeros(()), 0
+    for c, members in zip(mine, my_classes):
+        rows, row = slice(row, row + len(members)), row + len(members)
+        for real, f in zip(probes.stats[k], f_syn):
+            loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
+    loss = loss / (n_classes * len(probes.layers))
+    if not torch.isfinite(loss):        # a NaN set must not be rounded to zeros and stored as a result
+        raise loop.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
+                                  f"loss is {loss.item()}; lower distill.lr")
+    state.opt.zero_grad()
+    loss.backward()
+    state.grads.append(float(state.z.grad.norm()))
+    state.opt.step()
+    state.sched.step()
+    total = loss.detach().clone()
+    if ranks.rank_world()[1] > 1:
+        dist.all_reduce(total)
+    state.history.append(total.item())
+
+
+def _result(cfg: RunConfig, state: checkpoints.OptimiserState, syn_labels: np.ndarray, my_classes: list[np.ndarray],
+            start_step: int) -> Result:
+    """The frames gathered from every rank, stored as ``distill.binarize`` says."""
+    z = state.z
+    if ranks.rank_world()[1] > 1:
+        my_rows = np.concatenate(my_classes) if my_classes else np.zeros(0, np.int64)
+        parts = [None] * ranks.rank_world()[1]
         dist.all_gather_object(parts, (my_rows, z.detach()[my_rows]))
         with torch.no_grad():
             for rows, values in parts:
                 z[rows] = values
     with torch.no_grad():
         p = torch.sigmoid(z)
-        out = peq(p, 1, gen) if x.binarize == "sample" else (p > 0.5).float()
-    return Result(out.numpy().astype(np.uint8), syn_labels, history, seconds, start_step,
-                  p.numpy().astype(np.float32), grads)
+        out = peq(p, 1, state.gen) if cfg.distill.binarize == "sample" else (p > 0.5).float()
+    return Result(out.numpy().astype(np.uint8), syn_labels, state.history, state.seconds, start_step,
+                  p.numpy().astype(np.float32), state.grads)
