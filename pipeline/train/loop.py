@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -168,66 +168,104 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     rank, world = rank_world()
     device = device_of(cfg)
     model = build_model(cfg, frames.shape[2:], n_classes).to(device)
-    net = DistributedDataParallel(model) if world > 1 and t.method == "bptt" else model
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    gen, rng = torch.Generator().manual_seed(t.seed), np.random.default_rng([sel.seed, t.seed])
-    step_rng = np.random.default_rng([t.seed, 7])        # SLTT-K step choice
-    x_all, y_all = torch.from_numpy(frames), torch.from_numpy(labels)
-    n = len(labels)
-    scores, seen = {kind: np.ones(n) for kind in KINDS}, np.zeros(n, bool)
-    seconds, losses, examples, pruned, curve, n_steps, evaluated, eval_seconds = [], [], [], [], [], [], [], 0.0
-    cpu_seconds = []
+    run = _Run(cfg, model, DistributedDataParallel(model) if world > 1 and t.method == "bptt" else model,
+               torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay),
+               torch.Generator().manual_seed(t.seed), np.random.default_rng([t.seed, 7]),
+               torch.from_numpy(frames), torch.from_numpy(labels), device,
+               {kind: np.ones(len(labels)) for kind in KINDS}, np.zeros(len(labels), bool))
+    rng = np.random.default_rng([sel.seed, t.seed])
+    record = _Record()
     monitor = monitor_subset(monitor, t.eval_samples) if monitor is not None and t.eval_every else None
     for epoch in range(t.epochs):
-        start, cpu_start, total = time.perf_counter(), time.process_time(), 0.0
-        plan = plan_epoch(sel, epoch, t.epochs, scores, rng)
-        # select.keep_steps: a pruned epoch takes as many optimiser steps as a full one, on smaller batches
-        bs = max(1, round(t.batch_size * len(plan.indices) / n)) if sel.keep_steps and plan.pruned else t.batch_size
-        batches = tqdm(range(0, len(plan.indices), bs), desc=f"epoch {epoch + 1}/{t.epochs}",
-                       unit="batch", leave=False, disable=None if rank == 0 else True)
-        n_batches = max(1, math.ceil(len(plan.indices) / bs))
-        for b in batches:
-            set_lr(opt, t.lr, (epoch + b / bs / n_batches) / t.epochs)
-            batch = plan.indices[b:b + bs]
-            mine = slice(rank, None, world)                  # this rank's share of the global batch
-            idx = batch[mine]
-            xb = random_shift(x_all[batch], t.augment_shift, gen)[mine].to(device)
-            y = y_all[idx].to(device)
-            # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
-            w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(device)
-            steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, step_rng) if t.method == "sltt-k" else None
-            out_spikes, out_drive, hidden, ce = step(model, net, opt, t.method, xb, y, w, steps)
-            loss = (w * ce).sum()
-            new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
-                                                         t.surrogate_slope).items()}
-            for part_idx, part_scores, part_total in gather((idx, new, ce.sum().item())):
-                refresh_scores(scores, seen, part_idx, part_scores, sel.ema)
-                total += part_total
-            batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
-            if not math.isfinite(loss.item()):
-                raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}, batch "
-                                    f"{b // bs + 1}: the loss is {loss.item()}; {_hint(t)}")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        plan = plan_epoch(sel, epoch, t.epochs, run.scores, rng)
+        total, n_batches = _epoch(run, epoch, plan)
         _check_finite(model, epoch, t)
-        seconds.append(time.perf_counter() - start)
-        cpu_seconds.append(time.process_time() - cpu_start)
-        losses.append(total / max(len(plan.indices), 1))
-        examples.append(len(plan.indices))
-        n_steps.append(n_batches)
-        pruned.append(plan.pruned)
+        record.seconds.append(time.perf_counter() - start)
+        record.cpu_seconds.append(time.process_time() - cpu_start)
+        record.losses.append(total / max(len(plan.indices), 1))
+        record.examples.append(len(plan.indices))
+        record.n_steps.append(n_batches)
+        record.pruned.append(plan.pruned)
         if monitor is not None and len(monitor[1]) and rank == 0 and \
                 ((epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs):
             t_eval = time.perf_counter()
-            curve.append(accuracy(model, *monitor))
-            evaluated.append(epoch + 1)
-            eval_seconds += time.perf_counter() - t_eval
+            record.curve.append(accuracy(model, *monitor))
+            record.evaluated.append(epoch + 1)
+            record.eval_seconds += time.perf_counter() - t_eval
         if rank == 0:
-            tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {losses[-1]:.4f}, {examples[-1]} examples"
+            tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {record.losses[-1]:.4f}, {record.examples[-1]} examples"
                        f"{' (pruned)' if plan.pruned else ''}" + (f" on {world} ranks" if world > 1 else "")
-                       + f", {seconds[-1]:.1f} s" + (f", validation accuracy {curve[-1]:.4f}"
-                                                      if evaluated and evaluated[-1] == epoch + 1 else ""))
-    return TrainResult(model.cpu(), tuple(seconds), tuple(losses), tuple(examples), tuple(pruned), tuple(curve),
-                       tuple(evaluated), tuple(n_steps), eval_seconds,
-                       len(monitor[1]) if monitor is not None and curve else 0, tuple(cpu_seconds), scores)
+                       + f", {record.seconds[-1]:.1f} s" + (f", validation accuracy {record.curve[-1]:.4f}"
+                                                             if record.evaluated[-1:] == [epoch + 1] else ""))
+    return TrainResult(model.cpu(), tuple(record.seconds), tuple(record.losses), tuple(record.examples),
+                       tuple(record.pruned), tuple(record.curve), tuple(record.evaluated), tuple(record.n_steps),
+                       record.eval_seconds, len(monitor[1]) if monitor is not None and record.curve else 0,
+                       tuple(record.cpu_seconds), run.scores)
+
+
+@dataclass
+class _Run:
+    """What every batch of a training run uses and updates."""
+    cfg: RunConfig
+    model: SNN
+    net: torch.nn.Module                # the model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    gen: torch.Generator                # augmentation
+    step_rng: np.random.Generator       # SLTT-K's step choice
+    x_all: torch.Tensor
+    y_all: torch.Tensor
+    device: torch.device
+    scores: dict                        # each example's smoothed score by kind
+    seen: np.ndarray
+
+
+@dataclass
+class _Record:
+    """Per epoch: what TrainResult reports."""
+    seconds: list = field(default_factory=list)
+    cpu_seconds: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    examples: list = field(default_factory=list)
+    n_steps: list = field(default_factory=list)
+    pruned: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    evaluated: list = field(default_factory=list)
+    eval_seconds: float = 0.0
+
+
+def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
+    """One epoch of ``plan``'s examples: the summed loss over every rank's examples, and the optimiser steps."""
+    t, sel, model = run.cfg.train, run.cfg.select, run.model
+    rank, world = rank_world()
+    n, total = len(run.y_all), 0.0
+    # select.keep_steps: a pruned epoch takes as many optimiser steps as a full one, on smaller batches
+    bs = max(1, round(t.batch_size * len(plan.indices) / n)) if sel.keep_steps and plan.pruned else t.batch_size
+    batches = tqdm(range(0, len(plan.indices), bs), desc=f"epoch {epoch + 1}/{t.epochs}",
+                   unit="batch", leave=False, disable=None if rank == 0 else True)
+    n_batches = max(1, math.ceil(len(plan.indices) / bs))
+    for b in batches:
+        set_lr(run.opt, t.lr, (epoch + b / bs / n_batches) / t.epochs)
+        batch = plan.indices[b:b + bs]
+        mine = slice(rank, None, world)                  # this rank's share of the global batch
+        idx = batch[mine]
+        xb = random_shift(run.x_all[batch], t.augment_shift, run.gen)[mine].to(run.device)
+        y = run.y_all[idx].to(run.device)
+        # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
+        w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(run.device)
+        steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, run.step_rng) if t.method == "sltt-k" else None
+        out_spikes, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps)
+        loss = (w * ce).sum()
+        new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
+                                                     t.surrogate_slope).items()}
+        for part_idx, part_scores, part_total in gather((idx, new, ce.sum().item())):
+            refresh_scores(run.scores, run.seen, part_idx, part_scores, sel.ema)
+            total += part_total
+        batches.set_postfix(loss=f"{loss.item():.3f}")      # this rank's share, scaled to a batch mean
+        if not math.isfinite(loss.item()):
+            raise TrainingError(f"training diverged in epoch {epoch + 1}/{t.epochs}, batch "
+                                f"{b // bs + 1}: the loss is {loss.item()}; {_hint(t)}")
+    return total, n_batches
 
 
 def monitor_subset(monitor: tuple[np.ndarray, np.ndarray], cap: int) -> tuple[np.ndarray, np.ndarray]:

@@ -105,6 +105,65 @@ def _input_steps(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     return out
 
 
+@dataclass
+class _Window:
+    """One chunk of time, per layer: its input, spikes and SLTT factors (None before the layer starts), the step
+    its window starts at, and the last layer's spikes with their graph (online SLTT)."""
+    inputs: list
+    values: list
+    factors: list
+    starts: list
+    src: torch.Tensor | None
+
+
+def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span: tuple[int, int], online: bool,
+                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> _Window:
+    """Every layer over output steps ``span`` (layer l lags the output by L - 1 - l steps); updates ``state``
+    and writes the readout's spikes and drive and the last hidden layer's spike count into ``out``."""
+    (c0, c1), L, B, dev = span, model.depth, x.shape[0], x.device
+    out_spikes, out_drive, hidden = out
+    w = _Window([], [], [], [], None)
+    src = None
+    for l in range(L):
+        lag = L - 1 - l
+        a_lo, a_hi = max(0, c0 - lag), max(0, c1 - lag)
+        if a_hi == a_lo:              # this layer has not started yet
+            w.inputs.append(None), w.values.append(None), w.factors.append(None), w.starts.append(a_lo)
+            src = None
+            continue
+        if l == 0:
+            inp = _input_steps(x, a_lo, a_hi)
+        elif a_lo == 0:               # step 0 receives nothing; the layer below ran steps 0..a_hi-2
+            zero = torch.zeros(B, 1, model.in_size(l), device=dev)
+            inp = zero if src is None else torch.cat([zero, src], dim=1)
+        else:
+            inp = src
+        W = a_hi - a_lo
+        with torch.set_grad_enabled(online):
+            a = model.synapse(l, leaves[l], inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
+        s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
+        src = _Spikes.apply(a, s, fac) if online else s
+        w.inputs.append(inp), w.values.append(s), w.factors.append(fac), w.starts.append(a_lo)
+        if l == L - 2:
+            hidden[:, a_lo:a_hi] = s.sum(dim=2)
+        if l == L - 1:
+            out_spikes[:, a_lo:a_hi], out_drive[:, a_lo:a_hi] = s, z
+    w.src = src
+    return w
+
+
+def _replay(model: SNN, leaves: list, chosen: list[int], w: _Window) -> torch.Tensor:
+    """SLTT-K: the chosen output steps' diagonals replayed with a graph, from the chunk's stored inputs."""
+    L, k, g = model.depth, len(chosen), None
+    B = w.values[-1].shape[0]
+    for l in range(L):
+        pos = [t - (L - 1 - l) - w.starts[l] for t in chosen]
+        inp = w.inputs[l][:, pos] if g is None else g
+        a = model.synapse(l, leaves[l], inp.reshape(B * k, *inp.shape[2:])).reshape(B, k, -1)
+        g = _Spikes.apply(a, w.values[l][:, pos], w.factors[l][:, pos])
+    return g
+
+
 def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
              steps: set[int] | None = None, chunk: int = CHUNK) -> tuple[Record, int]:
     """Run one batch forward, calling backward once per chunk of time; gradients accumulate in the model's weights.
@@ -131,49 +190,14 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
         c1 = min(c0 + chunk, n)
         chosen = list(range(c0, c1)) if steps is None else sorted(t for t in steps if c0 <= t < c1)
         online = steps is None            # full SLTT: the chunk's graph is built as it runs
-        inputs, values, factors, starts = [], [], [], []
-        src = None
-        for l in range(L):
-            lag = L - 1 - l
-            a_lo, a_hi = max(0, c0 - lag), max(0, c1 - lag)
-            if a_hi == a_lo:              # this layer has not started yet
-                inputs.append(None), values.append(None), factors.append(None), starts.append(a_lo)
-                src = None
-                continue
-            if l == 0:
-                inp = _input_steps(x, a_lo, a_hi)
-            elif a_lo == 0:               # step 0 receives nothing; the layer below ran steps 0..a_hi-2
-                zero = torch.zeros(B, 1, model.in_size(l), device=dev)
-                inp = zero if src is None else torch.cat([zero, src], dim=1)
-            else:
-                inp = src
-            W = a_hi - a_lo
-            with torch.set_grad_enabled(online):
-                a = model.synapse(l, leaves[l], inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
-            s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
-            src = _Spikes.apply(a, s, fac) if online else s
-            inputs.append(inp), values.append(s), factors.append(fac), starts.append(a_lo)
-            if l == L - 2:
-                hidden[:, a_lo:a_hi] = s.sum(dim=2)
-            if l == L - 1:
-                out_spikes[:, a_lo:a_hi], out_drive[:, a_lo:a_hi] = s, z
+        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden))
         s_out = out_spikes[:, c0:c1]
         before = count[:, None] + torch.cumsum(s_out, dim=1) - s_out        # c_{t-1}, detached
         count = count + s_out.sum(dim=1)
         if not chosen:
             continue
         idx = [t - c0 for t in chosen]
-        if online:
-            graph_out = src[:, idx]
-        else:                             # SLTT-K: replay the chosen diagonals with a graph
-            k = len(chosen)
-            g = None
-            for l in range(L):
-                pos = [t - (L - 1 - l) - starts[l] for t in chosen]
-                inp = inputs[l][:, pos] if g is None else g
-                a = model.synapse(l, leaves[l], inp.reshape(B * k, *inp.shape[2:])).reshape(B, k, -1)
-                g = _Spikes.apply(a, values[l][:, pos], factors[l][:, pos])
-            graph_out = g
+        graph_out = window.src[:, idx] if online else _replay(model, leaves, chosen, window)
         logits = before[:, idx] + graph_out
         ce = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(len(idx)), reduction="none")
         loss = (weights.repeat_interleave(len(idx)) * ce).sum() / n
