@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,9 @@ from hardware.backends import BACKENDS, Options
 from hardware.backends import onnx as onnx_backend
 from hardware.equivalence import Expected, Measured
 from hardware.errors import GraphError
-from hardware.ir import input_spikes
+from hardware.ir import Network, input_spikes
 from hardware.trace import Trace
-from models.snn import golden_spikes, predict, undecided
+from models.snn import DeployedNet, golden_spikes, predict, undecided
 from pipeline.architecture import build_model
 from pipeline.certify import certificate, vectors
 from pipeline.config import TARGETS, RunConfig
@@ -77,6 +78,26 @@ def preflight(cfg: RunConfig) -> None:
                          + "; refused before any data was read or trained (model.* and data.* settings decide it)")
 
 
+@dataclass(frozen=True)
+class _Deployed:
+    """The trained model as deployed: its integer form, model.nir as written and read back, netx's note."""
+    model: DeployedNet
+    graph: object                       # model.nir as written (the NIR graph the backends get)
+    net: Network
+    netx_note: str                      # why model.net was not written ("" when it was)
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """The verification on the test split, and each backend's own run of it."""
+    v: equivalence.Verification
+    x: np.ndarray                       # the compared samples' input spikes
+    labels: np.ndarray
+    test_size: int                      # test samples read (verify.samples may compare fewer)
+    own: dict                           # backend -> its trace over the samples' steps, where it ran all of them
+    names: list
+
+
 def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Sharing) -> RunReport:
     timings, t0 = {}, time.perf_counter()
     write_json(out / "config.json", cfg.to_dict())
@@ -93,8 +114,25 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
                         monitor=(data.val.frames, data.val.labels))
     timings["train_s"] = time.perf_counter() - t0
     atomic_write(out / "model.pt", lambda p: torch.save(result.model.state_dict(), p))
+    deployed = _export(cfg, target, out, result.model)
+    compared = _compare(cfg, target, out, deployed, data.test, share, timings)
+    report = _report(cfg, data, result, deployed, compared, timings)
+    write_json(out / "report.json", report.to_json())
+    _certify(cfg, target, out, final, deployed, compared, report)
+    plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, report.accuracy["golden"],
+                         result.eval_epochs)
+    shown = "lava" if "lava" in compared.own else "reference"
+    names = compared.names
+    plots.rasters(out / "rasters.png", [compared.own["expected"].spikes[k] for k in names],
+                  [compared.own[shown].spikes[k] for k in names], names, shown, sample=0)
+    html.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")
+    return report
 
-    model = result.model.deployed()
+
+def _export(cfg: RunConfig, target: str, out: Path, trained) -> _Deployed:
+    """model.nir (checked against the contract and Loihi 2's limits as read back), model.onnx, model_float.onnx
+    and, where netx can hold it, model.net."""
+    model = trained.deployed()
     dt = cfg.data.duration_us / cfg.data.n_bins * 1e-6
     nir_export.write(nir_export.to_nir(model, dt, cfg.data.n_bins), out / "model.nir")
     written = nir_checks.read(out / "model.nir")            # backends get the graph as written, nothing else
@@ -111,8 +149,13 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
         if "netx" in TARGETS[target]:
             raise
         netx_note = f"model.net not written: {e}"
+    return _Deployed(model, written, net, netx_note)
 
-    test = data.test
+
+def _compare(cfg: RunConfig, target: str, out: Path, deployed: _Deployed, test, share: ranks.Sharing,
+             timings: dict) -> _Compared:
+    """The golden model, then every backend of ``target``, on the first ``verify.samples`` test samples."""
+    net = deployed.net
     n = min(cfg.verify.samples or len(test.labels), len(test.labels))
     frames, labels = test.frames[:n], test.labels[:n]
     x = input_spikes(net, frames)
@@ -120,7 +163,7 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     t0 = time.perf_counter()
     _stage(f"golden model (integer mode) on {n} test samples")
     names = list(net.populations)
-    expected = Expected(Trace(dict(zip(names, golden_spikes(model, frames, tail=tail)))), "golden", GOLDEN)
+    expected = Expected(Trace(dict(zip(names, golden_spikes(deployed.model, frames, tail=tail)))), "golden", GOLDEN)
     timings["golden_s"] = time.perf_counter() - t0
     options = Options(out, cfg.verify.workers, cfg.verify.chunk, one_per_sample=cfg.verify.one_per_sample)
     share.send(net, x, out, list(TARGETS[target]), options)
@@ -136,6 +179,11 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     timings.update({f"{b.backend}_s": b.seconds for b in v.certifying})
     own = {k: t.window(steps) for k, t in v.traces.items() if t.samples == n}      # a backend run on fewer
                                                                                       # samples has no accuracy
+    return _Compared(v, x, labels, len(test.labels), own, names)
+
+
+def _report(cfg: RunConfig, data, result, deployed: _Deployed, compared: _Compared, timings: dict) -> RunReport:
+    net, own, names, labels, x = deployed.net, compared.own, compared.names, compared.labels, compared.x
     pred = {k: predict(t.spikes[names[-1]]) for k, t in own.items()}
     accuracy = {"golden" if k == "expected" else k: float((p == labels).mean()) for k, p in pred.items()}
     tied = undecided(own["expected"].spikes[names[-1]])
@@ -143,55 +191,53 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
               "accuracy_counting_them_wrong": float((~tied & (pred["expected"] == labels)).mean()),
               "rule": "spike count argmax, lowest index on ties (model.nir's declared readout); a sample with no "
                       "output spike or a tie for the most is undecided"}
-    gold = [own["expected"].spikes[k] for k in names]
-
-    report = RunReport(
-        v, accuracy, int(n), cfg.verify.samples, dataset.summary(cfg.data, data.train, data.test, data.val),
-        {"distilled": cfg.data.distilled or None, "ranks": ranks.rank_world()[1], "method": cfg.select.method,
-         "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0, "trainer": cfg.train.method,
-         "epochs": cfg.train.epochs, "train_samples": len(data.train.labels), "val_samples": len(data.val.labels),
-         "examples_processed": result.examples_processed, "epoch_examples": list(result.epoch_examples),
-         "pruned_epochs": list(result.pruned_epochs), "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
-         "epoch_loss": [round(a, 5) for a in result.epoch_loss],
-         "epoch_val_accuracy_float": [round(a, 4) for a in result.epoch_accuracy],
-         "eval_epochs": list(result.eval_epochs), "eval_samples": result.eval_samples,
-         "eval_seconds": round(result.eval_seconds, 3),
-         "work_fraction": result.examples_processed / max(1, len(data.train.labels) * cfg.train.epochs)},
+    gold = dict(zip(names, (own["expected"].spikes[k] for k in names)))
+    return RunReport(
+        compared.v, accuracy, int(len(labels)), cfg.verify.samples,
+        dataset.summary(cfg.data, data.train, data.test, data.val), _training(cfg, data, result),
         {"arch": cfg.model.arch,
          "layers": [{"name": p.target, "kind": p.synapse.kind, "neurons": list(net.populations[p.target].shape),
                      "weights": list(p.synapse.weight.shape), "weight_exp": p.synapse.exp,
                      "du": net.populations[p.target].du, "dv": net.populations[p.target].dv,
                      "vth": net.populations[p.target].vth} for p in net.projections],
          "n_bins": net.n_bins, "n_steps": net.n_steps, "dt_s": net.dt},
-        {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, dict(zip(names, gold)))},
+        {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, gold)},
         {"prediction_agreement": float((pred["model_float.onnx"] == pred["expected"]).mean()),
          "accuracy": accuracy["model_float.onnx"]},
-        netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
-        metrics=metrics.measure(net, x, dict(zip(names, gold))), undecided=unsure)
-    write_json(out / "report.json", report.to_json())
-    _certify(cfg, target, out, final, written, net, x, v, report, len(test.labels), netx_note, labels)
-    plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, accuracy["golden"],
-                         result.eval_epochs)
-    shown = "lava" if "lava" in own else "reference"
-    plots.rasters(out / "rasters.png", gold, [own[shown].spikes[k] for k in names], names, shown, sample=0)
-    html.write(out, report, title=f"nmpipe run: {cfg.data.name}, target {target}")
-    return report
+        deployed.netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
+        metrics=metrics.measure(net, x, gold), undecided=unsure)
 
 
-def _certify(cfg: RunConfig, target: str, out: Path, final: Path, graph, net, x: np.ndarray,
-             v: equivalence.Verification, report: RunReport, test_size: int, netx_note: str,
-             report_labels: np.ndarray) -> None:
+def _training(cfg: RunConfig, data, result) -> dict:
+    """What the report says of training: selection, trainer, epochs, the per-epoch record."""
+    return {"distilled": cfg.data.distilled or None, "ranks": ranks.rank_world()[1], "method": cfg.select.method,
+            "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0, "trainer": cfg.train.method,
+            "epochs": cfg.train.epochs, "train_samples": len(data.train.labels), "val_samples": len(data.val.labels),
+            "examples_processed": result.examples_processed, "epoch_examples": list(result.epoch_examples),
+            "pruned_epochs": list(result.pruned_epochs),
+            "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
+            "epoch_loss": [round(a, 5) for a in result.epoch_loss],
+            "epoch_val_accuracy_float": [round(a, 4) for a in result.epoch_accuracy],
+            "eval_epochs": list(result.eval_epochs), "eval_samples": result.eval_samples,
+            "eval_seconds": round(result.eval_seconds, 3),
+            "work_fraction": result.examples_processed / max(1, len(data.train.labels) * cfg.train.epochs)}
+
+
+def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Deployed, compared: _Compared,
+             report: RunReport) -> None:
     """vectors.h5 (input and the golden model's spikes in every layer, for the first verify.vectors samples and
     the diverged ones) and certificate.json, written after every file it hashes."""
+    v, x, net, graph = compared.v, compared.x, deployed.net, deployed.graph
     n = v.samples
     diverged = sorted({i for b in v.certifying for i in b.diverged})
     idx = vectors.choose(n, cfg.verify.vectors, diverged)
     vectors.write(out / vectors.VECTORS, graph, net, x[idx], v.traces["expected"].take(idx))
     ran = TARGETS[target]
-    not_checked = [f"{b}: not run (--target {target})" + (f"; {netx_note}" if b == "netx" and netx_note else "")
+    not_checked = [f"{b}: not run (--target {target})" + (f"; {deployed.netx_note}" if b == "netx" and
+                                                           deployed.netx_note else "")
                    for b in BACKENDS if b not in ran]
-    if n < test_size:
-        not_checked.append(f"samples: {n} of the {test_size} test samples compared (verify.samples)")
+    if n < compared.test_size:
+        not_checked.append(f"samples: {n} of the {compared.test_size} test samples compared (verify.samples)")
     stored_div = [i for i in diverged if i in set(idx.tolist())]
     not_checked += [f"vectors: {len(idx)} of the {n} compared samples are stored in {vectors.VECTORS} (the first "
                     f"{min(cfg.verify.vectors, n)}" + (f" and {len(stored_div)} of the {len(diverged)} that "
@@ -207,7 +253,7 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, graph, net, x:
     cert = certificate.certify("run", out, final, v, info, vectors.node_names(graph), not_checked,
                                ranks.rank_world()[1], {
                                    "accuracy": report.accuracy, "test_samples": n,
-                                   "classes": {"present": int(len(np.unique(report_labels))),
+                                   "classes": {"present": int(len(np.unique(compared.labels))),
                                                "of": len(report.data["test"]["per_class"])},
                                    "undecided": report.undecided,
                                    "training": {k: t[k] for k in ("trainer", "epochs", "method", "ratio",
