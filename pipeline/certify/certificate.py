@@ -140,9 +140,12 @@ def layer_rows(verification: Verification, node_names: dict[str, str]) -> tuple[
 
 
 def certify(kind: str, folder: Path, final: Path, verification: Verification, vectors: VectorsInfo,
-            node_names: dict[str, str], not_checked: list[str], ranks: int, details: dict) -> Certificate:
+            node_names: dict[str, str], not_checked: list[str], details: dict) -> Certificate:
     """The certificate of ``verification``, hashing the certified files in ``folder`` (the staged folder, moved to
-    ``final`` when complete); written by the caller after every file it hashes."""
+    ``final`` when complete); written by the caller after every file it hashes. ``ranks``: the processes that
+    shared the verification (torchrun's world)."""
+    from pipeline.train.ranks import rank_world
+    ranks = rank_world()[1]
     files = {name: sha256(folder / name) for name in CERTIFIED_FILES if (folder / name).is_file()}
     backends = {b.backend: b.to_json() for b in verification.backends}
     for row in backends.values():

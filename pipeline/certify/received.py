@@ -66,6 +66,20 @@ def validate(cert, path: Path) -> None:
     if not isinstance(cert.get("verdict"), str) or cert["verdict"] not in set(VERDICTS) - {"TAMPERED"}:
         raise CertificateError(f"{path}: field 'verdict' {cert.get('verdict')!r} is not one of "
                                f"{sorted(set(VERDICTS) - {'TAMPERED'})}")
+    files = _files(cert, path)
+    _backends(cert, path, files)
+    _vectors(cert, path)
+    if not isinstance(cert.get("ranks"), int) or cert["ranks"] < 1:
+        raise CertificateError(f"{path}: field 'ranks' must be a whole number >= 1")
+    n = cert.get("samples_compared")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
+        raise CertificateError(f"{path}: field 'samples_compared' must be a whole number 1..10,000,000 (the samples "
+                               "the verification compared; certificates written before it was added: run or verify "
+                               "again)")
+
+
+def _files(cert: dict, path: Path) -> dict:
+    """files_sha256 (the folder's own certified files, no paths), versions and what the expected spikes are."""
     files = _need(cert, "files_sha256", dict, path)
     for name, digest in files.items():
         if name not in CERTIFIED_FILES:
@@ -82,6 +96,12 @@ def validate(cert, path: Path) -> None:
     expected = _need(cert, "expected", dict, path)
     if expected.get("by") not in ("golden", "reference") or not isinstance(expected.get("description"), str):
         raise CertificateError(f"{path}: field 'expected' must say by 'golden' or 'reference', with a description")
+    return files
+
+
+def _backends(cert: dict, path: Path, files: dict) -> None:
+    """Each backend's counts, and recheck_backends: backends this version replays, from certified files, every
+    certifying one."""
     backends = _need(cert, "backends", dict, path)
     for name, row in backends.items():
         if not isinstance(row, dict) or not isinstance(row.get("certifies"), bool) \
@@ -103,6 +123,10 @@ def validate(cert, path: Path) -> None:
     left_out = [b for b, row in backends.items() if row["certifies"] and b not in recheck]
     if left_out:
         raise CertificateError(f"{path}: backends {left_out} certify, but recheck_backends does not replay them")
+
+
+def _vectors(cert: dict, path: Path) -> None:
+    """What vectors.h5 declares: samples, steps and indices within this tool's bounds."""
     vec = _need(cert, "vectors", dict, path)
     for key, lo in (("samples", 1), ("sample_steps", 1), ("tail_steps", 0)):
         if not isinstance(vec.get(key), int) or isinstance(vec.get(key), bool) or vec[key] < lo:
@@ -115,13 +139,6 @@ def validate(cert, path: Path) -> None:
     if not isinstance(indices, list) or len(indices) != vec["samples"] or \
             not all(isinstance(i, int) and i >= 0 for i in indices):
         raise CertificateError(f"{path}: vectors.indices must list the {vec['samples']} stored samples")
-    if not isinstance(cert.get("ranks"), int) or cert["ranks"] < 1:
-        raise CertificateError(f"{path}: field 'ranks' must be a whole number >= 1")
-    n = cert.get("samples_compared")
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10_000_000:
-        raise CertificateError(f"{path}: field 'samples_compared' must be a whole number 1..10,000,000 (the samples "
-                               "the verification compared; certificates written before it was added: run or verify "
-                               "again)")
 
 
 # --- counts that must agree with each other ---------------------------------------------------------------------
@@ -133,9 +150,11 @@ def _whole(value) -> bool:
 def inconsistencies(cert: dict) -> list[str]:
     """Every count the certificate states that contradicts another it states (a certificate of this tool never
     does): one line each. Recheck reports them as TAMPERED."""
-    out = []
-    n, vec = cert["samples_compared"], cert["vectors"]
-    certifying = {b: r for b, r in cert["backends"].items() if r["certifies"]}
+    return _backend_counts(cert) + _verdict_counts(cert) + _vector_counts(cert) + _result_counts(cert)
+
+
+def _backend_counts(cert: dict) -> list[str]:
+    out, n = [], cert["samples_compared"]
     for b, r in cert["backends"].items():
         if r["compared"] > n:
             out.append(f"backends.{b}.compared is {r['compared']:,}, more than the {n:,} samples the certificate "
@@ -153,6 +172,11 @@ def inconsistencies(cert: dict) -> list[str]:
         for key in ("positions_compared", "tail_positions_compared"):
             if key in r and not _whole(r[key]):
                 out.append(f"backends.{b}.{key} is not a whole number")
+    return out
+
+
+def _verdict_counts(cert: dict) -> list[str]:
+    certifying = {b: r for b, r in cert["backends"].items() if r["certifies"]}
     rows = {r.get("layer"): r for r in cert.get("layers", []) if isinstance(r, dict)} \
         if isinstance(cert.get("layers"), list) else {}
     readout = cert.get("readout") if isinstance(cert.get("readout"), list) else []
@@ -164,7 +188,12 @@ def inconsistencies(cert: dict) -> list[str]:
     else:
         implied = "IDENTICAL" if certifying else "REFERENCE ONLY"
     if cert["verdict"] != implied:
-        out.append(f"verdict is {cert['verdict']}, but the backends' counts give {implied}")
+        return [f"verdict is {cert['verdict']}, but the backends' counts give {implied}"]
+    return []
+
+
+def _vector_counts(cert: dict) -> list[str]:
+    out, n, vec = [], cert["samples_compared"], cert["vectors"]
     if vec.get("steps") != vec["sample_steps"] + vec["tail_steps"]:
         out.append(f"vectors.steps is {vec.get('steps')!r}, but sample_steps {vec['sample_steps']} + tail_steps "
                    f"{vec['tail_steps']} is {vec['sample_steps'] + vec['tail_steps']}")
@@ -172,6 +201,12 @@ def inconsistencies(cert: dict) -> list[str]:
         out.append(f"vectors.samples is {vec['samples']:,}, more than the {n:,} samples compared")
     if any(i >= n for i in vec["indices"]) or len(set(vec["indices"])) != len(vec["indices"]):
         out.append(f"vectors.indices are not {vec['samples']} distinct samples below {n}")
+    return out
+
+
+def _result_counts(cert: dict) -> list[str]:
+    """Accuracies, undecided counts and layer spike counts against the samples compared."""
+    out, n, vec = [], cert["samples_compared"], cert["vectors"]
     for key in ("test_samples", "task_samples"):
         if key in cert and cert[key] != n:
             out.append(f"{key} is {cert[key]!r}, but samples_compared is {n}")

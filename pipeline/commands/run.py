@@ -250,14 +250,12 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Dep
                                    "the golden model's spikes (model.pt in integer mode), run on past each "
                                    f"sample's {x.shape[1]} steps for {v.tail_steps} more with no input")
     t = report.training
-    cert = certificate.certify("run", out, final, v, info, vectors.node_names(graph), not_checked,
-                               ranks.rank_world()[1], {
-                                   "accuracy": report.accuracy, "test_samples": n,
-                                   "classes": {"present": int(len(np.unique(compared.labels))),
-                                               "of": len(report.data["test"]["per_class"])},
-                                   "undecided": report.undecided,
-                                   "training": {k: t[k] for k in ("trainer", "epochs", "method", "ratio",
-                                                                  "train_samples", "examples_processed")}})
+    cert = certificate.certify("run", out, final, v, info, vectors.node_names(graph), not_checked, {
+        "accuracy": report.accuracy, "test_samples": n,
+        "classes": {"present": int(len(np.unique(compared.labels))), "of": len(report.data["test"]["per_class"])},
+        "undecided": report.undecided,
+        "training": {k: t[k] for k in ("trainer", "epochs", "method", "ratio", "train_samples",
+                                       "examples_processed")}})
     cert.write(out)
 
 

@@ -200,8 +200,7 @@ def _certify(folder: Path, out: Path, report: VerifyReport, net: Network, x: np.
                                    "the integer reference's spikes on model.nir, run on past each sample's "
                                    f"{x.shape[1]} steps for {v.tail_steps} more with no input")
     cert = certificate.certify("verify", folder, out, v, info, vectors.node_names(hand.graph), not_checked,
-                               report.ranks, {"graph": report.graph, "read": report.read,
-                                              "discretisation": report.discretisation,
-                                              "loihi2": report.loihi2["verdict"],
-                                              **(task_details(report.task) if report.task else {})})
+                               {"graph": report.graph, "read": report.read, "discretisation": report.discretisation,
+                                "loihi2": report.loihi2["verdict"],
+                                **(task_details(report.task) if report.task else {})})
     cert.write(folder)
