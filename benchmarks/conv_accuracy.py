@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.snn import golden_spikes, predict
-from pipeline.train import loop
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
+from pipeline.train import loop
 
 
 def one(items: list[str], seed: int) -> dict:

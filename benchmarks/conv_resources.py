@@ -1,5 +1,5 @@
 """Loihi 2 cores of convolutional networks, side by side in one run: each convolution as the chip stores it (one
-shared kernel per core, ``hardware/loihi2.py``) against the same network with every convolution unrolled into a
+shared kernel per core, ``hardware/chip/loihi2.py``) against the same network with every convolution unrolled into a
 dense matrix (what counting unrolled synapses gives, as ``verify`` did before convolutions were kept).
 
 Two networks, read as ``pipeline check`` reads them:
@@ -20,9 +20,9 @@ import nir
 import numpy as np
 
 from export.nir_export import to_nir
-from hardware import loihi2, read
+from hardware.chip import loihi2
+from hardware.graph import read
 from pipeline.architecture import build_model
-from pipeline.train import loop
 from pipeline.config import RunConfig
 
 

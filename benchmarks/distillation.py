@@ -30,15 +30,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import seeds as seeds_rule  # noqa: E402
 import torch  # noqa: E402
+from settings import DENSE  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline.train import loop  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
-import seeds as seeds_rule  # noqa: E402
-from settings import DENSE  # noqa: E402
 from pipeline.data import dataset, registry, sets  # noqa: E402
 from pipeline.distill import coreset, pace  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 
 METHODS = ("full", "random", "herding", "kcenter", "dm", "cf", "pace-init", "pace", "pace-continuous")
 ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.temporal=0"],

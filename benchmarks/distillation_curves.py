@@ -26,9 +26,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline.train import loop  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import registry, sets  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 
 
 def main() -> None:

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from export.nir_export import to_nir
-from hardware import equivalence, read
 from hardware.backends import lava, reference
-from hardware.ir import Conv, Dense, input_spikes
-from hardware.linear_ops import conv_matrix
+from hardware.graph import read
+from hardware.graph.ir import Conv, Dense, input_spikes
+from hardware.graph.linear_ops import conv_matrix
+from hardware.judge import equivalence
 from pipeline.architecture import build_model
-from pipeline.train import loop
 from pipeline.config import RunConfig, apply_overrides
 
 

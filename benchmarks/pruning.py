@@ -34,15 +34,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import seeds as seeds_rule  # noqa: E402
 import torch  # noqa: E402
+from settings import DENSE  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
-from pipeline.select.diagnostics import plan_weights  # noqa: E402
-from pipeline.train import loop  # noqa: E402
 from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import registry, sets  # noqa: E402
-import seeds as seeds_rule  # noqa: E402
-from settings import DENSE  # noqa: E402
+from pipeline.select.diagnostics import plan_weights  # noqa: E402
+from pipeline.train import loop  # noqa: E402
 
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
 CONVERGED = 0.3          # full data is converged when its last 3 epochs lie within this many points

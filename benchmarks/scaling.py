@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware import equivalence, read
 from hardware.backends import lava, reference
-from hardware.ir import input_spikes
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
+from hardware.judge import equivalence
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry
 

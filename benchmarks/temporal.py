@@ -35,11 +35,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hardware import read
-from hardware.backends import lava
-from hardware.ir import input_spikes
-from models.snn import golden_spikes, predict
 from export import nir_export
+from hardware.backends import lava
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
+from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
 from pipeline.train import loop

@@ -39,14 +39,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from settings import DENSE  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.architecture import build_model
-from pipeline.train import loop, sltt  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
-from settings import DENSE  # noqa: E402
+from pipeline.train import loop, sltt  # noqa: E402
 
 EPOCH_EXAMPLES = 4000
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from export.files import atomic_write
 from hardware.errors import GraphError
-from hardware.ir import Conv, Network
+from hardware.graph.ir import Conv, Network
 
 
 def _chain(net: Network) -> list[tuple]:

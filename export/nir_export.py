@@ -20,10 +20,9 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from hardware.ir import CONTRACT
+from hardware.graph.ir import CONTRACT
 from models.neuron import STATE_SHIFT
 from models.snn import DeployedNet
-
 
 
 def leak(bias, r: float):
@@ -125,7 +124,7 @@ def write(graph: nir.NIRGraph, path: str | Path) -> None:
     tmp.replace(path)
 
 
-# --- any network read by hardware/read.py, as NIR with our integer contract -------------------------------------
+# --- any network read by hardware/graph/read.py, as NIR with our integer contract -------------------------------------
 
 def _node_name(name: str, taken: set[str]) -> str:
     """A NIR node name for a population or synapse: dots (our inlined subgraphs) become '_', made unique."""
@@ -148,7 +147,7 @@ def _population_shapes(net) -> dict[str, tuple[int, ...]]:
     """The shape each population is written with: a convolution's output shape (C, H, W) where one feeds it (a
     1-D convolution is one of height 1), else (N,): a Linear node's output, so that NIR's type check holds."""
     from hardware.errors import GraphError
-    from hardware.ir import Conv
+    from hardware.graph.ir import Conv
     shapes = {}
     for k, pop in net.populations.items():
         incoming = [p for p in net.projections if p.target == k and p.source != "bias"]
@@ -161,8 +160,8 @@ def _population_shapes(net) -> dict[str, tuple[int, ...]]:
 
 
 def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir.NIRGraph, dict[str, str]]:
-    """``net`` (``hardware.ir.Network``, e.g. a foreign graph as ``verify`` quantised it) as a NIR graph carrying
-    our integer contract, so that ``hardware/read.py`` reads back exactly the same network; and the NIR node name
+    """``net`` (``hardware.graph.ir.Network``, e.g. a foreign graph as ``verify`` quantised it) as a NIR graph carrying
+    our integer contract, so that ``hardware/graph/read.py`` reads back exactly the same network; and the NIR node name
     of each population.
 
     Every population is a ``CubaLIF`` (continuous fields derived from du, dv and vth as in :func:`to_nir`); its
@@ -173,7 +172,7 @@ def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir
     per-synapse delays). A projection from the always-on bias source has no NIR node type: it is stored in the
     target's metadata as ``bias_in<j>_mantissa`` (N, 1), ``bias_in<j>_exp``, ``bias_in<j>_delay``."""
     from hardware.errors import GraphError
-    from hardware.ir import Conv
+    from hardware.graph.ir import Conv
     taken = {"input"}
     nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     shapes = _population_shapes(net)

@@ -7,7 +7,7 @@ network, so one model serves every T; the step is the unit the hardware and NIR'
 is found at the exact step; an unrolled graph would grow linearly with T and an ONNX ``Loop`` hides the per-step
 state that the equivalence check compares. The cost is one onnxruntime call per step for a whole batch.
 
-Integer arithmetic in int64, the contract of ``hardware/ir.py``:
+Integer arithmetic in int64, the contract of ``hardware/graph/ir.py``:
 
 - dense input ``a = shift(prev @ W^T, e)``: ``MatMul`` on int64; ``e >= 0`` multiplies by 2^e, ``e < 0`` is a
   floor division by 2^-e written as ``(acc - Mod(acc, d)) / d`` (ONNX ``Div`` truncates toward zero and
@@ -31,7 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.files import atomic_write
 from hardware.errors import GraphError
-from hardware.ir import STATE_MAX, Conv, Network
+from hardware.graph.ir import STATE_MAX, Conv, Network
 
 OPSET, IR_VERSION = 21, 10     # IR 10 loads in onnxruntime >= 1.16 (1.31 is installed)
 

@@ -28,7 +28,7 @@ class CubaParams:
     dv: int          # 12-bit voltage decay
     vth: int         # 17-bit threshold mantissa
     bias: int = 0    # effective bias (mantissa << exponent), added to v unshifted
-    state_bits: int = field(kw_only=True)   # u and v are signed of this width: the chip's (hardware/loihi2.py
+    state_bits: int = field(kw_only=True)   # u and v are signed of this width: the chip's (hardware/chip/loihi2.py
                                             # Limits.state_bits), given by whoever builds the model
 
     @property

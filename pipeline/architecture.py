@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
 from models.architectures import Architecture, build
 from models.neuron import CubaParams
 from models.rsnn import RSNN
@@ -32,7 +32,7 @@ def _fits_memory(weights: int) -> None:
 
 def architecture(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> Architecture:
     """``cfg.model`` for inputs of ``input_shape`` and ``n_classes`` readout neurons; the neurons' state width is
-    the chip's (``hardware/loihi2.py``)."""
+    the chip's (``hardware/chip/loihi2.py``)."""
     m, shape = cfg.model, tuple(input_shape)
     if m.arch == "auto":                      # unresolved (pipeline/data/registry.py resolve() decides by sensor)
         m = replace(m, arch="conv" if len(shape) == 3 else "recurrent")

@@ -139,7 +139,7 @@ def _main(args) -> int:
 
 
 def _dispatch(args) -> int:
-    """Run one command; the exit status comes from its verdict (hardware/equivalence.py VERDICTS)."""
+    """Run one command; the exit status comes from its verdict (hardware/judge/equivalence.py VERDICTS)."""
     return {"check": _check, "distill": _distill, "recheck": _recheck, "verify": _verify, "data": _data,
             "run": _run}[args.command](args)
 
@@ -185,14 +185,14 @@ def _recheck(args) -> int:
 def _verify(args) -> int:
     from pipeline.commands import verify as v
     from pipeline.jobs import VERIFY_FLAGS, verify_job
+    from pipeline.ranks import rank_world
     from pipeline.report.summary import verify_summary
     from pipeline.runfolder import default_dir
-    from pipeline.train.ranks import rank_world
     job = verify_job(args.overrides, **{k: getattr(args, k) for k in VERIFY_FLAGS})
     out = _out(args, default_dir().with_name(f"verify-{default_dir().name}"))
     _init_distributed(RunConfig(), cpu_only=True)
     if rank_world()[0] != 0:        # under torchrun: simulate this rank's share, rank 0 reports
-        from pipeline.train import ranks
+        from pipeline import ranks
         ranks.serve()
         return 0
     report = v.verify(args.graph, out, job, overwrite=args.overwrite)
@@ -212,8 +212,8 @@ def _run(args) -> int:
     cfg = _config(args)                     # a bad setting answers before the heavy imports
     out = _out(args, default_dir())
     from pipeline.commands.run import run, serve
+    from pipeline.ranks import rank_world
     from pipeline.report.summary import run_summary
-    from pipeline.train.ranks import rank_world
     _init_distributed(cfg)
     if rank_world()[0] != 0:            # under torchrun: train and verify this rank's share, rank 0 reports
         serve(cfg)

@@ -76,7 +76,7 @@ def _check_parser(sub) -> None:
                                    "cores it needs (a convolution's shared kernel counted once). Our graphs are read "
                                    "from their integer metadata; any other graph is discretised and quantised as "
                                    "`verify` does (--dt, --method, --source). Limits, chip resources and their "
-                                   "sources are in hardware/loihi2.py.")
+                                   "sources are in hardware/chip/loihi2.py.")
     c.add_argument("graph", type=_path, help="a .nir file, e.g. runs/<run>/model.nir")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--source", help="whose convention a graph without our metadata follows (as verify)")

@@ -31,7 +31,7 @@ class DataConfig:
                                   # choosing hyperparameters); the test split is used once, at the end
     n_bins: int = 0               # T: time bins per sample (0 = dataset default: 8 for vision, 50 for audio)
     max_bins: int = 64            # configured bound on T (Loihi runs are time-step bounded; Loihi 2's configured
-                                  # bound on steps per inference is 256, hardware/loihi2.py)
+                                  # bound on steps per inference is 256, hardware/chip/loihi2.py)
     channels: int = 64            # spoken_digits: cochlea channels (SHD has 700)
     duration_us: int = 0          # window framed into T bins from each sample's start (0 = dataset default)
     downsample: int = 0           # spatial pooling factor (0 = dataset default: 4 for 128 x 128 sensors)

@@ -1,16 +1,16 @@
 """The rules every configuration obeys: each key's allowed values, named in the one-line error that refuses it.
 
 ``pipeline/config.py`` defines the keys and their defaults; this module says what each may be. The chip's bounds
-come from ``hardware/loihi2.py`` (the one place for Loihi 2's limits).
+come from ``hardware/chip/loihi2.py`` (the one place for Loihi 2's limits).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import fields
 
-from hardware.discretise import PRESETS
-from hardware.loihi2 import Limits, Resources
-from hardware.read import MAX_STEPS as MAX_INPUT_STEPS
+from hardware.chip.loihi2 import Limits, Resources
+from hardware.graph.discretise import PRESETS
+from hardware.graph.read import MAX_STEPS as MAX_INPUT_STEPS
 from pipeline.config import (
     ARCHS,
     DISTILL_METHODS,
@@ -29,7 +29,7 @@ def _data(cfg: RunConfig) -> list[tuple]:
     d = cfg.data
     return [
         (1 <= d.max_bins <= MAX_STEPS, "data.max_bins", d.max_bins, f"1..{MAX_STEPS} (Loihi 2's configured bound on "
-                                                                      "time steps, hardware/loihi2.py)"),
+                                                                      "time steps, hardware/chip/loihi2.py)"),
         (0 <= d.n_bins <= d.max_bins, "data.n_bins", d.n_bins, f"1..data.max_bins ({d.max_bins}), or 0 for "
                                                                     "the dataset's default"),
         (1 <= d.channels <= 700, "data.channels", d.channels, "1..700 cochlea channels"),

@@ -74,7 +74,7 @@ conventions (NIR stores no dt; --dt and --method override):
   reset: sinabs, Rockpool and Spyx subtract the threshold, snnTorch (default) subtracts it at the next step;
   Loihi 2 resets to zero. The float graph is run both ways and a WARNING gives the measured difference (with
   --data, in task accuracy). Not modelled: spiking at v >= threshold (sinabs; Loihi: v > threshold).
-  details and equations: hardware/discretise.py (PRESETS)
+  details and equations: hardware/graph/discretise.py (PRESETS)
 
 what accuracy will it have on Loihi 2? --data NAME frames that dataset's test recordings for the graph (whole bins
 of --bin-us, default the graph's own bins or its dt) and prints one table on the same samples: the float graph with

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
 from pipeline.config import DataConfig, VerifyConfig
 
 
@@ -21,7 +21,7 @@ from pipeline.config import DataConfig, VerifyConfig
 class GraphConfig:
     """How a graph is read and what it is run on."""
     source: str = "nir"           # whose convention a graph without our integer metadata follows: nir (exp, dt
-                                  # from metadata), snntorch, sinabs, norse, rockpool, spyx (hardware/discretise.py)
+                                  # from metadata), snntorch, sinabs, norse, rockpool, spyx (hardware/graph/discretise.py)
     dt: float = 0.0               # time step in seconds (0 = the preset's, or the graph's metadata)
     method: str = ""              # exp | euler ("" = the preset's)
     netx: bool = False            # quantise with weight exponents 0 and 1 only, so that lava-dl netx stores
@@ -122,7 +122,7 @@ def _check_ranges(f: dict) -> None:
     if "samples" in f and not 1 <= f["samples"] <= MAX_SAMPLES:
         raise ConfigError(f"--samples {f['samples']}: give 1..{MAX_SAMPLES:,} " + (
             "test recordings (leave --samples out for the whole test split)" if data else "random input samples"))
-    from hardware.read import MAX_STEPS
+    from hardware.graph.read import MAX_STEPS
     if "steps" in f and not 1 <= f["steps"] <= MAX_STEPS:
         raise ConfigError(f"--steps {f['steps']}: give 1..{MAX_STEPS:,} time steps (Loihi 2's configured bound is "
                           f"{Limits().max_steps}; more are simulated, with a warning)")

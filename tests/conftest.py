@@ -30,7 +30,7 @@ def benchmark_script():
 
 def random_net(rng: np.random.Generator, sizes=(72, 40, 30, 5), exps=(1, 0, -2)):
     """A small deployed network with varied integer parameters, including the decay edge cases."""
-    from hardware.loihi2 import Limits
+    from hardware.chip.loihi2 import Limits
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
     bits = Limits().state_bits
@@ -88,8 +88,8 @@ def refused(capsys, *args, fragments=()) -> str:
 def verified(net, x, backends=("lava",), workers: int = 2, chunk: int = 250, folder=None):
     """The verification stage on ``net``: the integer reference (run on past each sample's end) as expected, the
     named real backends compared with it at every step they compute."""
-    from hardware import equivalence
     from hardware.backends import BACKENDS, Options
+    from hardware.judge import equivalence
     expected = equivalence.reference_expected(net, x, "golden", "the integer reference")
     return equivalence.verify(net, x, expected, [BACKENDS[b] for b in backends],
                               Options(folder, workers, chunk, progress=False))

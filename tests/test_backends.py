@@ -8,12 +8,13 @@ import torch
 from conftest import random_net, verified
 
 from export.nir_export import to_nir
-from hardware import equivalence, read
 from hardware.backends import lava, pool, reference
-from hardware.conv import conv2d
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError, LavaError
-from hardware.ir import Conv, Dense, Network, Neurons, Projection, input_spikes
-from hardware.loihi2 import Limits
+from hardware.graph import read
+from hardware.graph.conv import conv2d
+from hardware.graph.ir import Conv, Dense, Network, Neurons, Projection, input_spikes
+from hardware.judge import equivalence
 from models.neuron import CubaParams
 from models.snn import SNN, ConvShape, golden_spikes
 
@@ -134,7 +135,7 @@ def test_parallel_verification_gives_the_same_spikes_as_serial():
 
 
 def test_compare_finds_the_first_divergence():
-    from hardware.trace import Trace
+    from hardware.judge.trace import Trace
     g = Trace({"a": np.zeros((3, 5, 4), bool), "b": np.zeros((3, 5, 2), bool)})
     o = Trace({k: v.copy() for k, v in g.spikes.items()})
     o.spikes["b"][1, 2, 1] = True

@@ -16,10 +16,8 @@ from datafolders import cifar10dvs_folder, gesture_tonic_folder, nmnist_folder
 from graphs import DT, foreign_graph
 
 from export.nir_export import to_nir
-from hardware import nir_checks, nir_contract
 from hardware.errors import GraphError
-
-
+from hardware.graph import nir_checks, nir_contract
 
 # --- 4. non-finite configuration, diverging training ------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 import numpy as np
 
 from export.nir_export import to_nir
-from hardware import read
 from hardware.backends import reference
-from hardware.ir import input_spikes
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
 from models.neuron import CubaParams
 from models.snn import ConvShape, DeployedNet, IntLayer, golden_spikes
 

@@ -3,10 +3,10 @@
 import dataclasses
 import json
 
+import datafolders
 import numpy as np
 import pytest
 
-import datafolders
 from pipeline.cli import main
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry

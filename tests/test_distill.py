@@ -1,7 +1,12 @@
 """PACE building blocks: the PEQ-N quantiser and the matching losses."""
 import torch
 
-from pipeline.distill.matching import amplitude_phase, sdr_features, spatial_distance, temporal_distance
+from pipeline.distill.matching import (
+    amplitude_phase,
+    sdr_features,
+    spatial_distance,
+    temporal_distance,
+)
 from pipeline.distill.peq import peq
 
 
@@ -229,8 +234,8 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
 
 def test_a_diverged_distillation_stops_with_a_one_line_error(quick, monkeypatch):
     """A non-finite matching loss stops the loop (exit 2 in the CLI) instead of storing a rounded NaN set."""
-    from pipeline.train import loop
     from pipeline.distill import pace
+    from pipeline.train import loop
     cache, split = quick
     monkeypatch.setattr(pace, "matching_loss", lambda *a, **k: torch.tensor(float("nan")))
     cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=3")

@@ -109,8 +109,9 @@ def test_runs_verification_on_lava_shared_across_ranks_equals_one_process(tmp_pa
     gathered equal one process's verification of the same model.nir on the same samples."""
     import nir
     from conftest import verified
-    from hardware import read
-    from hardware.ir import input_spikes
+
+    from hardware.graph import read
+    from hardware.graph.ir import input_spikes
     from pipeline.config import RunConfig, apply_overrides
     from pipeline.data import registry, sets
     cache = tmp_path / "cache"

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from pipeline.data import frames, saccades
-from pipeline.data.formats import nmnist
 from pipeline.data.digits import load_mnist_5k
 from pipeline.data.events import make_events
+from pipeline.data.formats import nmnist
 
 
 def test_bin_round_trip(tmp_path):

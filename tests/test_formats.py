@@ -3,9 +3,9 @@ import gzip
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA
 from datafolders import random_events
+
 from pipeline.data import gesture
 from pipeline.data.formats import aedat2, aedat4, aedat31, idx
 from pipeline.data.formats.errors import EventFileError

@@ -17,10 +17,18 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import call as cli_call, random_net
-from datafolders import cifar10dvs_folder, gesture_folder, gesture_tonic_folder, nmnist_folder, random_events
+from conftest import call as cli_call
+from conftest import random_net
+from datafolders import (
+    cifar10dvs_folder,
+    gesture_folder,
+    gesture_tonic_folder,
+    nmnist_folder,
+    random_events,
+)
 from graphs import conv_graph, foreign_graph
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from export.nir_export import to_nir
 from pipeline.cli import main
@@ -279,7 +287,7 @@ FEEDS = {"foreign": {"fc": "lif", "out": "cuba"}, "conv": {"conv": "lif1", "pool
 TRIED = ("nan", "inf", "-inf", "-1", "0", "0.5", "1e30")
 # The stated outcome of every field set to each tried value (every element), under `verify --target reference
 # --samples 2 --steps 8`. 0 / 3: a report (3: a silent readout, e.g. weights <= 0); F: exit 2 naming the node and
-# the field (hardware/nir_checks.py); Q: exit 2 naming the population the weights feed, which Loihi 2's 8-bit
+# the field (hardware/graph/nir_checks.py); Q: exit 2 naming the population the weights feed, which Loihi 2's 8-bit
 # weights cannot reach; N: exit 2 naming the node (the same, for its own input weight or resistance); T: exit 2
 # naming the node: its threshold must exceed its reset (Loihi resets to 0); R: exit 2 naming the file:
 # nir's own reader refuses it (its type inference, e.g. a stride that changes the shapes downstream).

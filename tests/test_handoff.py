@@ -7,18 +7,18 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import nir
 import numpy as np
 import pytest
-
 from graphs import dense_recurrent, netx_chain
-from hardware import equivalence, read
+
 from hardware.backends import BACKENDS, Backend
-from hardware.trace import Trace
+from hardware.graph import read
+from hardware.judge import equivalence
+from hardware.judge.trace import Trace
 from pipeline.certify import certificate, vectors
 from pipeline.cli import main
 
@@ -122,9 +122,9 @@ def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, mo
     """Lava made to diverge on sample 4 of 6 (a fault injected around the real reference) with 2 vectors asked for:
     the divergent sample is stored too, and recheck with the real Lava reports the certified DIVERGED beside a
     replay that did not reproduce it (exit 1)."""
+    from hardware.backends import reference
     from pipeline.commands.verify import verify
     from pipeline.jobs import verify_job
-    from hardware.backends import reference
 
     def faulty(net, x, options):
         trace = reference.simulate(net, x)
@@ -284,7 +284,7 @@ def test_batched_lava_tails_are_compared_where_the_previous_sample_ends():
     a spike there (say Lava spiked after a sample ended where the model does not) is a divergence, named past the
     sample's end; the first sample of a network is computed from rest."""
     from hardware.backends.lava import untangle
-    from hardware.ir import Dense, Network, Neurons, Projection
+    from hardware.graph.ir import Dense, Network, Neurons, Projection
     z = np.zeros(2, np.int64)
     pops = {k: Neurons(k, (2,), 0, 0, 10, z, z, z) for k in ("a", "b", "c")}
     w = Dense(np.ones((2, 2), np.int64), 0)
@@ -353,11 +353,11 @@ def test_vectors_read_back_with_nir_equal_the_runs_spikes(run_all):
     run on past each sample's end."""
     import torch
 
-    from hardware.ir import input_spikes
+    from hardware.graph.ir import input_spikes
     from models.snn import golden_spikes
+    from pipeline.architecture import build_model
     from pipeline.config import RunConfig, override
     from pipeline.data import sets
-    from pipeline.architecture import build_model
     data = nir.read_data(str(run_all / "vectors.h5"))
     graph = nir.read(str(run_all / "model.nir"))
     cfg = RunConfig()
@@ -422,10 +422,11 @@ def test_any_read_network_is_written_as_nir_and_read_back_exactly():
     readouts, pooling, 1-D convolution): the file read back runs spike and voltage identical."""
     import tempfile
 
-    from export import nir_export
     from graphs import GRAPHS, conv_graph, foreign_graph
-    from hardware import nir_checks, nir_contract
+
+    from export import nir_export
     from hardware.backends import reference
+    from hardware.graph import nir_checks, nir_contract
     graphs = {k: f(np.random.default_rng(0)) for k, f in GRAPHS.items()}
     graphs.update(foreign=foreign_graph(), conv=conv_graph())
     rng = np.random.default_rng(1)

@@ -2,8 +2,8 @@
 the verification."""
 import numpy as np
 
-from hardware import equivalence
-from hardware.trace import Trace
+from hardware.judge import equivalence
+from hardware.judge.trace import Trace
 from pipeline.report import html
 from pipeline.report.report import VerifyReport
 

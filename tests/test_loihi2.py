@@ -11,9 +11,10 @@ from graphs import foreign_graph, nirtorch_graph
 from test_backends import conv_model
 
 from export import nir_export
-from hardware import loihi2, read
+from hardware.chip import loihi2
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.loihi2 import Limits
+from hardware.graph import read
 
 STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
@@ -154,7 +155,7 @@ def test_a_convolution_stores_its_kernel_once():
 
 
 def test_conv_partitioning_respects_memory_neurons_and_axons():
-    from hardware.ir import Conv
+    from hardware.graph.ir import Conv
     conv = Conv(np.ones((64, 32, 3, 3), np.int64), 0, (32, 64, 64), (1, 1), (1, 1))
     r = loihi2.Resources()
     row = loihi2._conv_layer("c", conv, r)

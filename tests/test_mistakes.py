@@ -97,7 +97,7 @@ def test_a_silent_readout_scores_no_accuracy_and_the_certificate_names_the_undec
 
 
 def test_a_tie_for_the_most_spikes_is_undecided():
-    from hardware import read
+    from hardware.graph import read
     net = read.load(_tiny_graph(), dt=DT)
     spikes = {"lif": np.zeros((3, 4, 3), bool)}
     spikes["lif"][0, :2, 1] = True                           # sample 0: class 1 by 2 spikes
@@ -181,8 +181,8 @@ def test_lava_names_the_samples_whose_tail_it_did_not_compute():
     from conftest import random_net, verified
 
     from export.nir_export import to_nir
-    from hardware import read
-    from hardware.ir import input_spikes
+    from hardware.graph import read
+    from hardware.graph.ir import input_spikes
     rng = np.random.default_rng(7)
     net = read.load(to_nir(random_net(rng), 1e-3, 8))
     frames = (rng.random((12, 8, 2, 6, 6)) < 0.4).astype(np.uint8)
@@ -444,8 +444,8 @@ def test_a_layer_has_one_name_in_the_graph_the_vectors_and_every_report():
     """The recurrent layer's neurons are node rnn1.lif of the graph: the population, so every divergence and
     report, is named so too (not the PyTorch model's rec1)."""
     from export.nir_export import to_nir
-    from hardware import read
-    from hardware.loihi2 import Limits
+    from hardware.chip.loihi2 import Limits
+    from hardware.graph import read
     from models.neuron import CubaParams
     from models.snn import DeployedNet, IntLayer
     from pipeline.certify.vectors import node_names
@@ -501,8 +501,8 @@ def test_a_dense_layer_of_zero_weights_is_not_written_for_netx(capsys, tmp_path)
     """lava-dl netx divides by a dense layer's largest weight when it loads one: all zero crashed it inside a Lava
     worker. verify now notes why model.net was not written and runs Lava alone."""
     from export import netx_export
-    from hardware import read
     from hardware.errors import GraphError
+    from hardware.graph import read
     net = read.load(audio_graph(tmp_path / "g.nir", 3, inputs=5), dt=DT)
     with pytest.raises(GraphError, match="layer lif: every weight is zero; lava-dl netx cannot load"):
         netx_export.write(net, tmp_path / "model.net")

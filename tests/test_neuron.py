@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
 from models.neuron import CubaParams, cuba_step_int, cuba_step_train
 
 STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model

@@ -2,13 +2,12 @@
 import nir
 import numpy as np
 import pytest
-
 from conftest import random_net
 from test_backends import conv_model
 
 from export.nir_export import to_nir, write
-from hardware import read
 from hardware.errors import GraphError
+from hardware.graph import read
 
 
 def _same(a, b) -> bool:

@@ -8,9 +8,10 @@ from conftest import random_net
 from test_backends import conv_model
 
 from export import nir_export, onnx_export
-from hardware import read
-from hardware.backends import onnx as onnx_backend, reference
-from hardware.ir import input_spikes
+from hardware.backends import onnx as onnx_backend
+from hardware.backends import reference
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """--source presets: a graph written the way each framework's exporter writes it, read under that preset, gives back
-the framework's own update equations (as read in its source; see hardware/discretise.py PRESETS).
+the framework's own update equations (as read in its source; see hardware/graph/discretise.py PRESETS).
 
 The first test resets both sides to zero (Loihi 2's rule); the second runs each framework's own reset (subtraction
 for sinabs, Rockpool, Spyx and snnTorch), which verify's float graph models for its accuracy table and warning."""
@@ -9,8 +9,8 @@ import nir
 import numpy as np
 import pytest
 
-from hardware import read
 from hardware.backends import reference
+from hardware.graph import read
 
 W = 0.9          # the one weight, input neuron -> neuron
 
@@ -125,7 +125,7 @@ def cases():
 def test_preset_gives_back_the_frameworks_own_reset_too(case):
     """Past the first spike: each framework's reset rule (PRESETS ``reset``) run by the float graph gives back
     the framework's own loop, spike for spike, over 200 steps with many spikes."""
-    from hardware.discretise import PRESETS
+    from hardware.graph.discretise import PRESETS
     if case == "snntorch Leaky":       # snnTorch 1.0 export_nir: tau = dt / (1 - beta), r = tau / dt, Euler
         dt, beta = 1e-4, 0.8
         source, node, step, threshold = "snntorch", nir.LIF(tau=a(dt / (1 - beta)), r=a(1 / (1 - beta)),

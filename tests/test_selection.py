@@ -3,13 +3,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
-from pipeline.train import loop
 from pipeline.config import SELECT_METHODS, RunConfig, SelectConfig, apply_overrides
 from pipeline.data import dataset, registry
 from pipeline.select import diagnostics, plans
 from pipeline.select.sampling import poisson, systematic, water_fill
+from pipeline.train import loop
 
 
 def test_config_and_planner_know_the_same_methods():

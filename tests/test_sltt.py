@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
 from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE, ConvShape, pad_input

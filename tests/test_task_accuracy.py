@@ -9,9 +9,10 @@ import nir
 import numpy as np
 import pytest
 
-from hardware import metrics, read
 from hardware.errors import GraphError
-from hardware.ir import Dense, Network, Neurons, Projection
+from hardware.graph import read
+from hardware.graph.ir import Dense, Network, Neurons, Projection
+from hardware.judge import metrics
 from pipeline.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ def test_data_framing_errors_are_one_line(tmp_path, quick_cache):
     with pytest.raises(ConfigError, match=r"counts time steps, not seconds .*give --bin-us"):
         task.load(sinabs, verify_job(sets, data="digits"))
     # the NIR paper's N-MNIST CNN runs at 1 ms bins (about 300 steps): verify's bound is the chip's configured
-    # step bound (hardware/loihi2.py), not a run's training default (data.max_bins 64)
+    # step bound (hardware/chip/loihi2.py), not a run's training default (data.max_bins 64)
     assert task.load(sinabs, verify_job(sets, data="digits", bin_us=1000)).bins == 310
     with pytest.raises(ConfigError, match=r"into 310 bins, more than data.max_bins 64"):
         task.load(sinabs, verify_job(sets + ("data.max_bins=64",), data="digits", bin_us=1000))

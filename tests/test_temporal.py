@@ -11,10 +11,10 @@ import torch
 from conftest import verified
 
 from export import netx_export, nir_export, onnx_export
-from hardware import read
 from hardware.backends import BACKENDS, Options, lava, reference
-from hardware.ir import input_spikes
-from hardware.loihi2 import Limits
+from hardware.chip.loihi2 import Limits
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
 from models.neuron import CubaParams
 from models.rsnn import RSNN
 from models.snn import DeployedNet, IntLayer, golden_spikes
@@ -258,7 +258,7 @@ def test_side_by_side_samples_never_reach_each_other():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_netx_one_network_per_sample_runs_the_first_samples_and_names_the_rest(tmp_path):
-    from hardware import equivalence
+    from hardware.judge import equivalence
     model, frames = _rsnn(seed=4), _frames(5, n=5)
     net = read.load(nir_export.to_nir(model, 0.02, frames.shape[1]))
     netx_export.write(net, tmp_path / "model.net")

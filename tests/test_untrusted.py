@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 from conftest import call, random_net, refused
 from datafolders import nmnist_folder
-from hypothesis import HealthCheck, given, settings, strategies as st
+from graphs import foreign_graph, netx_chain
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from export.nir_export import to_nir
-from graphs import foreign_graph, netx_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=int(os.environ.get("NMPIPE_FUZZ_EXAMPLES", "40")), deadline=None, database=None,

@@ -11,13 +11,12 @@ import h5py
 import nir
 import numpy as np
 import pytest
-
 from graphs import DT, GRAPHS, conv2d_delay, dense_recurrent, nirtorch_graph
 
-from hardware import linear_ops, read
 from hardware.backends import reference
 from hardware.errors import GraphError
-from hardware.ir import FloatModel, FloatPopulation, Network
+from hardware.graph import linear_ops, read
+from hardware.graph.ir import FloatModel, FloatPopulation, Network
 from pipeline.commands.verify import verify
 from pipeline.commands.verify_input import load_input
 from pipeline.jobs import verify_job
@@ -143,6 +142,7 @@ def test_two_convolutions_compose_into_one_where_exact(first, second, pad):
 def test_our_exporters_continuous_parameters_read_back_to_the_same_decays():
     """A round trip through NIR's continuous-time fields alone (our integer metadata ignored: --dt given)."""
     from conftest import random_net
+
     from export.nir_export import to_nir
     deployed = random_net(np.random.default_rng(3), exps=(1, 0, 2))
     net = read.load(to_nir(deployed, 1e-3, 8), dt=1e-3)
@@ -156,9 +156,11 @@ def test_our_weights_read_back_exactly_through_continuous_fields_with_a_mantissa
     graph of ours read through its continuous fields (thresholds a power of two times 2048) gets its weights back
     exactly only if the exponent is chosen for the range [-128, 127]."""
     from dataclasses import replace
+
     from conftest import random_net
+
     from export.nir_export import to_nir
-    from hardware.quantise import error_table
+    from hardware.graph.quantise import error_table
     deployed = random_net(np.random.default_rng(3), exps=(1, 0, 2))
     layers = tuple(replace(layer, neuron=replace(layer.neuron, vth=256)) for layer in deployed.layers)
     for layer in layers:

@@ -1,7 +1,7 @@
 """The backends that run a network, in one registry that run, verify and recheck share.
 
-Each takes the network (``hardware/ir.py``), binary input spikes (B, steps, inputs) and :class:`Options`, and
-returns a :class:`hardware.trace.Trace`. ``file`` names what the backend runs from, in ``Options.folder``
+Each takes the network (``hardware/graph/ir.py``), binary input spikes (B, steps, inputs) and :class:`Options`, and
+returns a :class:`hardware.judge.trace.Trace`. ``file`` names what the backend runs from, in ``Options.folder``
 (the ONNX step model, the netx HDF5 file); the others run the network itself.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from hardware.ir import Network
-from hardware.trace import Trace
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace
 
 
 @dataclass(frozen=True)

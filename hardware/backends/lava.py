@@ -1,4 +1,4 @@
-"""Run a :class:`hardware.ir.Network` on Lava's CPU simulation of Loihi 2 (``Loihi2SimCfg(select_tag="fixed_pt")``).
+"""Run a :class:`hardware.graph.ir.Network` on Lava's CPU simulation of Loihi 2 (``Loihi2SimCfg(select_tag="fixed_pt")``).
 
 One builder for every network: populations are Lava ``LIF`` (``LIFReset`` on the batched path), dense projections
 ``Dense`` (``DelayDense`` for longer delays), convolutions Lava's ``Conv``, the input and the always-on bias
@@ -38,12 +38,11 @@ import tempfile
 
 import numpy as np
 
-from hardware import lava_compat
-from hardware.backends import lava_side
+from hardware.backends import lava_compat, lava_side
 from hardware.backends.pool import capped, run_all
 from hardware.errors import GraphError
-from hardware.ir import Conv, Network
-from hardware.trace import Trace, concat
+from hardware.graph.ir import Conv, Network
+from hardware.judge.trace import Trace, concat
 
 
 def batch_blocker(net: Network, x: np.ndarray) -> str | None:
@@ -95,13 +94,13 @@ def _build(net: Network, x: np.ndarray, workdir: str, reset_interval: int | None
     """The Lava processes of ``net`` fed with ``x`` (steps, inputs): (source, recorder paths, monitors)."""
     lava_compat.install()
     from lava.proc.conv.process import Conv as LavaConv
-    from lava.proc.dense.process import Dense, DelayDense
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.monitor.process import Monitor
     from lava.utils.weightutils import SignMode
 
-    from hardware.lava_procs.recorder import SpikeRecorder
+    from hardware.backends.lava_procs.recorder import SpikeRecorder
 
     steps = x.shape[0]
     source = RingBuffer(data=x.T.astype(np.int32))
@@ -171,7 +170,7 @@ def _netx(net: Network, x: np.ndarray, workdir: str, netx: str, reset_interval: 
     from lava.lib.dl.netx import hdf5
     from lava.proc.io.source import RingBuffer
 
-    from hardware.lava_procs.recorder import SpikeRecorder
+    from hardware.backends.lava_procs.recorder import SpikeRecorder
 
     steps = x.shape[0]
     source = RingBuffer(data=x.T.astype(np.int32))

@@ -18,8 +18,8 @@ import os
 import numpy as np
 from scipy import sparse
 
-from hardware import lava_compat
-from hardware.ir import Conv, Network
+from hardware.backends import lava_compat
+from hardware.graph.ir import Conv, Network
 
 
 def blocker(net: Network) -> str | None:
@@ -40,7 +40,7 @@ def build(net: Network, x: np.ndarray, workdir: str, monitor: bool):
     from lava.proc.sparse.process import DelaySparse, Sparse
     from lava.utils.weightutils import SignMode
 
-    from hardware.lava_procs.recorder import SpikeRecorder
+    from hardware.backends.lava_procs.recorder import SpikeRecorder
 
     K, steps, n_in = x.shape
     source = RingBuffer(data=x.transpose(0, 2, 1).reshape(K * n_in, steps).astype(np.int32))

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from hardware.backends.reference import Trace
-from hardware.ir import Network
+from hardware.graph.ir import Network
 
 
 def simulate(net: Network, x: np.ndarray, model: onnx.ModelProto | str | Path) -> Trace:

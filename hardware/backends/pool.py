@@ -1,6 +1,6 @@
 """The worker processes that run Lava, for every backend that runs it (``lava_backend``, ``lava_net``).
 
-Workers fork from a forkserver that has Lava loaded (``hardware/lava_preload.py``): a clean process (no torch
+Workers fork from a forkserver that has Lava loaded (``hardware/backends/lava_preload.py``): a clean process (no torch
 threads, no caller state), started once per program, from which each worker starts in milliseconds. Each worker
 leads its own process group, which the Lava processes it forks join, so that a hung run is ended whole: one
 ``killpg`` per worker. With several workers, worker k is pinned to CPU k (the Lava processes inherit it).
@@ -18,7 +18,8 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
@@ -68,7 +69,7 @@ def _init_worker(counter, parent: int) -> None:
 
 def context():
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["hardware.lava_preload"])   # (the server starts at the first pool)
+    ctx.set_forkserver_preload(["hardware.backends.lava_preload"])   # (the server starts at the first pool)
     return ctx
 
 

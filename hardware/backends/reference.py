@@ -1,6 +1,6 @@
-"""The integer reference simulator of a :class:`hardware.ir.Network`: numpy int64, batched over samples.
+"""The integer reference simulator of a :class:`hardware.graph.ir.Network`: numpy int64, batched over samples.
 
-The equations are in ``hardware/ir.py`` (Lava's ``PyLifModelBitAcc`` with ``Dense`` / ``DelayDense`` / ``Conv``);
+The equations are in ``hardware/graph/ir.py`` (Lava's ``PyLifModelBitAcc`` with ``Dense`` / ``DelayDense`` / ``Conv``);
 a convolution is computed as a convolution (strided windows times the shared kernel), never as an unrolled
 matrix. Products run as float64 BLAS calls where that is exact: every partial sum of spikes (0/1) times integer
 mantissas is an integer far below 2**53 (checked per projection), so the result converts back to int64 without
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware.conv import conv2d
-from hardware.ir import STATE_MAX, Conv, Dense, Network
-from hardware.trace import Trace
+from hardware.graph.conv import conv2d
+from hardware.graph.ir import STATE_MAX, Conv, Dense, Network
+from hardware.judge.trace import Trace
 
 EXACT = 2.0**52
 

@@ -2,7 +2,7 @@
 
 Every ``run`` and ``verify`` folder holds, beside the deployable files (``model.nir``, ``model.net``,
 ``model.onnx``) and the test vectors (``vectors.h5``, ``pipeline/certify/vectors.py``), a certificate rendered
-from the verification (``hardware/equivalence.py``): the sha256 of every certified file, the versions of
+from the verification (``hardware/judge/equivalence.py``): the sha256 of every certified file, the versions of
 everything that computed it, the numeric contract, what the expected spikes are, per backend what it was
 compared against and whether that comparison certifies anything, per layer its activity, which stored samples
 are the vectors, what was not checked, and the command that re-checks it. It never says more than was compared.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from export.files import atomic_write
 from hardware.backends import BACKENDS
-from hardware.equivalence import VERDICTS, Verification
-from hardware.ir import CONTRACT
+from hardware.graph.ir import CONTRACT
+from hardware.judge.equivalence import VERDICTS, Verification
 from pipeline.certify.vectors import VECTORS
 
 CERTIFICATE = "certificate.json"
@@ -34,7 +34,7 @@ MAX_VECTORS = 100_000
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"numpy": "numpy", "nir": "nir", "lava-nc": "lava-nc", "lava-dl": "lava-dl",
             "onnxruntime": "onnxruntime", "torch": "torch", "nmpipe": "nmpipe"}
-# The equations every certified backend computes (hardware/ir.py has them in full).
+# The equations every certified backend computes (hardware/graph/ir.py has them in full).
 NUMERIC_CONTRACT = {
     "name": CONTRACT,
     "per_step": ["a = sum over incoming projections of shift(W (*) s[t - delay], weight_exp)   (W: int8 mantissas)",
@@ -144,7 +144,7 @@ def certify(kind: str, folder: Path, final: Path, verification: Verification, ve
     """The certificate of ``verification``, hashing the certified files in ``folder`` (the staged folder, moved to
     ``final`` when complete); written by the caller after every file it hashes. ``ranks``: the processes that
     shared the verification (torchrun's world)."""
-    from pipeline.train.ranks import rank_world
+    from pipeline.ranks import rank_world
     ranks = rank_world()[1]
     files = {name: sha256(folder / name) for name in CERTIFIED_FILES if (folder / name).is_file()}
     backends = {b.backend: b.to_json() for b in verification.backends}

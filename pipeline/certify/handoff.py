@@ -9,10 +9,10 @@ from pathlib import Path
 import nir
 
 from export import netx_export, nir_export
-from hardware import nir_checks, read
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.ir import Network
-from hardware.loihi2 import Limits
+from hardware.graph import nir_checks, read
+from hardware.graph.ir import Network
 
 # netx stores a dense layer's weights as integers and derives the exponent itself, scaling only up (lava's
 # optimize_weight_bits): q << e must stay within [-256, 254], so e is 0 or 1 (export/netx_export.py).

@@ -13,9 +13,15 @@ import re
 from pathlib import Path
 
 from hardware.backends import BACKENDS
-from hardware.equivalence import VERDICTS
-from hardware.read import MAX_STEPS
-from pipeline.certify.certificate import CERTIFICATE, CERTIFIED_FILES, FORMAT, MAX_BYTES, MAX_VECTORS
+from hardware.graph.read import MAX_STEPS
+from hardware.judge.equivalence import VERDICTS
+from pipeline.certify.certificate import (
+    CERTIFICATE,
+    CERTIFIED_FILES,
+    FORMAT,
+    MAX_BYTES,
+    MAX_VECTORS,
+)
 from pipeline.certify.errors import CertificateError
 from pipeline.certify.vectors import VECTORS
 

@@ -23,8 +23,8 @@ import numpy as np
 from export.files import atomic_write
 from hardware import h5safe
 from hardware.errors import GraphError
-from hardware.ir import Network
-from hardware.trace import Trace
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace
 
 VECTORS = "vectors.h5"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hardware import loihi2, nir_checks, nir_contract, read
+from hardware.chip import loihi2
 from hardware.errors import GraphError
+from hardware.graph import nir_checks, nir_contract, read
 from pipeline.jobs import CheckJob
 
 

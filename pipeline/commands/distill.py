@@ -11,10 +11,11 @@ import torch
 from pipeline.config import DistillConfig, RunConfig
 from pipeline.data import sets
 from pipeline.data.split import Split
-from pipeline.distill import checkpoint as checkpoints, coreset, pace, store
+from pipeline.distill import checkpoint as checkpoints
+from pipeline.distill import coreset, pace, store
+from pipeline.ranks import rank_world
 from pipeline.report import plots
 from pipeline.runfolder import staged
-from pipeline.train.ranks import rank_world
 
 
 def side_files(out: Path) -> tuple[Path, Path]:

@@ -6,7 +6,7 @@ with the certified sha256 (anything else is named, TAMPERED, and nothing is run 
 from the certificate's are listed; the HDF5 files may not reach outside themselves (``hardware/h5safe.py``);
 ``model.nir`` is read exactly; the vectors must be what the certificate and ``model.nir`` declare (samples,
 steps, layers, neurons, booleans). Then the stored vectors are replayed on every backend the certificate names,
-through the same verification stage as run and verify (``hardware/equivalence.py``), and the verdict is the
+through the same verification stage as run and verify (``hardware/judge/equivalence.py``), and the verdict is the
 more severe of the certified one and the replay's: a DIVERGED certificate never rechecks as IDENTICAL, a
 silent replay is SILENT whatever the certificate says, and replaying the integer reference on its own stored
 output is a reproduction, never a check.
@@ -17,10 +17,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from hardware import equivalence, h5safe, nir_checks, nir_contract, read
+from hardware import h5safe
 from hardware.backends import BACKENDS, Options
-from hardware.equivalence import Expected, Verification
 from hardware.errors import GraphError
+from hardware.graph import nir_checks, nir_contract, read
+from hardware.judge import equivalence
+from hardware.judge.equivalence import Expected, Verification
 from pipeline.certify import certificate, received, vectors
 from pipeline.certify.certificate import CERTIFICATE
 from pipeline.certify.errors import CertificateError

@@ -9,14 +9,17 @@ import numpy as np
 import torch
 
 from export import netx_export, nir_export, onnx_export
-from hardware import equivalence, loihi2, metrics, nir_checks, nir_contract, read
 from hardware.backends import BACKENDS, Options
 from hardware.backends import onnx as onnx_backend
-from hardware.equivalence import Expected, Measured
+from hardware.chip import loihi2
 from hardware.errors import GraphError
-from hardware.ir import Network, input_spikes
-from hardware.trace import Trace
+from hardware.graph import nir_checks, nir_contract, read
+from hardware.graph.ir import Network, input_spikes
+from hardware.judge import equivalence, metrics
+from hardware.judge.equivalence import Expected, Measured
+from hardware.judge.trace import Trace
 from models.snn import DeployedNet, golden_spikes, predict, undecided
+from pipeline import ranks
 from pipeline.architecture import build_model
 from pipeline.certify import certificate, vectors
 from pipeline.config import TARGETS, RunConfig
@@ -24,7 +27,7 @@ from pipeline.data import dataset, sets
 from pipeline.report import html, plots
 from pipeline.report.report import RunReport
 from pipeline.runfolder import atomic_write, staged, write_json
-from pipeline.train import loop, ranks
+from pipeline.train import loop
 
 assert TARGETS["all"] == tuple(BACKENDS), "pipeline/config.py TARGETS names every backend"
 GOLDEN = "golden model: model.pt in integer mode (PyTorch), on the same input spikes"

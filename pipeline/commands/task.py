@@ -3,7 +3,7 @@
 The test recordings of a dataset the pipeline reads are framed for the graph's input (the same reader, framing and
 cache as ``run``), binarised into input spikes, and run four ways on the same samples:
 
-1. the float graph as its framework runs it, with the framework's reset rule (``hardware/discretise.py`` PRESETS:
+1. the float graph as its framework runs it, with the framework's reset rule (``hardware/graph/discretise.py`` PRESETS:
    subtract for sinabs, Rockpool, Spyx, snnTorch's default; zero for NIR and Norse);
 2. the float graph with Loihi 2's reset to zero;
 3. the integer reference on the graph as quantised (model.nir);
@@ -26,13 +26,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hardware import read
 from hardware.backends import reference
-from hardware.discretise import PRESETS
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.ir import Network
-from hardware.loihi2 import Limits
-from hardware.trace import Trace
+from hardware.graph import read
+from hardware.graph.discretise import PRESETS
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace
 from pipeline.config import ConfigError, RunConfig
 from pipeline.data import dataset, registry
 from pipeline.jobs import VerifyJob

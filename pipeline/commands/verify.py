@@ -1,11 +1,11 @@
 """``python -m pipeline verify GRAPH.nir``: will Lava compute what a NIR graph computes?
 
 A graph of ours is read exactly from its integer metadata; any other graph is discretised under the stated
-convention and quantised to Loihi 2 (``hardware/read.py``). The network is written as ``model.nir`` (our integer
+convention and quantised to Loihi 2 (``hardware/graph/read.py``). The network is written as ``model.nir`` (our integer
 contract) and read back; the integer reference (``hardware/backends/reference.py``) runs it to give the expected
 spikes, and Lava fixed_pt (and lava-dl netx, where ``model.net`` was written) must reproduce them exactly. The
 float graph as written (for a discretised graph) is measured against the reference per layer, never asserted.
-The comparison is the one verification stage (``hardware/equivalence.py``) that run and recheck use too. What
+The comparison is the one verification stage (``hardware/judge/equivalence.py``) that run and recheck use too. What
 it does is set by a :class:`pipeline.jobs.VerifyJob` (its options, or ``--set section.key=value``).
 """
 from __future__ import annotations
@@ -16,13 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware import equivalence, loihi2, metrics, read
 from hardware.backends import BACKENDS, Options, reference
-from hardware.discretise import PRESETS
-from hardware.equivalence import Measured, Verification
-from hardware.ir import Network
-from hardware.loihi2 import Limits
-from hardware.quantise import error_table
+from hardware.chip import loihi2
+from hardware.chip.loihi2 import Limits
+from hardware.graph import read
+from hardware.graph.discretise import PRESETS
+from hardware.graph.ir import Network
+from hardware.graph.quantise import error_table
+from hardware.judge import equivalence, metrics
+from hardware.judge.equivalence import Measured, Verification
+from pipeline import ranks
 from pipeline.certify import certificate, handoff, vectors
 from pipeline.commands import task as tasks
 from pipeline.commands.verify_input import load_input
@@ -31,7 +34,6 @@ from pipeline.jobs import VerifyJob
 from pipeline.report import html, plots
 from pipeline.report.report import VerifyReport
 from pipeline.runfolder import staged, write_json
-from pipeline.train import ranks
 
 REFERENCE = "integer reference: the graph as quantised (model.nir), on the same input spikes"
 RANDOM_SAMPLES, RANDOM_STEPS = 4, 20        # random input's defaults (verify.samples = 0, input.steps = 0)
@@ -72,7 +74,7 @@ def verify(graph: Path, out: Path, job: VerifyJob = VerifyJob(), *, overwrite: b
     """Verify ``graph`` as ``job`` says (``graph.target=reference``: the float graph against the integer reference
     only, no Lava) and write ``out`` (model.nir as quantised, model.net where netx can hold it, vectors.h5,
     certificate.json, report.json, report.html, PNGs; replaced whole); returns the report. Under torchrun this is
-    rank 0, which shares Lava's samples with the other ranks (:func:`pipeline.train.ranks.serve`) and alone
+    rank 0, which shares Lava's samples with the other ranks (:func:`pipeline.ranks.serve`) and alone
     writes. ``graph.netx``: quantise with weight exponents 0 and 1 only (thresholds lowered to match), so that
     lava-dl netx can store every layer (see export/netx_export.py). ``input.dataset``: the input is
     ``verify.samples`` recordings (0: all) of that dataset's test split, framed for the graph

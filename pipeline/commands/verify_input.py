@@ -8,7 +8,7 @@ import numpy as np
 
 from hardware import h5safe
 from hardware.errors import GraphError
-from hardware.ir import Network
+from hardware.graph.ir import Network
 from pipeline.commands.task import MAX_WORDS
 
 

@@ -14,7 +14,14 @@ import numpy as np
 
 from pipeline.data.events import make_events
 from pipeline.data.formats.errors import EventFileError
-from pipeline.data.layout import DataError, Listing, Recording, Sample, require_dir, require_file
+from pipeline.data.layout import (
+    DataError,
+    Listing,
+    Recording,
+    Sample,
+    require_dir,
+    require_file,
+)
 
 CLASSES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
            "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise", "arm_roll",

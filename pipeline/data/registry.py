@@ -11,7 +11,14 @@ from pipeline.config import ConfigError, DataConfig, RunConfig
 from pipeline.config_rules import validate
 from pipeline.data import digits, gesture, speech, spoken
 from pipeline.data.formats import aedat2, aedat4, aedat31, nmnist, shd
-from pipeline.data.layout import DataError, Listing, Recording, Sample, list_class_folders, require_dir
+from pipeline.data.layout import (
+    DataError,
+    Listing,
+    Recording,
+    Sample,
+    list_class_folders,
+    require_dir,
+)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _NMNIST_SPLITS = {"train": "Train", "test": "Test"}

@@ -40,13 +40,20 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from models.snn import SNN
+from pipeline import ranks
 from pipeline.architecture import build_model
-from pipeline.train import loop, ranks
 from pipeline.config import ConfigError, RunConfig, SelectConfig
 from pipeline.distill import checkpoint as checkpoints
-from pipeline.distill.matching import (Frequencies, RealStats, amplitude_phase, characteristic, features,
-                                      real_stats)
+from pipeline.distill.matching import (
+    Frequencies,
+    RealStats,
+    amplitude_phase,
+    characteristic,
+    features,
+    real_stats,
+)
 from pipeline.distill.peq import peq
+from pipeline.train import loop
 
 OPTIMISED = ("pace", "cf", "dm")
 Weights = list[torch.Tensor]

@@ -1,6 +1,6 @@
 """What `run` and `verify` report: typed results rendered to report.json, report.html and the printed summary.
 
-Both reports hold the one :class:`hardware.equivalence.Verification` and the details of their command (training,
+Both reports hold the one :class:`hardware.judge.equivalence.Verification` and the details of their command (training,
 accuracy and the Loihi 2 estimate for a run; the graph's reading, float agreement and quantisation for verify).
 Every rendering starts from these objects; nothing is recomputed from a dict.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardware.equivalence import Verification
+from hardware.judge.equivalence import Verification
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RunReport:
     timings_s: dict
     config: dict
     kind: str = "run"
-    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/metrics.py)
+    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/judge/metrics.py)
     undecided: dict = field(default_factory=dict)   # samples whose readout did not decide (no spike or a tie)
 
     def to_json(self) -> dict:
@@ -91,7 +91,7 @@ class VerifyReport:
     accuracy: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)        # verify --data: task accuracy per variant (commands/verify.py)
     warnings: tuple[str, ...] = ()
-    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/metrics.py)
+    metrics: dict = field(default_factory=dict)     # NeuroBench-style (hardware/judge/metrics.py)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, **self.verification.to_json(), "graph": self.graph, "input": self.input,
@@ -143,7 +143,7 @@ def metric_sections(m: dict) -> list[Section]:
     """NeuroBench-style metrics: the totals with their definitions, and per layer."""
     keys = ("footprint_bytes", "state_bytes", "parameter_count", "connection_sparsity", "activation_sparsity",
             "synops_effective_acs", "synops_dense", "synops_effective_macs")
-    return [Section(f"NeuroBench-style metrics (per inference, over {m['samples']} samples; hardware/metrics.py "
+    return [Section(f"NeuroBench-style metrics (per inference, over {m['samples']} samples; hardware/judge/metrics.py "
                     "says where they differ from NeuroBench's)",
                     tuple({"metric": k, "value": m[k], "definition": m["definitions"][k]} for k in keys)),
             Section("Metrics per layer", tuple(m["layers"]))]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hardware.equivalence import BackendComparison, Verification
+from hardware.judge.equivalence import BackendComparison, Verification
 
 
 def backend_line(b: BackendComparison, what: str = "samples") -> str:
@@ -113,7 +113,7 @@ def verify_summary(report, out: Path) -> str:
     lines += task_lines(report.task)
     lines += [f"  {w}" for w in report.warnings]
     if report.metrics:
-        from hardware.metrics import lines as metric_lines
+        from hardware.judge.metrics import lines as metric_lines
         lines += [f"  {line}" for line in metric_lines(report.metrics)]
     if report.loihi2.get("verdict"):
         lines.append(f"  Loihi 2: {report.loihi2['verdict']}")

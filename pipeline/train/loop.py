@@ -17,11 +17,11 @@ from models.rsnn import RSNN
 from models.snn import SNN
 from pipeline.architecture import build_model
 from pipeline.config import ConfigError, RunConfig
+from pipeline.ranks import gather, rank_world
 from pipeline.select.plans import plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 from pipeline.train import sltt, sltt_recurrent
 from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
-from pipeline.train.ranks import gather, rank_world
 
 
 def _hint(t) -> str:

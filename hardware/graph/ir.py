@@ -13,7 +13,7 @@ sum pooling is a grouped convolution with a kernel of ones). Everything is integ
 A delay of 1 is Lava's one-step synaptic delay. Shapes are NIR's: (C, H, W) or (N,), flattened C-major (the
 order of PyTorch's ``flatten``); Lava's (W, H, C) order is the Lava backend's business alone.
 
-Graphs carrying our integer contract are read exactly (``hardware/read.py``); graphs from other frameworks are
+Graphs carrying our integer contract are read exactly (``hardware/graph/read.py``); graphs from other frameworks are
 discretised and quantised there, and then also carry :class:`FloatModel`, the discretised graph before
 quantisation, so that what quantisation changes can be measured.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.loihi2 import Limits
 
 STATE_MAX = 1 << (Limits().state_bits - 1)   # u and v are signed of the chip's state width
 CONTRACT = "loihi2-cuba-lif-fixed_pt/v1"      # the graph metadata key export/nir_export.py writes for these equations

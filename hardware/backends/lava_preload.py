@@ -1,6 +1,6 @@
 """Imported once by the forkserver that Lava verification workers fork from (``hardware/backends/pool.py``): Lava (with
 its Python 3.11 fixes) and the process models a network needs, so that a worker starts with them loaded."""
-from hardware import lava_compat
+from hardware.backends import lava_compat
 
 lava_compat.install()
 
@@ -11,4 +11,4 @@ import lava.proc.io.source  # noqa: E402,F401
 import lava.proc.lif.models  # noqa: E402,F401
 import lava.proc.monitor.models  # noqa: E402,F401
 
-import hardware.lava_procs.recorder  # noqa: E402,F401
+import hardware.backends.lava_procs.recorder  # noqa: E402,F401

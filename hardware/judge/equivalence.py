@@ -21,8 +21,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from hardware.backends import Backend, Options, samples_run
-from hardware.ir import Network
-from hardware.trace import Trace
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace
 
 # verdict: (exit status, meaning), in order of severity: a combined verdict is the most severe of its parts
 VERDICTS: dict[str, tuple[int, str]] = {

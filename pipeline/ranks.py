@@ -4,7 +4,7 @@ Under ``torchrun`` (a torch.distributed process group, gloo on CPU), training sp
 ranks (``pipeline/train/loop.py``), and verification splits the samples: rank 0 sends the other ranks the
 network, the input spikes, the files the backends run from and the backends' names (:class:`Sharing`); every
 rank simulates a contiguous share of the samples on each backend in turn, and rank 0 gathers the traces in
-sample order and compares them (``hardware/equivalence.py``). Within one machine each rank still runs its own
+sample order and compares them (``hardware/judge/equivalence.py``). Within one machine each rank still runs its own
 Lava worker processes (``hardware/backends/pool.py``). An error on any rank is raised on every rank, so that
 none waits for a share that never comes.
 """
@@ -18,8 +18,8 @@ import numpy as np
 from torch import distributed as dist
 
 from hardware.backends import BACKENDS, Backend, Options, samples_run
-from hardware.ir import Network
-from hardware.trace import Trace, concat
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace, concat
 
 
 def rank_world() -> tuple[int, int]:
@@ -90,7 +90,7 @@ class Sharing:
         self.sent = True
 
     def simulate(self, net: Network, options: Options) -> Callable[[Backend, np.ndarray], Trace]:
-        """For ``hardware.equivalence.verify``: each backend run with the samples shared across the ranks."""
+        """For ``hardware.judge.equivalence.verify``: each backend run with the samples shared across the ranks."""
         return lambda backend, x: gathered(lambda part: backend.simulate(net, part, options), x)
 
     def __exit__(self, *exc) -> None:

@@ -2,7 +2,7 @@
 flattened vectors, and their composition along the path between two neuron nodes into one synapse.
 
 A path that is one convolution or pooling (with flattens, uniform delays and per-channel scales around it), or
-two convolutions that compose exactly, stays a convolution (:class:`hardware.ir.Conv`, float kernel): Loihi 2
+two convolutions that compose exactly, stays a convolution (:class:`hardware.graph.ir.Conv`, float kernel): Loihi 2
 stores it as a shared kernel. Anything else is composed into one dense matrix (exact, as the unrolled product).
 Written on numpy: ``hardware/`` does not import torch; ``tests/test_verify.py`` checks the matrices and the
 compositions against PyTorch's and against each other.
@@ -16,9 +16,9 @@ from typing import Callable
 import nir
 import numpy as np
 
-from hardware.conv import conv2d
 from hardware.errors import GraphError
-from hardware.ir import Conv, Dense
+from hardware.graph.conv import conv2d
+from hardware.graph.ir import Conv, Dense
 
 UNROLL_MAX = 50_000_000        # entries of an unrolled matrix (float64: 400 MB) before we refuse
 

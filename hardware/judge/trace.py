@@ -14,7 +14,7 @@ class Trace:
     computed for population k; absent means every position. A backend may compute steps past a sample's end
     (batched Lava computes each layer's tail there before its reset: ``hardware/backends/lava.py``), and may not
     compute some steps of a sample (those it spent on the previous sample's tail); the verification compares
-    exactly the positions computed (``hardware/equivalence.py``)."""
+    exactly the positions computed (``hardware/judge/equivalence.py``)."""
     spikes: dict[str, np.ndarray]
     voltage: dict[str, np.ndarray] = field(default_factory=dict)     # (B, steps, N) int64 or float
     peak: dict[str, float] = field(default_factory=dict)             # highest v / threshold reached (spiking)

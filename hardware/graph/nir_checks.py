@@ -4,7 +4,7 @@
 turns any other failure of the file into one line. ``validate`` checks every node's fields by type: finite
 weights, thresholds, biases and leaks; time constants > 0 (``inf`` is the no-leak limit; ``tau_syn = 0`` is a
 current cleared every step, as our exporter writes for du = 4095); ``r = inf`` only with an infinite time
-constant; shapes that the node type can have. ``hardware/nir_contract.py`` checks that a graph carrying our
+constant; shapes that the node type can have. ``hardware/graph/nir_contract.py`` checks that a graph carrying our
 integer contract says the same thing in its continuous fields as in its metadata.
 """
 from __future__ import annotations

@@ -18,11 +18,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from hardware.discretise import FloatNeurons
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.ir import Conv, Dense, FloatModel, FloatPopulation, Neurons, Projection
-from hardware.linear_ops import conv_matrix
-from hardware.loihi2 import Limits
+from hardware.graph.discretise import FloatNeurons
+from hardware.graph.ir import (
+    Conv,
+    Dense,
+    FloatModel,
+    FloatPopulation,
+    Neurons,
+    Projection,
+)
+from hardware.graph.linear_ops import conv_matrix
 
 VTH = 2048            # threshold mantissa we aim for: v's threshold at 2**17, 6 bits of headroom in 24-bit state
 

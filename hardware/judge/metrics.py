@@ -2,7 +2,7 @@
 
 NeuroBench (Yik et al., "The NeuroBench framework for benchmarking neuromorphic computing algorithms and systems",
 Nature Communications 2025; its metrics in neurobench/metrics/) measures a PyTorch model through hooks. We compute
-the same quantities from the network read back from model.nir (``hardware/ir.py``) and a trace of its spikes,
+the same quantities from the network read back from model.nir (``hardware/graph/ir.py``) and a trace of its spikes,
 which is what runs on the chip. Each entry says how it is defined and where it differs from NeuroBench's:
 
 - footprint: bytes of the parameters at the deployed precision (int8 weight mantissas, one byte each; per
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware.ir import Network
-from hardware.loihi2 import fan_out
-from hardware.trace import Trace
+from hardware.chip.loihi2 import fan_out
+from hardware.graph.ir import Network
+from hardware.judge.trace import Trace
 
 DEFINITIONS = {
     "footprint_bytes": "parameters at the deployed precision: int8 weights, per projection an exponent, per "

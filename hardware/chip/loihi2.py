@@ -81,7 +81,7 @@ def _range(node: str, name: str, values, lo: int, hi: int, what: str) -> list[Vi
 
 
 def check(net, limits: Limits = Limits(), resources: Resources = Resources()) -> list[Violation]:
-    """Every integer of ``net`` (a :class:`hardware.ir.Network`) outside Loihi 2's limits, and layers that cannot
+    """Every integer of ``net`` (a :class:`hardware.graph.ir.Network`) outside Loihi 2's limits, and layers that cannot
     fit a core or the chip."""
     L, out = limits, []
     for p in net.projections:

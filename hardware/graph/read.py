@@ -1,13 +1,13 @@
-"""NIR graph -> :class:`hardware.ir.Network`, the one representation every backend runs.
+"""NIR graph -> :class:`hardware.graph.ir.Network`, the one representation every backend runs.
 
 Two readings of the same node types:
 
 - **exact**: a graph carrying our integer contract (``export/nir_export.py``: graph metadata ``contract``) is read
   from its integer metadata, with no re-quantisation: weight mantissas and exponents, du, dv, vth, bias.
 - **discretised and quantised**: any other graph (snnTorch, Norse, Sinabs, Rockpool, nirtorch, ...) is read from
-  its continuous-time fields under a stated convention (``hardware/discretise.py``), its linear paths are
-  composed into synapses (``hardware/linear_ops.py``: convolutions stay convolutions where exact), and it is
-  quantised to Loihi 2's integers (``hardware/quantise.py``), with the float model kept beside it.
+  its continuous-time fields under a stated convention (``hardware/graph/discretise.py``), its linear paths are
+  composed into synapses (``hardware/graph/linear_ops.py``: convolutions stay convolutions where exact), and it is
+  quantised to Loihi 2's integers (``hardware/graph/quantise.py``), with the float model kept beside it.
 
 Linear nodes between two neuron nodes (Affine, Linear, Conv, pooling, Scale, Flatten, Delay) become one projection
 per path; nested subgraphs (a CubaLIF with a recurrent Affine) are inlined; biases of Affine and Conv nodes become
@@ -21,14 +21,13 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from hardware import nir_checks
-from hardware.discretise import METHODS, NEURONS, PRESETS, population
+from hardware.chip.loihi2 import Limits
 from hardware.errors import GraphError
-from hardware.ir import CONTRACT, Conv, Dense, Network, Neurons, Projection
-from hardware.linear_ops import LINEAR, Op, compose, linear_op
-from hardware.loihi2 import Limits
-from hardware.quantise import quantise
-
+from hardware.graph import nir_checks
+from hardware.graph.discretise import METHODS, NEURONS, PRESETS, population
+from hardware.graph.ir import CONTRACT, Conv, Dense, Network, Neurons, Projection
+from hardware.graph.linear_ops import LINEAR, Op, compose, linear_op
+from hardware.graph.quantise import quantise
 
 
 def _flat_nodes(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
@@ -121,9 +120,9 @@ def _order(projections, names) -> list[str]:
     return order
 
 
-MAX_DELAY = Limits().delay_max + 1         # steps, the synapse's own one included (hardware/loihi2.py)
+MAX_DELAY = Limits().delay_max + 1         # steps, the synapse's own one included (hardware/chip/loihi2.py)
 MAX_STEPS = 100_000     # steps per sample a file may declare: a guard against untrusted sizes, not the chip's
-                        # bound (hardware/loihi2.py Limits.max_steps, checked where a network is judged)
+                        # bound (hardware/chip/loihi2.py Limits.max_steps, checked where a network is judged)
 
 
 def _steps(name: str, d, dt: float):

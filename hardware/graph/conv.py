@@ -1,5 +1,5 @@
 """A 2-D convolution in numpy, as PyTorch computes it (cross-correlation): the integer reference runs every
-convolution with it, and the NIR reader uses it to compose and unroll linear paths (``hardware/linear_ops.py``)."""
+convolution with it, and the NIR reader uses it to compose and unroll linear paths (``hardware/graph/linear_ops.py``)."""
 from __future__ import annotations
 
 import numpy as np

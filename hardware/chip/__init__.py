@@ -1,0 +1,1 @@
+"""The chip: Loihi 2's limits, resources and energy estimate."""

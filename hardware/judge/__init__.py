@@ -1,0 +1,2 @@
+"""Judging a run: the verification stage (equivalence), spike and voltage traces, and NeuroBench-style
+metrics."""
