@@ -61,7 +61,7 @@ def timed(fn, *args, **kwargs):
 def identical(net, x, trace) -> bool:
     """Every spike Lava computed (tails past each sample's end included) equals the integer reference's."""
     v = equivalence.compare(list(net.populations), equivalence.reference_expected(net, x), trace, x.shape[1],
-                            "lava", "lava", True)
+                            "lava", "lava")
     return v.identical == v.compared
 
 

@@ -139,7 +139,7 @@ def _main(args) -> int:
 
 
 def _dispatch(args) -> int:
-    """Run one command; the exit status comes from its verdict (hardware/judge/equivalence.py VERDICTS)."""
+    """Run one command; the exit status comes from its verdict (hardware/judge/results.py VERDICTS)."""
     return {"check": _check, "distill": _distill, "recheck": _recheck, "verify": _verify, "data": _data,
             "run": _run}[args.command](args)
 

@@ -14,7 +14,7 @@ from hardware.errors import GraphError, LavaError
 from hardware.graph import read
 from hardware.graph.conv import conv2d
 from hardware.graph.ir import Conv, Dense, Network, Neurons, Projection, input_spikes
-from hardware.judge import equivalence
+from hardware.judge import equivalence, results
 from models.neuron import CubaParams
 from models.snn import SNN, ConvShape, golden_spikes
 
@@ -141,7 +141,7 @@ def test_compare_finds_the_first_divergence():
     o.spikes["b"][1, 2, 1] = True
     o.spikes["a"][1, 3, 0] = True
     o.spikes["a"][2, 0, 3] = True
-    r = equivalence.compare(["a", "b"], equivalence.Expected(g, "golden", "g"), o, 5, "x", "x", True)
+    r = equivalence.compare(["a", "b"], results.Expected(g, "golden", "g"), o, 5, "x", "x")
     assert r.identical == 1 and r.compared == 3 and r.diverged == (1, 2)
     assert r.first_divergence.to_json() == {"sample": 1, "step": 2, "layer": "b", "neuron": 1,
                                             "observable": "spikes", "past_sample_end": False}

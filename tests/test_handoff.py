@@ -17,7 +17,7 @@ from graphs import dense_recurrent, netx_chain
 
 from hardware.backends import BACKENDS, Backend
 from hardware.graph import read
-from hardware.judge import equivalence
+from hardware.judge import equivalence, results
 from hardware.judge.trace import Trace
 from pipeline.certify import certificate, vectors
 from pipeline.cli import main
@@ -269,12 +269,12 @@ def test_a_readout_voltage_missing_from_a_backend_is_a_divergence():
     x = (np.random.default_rng(1).random((2, 25, 12)) < 0.3).astype(np.int64)
     ref = reference.simulate(net, x)
     assert np.abs(ref.voltage["readout"]).max() > 0
-    expected = equivalence.Expected(ref, "reference", "the reference")
-    without = equivalence.compare(list(net.populations), expected, Trace(dict(ref.spikes)), 25, "lava", "lava", True)
+    expected = results.Expected(ref, "reference", "the reference")
+    without = equivalence.compare(list(net.populations), expected, Trace(dict(ref.spikes)), 25, "lava", "lava")
     assert without.identical == 0 and without.first_divergence.observable == "v missing"
     changed = Trace(dict(ref.spikes), {"readout": ref.voltage["readout"].copy()})
     changed.voltage["readout"][1, 10, 0] += 1
-    one = equivalence.compare(list(net.populations), expected, changed, 25, "lava", "lava", True)
+    one = equivalence.compare(list(net.populations), expected, changed, 25, "lava", "lava")
     assert one.identical == 1 and str(one.first_divergence) == "sample 1, layer readout, voltage, neuron 0, step 10"
 
 
@@ -299,8 +299,8 @@ def test_batched_lava_tails_are_compared_where_the_previous_sample_ends():
     assert trace.mask("c")[0].all()                                     # from rest, and its tail
     assert not trace.mask("c")[1, :2].any() and trace.mask("c")[1, 2:].all()
     assert trace.mask("c")[2, 2:n].all() and not trace.mask("c")[2, n:].any()    # the last sample: no tail
-    expected = equivalence.Expected(Trace({k: np.zeros((K, n + 2, 2), bool) for k in pops}), "golden", "zeros")
-    r = equivalence.compare(list(pops), expected, trace, n, "lava", "lava", True)
+    expected = results.Expected(Trace({k: np.zeros((K, n + 2, 2), bool) for k in pops}), "golden", "zeros")
+    r = equivalence.compare(list(pops), expected, trace, n, "lava", "lava")
     assert r.identical == 2 and r.diverged == (0,)
     assert str(r.first_divergence).startswith("sample 0, layer c, neuron 0, step 7 (past the sample's 6 steps")
 

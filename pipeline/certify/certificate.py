@@ -23,7 +23,7 @@ from pathlib import Path
 from export.files import atomic_write
 from hardware.backends import BACKENDS
 from hardware.graph.ir import CONTRACT
-from hardware.judge.equivalence import VERDICTS, Verification
+from hardware.judge.results import VERDICTS, Verification
 from pipeline.certify.vectors import VECTORS
 
 CERTIFICATE = "certificate.json"

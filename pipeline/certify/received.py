@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hardware.backends import BACKENDS
 from hardware.graph.read import MAX_STEPS
-from hardware.judge.equivalence import VERDICTS
+from hardware.judge.results import VERDICTS
 from pipeline.certify.certificate import (
     CERTIFICATE,
     CERTIFIED_FILES,
@@ -71,7 +71,7 @@ def validate(cert, path: Path) -> None:
         raise CertificateError(f"{path}: field 'kind' must be 'run' or 'verify'")
     if not isinstance(cert.get("verdict"), str) or cert["verdict"] not in set(VERDICTS) - {"TAMPERED"}:
         raise CertificateError(f"{path}: field 'verdict' {cert.get('verdict')!r} is not one of "
-                               f"{sorted(set(VERDICTS) - {'TAMPERED'})}")
+                               f"{sorted(str(v) for v in set(VERDICTS) - {'TAMPERED'})}")
     files = _files(cert, path)
     _backends(cert, path, files)
     _vectors(cert, path)

@@ -21,8 +21,8 @@ from hardware import h5safe
 from hardware.backends import BACKENDS, Options
 from hardware.errors import GraphError
 from hardware.graph import nir_checks, nir_contract, read
-from hardware.judge import equivalence
-from hardware.judge.equivalence import Expected, Verification
+from hardware.judge import equivalence, results
+from hardware.judge.results import Expected, Verification
 from pipeline.certify import certificate, received, vectors
 from pipeline.certify.certificate import CERTIFICATE
 from pipeline.certify.errors import CertificateError
@@ -46,11 +46,11 @@ class Recheck:
     def verdict(self) -> str:
         if self.tampered:
             return "TAMPERED"
-        return equivalence.worst(self.certified, self.verification.verdict)
+        return results.worst(self.certified, self.verification.verdict)
 
     @property
     def exit_code(self) -> int:
-        return equivalence.exit_code(self.verdict)
+        return results.exit_code(self.verdict)
 
     def lines(self) -> list[str]:
         c = self.certificate

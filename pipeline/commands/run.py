@@ -15,8 +15,8 @@ from hardware.chip import loihi2
 from hardware.errors import GraphError
 from hardware.graph import nir_checks, nir_contract, read
 from hardware.graph.ir import Network, input_spikes
-from hardware.judge import equivalence, metrics
-from hardware.judge.equivalence import Expected, Measured
+from hardware.judge import equivalence, metrics, results
+from hardware.judge.results import Expected, Measured
 from hardware.judge.trace import Trace
 from models.snn import DeployedNet, golden_spikes, predict, undecided
 from pipeline import ranks
@@ -93,7 +93,7 @@ class _Deployed:
 @dataclass(frozen=True)
 class _Compared:
     """The verification on the test split, and each backend's own run of it."""
-    v: equivalence.Verification
+    v: results.Verification
     x: np.ndarray                       # the compared samples' input spikes
     labels: np.ndarray
     test_size: int                      # test samples read (verify.samples may compare fewer)

@@ -23,8 +23,8 @@ from hardware.graph import read
 from hardware.graph.discretise import PRESETS
 from hardware.graph.ir import Network
 from hardware.graph.quantise import error_table
-from hardware.judge import equivalence, metrics
-from hardware.judge.equivalence import Measured, Verification
+from hardware.judge import equivalence, metrics, results
+from hardware.judge.results import Measured, Verification
 from pipeline import ranks
 from pipeline.certify import certificate, handoff, vectors
 from pipeline.commands import task as tasks
@@ -42,7 +42,7 @@ RANDOM_SAMPLES, RANDOM_STEPS = 4, 20        # random input's defaults (verify.sa
 @dataclass(frozen=True)
 class _Simulated:
     v: Verification
-    expected: equivalence.Expected      # the integer reference's spikes on model.nir
+    expected: results.Expected      # the integer reference's spikes on model.nir
     measured: list                      # the float graph's, measured against them (never asserted)
     accuracy: dict                      # --data: task accuracy per variant
     warnings: list

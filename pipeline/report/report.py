@@ -1,6 +1,6 @@
 """What `run` and `verify` report: typed results rendered to report.json, report.html and the printed summary.
 
-Both reports hold the one :class:`hardware.judge.equivalence.Verification` and the details of their command (training,
+Both reports hold the one :class:`hardware.judge.results.Verification` and the details of their command (training,
 accuracy and the Loihi 2 estimate for a run; the graph's reading, float agreement and quantisation for verify).
 Every rendering starts from these objects; nothing is recomputed from a dict.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardware.judge.equivalence import Verification
+from hardware.judge.results import Verification
 
 
 @dataclass(frozen=True)

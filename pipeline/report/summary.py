@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hardware.judge.equivalence import BackendComparison, Verification
+from hardware.judge.results import BackendComparison, Verification
 
 
 def backend_line(b: BackendComparison, what: str = "samples") -> str:
