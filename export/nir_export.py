@@ -20,9 +20,15 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from hardware.chip.loihi2 import Limits
 from hardware.graph.ir import CONTRACT
 from models.neuron import STATE_SHIFT
 from models.snn import DeployedNet
+
+
+# what every population's metadata states of the neuron it runs on (the state width is the chip's)
+_NEURON_CONTRACT = {"reset": "zero", "refractory": 0, "state_bits": Limits().state_bits, "spike_rule": "v > vth << 6",
+                    "decay_rounding": "truncate toward zero"}
 
 
 def leak(bias, r: float):
@@ -52,8 +58,7 @@ def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
     full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
     meta = {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias,
             "bias_exp": 0,
-            "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
-            "decay_rounding": "truncate toward zero"}
+            **_NEURON_CONTRACT}
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(leak(p.bias, r)),
                        v_threshold=full(float(p.theta)), v_reset=full(0.0),
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
@@ -159,6 +164,66 @@ def _population_shapes(net) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _population_node(net, k: str, pop, shape: tuple[int, ...]) -> nir.CubaLIF:
+    """Population ``k`` as a CubaLIF with the integer contract in its metadata; bias-source projections into it
+    are stored there too (NIR has no node type for them)."""
+    from hardware.errors import GraphError
+    from hardware.graph.ir import Conv
+    a, b = (4095 - pop.du) / 4096, (4096 - pop.dv) / 4096
+    with np.errstate(divide="ignore"):
+        tau_syn = -net.dt / np.log(a) if a > 0 else 0.0
+        tau_mem = -net.dt / np.log(b) if b < 1 else np.inf
+        r = 1.0 / (1.0 - b) if b < 1 else np.inf
+    full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
+    meta = {"layer": k, "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
+            "bias_exp": _whole_or_each(pop.bias_exp), "v0": _whole_or_each(pop.v0), "spiking": bool(pop.spiking),
+            "kind": pop.kind, **_NEURON_CONTRACT}
+    biases = [p for p in net.projections if p.target == k and p.source == "bias"]
+    for j, p in enumerate(biases):
+        if isinstance(p.synapse, Conv):
+            raise GraphError(f"projection {p.name}: a bias input through a convolution")
+        meta.update({f"bias_in{j}_mantissa": np.asarray(p.synapse.weight, np.int64),
+                     f"bias_in{j}_exp": int(p.synapse.exp), f"bias_in{j}_delay": p.delay})
+    if biases:
+        meta["bias_inputs"] = len(biases)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=_fill(leak(pop.bias, r), shape),
+                       v_threshold=full(float(pop.vth << STATE_SHIFT)), v_reset=full(0.0),
+                       w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
+
+
+def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict) -> list[tuple[str, str]]:
+    """Projection ``p`` as a Conv2d or a Linear node (a Flatten before a Linear fed by a shaped source), added to
+    ``nodes``; returns its edges."""
+    from hardware.errors import GraphError
+    from hardware.graph.ir import Conv
+    src = "input" if p.source == "input" else names[p.source]
+    src_shape = tuple(net.input_shape) if p.source == "input" else shapes[p.source]
+    syn, edges = p.synapse, []
+    w = syn.weight.astype(np.float64) * 2.0**syn.exp
+    q = np.asarray(syn.weight, np.int64)
+    meta = {"weight_mantissa": q.astype(np.int16) if np.abs(q).max(initial=0) < 2**15 else q,
+            "weight_exp": int(syn.exp), "weight_bits": 8, "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
+    node_name = _node_name(f"{p.source}_to_{p.target}", taken)
+    if isinstance(syn, Conv):
+        if src_shape != tuple(syn.in_shape):
+            raise GraphError(f"projection {p.name}: a convolution over {syn.in_shape} from a source of shape "
+                             f"{src_shape}; NIR has no reshape node to write it with")
+        if syn.pool:
+            meta["pool"] = syn.pool
+        nodes[node_name] = nir.Conv2d(input_shape=np.array(syn.in_shape[1:]), weight=w,
+                                      stride=np.array(syn.stride), padding=np.array(syn.padding),
+                                      dilation=np.array(syn.dilation), groups=int(syn.groups),
+                                      bias=np.zeros(syn.weight.shape[0]), metadata=meta)
+    else:
+        if len(src_shape) > 1:
+            flat = _node_name(f"{node_name}_flatten", taken)
+            nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
+            edges.append((src, flat))
+            src = flat
+        nodes[node_name] = nir.Linear(weight=w, metadata=meta)
+    return edges + [(src, node_name), (node_name, names[p.target])]
+
+
 def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir.NIRGraph, dict[str, str]]:
     """``net`` (``hardware.graph.ir.Network``, e.g. a foreign graph as ``verify`` quantised it) as a NIR graph carrying
     our integer contract, so that ``hardware/graph/read.py`` reads back exactly the same network; and the NIR node name
@@ -171,65 +236,16 @@ def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir
     by a shaped population) with ``weight_mantissa``, ``weight_exp`` and ``delay`` (steps; an array for
     per-synapse delays). A projection from the always-on bias source has no NIR node type: it is stored in the
     target's metadata as ``bias_in<j>_mantissa`` (N, 1), ``bias_in<j>_exp``, ``bias_in<j>_delay``."""
-    from hardware.errors import GraphError
-    from hardware.graph.ir import Conv
     taken = {"input"}
     nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     shapes = _population_shapes(net)
     names = {k: _node_name(k, taken) for k in net.populations}
     for k, pop in net.populations.items():
-        a, b = (4095 - pop.du) / 4096, (4096 - pop.dv) / 4096
-        with np.errstate(divide="ignore"):
-            tau_syn = -net.dt / np.log(a) if a > 0 else 0.0
-            tau_mem = -net.dt / np.log(b) if b < 1 else np.inf
-            r = 1.0 / (1.0 - b) if b < 1 else np.inf
-        full = lambda value: np.full(shapes[k], value, dtype=np.float64)   # noqa: E731,B023
-        meta = {"layer": k, "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
-                "bias_exp": _whole_or_each(pop.bias_exp), "v0": _whole_or_each(pop.v0), "spiking": bool(pop.spiking),
-                "kind": pop.kind, "reset": "zero", "refractory": 0, "state_bits": 24, "spike_rule": "v > vth << 6",
-                "decay_rounding": "truncate toward zero"}
-        biases = [p for p in net.projections if p.target == k and p.source == "bias"]
-        for j, p in enumerate(biases):
-            if isinstance(p.synapse, Conv):
-                raise GraphError(f"projection {p.name}: a bias input through a convolution")
-            meta.update({f"bias_in{j}_mantissa": np.asarray(p.synapse.weight, np.int64),
-                         f"bias_in{j}_exp": int(p.synapse.exp), f"bias_in{j}_delay": p.delay})
-        if biases:
-            meta["bias_inputs"] = len(biases)
-        nodes[names[k]] = nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r),
-                                      v_leak=_fill(leak(pop.bias, r), shapes[k]),
-                                      v_threshold=full(float(pop.vth << STATE_SHIFT)), v_reset=full(0.0),
-                                      w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
+        nodes[names[k]] = _population_node(net, k, pop, shapes[k])
     edges = []
     for p in net.projections:
-        if p.source == "bias":
-            continue
-        src = "input" if p.source == "input" else names[p.source]
-        src_shape = tuple(net.input_shape) if p.source == "input" else shapes[p.source]
-        syn = p.synapse
-        w = syn.weight.astype(np.float64) * 2.0**syn.exp
-        q = np.asarray(syn.weight, np.int64)
-        meta = {"weight_mantissa": q.astype(np.int16) if np.abs(q).max(initial=0) < 2**15 else q,
-                "weight_exp": int(syn.exp), "weight_bits": 8, "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
-        node_name = _node_name(f"{p.source}_to_{p.target}", taken)
-        if isinstance(syn, Conv):
-            if src_shape != tuple(syn.in_shape):
-                raise GraphError(f"projection {p.name}: a convolution over {syn.in_shape} from a source of shape "
-                                 f"{src_shape}; NIR has no reshape node to write it with")
-            if syn.pool:
-                meta["pool"] = syn.pool
-            nodes[node_name] = nir.Conv2d(input_shape=np.array(syn.in_shape[1:]), weight=w,
-                                          stride=np.array(syn.stride), padding=np.array(syn.padding),
-                                          dilation=np.array(syn.dilation), groups=int(syn.groups),
-                                          bias=np.zeros(syn.weight.shape[0]), metadata=meta)
-        else:
-            if len(src_shape) > 1:
-                flat = _node_name(f"{node_name}_flatten", taken)
-                nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
-                edges.append((src, flat))
-                src = flat
-            nodes[node_name] = nir.Linear(weight=w, metadata=meta)
-        edges += [(src, node_name), (node_name, names[p.target])]
+        if p.source != "bias":
+            edges += _projection_nodes(net, p, names, shapes, taken, nodes)
     for k in net.readout:
         out = _node_name("output" if len(net.readout) == 1 else f"output_{k}", taken)
         nodes[out] = nir.Output(output_type={"output": np.array(shapes[k])})

@@ -15,7 +15,7 @@ from graphs import DT, GRAPHS, conv2d_delay, dense_recurrent, nirtorch_graph
 
 from hardware.backends import reference
 from hardware.errors import GraphError
-from hardware.graph import linear_ops, read
+from hardware.graph import compose, linear_ops, read
 from hardware.graph.ir import FloatModel, FloatPopulation, Network
 from pipeline.commands.verify import verify
 from pipeline.commands.verify_input import load_input
@@ -129,7 +129,7 @@ def test_two_convolutions_compose_into_one_where_exact(first, second, pad):
                                               padding=pad, dilation=1, groups=1, bias=np.zeros(c))}
     a = linear_ops.linear_op("a", make[first](3, 0), (3, 8, 8))
     b = linear_ops.linear_op("b", make[second](3, pad), a.out_shape)
-    syn = linear_ops.compose([a, b], 3 * 8 * 8)
+    syn = compose.compose([a, b], 3 * 8 * 8)
     x = rng.normal(size=(2, 3 * 8 * 8))
     want = linear_ops.apply_op(b, linear_ops.apply_op(a, x))
     got = syn.synapse.weight @ x.T if syn.synapse.kind == "dense" else linear_ops.apply_op(

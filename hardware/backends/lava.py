@@ -90,15 +90,43 @@ def _to_lava(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return a.reshape(shape[::-1]).transpose(2, 1, 0) if len(shape) == 3 else a.reshape(shape)
 
 
+def _connect(p, shapes: dict, lifs: dict, flat) -> None:
+    """Projection ``p`` as a Lava Conv, Dense or DelayDense process between its source's port (``flat``: the
+    source's spikes as a flat C-major port) and its target LIF."""
+    from lava.proc.conv.process import Conv as LavaConv
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.utils.weightutils import SignMode
+    syn, target_shape = p.synapse, shapes[p.target]
+    if isinstance(syn, Conv):
+        kernel = (syn.weight << syn.exp)[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
+        conn = LavaConv(weight=kernel.astype(np.int32), input_shape=syn.in_shape[::-1],
+                        padding=syn.padding[::-1], stride=syn.stride[::-1], dilation=syn.dilation[::-1],
+                        groups=syn.groups)
+        if p.source in shapes and shapes[p.source] == syn.in_shape[::-1]:
+            lifs[p.source].s_out.connect(conn.s_in)
+        else:
+            flat(p.source).reshape(syn.in_shape).transpose([2, 1, 0]).connect(conn.s_in)
+        conn.a_out.connect(lifs[p.target].a_in)
+        return
+    w = (2 * syn.weight).astype(np.int32)
+    if np.all(np.asarray(p.delay) == 1):
+        conn = Dense(weights=w, weight_exp=syn.exp - 1, num_message_bits=0, sign_mode=SignMode.MIXED)
+    else:
+        conn = DelayDense(weights=w, delays=np.broadcast_to(np.asarray(p.delay) - 1, w.shape).astype(int),
+                          weight_exp=syn.exp - 1, num_message_bits=0, sign_mode=SignMode.MIXED)
+    flat(p.source).connect(conn.s_in)
+    out = conn.a_out
+    if len(target_shape) == 3:
+        out = out.reshape(target_shape[::-1]).transpose([2, 1, 0])
+    out.connect(lifs[p.target].a_in)
+
+
 def _build(net: Network, x: np.ndarray, workdir: str, reset_interval: int | None, monitor: bool):
     """The Lava processes of ``net`` fed with ``x`` (steps, inputs): (source, recorder paths, monitors)."""
     lava_compat.install()
-    from lava.proc.conv.process import Conv as LavaConv
-    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.monitor.process import Monitor
-    from lava.utils.weightutils import SignMode
 
     from hardware.backends.lava_procs.recorder import SpikeRecorder
 
@@ -129,29 +157,7 @@ def _build(net: Network, x: np.ndarray, workdir: str, reset_interval: int | None
     for p in net.projections:
         if p.source == "bias" and bias_src is None:
             bias_src = RingBuffer(data=np.ones((1, steps), np.int32))
-        syn, target_shape = p.synapse, shapes[p.target]
-        if isinstance(syn, Conv):
-            kernel = (syn.weight << syn.exp)[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
-            conn = LavaConv(weight=kernel.astype(np.int32), input_shape=syn.in_shape[::-1],
-                            padding=syn.padding[::-1], stride=syn.stride[::-1], dilation=syn.dilation[::-1],
-                            groups=syn.groups)
-            if p.source in shapes and shapes[p.source] == syn.in_shape[::-1]:
-                lifs[p.source].s_out.connect(conn.s_in)
-            else:
-                flat(p.source).reshape(syn.in_shape).transpose([2, 1, 0]).connect(conn.s_in)
-            conn.a_out.connect(lifs[p.target].a_in)
-            continue
-        w = (2 * syn.weight).astype(np.int32)
-        if np.all(np.asarray(p.delay) == 1):
-            conn = Dense(weights=w, weight_exp=syn.exp - 1, num_message_bits=0, sign_mode=SignMode.MIXED)
-        else:
-            conn = DelayDense(weights=w, delays=np.broadcast_to(np.asarray(p.delay) - 1, w.shape).astype(int),
-                              weight_exp=syn.exp - 1, num_message_bits=0, sign_mode=SignMode.MIXED)
-        flat(p.source).connect(conn.s_in)
-        out = conn.a_out
-        if len(target_shape) == 3:
-            out = out.reshape(target_shape[::-1]).transpose([2, 1, 0])
-        out.connect(lifs[p.target].a_in)
+        _connect(p, shapes, lifs, flat)
     paths, monitors = {}, {}
     for k, pop in net.populations.items():
         paths[k] = os.path.join(workdir, f"{len(paths)}.u8")

@@ -62,6 +62,19 @@ def _exponent(w: np.ndarray, limits: Limits) -> int:
     return 0 if need <= 0 else math.ceil(math.log2(need))
 
 
+def _bias(name: str, bias_f: np.ndarray, limits: Limits, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron bias mantissas and exponents for a float bias (clipped to Loihi 2's range, with a note)."""
+    lo, hi = limits.bias_mant_min << limits.bias_exp_max, limits.bias_mant_max << limits.bias_exp_max
+    if np.any((bias_f < lo) | (bias_f > hi)):
+        notes.append(f"{name}: bias clipped to Loihi 2's range [{lo}, {hi}] (the error table shows by how much)")
+    clipped = np.clip(bias_f, lo, hi)
+    b = np.rint(clipped).astype(np.int64)
+    e = np.zeros_like(b)
+    big = np.abs(b) > limits.bias_mant_max
+    e[big] = np.minimum(limits.bias_exp_max, np.ceil(np.log2(np.abs(b[big]) / limits.bias_mant_max)))
+    return np.clip(np.rint(clipped / 2.0**e), limits.bias_mant_min, limits.bias_mant_max).astype(np.int64), e
+
+
 def quantise(pops: dict[str, FloatNeurons], projections: list[Projection], limits: Limits,
              notes: list[str]) -> tuple[dict[str, Neurons], tuple[Projection, ...], FloatModel]:
     """Integer populations and projections (same order) and the float model they approximate."""
@@ -99,15 +112,7 @@ def quantise(pops: dict[str, FloatNeurons], projections: list[Projection], limit
         scaled.update(syns)
         theta = scale * pop.theta if pop.spiking else pop.theta
         bias_f, v0_f = scale * pop.bias, scale * pop.v0
-        lo, hi = limits.bias_mant_min << limits.bias_exp_max, limits.bias_mant_max << limits.bias_exp_max
-        if np.any((bias_f < lo) | (bias_f > hi)):
-            notes.append(f"{name}: bias clipped to Loihi 2's range [{lo}, {hi}] (the error table shows by how much)")
-        clipped = np.clip(bias_f, lo, hi)
-        b = np.rint(clipped).astype(np.int64)
-        e = np.zeros_like(b)
-        big = np.abs(b) > limits.bias_mant_max
-        e[big] = np.minimum(limits.bias_exp_max, np.ceil(np.log2(np.abs(b[big]) / limits.bias_mant_max)))
-        mant = np.clip(np.rint(clipped / 2.0**e), limits.bias_mant_min, limits.bias_mant_max).astype(np.int64)
+        mant, e = _bias(name, bias_f, limits, notes)
         top = 2 ** (limits.state_bits - 1) - 1
         out_pops[name] = Neurons(name, pop.shape, _int_range(4095 - 4096 * pop.alpha, 0, limits.decay_max),
                                  _int_range(4096 - 4096 * pop.beta, 0, limits.decay_max),
