@@ -96,6 +96,7 @@ def test_a_verify_certificate_says_per_backend_what_it_was_compared_against(chai
     assert "fits: " in cert["loihi2"]
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 def test_recheck_of_a_verify_folder_never_calls_the_reference_replaying_itself_a_check(chain, capsys):
     rc, out, _ = recheck(capsys, chain)
     assert rc == 0, out
@@ -118,6 +119,7 @@ def test_a_reference_only_folder_rechecks_as_reference_only_not_identical(tmp_pa
     assert "verdict: REFERENCE ONLY" in out and "REFERENCE ONLY: no backend was compared" in out
 
 
+@pytest.mark.slow      # recheck replays it on the real Lava
 def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, monkeypatch):
     """Lava made to diverge on sample 4 of 6 (a fault injected around the real reference) with 2 vectors asked for:
     the divergent sample is stored too, and recheck with the real Lava reports the certified DIVERGED beside a
@@ -165,6 +167,7 @@ def test_a_flipped_stored_spike_is_found_by_real_lava_and_named(chain, capsys):
         assert f"first divergence: sample 1, layer {layer}, neuron 3, step 6" in line, line
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 @pytest.mark.parametrize("case, fragment", [
     ("no backends", "recheck_backends is empty"),
     ("claims more vectors", "vectors.indices must list"),
@@ -184,6 +187,7 @@ def test_a_certificate_that_claims_more_than_is_stored_is_refused(chain, capsys,
     assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and fragment in err, err
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 def test_a_certificate_that_claims_more_vectors_than_it_compared_is_tampered(chain, capsys):
     """100,000 vectors declared (indices listed), 6 samples compared: the counts contradict each other."""
     cert = json.loads((chain / "certificate.json").read_text())
@@ -193,6 +197,7 @@ def test_a_certificate_that_claims_more_vectors_than_it_compared_is_tampered(cha
         in out, (out, err)
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 @pytest.mark.parametrize("steps", [0, 1])
 def test_vectors_with_fewer_steps_than_model_nir_declares_are_refused(chain, capsys, steps):
     """Vectors cut to 0 or 1 steps (hashes recomputed): never '2/2 reproduced'."""
@@ -207,6 +212,7 @@ def test_vectors_with_fewer_steps_than_model_nir_declares_are_refused(chain, cap
     assert rc == 2 and f"has shape (2, {steps}, " in err and "declare (2, 21, " in err, err
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 def test_silent_vectors_recheck_as_silent_measured_not_carried_over(chain, capsys):
     """All-zero input and expected spikes, re-certified as IDENTICAL: the replay itself finds the readout silent."""
     def zero(x, expected):
@@ -226,6 +232,7 @@ def test_recheck_of_a_copied_folder_passes_in_a_fresh_process(chain):
     assert result["verdict"] == "IDENTICAL" and result["replay"]["backends"]["lava"]["identical"] == 2
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 @pytest.mark.parametrize("name", ["model.nir", "model.net", "vectors.h5"])
 def test_one_flipped_byte_is_named(chain, capsys, name):
     data = bytearray((chain / name).read_bytes())
@@ -236,6 +243,7 @@ def test_one_flipped_byte_is_named(chain, capsys, name):
     assert sum(line.startswith("TAMPERED: ") and ": sha256" in line for line in out.splitlines()) == 1
 
 
+@pytest.mark.slow      # the shared folder is a real Lava and netx verification
 def test_version_differences_are_listed(chain, capsys):
     cert = json.loads((chain / "certificate.json").read_text())
     recertify(chain, versions={**cert["versions"], "numpy": "0.0.1"})
