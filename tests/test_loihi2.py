@@ -105,11 +105,14 @@ def test_activity_counts_synops_spikes_and_sparsity():
     spikes["lif1"][1, 2, :4] = True                                      # 4 hidden spikes in sample 1
     a = loihi2.activity(net, inp, spikes)
     # per inference: 3 spikes x 40 targets / 2 samples, 4 spikes x 30 targets / 2 samples
-    assert [L["synops"] for L in a["layers"]] == [60.0, 60.0, 0.0]
-    assert a["per_inference"]["synops"] == 120.0 and a["per_inference"]["spikes"] == 2.0
-    assert a["layers"][0]["sparsity"] == round(1 - 2 / (40 * n), 4)
+    assert [L.synops for L in a.layers] == [60.0, 60.0, 0.0]
+    assert a.synops == 120.0 and a.spikes == 2.0
+    assert a.layers[0].sparsity == 1 - 2 / (40 * n)
+    # the estimate as computed (unrounded: a wrong per-operation energy changes it), then as rendered
     expected_pj = 120 * 23.6 + 2 * 81.0 + (75 * n - 2) * 52.0 + 2 * 1.7
-    assert a["per_inference"]["energy_uj_estimate"] == round(expected_pj * 1e-6, 4)
+    assert a.energy_pj == pytest.approx(expected_pj, rel=1e-12)
+    assert a.to_dict()["per_inference"]["energy_uj_estimate"] == round(expected_pj * 1e-6, 4)
+    assert a.to_dict()["layers"][0]["sparsity"] == round(1 - 2 / (40 * n), 4)
 
 
 def test_check_command(tmp_path):

@@ -228,12 +228,49 @@ def fan_out(synapse, nonzero: bool = False) -> np.ndarray:
     return out.ravel()
 
 
-def activity(net, input_spikes: np.ndarray, spikes: dict[str, np.ndarray], energy: Energy = Energy()) -> dict:
+@dataclass(frozen=True)
+class LayerLoad:
+    layer: str
+    spikes: float                   # per inference (sample)
+    synops: float                   # synaptic operations per inference
+    sparsity: float                 # 1 - spikes / (neurons x steps)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Spikes, synaptic operations, sparsity and the energy estimate per inference, unrounded; :meth:`to_dict`
+    renders them (rounded) for report.json."""
+    synops: float
+    spikes: float
+    input_spikes: float
+    sparsity: float
+    energy_pj: float
+    layers: tuple[LayerLoad, ...]
+    bins: int
+    delay_steps: int
+    latency_steps: int
+    latency_s: float
+    energy: Energy
+
+    def to_dict(self) -> dict:
+        return {"per_inference": {"synops": round(self.synops, 1), "spikes": round(self.spikes, 2),
+                                  "input_spikes": round(self.input_spikes, 2), "sparsity": round(self.sparsity, 4),
+                                  "energy_uj_estimate": round(self.energy_pj * 1e-6, 4)},
+                "layers": [{"layer": L.layer, "spikes": round(L.spikes, 2), "synops": round(L.synops, 1),
+                            "sparsity": round(L.sparsity, 4)} for L in self.layers],
+                "time_steps": {"bins": self.bins, "delay_steps": self.delay_steps,
+                               "latency_steps": self.latency_steps, "latency_s": self.latency_s},
+                "energy_source": "estimate from Loihi 1 per-operation energies, Davies et al., IEEE Micro 2018 "
+                                 "(Loihi 2 figures are not published)", "energy_pj_per_op": asdict(self.energy)}
+
+
+def activity(net, input_spikes: np.ndarray, spikes: dict[str, np.ndarray], energy: Energy = Energy()) -> Activity:
     """Per layer spike counts, synaptic operations, sparsity and an energy estimate, per inference (sample).
 
     ``input_spikes`` (B, n_steps, inputs); ``spikes`` per population (B, n_steps, N). A spike is one synaptic
-    operation per target neuron it reaches (dense: every neuron of the layer; conv: the kernel's footprint). Energy (an estimate, Loihi 1 figures): SynOps x E_synop + neuron updates (every neuron, every
-    step; active if it spiked) + spikes x E_spike."""
+    operation per target neuron it reaches (dense: every neuron of the layer; conv: the kernel's footprint).
+    Energy (an estimate, Loihi 1 figures): SynOps x E_synop + neuron updates (every neuron, every step; active if
+    it spiked) + spikes x E_spike."""
     B, n = input_spikes.shape[:2]
     counts = {"input": input_spikes.reshape(B * n, -1).sum(axis=0)}
     counts.update({k: s.reshape(B * n, -1).sum(axis=0) for k, s in spikes.items()})
@@ -242,18 +279,10 @@ def activity(net, input_spikes: np.ndarray, spikes: dict[str, np.ndarray], energ
         ops = sum(float(counts[p.source] @ fan_out(p.synapse)) for p in net.projections
                   if p.target == name and p.source != "bias") / B
         count = float(spikes[name].sum()) / B
-        layers.append({"layer": name, "spikes": round(count, 2), "synops": round(ops, 1),
-                       "sparsity": round(1 - count / (pop.size * n), 4)})
+        layers.append(LayerLoad(name, count, ops, 1 - count / (pop.size * n)))
         synops, total_spikes = synops + ops, total_spikes + count
         updates += pop.size * n
     pj = (synops * energy.synop_pj + total_spikes * energy.neuron_update_active_pj
           + (updates - total_spikes) * energy.neuron_update_inactive_pj + total_spikes * energy.spike_pj)
-    depth = max(net.depth.values(), default=0)
-    return {"per_inference": {"synops": round(synops, 1), "spikes": round(total_spikes, 2),
-                              "input_spikes": round(float(input_spikes.sum()) / B, 2),
-                              "sparsity": round(1 - total_spikes / updates, 4),
-                              "energy_uj_estimate": round(pj * 1e-6, 4)},
-            "layers": layers, "time_steps": {"bins": net.n_bins, "delay_steps": depth, "latency_steps": n,
-                                             "latency_s": n * net.dt},
-            "energy_source": "estimate from Loihi 1 per-operation energies, Davies et al., IEEE Micro 2018 "
-                             "(Loihi 2 figures are not published)", "energy_pj_per_op": asdict(energy)}
+    return Activity(synops, total_spikes, float(input_spikes.sum()) / B, 1 - total_spikes / updates, pj,
+                    tuple(layers), net.n_bins, max(net.depth.values(), default=0), n, n * net.dt, energy)

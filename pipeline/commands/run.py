@@ -204,7 +204,7 @@ def _report(cfg: RunConfig, data, result, deployed: _Deployed, compared: _Compar
                      "du": net.populations[p.target].du, "dv": net.populations[p.target].dv,
                      "vth": net.populations[p.target].vth} for p in net.projections],
          "n_bins": net.n_bins, "n_steps": net.n_steps, "dt_s": net.dt},
-        {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, gold)},
+        {"resources": loihi2.estimate(net), "activity": loihi2.activity(net, x, gold).to_dict()},
         {"prediction_agreement": float((pred["model_float.onnx"] == pred["expected"]).mean()),
          "accuracy": accuracy["model_float.onnx"]},
         deployed.netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
