@@ -36,6 +36,7 @@ from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
 from pipeline.distill import pace
 from pipeline.train import loop
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 OUT = Path("benchmarks/results/choose_on_validation")    # one file per part: _conv, _eval-lr, _distill
 CONV = {  # candidate: overrides (the current default first)
@@ -165,11 +166,11 @@ def main() -> None:
     def save(row: dict) -> None:
         rows.append(row)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2) + "\n")
-        path.with_suffix(".txt").write_text(table(rows) + "\n")
+        harness.write_json(path, {"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2)
+        harness.write_text(path.with_suffix(".txt"), table(rows) + "\n")
         print(json.dumps(row), flush=True)
     if args.render:
-        path.with_suffix(".txt").write_text(table(rows) + "\n")
+        harness.write_text(path.with_suffix(".txt"), table(rows) + "\n")
         return
     {"conv": conv, "eval-lr": eval_lr, "distill": distill}[args.part](rows, save)
     print(table(rows))

@@ -27,6 +27,7 @@ from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
 from pipeline.train import loop
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 OUT = Path("benchmarks/results/choose_temporal")
 BASE = ["data.name=spoken_digits", "model.arch=recurrent"]
@@ -53,7 +54,7 @@ def main() -> None:
     def save(row: dict) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
-        path.write_text(json.dumps(rows, indent=1))
+        harness.write_json(path, rows, indent=1)
     data = sets.load(registry.resolve(apply_overrides(RunConfig(), BASE)).data)
     models = {}
     for name, items in CANDIDATES.items():
@@ -82,11 +83,11 @@ def main() -> None:
                "val_speakers": sorted(int(g) for g in np.unique(data.val.groups)),
                "val_accuracy_mean": mean, "chosen": chosen, "chosen_overrides": CANDIDATES[chosen],
                "test_accuracy": test, "test_accuracy_mean": float(np.mean(test))}
-    OUT.with_name(OUT.name + "_summary.json").write_text(json.dumps(summary, indent=1))
+    harness.write_json(OUT.with_name(OUT.name + "_summary.json"), summary, indent=1)
     lines = [f"{'candidate (BPTT, seeds 0 and 1)':42s} {'validation speakers':>20s}"]
     lines += [f"{n:42s} {mean[n]:20.4f}" + ("   <- chosen" if n == chosen else "") for n in CANDIDATES]
     lines.append(f"chosen, test speakers once: {np.mean(test):.4f} (seeds {', '.join(f'{a:.4f}' for a in test)})")
-    OUT.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    harness.write_text(OUT.with_suffix(".txt"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

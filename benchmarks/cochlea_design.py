@@ -24,6 +24,7 @@ from pipeline.data import speech
 from pipeline.data.cochlea import Cochlea
 from pipeline.data.events import make_events
 from pipeline.data.frames import to_frames
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 VARIANTS = {"no adaptation (floor 0.02, theta 4)": dict(tau=0.0, floor=0.02, theta=4.0),
             "tau 0.05 s, floor 0, theta 1": dict(tau=0.05, floor=0.0, theta=1.0),
@@ -78,9 +79,8 @@ def main() -> None:
     lines = [f"{'spiking stage':38s} {'density':>8s} {'events':>7s} {'GRU validation accuracy':>24s}"]
     lines += [f"{r['variant']:38s} {r['density']:8.3f} {r['events_per_sample']:7.0f} {r['val_accuracy']:24.4f}"
               for r in rows]
-    OUT.with_suffix(".json").write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2)
-                                        + "\n")
-    OUT.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    harness.write_json(OUT.with_suffix(".json"), {"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2)
+    harness.write_text(OUT.with_suffix(".txt"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -24,6 +24,7 @@ from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
 from pipeline.train import loop
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def one(items: list[str], seed: int) -> dict:
@@ -104,9 +105,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": {k: str(v) for k, v in vars(args).items()},
-                                                         "rows": rows}, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), {"setup": {k: str(v) for k, v in vars(args).items()},
+                                                         "rows": rows}, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Two networks, read as ``pipeline check`` reads them:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import nir
@@ -24,6 +23,7 @@ from hardware.chip import loihi2
 from hardware.graph import read
 from pipeline.architecture import build_model
 from pipeline.config import RunConfig
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def nir_paper_cnn() -> nir.NIRGraph:
@@ -76,8 +76,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), rows, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "default_run"
@@ -51,9 +52,9 @@ def main() -> None:
         report = json.loads((folder / "report.json").read_text())
         cert = (folder / "certificate.json").read_text()
         summary = run.stdout[run.stdout.index("test accuracy"):].replace(str(folder), "runs/default")
-        OUT.with_name("default_run_summary.txt").write_text(summary)
-        OUT.with_name("default_run_certificate.json").write_text(cert.replace(str(folder), "runs/default"))
-        OUT.with_name("default_run_recheck.txt").write_text(re_out.replace(str(copy), "handed-over"))
+        harness.write_text(OUT.with_name("default_run_summary.txt"), summary)
+        harness.write_text(OUT.with_name("default_run_certificate.json"), cert.replace(str(folder), "runs/default"))
+        harness.write_text(OUT.with_name("default_run_recheck.txt"), re_out.replace(str(copy), "handed-over"))
         t = report["training"]
         result = {"protocol": f"python -m pipeline run --target all (defaults: built-in digits, {t['train_samples']} "
                               f"train / {t['val_samples']} validation / {report['test_samples']} test, conv 16/32, "
@@ -70,7 +71,7 @@ def main() -> None:
                   "recheck": {"exit_status": re.returncode, "wall_s": round(recheck_s, 1),
                               "peak_rss_mb": round(peak / 1024), "vectors_kb": round((folder / "vectors.h5")
                                                                                       .stat().st_size / 1024)}}
-        OUT.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        harness.write_json(OUT.with_suffix(".json"), result, indent=2)
         print(summary)
         print(re_out)
         print(json.dumps(result["recheck"]))

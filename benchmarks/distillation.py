@@ -30,7 +30,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import seeds as seeds_rule  # noqa: E402
 import torch  # noqa: E402
 from settings import DENSE  # noqa: E402
 
@@ -39,6 +38,7 @@ from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry, sets  # noqa: E402
 from pipeline.distill import coreset, pace  # noqa: E402
 from pipeline.train import loop  # noqa: E402
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 METHODS = ("full", "random", "herding", "kcenter", "dm", "cf", "pace-init", "pace", "pace-continuous")
 ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.temporal=0"],
@@ -104,7 +104,7 @@ SPEEDUP_TARGET = (10, 20.0)                 # training on the IPC 10 set at leas
 
 def verdicts(rows: list[dict], full: dict) -> list[str]:
     """PACE against its targets and against each baseline at the same IPC, seed by seed (the rule for beyond the
-    seed spread: benchmarks/seeds.py)."""
+    seed spread: paired in benchmarks/harness.py)."""
     lines = []
     for ipc in sorted({r["ipc"] for r in rows if r["method"] == "pace"}):
         pace_row = next(r for r in rows if r["method"] == "pace" and r["ipc"] == ipc)
@@ -126,7 +126,7 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
             base = next((r for r in rows if r["method"] == other and r["ipc"] == ipc), None)
             if base is None:
                 continue
-            mean, diffs, spread, beyond = seeds_rule.paired(pace_row["accuracy"], base["accuracy"])
+            mean, diffs, spread, beyond = harness.paired(pace_row["accuracy"], base["accuracy"])
             lines.append(f"pace - {other} at IPC {ipc}: {mean:+.2f} pt (" + ", ".join(
                 f"{d:+.2f}" for d in diffs) + f" by seed); seed spread {spread:.2f} pt: "
                 + ("beyond it" if beyond else "within it"))
@@ -179,11 +179,11 @@ def merge(paths: list[Path], out: Path) -> None:
     rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
     text = table(rows, full)
     print(text)
-    out.with_suffix(".json").write_text(json.dumps({"setup": {"merged_from": [str(p) for p in paths],
+    harness.write_json(out.with_suffix(".json"), {"setup": {"merged_from": [str(p) for p in paths],
                                                               **next((p["setup"] for p in parts if "setup" in p),
                                                                      {})},
-                                                    "full": full, "rows": rows}, indent=2))
-    out.with_suffix(".txt").write_text(text + "\n")
+                                                    "full": full, "rows": rows}, indent=2)
+    harness.write_text(out.with_suffix(".txt"), text + "\n")
     plot(rows, full, out.with_suffix(".png"))
 
 
@@ -193,7 +193,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--ablations", nargs="*", default=list(ABLATIONS), help="at --ablation-ipc only")
     ap.add_argument("--ablation-ipc", type=int, nargs="+", default=[10])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    harness.common_args(ap, "benchmarks/results/distillation", threads=0, merge=False)
     ap.add_argument("--steps", type=int, default=200, help="optimiser steps when training on a set")
     ap.add_argument("--batch", type=int, default=50, help="batch size (at most the set's size)")
     ap.add_argument("--lr", type=float, default=3e-3, help="the evaluation protocol's learning rate (default: chosen "
@@ -203,8 +203,6 @@ def main() -> None:
                     help="overrides that make a second backbone trained on the same sets (none: not run)")
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/distillation"))
     ap.add_argument("--merge", type=Path, nargs="+", help="only merge these results JSONs (rows of runs split "
                                                           "over processes) into --out's table, JSON and plot")
     ap.add_argument("--full-from", type=Path, default=Path("benchmarks/results/choose_on_validation_conv.json"),
@@ -257,7 +255,7 @@ def main() -> None:
     pool, pool_seconds = None, 0.0          # trained when a row still to run needs it
 
     # rows of an interrupted run of the same protocol, or of a finished one that more rows now join
-    partial, final = args.out.with_suffix(".partial.json"), args.out.with_suffix(".json")
+    partial, final = harness.partial_path(args.out), args.out.with_suffix(".json")
     rows = next((json.loads(p.read_text())["rows"] for p in (partial, final) if p.exists()), [])
     cache, done = {}, {(r["ipc"], r["method"]) for r in rows}
     jobs = [] if args.ablations_only else [(ipc, m, []) for ipc in args.ipc for m in args.methods]
@@ -297,10 +295,7 @@ def main() -> None:
         print(f"IPC {ipc} {name}: accuracy {np.mean(accs):.4f} {list(np.round(accs, 4))}"
               + (f", transfer {transfer[0]:.4f}" if transfer else "")
               + f", train {np.mean(times):.2f} s, distill {distill_s:.1f} s", flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)      # rows so far, in case a long run is stopped
-        tmp = partial.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"full": full, "rows": rows}, indent=2))
-        tmp.replace(partial)
+        harness.save_partial(args.out, {"full": full, "rows": rows})     # rows so far, in case it is stopped
 
     text = table(rows, full)
     print(text)
@@ -309,8 +304,8 @@ def main() -> None:
              "batch": args.batch, "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer,
              "teachers_seconds": pool_seconds, "threads": torch.get_num_threads(),
              "distill": cfg.to_dict()["distill"], "train": cfg.to_dict()["train"]}
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": setup, "full": full, "rows": rows}, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows}, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
     plot(rows, full, args.out.with_suffix(".png"))
     partial.unlink(missing_ok=True)
 

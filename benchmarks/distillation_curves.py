@@ -29,6 +29,7 @@ from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import registry, sets  # noqa: E402
 from pipeline.train import loop  # noqa: E402
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def main() -> None:
@@ -71,9 +72,9 @@ def main() -> None:
                 print(f"IPC {ipc} {method} seed {seed}: deployed {acc:.4f}, float curve end "
                       f"{res.epoch_accuracy[-1]:.4f}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": vars(args) | {"sets": str(args.sets),
+    harness.write_json(args.out.with_suffix(".json"), {"setup": vars(args) | {"sets": str(args.sets),
                                                          "results": str(args.results), "out": str(args.out)},
-                                                         "rows": rows}, indent=2))
+                                                         "rows": rows}, indent=2)
     ipcs = sorted({r["ipc"] for r in rows})
     history = []
     if args.results and args.results.exists():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import digits, registry, sets
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 PACKAGE = "dataset-fashion-mnist"
 INSTALL = f"apt-get install -y {PACKAGE}"
@@ -105,7 +106,7 @@ def main() -> None:
     }
     result["frames_gb"] = round(result["frames_bytes"] / 1e9, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    harness.write_json(args.out, result, indent=1)
     print(json.dumps(result, indent=1))
     if root != digits.FASHION_ROOT:
         print(f"the benchmarks need: --set data.root={root}")

@@ -9,7 +9,6 @@ The graph builders live in tests/graphs.py (test fixtures first).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from graphs import DT, GRAPHS, nirtorch_graph  # noqa: E402
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def main() -> None:
@@ -52,9 +52,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": vars(args) | {"out": str(args.out)},
-                                                         "rows": rows}, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), {"setup": vars(args) | {"out": str(args.out)},
+                                                         "rows": rows}, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ data.n_bins, plus one step per layer.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from hardware.graph.linear_ops import conv_matrix
 from hardware.judge import equivalence
 from pipeline.architecture import build_model
 from pipeline.config import RunConfig, apply_overrides
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def make_case(n_samples: int, arch: str, seed: int = 0):
@@ -102,11 +102,10 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"setup": {k: str(v) for k, v in vars(args).items()}, "identical": bool(same),
+    harness.write_json(args.out.with_suffix(".json"), {"setup": {k: str(v) for k, v in vars(args).items()}, "identical": bool(same),
          "rows": {k: {"samples": n, "seconds": round(s, 3), "samples_per_s": round(n / s, 2)}
-                  for k, (n, s, *_) in rows.items()}}, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+                  for k, (n, s, *_) in rows.items()}}, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ processed, one row of panels per ratio, mean over seeds).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 from pathlib import Path
@@ -34,7 +33,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import seeds as seeds_rule  # noqa: E402
 import torch  # noqa: E402
 from settings import DENSE  # noqa: E402
 
@@ -43,6 +41,7 @@ from pipeline.config import SELECT_METHODS, RunConfig, apply_overrides  # noqa: 
 from pipeline.data import registry, sets  # noqa: E402
 from pipeline.select.diagnostics import plan_weights  # noqa: E402
 from pipeline.train import loop  # noqa: E402
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 TTA_MARGIN = 0.005       # time-to-accuracy target: full data's final accuracy minus 0.5 pt
 CONVERGED = 0.3          # full data is converged when its last 3 epochs lie within this many points
@@ -154,8 +153,8 @@ def table(rows: list[dict]) -> str:
 
 def verdicts(rows: list[dict]) -> list[str]:
     """SADP (and each SADP variant, 'sadp+mix0.5') against its targets and against each baseline at the same
-    ratio, seed by seed (the rule for beyond the seed spread: benchmarks/seeds.py). A variant is compared with the
-    baseline's row of the same variant where there is one ('dynamic_random+keep_steps'), else with the plain
+    ratio, seed by seed (the rule for beyond the seed spread: paired in benchmarks/harness.py). A variant is
+    compared with the baseline's row of the same variant where there is one ('dynamic_random+keep_steps'), else with the plain
     baseline (a variant of SADP's own settings, select.mix or select.ema, leaves the baselines as they are); the
     line names the row it compared."""
     full = {r["seed"]: r["accuracy"] for r in rows if r["method"] == "full"}
@@ -182,7 +181,7 @@ def verdicts(rows: list[dict]) -> list[str]:
                 paired = sorted(s for s in sadp if s in base)
                 if not paired:
                     continue
-                mean, diffs, spread, beyond = seeds_rule.paired([sadp[s]["accuracy"] for s in paired],
+                mean, diffs, spread, beyond = harness.paired([sadp[s]["accuracy"] for s in paired],
                                                                 [base[s] for s in paired])
                 lines.append(f"{name} - {other} at r={ratio:g}: {mean:+.2f} pt (" + ", ".join(
                     f"seed {s} {d:+.2f}" for s, d in zip(paired, diffs)) + f"); seed spread {spread:.2f} pt: "
@@ -222,8 +221,8 @@ def write(rows: list[dict], out: Path, args: dict) -> None:
     text = table(rows)
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": args, "rows": rows}, indent=1))
-    out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(out.with_suffix(".json"), {"args": args, "rows": rows}, indent=1)
+    harness.write_text(out.with_suffix(".txt"), text + "\n")
     plot(rows, out.with_suffix(".png"))
 
 
@@ -231,28 +230,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--methods", nargs="+", default=[m for m in SELECT_METHODS if m != "full"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--model", choices=("conv", "dense"), default="conv",
                     help="conv: the default model; dense: the dense MLP at the settings of benchmarks/settings.py")
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--label", default="", help="appended to the method names of these rows (e.g. +keep_steps, "
                                                 "for a variant given by --set); full data is then not run")
-    ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning"))
+    harness.common_args(ap, "benchmarks/results/pruning")
     args = ap.parse_args()
     meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []]}
     if args.merge:         # the settings are those each part ran with, not this command's defaults
-        parts = [json.loads(m.with_suffix(".partial.json").read_text()) for m in args.merge]
+        parts = harness.load_parts(args.merge)
         write([r for p in parts for r in p["rows"]], args.out,
               {"merged_from": meta["merge"], "parts": [p.get("args") for p in parts]})
         return
     torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides
     data = sets.load(registry.resolve(apply_overrides(RunConfig(), base)).data)
-    partial = args.out.with_suffix(".partial.json")
-    rows = json.loads(partial.read_text())["rows"] if partial.exists() else []
+    rows = harness.load_partial(args.out, {"rows": []})["rows"]
     done = {(r["method"], r["ratio"], r["seed"]) for r in rows}
     start = time.perf_counter()
     for seed in args.seeds:
@@ -262,10 +257,7 @@ def main() -> None:
                 continue
             r = run_one(base, method, ratio, seed, data, args.label)
             rows.append(r)
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            tmp = partial.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"args": meta, "rows": rows}))
-            tmp.replace(partial)
+            harness.save_partial(args.out, {"args": meta, "rows": rows})
             print(f"[{time.perf_counter() - start:6.0f} s] {method} r={ratio} seed={seed}: accuracy "
                   f"{r['accuracy']:.4f}, {r['train_seconds']:.0f} s, {r['examples_processed']} examples", flush=True)
     write(rows, args.out, meta)

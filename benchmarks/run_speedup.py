@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
 def one(method: str, seed: int, folder: Path, extra: list[str]) -> dict:
@@ -74,10 +75,10 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows,
+    harness.write_json(args.out.with_suffix(".json"), {"args": vars(args) | {"out": str(args.out)}, "rows": rows,
                                                          "stage_speedup": stage, "epochs_speedup": epochs,
-                                                         "work_speedup": work}, indent=1) + "\n")
-    args.out.with_suffix(".txt").write_text(text + "\n")
+                                                         "work_speedup": work}, indent=1)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

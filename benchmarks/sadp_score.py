@@ -21,6 +21,7 @@ from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry
 from pipeline.select import diagnostics
 from pipeline.train import loop
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ARCH = {"dense": ["model.arch=dense", "model.du=1024", "model.dv=256", "model.hidden=64", "train.epochs=8"],
         "conv": ["model.arch=conv", "train.epochs=4"]}
@@ -47,9 +48,8 @@ def main() -> None:
     lines += [f"| {r['model']} | {r['spearman']['spike']:.3f} | {r['spearman']['el2n']:.3f} | "
               f"{r['spearman']['loss']:.3f} | {r['cosine']:.4f} | {r['variance_ratio_uniform_over_sadp']:.1f}x |"
               for r in rows]
-    OUT.with_suffix(".json").write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2)
-                                        + "\n")
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    harness.write_json(OUT.with_suffix(".json"), {"protocol": __doc__.split("\n\n")[1], "rows": rows}, indent=2)
+    harness.write_text(OUT.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -27,6 +27,7 @@ from hardware.graph.ir import input_spikes
 from hardware.judge import equivalence
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import dataset, registry
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,9 +102,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": {k: str(v) for k, v in vars(args).items()},
-                                                         "training": training, "verification": verify}, indent=2))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), {"setup": {k: str(v) for k, v in vars(args).items()},
+                                                         "training": training, "verification": verify}, indent=2)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
 from pipeline.train import loop
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "temporal"
@@ -159,7 +160,7 @@ def main() -> None:
         "lava_identical_to_golden": bool(same),
     })
     results["ceiling_gap_pt"] = round(100 * (results["float_ceiling_accuracy"] - results["deployed_accuracy"]), 2)
-    OUT.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    harness.write_json(OUT.with_suffix(".json"), results, indent=1)
     ex = results["example"]
     lines = [
         "spoken digits, speaker-disjoint test split "
@@ -179,7 +180,7 @@ def main() -> None:
         f"README example from an empty cache: {ex['seconds']:.0f} s, verdict {ex['verdict']}, golden accuracy "
         f"{ex['accuracy']['golden']:.4f}",
     ]
-    OUT.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    harness.write_text(OUT.with_suffix(".txt"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -47,6 +47,7 @@ from pipeline.architecture import build_model
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry  # noqa: E402
 from pipeline.train import loop, sltt  # noqa: E402
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 EPOCH_EXAMPLES = 4000
 
@@ -211,14 +212,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per (trainer, T)")
     ap.add_argument("--model", choices=("conv", "dense"), default="conv")
-    ap.add_argument("--threads", type=int, default=2)
+    harness.common_args(ap, "benchmarks/results/training")
     ap.add_argument("--accuracy", action="store_true", help="train with each trainer (and SLTT-K at each --ks)")
     ap.add_argument("--ks", type=int, nargs="+", default=[], help="SLTT-K's K for the accuracy curve")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--where", action="store_true", help="profile one step of BPTT and SLTT at the largest T")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training"))
-    ap.add_argument("--merge", type=Path, nargs="+", help="partial results to join (paths without .partial.json)")
     ap.add_argument("--from-pruning", type=Path, nargs="+", default=[],
                     help="pruning benchmark JSONs whose full-data rows (the same default configuration, trained with "
                          "the trainer their --set gives, BPTT by default) join the accuracy rows")
@@ -232,10 +230,8 @@ def main() -> None:
     if args.time:
         print(json.dumps(timing(args, args.methods, args.time)))
         return
-    partial = args.out.with_suffix(".partial.json")
-    saved = json.loads(partial.read_text()) if partial.exists() else {"memory_time": [], "accuracy": []}
-    for m in args.merge or []:
-        part = json.loads(m.with_suffix(".partial.json").read_text())
+    saved = harness.load_partial(args.out, {"memory_time": [], "accuracy": []})
+    for part in harness.load_parts(args.merge or []):
         saved = {key: saved[key] + part[key] for key in saved}
     if args.merge:
         args.T, args.methods, args.accuracy = [], [], False       # join only
@@ -256,9 +252,7 @@ def main() -> None:
                  and not any(a["method"] == name and a["seed"] == r["seed"] for a in accs)]
 
     def keep() -> None:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.with_suffix(".tmp").write_text(json.dumps({"memory_time": rows, "accuracy": accs}))
-        partial.with_suffix(".tmp").replace(partial)
+        harness.save_partial(args.out, {"memory_time": rows, "accuracy": accs})
 
     forward = [a for o in args.overrides for a in ("--set", o)]
     common = ["--batch", str(args.batch), "--steps", str(args.steps), "--model", args.model, "--threads",
@@ -295,15 +289,15 @@ def main() -> None:
     if args.where and args.T:
         T = max(args.T)
         text = "\n\n".join(where(args, name, T) for name in args.methods)
-        args.out.with_name(args.out.name + "_where.txt").write_text(text + "\n")
+        harness.write_text(args.out.with_name(args.out.name + "_where.txt"), text + "\n")
     text = table(rows, accs)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     setup = {k: [str(p) for p in v] if isinstance(v, list) and v and isinstance(v[0], Path) else v
              for k, v in vars(args).items()} | {"out": str(args.out)}
-    args.out.with_suffix(".json").write_text(json.dumps({"setup": setup,
-                                                         "memory_time": rows, "accuracy": accs}, indent=1))
-    args.out.with_suffix(".txt").write_text(text + "\n")
+    harness.write_json(args.out.with_suffix(".json"), {"setup": setup,
+                                                         "memory_time": rows, "accuracy": accs}, indent=1)
+    harness.write_text(args.out.with_suffix(".txt"), text + "\n")
     plot(rows, accs, args.out.with_suffix(".png"))
 
 

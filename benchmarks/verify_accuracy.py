@@ -32,6 +32,7 @@ from snntorch import surrogate
 
 from pipeline.config import RunConfig
 from pipeline.data import registry, sets
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "verify_accuracy"
@@ -164,7 +165,7 @@ def main() -> None:
                                   == results["sinabs"]["test_accuracy_torch_undecided_wrong"]})
         print(json.dumps(results["sinabs"]), flush=True)
         sinabs_table = table(sv.stdout, f"{tmp}/sinabs.nir", "sinabs.nir")
-    OUT.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    harness.write_json(OUT.with_suffix(".json"), results, indent=1)
     o, s = results["ours"], results["sinabs"]
     text = (f"$ python -m pipeline verify runs/default/model.nir --data digits --workers 2   (verdict {o['verdict']})\n"
             + ours_table
@@ -177,7 +178,7 @@ def main() -> None:
             + f"the float SNN in PyTorch (sinabs's update, subtract reset): test accuracy {s['test_accuracy_torch']:.4f}"
               f" (lowest index on ties), {s['test_accuracy_torch_undecided_wrong']:.4f} counting no spike or a tie "
               f"wrong (the first row {'equals' if s['float_row_equals_pytorch'] else 'differs from'} it)\n")
-    OUT.with_suffix(".txt").write_text(text)
+    harness.write_text(OUT.with_suffix(".txt"), text)
     print(text)
 
 

@@ -1,0 +1,70 @@
+"""What every benchmark repeats, once: results files written atomically (an interrupted benchmark never leaves a
+half-written table), resumable parts (rows saved to ``OUT.partial.json`` as each run ends; a rerun skips what is
+there), merging parts run apart (``--merge``), the arguments every comparison takes (``--seeds``,
+``--threads``, ``--out``), and the one rule for a difference "beyond the seed spread" (:func:`paired`). Each benchmark keeps only its protocol: what it runs, its table, its verdicts."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` at ``path``, atomically (a temporary file beside it, then renamed over it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_json(path: Path, obj, indent: int | None = 1) -> None:
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def partial_path(out: Path) -> Path:
+    return Path(out).with_suffix(".partial.json")
+
+
+def load_partial(out: Path, default):
+    """What the part at ``out`` saved so far (``default`` when nothing was)."""
+    p = partial_path(out)
+    return json.loads(p.read_text()) if p.exists() else default
+
+
+def save_partial(out: Path, state) -> None:
+    write_json(partial_path(out), state, indent=None)
+
+
+def load_parts(outs: list[Path]) -> list:
+    """The saved state of each part (``--merge A B``: the ``OUT`` each part ran with)."""
+    return [json.loads(partial_path(o).read_text()) for o in outs]
+
+
+def common_args(ap: argparse.ArgumentParser, out: str, seeds=(0, 1), threads: int = 2, merge: bool = True) -> None:
+    """``--seeds``, ``--threads``, ``--out`` and (``merge``) ``--merge``, as every comparison over seeds takes them."""
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    ap.add_argument("--threads", type=int, default=threads, help="torch threads (0: torch's default)")
+    ap.add_argument("--out", type=Path, default=Path(out))
+    if merge:
+        ap.add_argument("--merge", type=Path, nargs="+", help="parts to join (the --out each part ran with)")
+
+
+# --- one rule for "beyond the seed spread", shared by the benchmarks that compare methods over seeds ------------
+
+def paired(mine: list[float], theirs: list[float]) -> tuple[float, list[float], float, bool]:
+    """(mean difference in points, per-seed differences, seed spread, beyond it) of two methods' accuracies
+    listed seed by seed in the same order.
+
+    The seed spread is the larger standard deviation over seeds of the two methods (the spread the tables print);
+    a difference is beyond it when the mean difference is larger and every seed's difference has its sign.
+    Judged as printed, at 2 decimals in points, so a figure on a line never reads otherwise than it was judged.
+    """
+    diffs = [100 * (a - b) for a, b in zip(mine, theirs, strict=True)]
+    mean = round(float(np.mean(diffs)), 2)
+    spread = round(100 * float(max(np.std(mine), np.std(theirs))), 2)
+    beyond = abs(mean) > spread and all(np.sign(d) == np.sign(mean) for d in diffs)
+    return mean, diffs, spread, beyond
