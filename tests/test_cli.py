@@ -1,17 +1,11 @@
 """The real command as a subprocess: a quick end-to-end run on real Lava, and every bad-input case."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def assert_one_line_error(proc, *fragments):

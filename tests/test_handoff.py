@@ -5,14 +5,13 @@ vectors, silent vectors, a certificate that claims more vectors than are stored,
 not give, a self-comparison called a check, and the batched Lava steps that were never compared."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import nir
 import numpy as np
 import pytest
+from conftest import cli
 from graphs import dense_recurrent, netx_chain
 
 from hardware.backends import BACKENDS, Backend
@@ -23,11 +22,6 @@ from pipeline.certify import certificate, vectors
 from pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args, cwd=ROOT, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def copy_of(folder: Path, tmp_path: Path) -> Path:

@@ -18,7 +18,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import call, refused
+from conftest import call, refused, session_processes
 
 from pipeline.commands import task
 from pipeline.data import speech
@@ -213,20 +213,6 @@ def test_a_run_certificate_states_the_training_the_classes_and_the_undecided(qui
 
 # --- 5, 6. synthesis killed or interrupted ----------------------------------------------------------------------
 
-def _session(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (the run's, started with start_new_session)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                out.append(int(d.name))
-    return out
-
-
 def _synthesising(tmp_path: Path, workers_up: bool = True) -> subprocess.Popen:
     """``run`` on the spoken digits with an empty cache, once its two synthesis workers are up (else as soon as
     synthesis begins: the workers are starting)."""
@@ -235,7 +221,7 @@ def _synthesising(tmp_path: Path, workers_up: bool = True) -> subprocess.Popen:
                              f"data.cache={tmp_path / 'cache'}"], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(2400):
-        if list((tmp_path / "cache").glob(".spoken-digits-*")) and (not workers_up or len(_session(proc.pid)) >= 4):
+        if list((tmp_path / "cache").glob(".spoken-digits-*")) and (not workers_up or len(session_processes(proc.pid)) >= 4):
             break                               # the run, its resource tracker and two workers
         time.sleep(0.05)
     else:
@@ -251,11 +237,11 @@ def _synthesising(tmp_path: Path, workers_up: bool = True) -> subprocess.Popen:
 def test_sigkill_during_synthesis_leaves_no_process_and_the_next_call_sweeps_the_partial_folder(tmp_path):
     from pipeline.data import building
     proc = _synthesising(tmp_path)
-    started = _session(proc.pid)
+    started = session_processes(proc.pid)
     proc.kill()
     proc.communicate(timeout=60)
     time.sleep(10)
-    assert _session(proc.pid) == [], f"{len(started)} processes then, alive 10 s later: {_session(proc.pid)}"
+    assert session_processes(proc.pid) == [], f"{len(started)} processes then, alive 10 s later: {session_processes(proc.pid)}"
     partial = list((tmp_path / "cache").glob(".spoken-digits-*"))
     assert len(partial) == 1                                     # SIGKILL runs no clean-up ...
     pattern = ".spoken-digits-v*"
@@ -275,7 +261,7 @@ def test_ctrl_c_during_synthesis_is_one_line_and_leaves_nothing(tmp_path, worker
     assert err.strip().splitlines()[-1].startswith("interrupted: ") and "Traceback" not in err \
         and "Exception ignored" not in err and "KeyboardInterrupt" not in err, err[-2000:]
     time.sleep(2)
-    assert _session(proc.pid) == []
+    assert session_processes(proc.pid) == []
     assert not list((tmp_path / "cache").glob(".spoken-digits-*")) and not (tmp_path / "run").exists()
 
 

@@ -16,18 +16,13 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-from conftest import random_net
+from conftest import cli, random_net, session_processes
 
 from export.nir_export import to_nir
 from pipeline import runfolder
 from pipeline.runfolder import MARKER, OutputError, staged
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def one_line_error(proc, *fragments) -> str:
@@ -305,24 +300,10 @@ def _lava_started(sid: int, wait: float = 240) -> bool:
     are gone for a moment, and a recount there failed CI once (5 live) although Lava had started."""
     end = time.time() + wait
     while time.time() < end:
-        if len(_session(sid)) >= 8:
+        if len(session_processes(sid)) >= 8:
             return True
         time.sleep(0.2)
     return False
-
-
-def _session(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session ``sid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
 
 
 @pytest.mark.slow
@@ -343,6 +324,6 @@ def test_no_process_outlives_a_killed_parent(command, tmp_path, graph_file, quic
     proc.kill()
     proc.wait()
     end = time.time() + 10
-    while _session(proc.pid) and time.time() < end:
+    while session_processes(proc.pid) and time.time() < end:
         time.sleep(0.2)
-    assert _session(proc.pid) == []
+    assert session_processes(proc.pid) == []

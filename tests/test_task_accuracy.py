@@ -1,13 +1,12 @@
 """verify --data: task accuracy of a graph on real test recordings, four ways; the reset-by-subtraction warning;
 NeuroBench-style metrics checked by hand."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nir
 import numpy as np
 import pytest
+from conftest import cli
 
 from hardware.errors import GraphError
 from hardware.graph import read
@@ -17,11 +16,6 @@ from pipeline.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_DATA = ("data.n_train=200", "data.n_test=40")
-
-
-def cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def digits_graph(path: Path, node, seed: int = 0) -> Path:

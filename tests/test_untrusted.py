@@ -19,7 +19,7 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from conftest import call, random_net, refused
+from conftest import call, cli, random_net, refused
 from datafolders import nmnist_folder
 from graphs import foreign_graph, netx_chain
 from hypothesis import HealthCheck, given, settings
@@ -31,11 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=int(os.environ.get("NMPIPE_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
                     derandomize=not os.environ.get("NMPIPE_FUZZ_RANDOM"),
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-def cli(*args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 # --- code execution ---------------------------------------------------------------------------------------------

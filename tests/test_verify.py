@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +9,8 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from graphs import DT, GRAPHS, conv2d_delay, dense_recurrent, nirtorch_graph
+from conftest import cli
+from graphs import DT, GRAPHS, _full, conv2d_delay, dense_recurrent, nirtorch_graph
 
 from hardware.backends import reference
 from hardware.errors import GraphError
@@ -24,10 +23,6 @@ from pipeline.jobs import verify_job
 ROOT = Path(__file__).resolve().parents[1]
 COVERED = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d",
            "Scale", "Threshold", "IF", "LI", "LIF", "CubaLIF", "CubaLI", "I", "Delay", "NIRGraph"}
-
-
-def _full(shape, value):
-    return np.full(shape, float(value))
 
 
 def test_the_hand_built_graphs_cover_every_supported_node_type():
@@ -260,11 +255,6 @@ def test_unsupported_graphs_get_one_clear_error(case, message):
     assert "\n" not in str(e.value)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_cli_verifies_a_graph_written_by_nirtorch_from_given_spikes(tmp_path):
@@ -275,7 +265,7 @@ def test_cli_verifies_a_graph_written_by_nirtorch_from_given_spikes(tmp_path):
     spikes = tmp_path / "spikes.npy"
     np.save(spikes, np.random.default_rng(0).random((20, 2, 6, 6)) < 0.3)     # (T, *input): one sample
     out = tmp_path / "report"
-    r = _cli("verify", str(graph), "--source", "snntorch", "--input", str(spikes), "--steps", "24",
+    r = cli("verify", str(graph), "--source", "snntorch", "--input", str(spikes), "--steps", "24",
              "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "IDENTICAL" in r.stdout
@@ -294,12 +284,12 @@ def test_cli_verifies_a_graph_written_by_nirtorch_from_given_spikes(tmp_path):
     cert = json.loads((out / "certificate.json").read_text())
     assert cert["kind"] == "verify" and set(cert["files_sha256"]) == {"model.nir", "vectors.h5"}
     assert any(n.startswith("model.net not written: layer _1: a bias") for n in cert["not_checked"])
-    r = _cli("recheck", str(out))
+    r = cli("recheck", str(out))
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert "lava: 1/1 samples spike-identical in every layer and step it computed" in r.stdout
 
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((20, 3, 6, 6)))
-    r = _cli("verify", str(graph), "--source", "snntorch", "--input", str(bad), "--out", str(tmp_path / "x"))
+    r = cli("verify", str(graph), "--source", "snntorch", "--input", str(bad), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and str(bad) in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
