@@ -80,3 +80,23 @@ def cuba_step_train(a: torch.Tensor, u: torch.Tensor, v: torch.Tensor, p: CubaPa
     theta = max(p.theta, 1)
     s = spike_fn((v - theta) / theta)
     return s, u, v * (1 - s.detach())
+
+
+def layer_over_time(arrived, p: CubaParams, spike_fn: Callable[[torch.Tensor], torch.Tensor], detach_drive: bool,
+                    recurrent: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    """The training-mode time loop of one layer, for every model: ``arrived`` is the synaptic input of each step
+    (a sequence of (B, N)); ``recurrent`` gives the extra input from the layer's own spikes of the previous step.
+    Returns the spikes and the drive ``(v - theta) / theta`` before each spike decision, each (B, n, N); the drive
+    is detached unless ``detach_drive`` is False (distillation differentiates through it)."""
+    u = v = own = arrived[0].new_zeros(arrived[0].shape)
+    rec, drv = [], []
+
+    def fire(z):
+        drv.append(z.detach() if detach_drive else z)
+        return spike_fn(z)
+    for a in arrived:
+        if recurrent is not None:
+            a = a + recurrent(own)
+        own, u, v = cuba_step_train(a, u, v, p, fire)
+        rec.append(own)
+    return torch.stack(rec, dim=1), torch.stack(drv, dim=1)

@@ -18,7 +18,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from models.neuron import CubaParams, cuba_step_train
+from models.neuron import CubaParams, layer_over_time
 from models.quant import quantize_weights, shift_train
 from models.snn import WEIGHT_SCALE, DeployedNet, Forward, IntLayer, pad_input
 
@@ -56,25 +56,15 @@ class RSNN(nn.Module):
         s = pad_input(x, self.depth).float().flatten(2)
         B, n = s.shape[:2]
         spikes, drive = [], []
-        keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
         for l, p in enumerate(self.neurons):
             w = self._q(self.inputs[l])
             a_in = shift_train(s[:, :-1] @ w.T, self.weight_exp)           # input of step t from spikes of t - 1
             a_in = torch.cat([a_in.new_zeros(B, 1, a_in.shape[2]), a_in], dim=1)
             r = self._q(self.recurrent[l]) if l < self.hidden else None
-            u = v = own = a_in.new_zeros(B, a_in.shape[2])
-            rec, drv = [], []
-
-            def fire(z, d=drv):
-                d.append(keep(z))
-                return self.spike_fn(z)
-            for t in range(n):
-                a = a_in[:, t] + (shift_train(own @ r.T, self.weight_exp) if r is not None else 0)
-                own, u, v = cuba_step_train(a, u, v, p, fire)
-                rec.append(own)
-            s = torch.stack(rec, dim=1)
+            own = (lambda prev, r=r: shift_train(prev @ r.T, self.weight_exp)) if r is not None else None
+            s, d = layer_over_time(a_in.unbind(1), p, self.spike_fn, detach_drive, own)
             spikes.append(s)
-            drive.append(torch.stack(drv, dim=1))
+            drive.append(d)
         return Forward(spikes, drive)
 
     def deployed(self) -> DeployedNet:

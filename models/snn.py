@@ -22,7 +22,7 @@ from snntorch import surrogate
 from torch import nn
 from torch.nn import functional as F
 
-from models.neuron import CubaParams, cuba_step_int, cuba_step_train
+from models.neuron import CubaParams, cuba_step_int, layer_over_time
 from models.quant import quantize_weights, shift_int, shift_train
 
 WEIGHT_SCALE = 128.0     # float parameter 1.0 = mantissa 128
@@ -143,21 +143,10 @@ class SNN(nn.Module):
             q = quantize_weights(w, WEIGHT_SCALE)
             # the input at step t is made of the spikes of step t - 1; at step 0 nothing has arrived yet
             a = self.synapse(l, q, s[:, :-1].reshape(B * (n - 1), *s.shape[2:])).reshape(B, n - 1, -1)
-            zero = a.new_zeros(B, a.shape[2])
-            arrived = (zero,) + a.unbind(1)        # per-step views: one gradient buffer for the whole of a
-            u = v = zero
-            rec, drv = [], []
-            keep = (lambda z: z.detach()) if detach_drive else (lambda z: z)  # noqa: E731
-
-            def fire(z, d=drv):
-                d.append(keep(z))
-                return self.spike_fn(z)
-            for t in range(n):
-                st, u, v = cuba_step_train(arrived[t], u, v, p, fire)
-                rec.append(st)
-            s = torch.stack(rec, dim=1)
+            arrived = (a.new_zeros(B, a.shape[2]),) + a.unbind(1)   # per-step views: one gradient buffer for a
+            s, d = layer_over_time(arrived, p, self.spike_fn, detach_drive)
             spikes.append(s)
-            drive.append(torch.stack(drv, dim=1))
+            drive.append(d)
         return Forward(spikes, drive)
 
     def deployed(self) -> DeployedNet:
