@@ -113,6 +113,21 @@ def test_a_reference_only_folder_rechecks_as_reference_only_not_identical(tmp_pa
     assert "verdict: REFERENCE ONLY" in out and "REFERENCE ONLY: no backend was compared" in out
 
 
+
+def test_a_certificate_reads_back_as_the_certificate_it_was(tmp_path):
+    """Reading certificate.json gives a typed Certificate, and writing that gives back the same JSON."""
+    from pipeline.certify.certificate import Certificate
+    from pipeline.certify.received import read
+    from pipeline.commands.verify import verify
+    from pipeline.jobs import verify_job
+    nir.write(tmp_path / "chain.nir", netx_chain())
+    verify(tmp_path / "chain.nir", tmp_path / "r", verify_job(samples=3, target="reference", vectors=2), progress=False)
+    raw = read(tmp_path / "r")
+    cert = Certificate.from_json(raw)
+    assert cert.verdict == "REFERENCE ONLY" and cert.samples == 3 and cert.vectors.samples == 2
+    assert cert.recheck_backends == ("reference",) and cert.details["graph"].endswith("chain.nir")
+    assert cert.to_json() == raw
+
 @pytest.mark.slow      # recheck replays it on the real Lava
 def test_a_diverged_certificate_never_rechecks_as_identical(tmp_path, capsys, monkeypatch):
     """Lava made to diverge on sample 4 of 6 (a fault injected around the real reference) with 2 vectors asked for:

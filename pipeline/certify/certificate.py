@@ -97,6 +97,16 @@ class VectorsInfo:
                 "sample_steps": self.sample_steps, "tail_steps": self.tail_steps, "dt_s": self.dt_s,
                 "indices": list(self.indices), "which": self.which, "expected": self.expected}
 
+    @classmethod
+    def from_json(cls, d: dict) -> "VectorsInfo":
+        return cls(d["samples"], d["sample_steps"], d["tail_steps"], d.get("dt_s", 0.0), tuple(d["indices"]),
+                   d.get("which", ""), d.get("expected", ""))
+
+
+_FIELDS = {"certificate", "kind", "written", "verdict", "exit_status", "meaning", "samples_compared",
+           "recheck_command", "files_sha256", "versions", "numeric_contract", "expected", "backends",
+           "recheck_backends", "vectors", "layers", "readout", "ranks", "not_checked"}
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -128,6 +138,17 @@ class Certificate:
                 "backends": self.backends, "recheck_backends": list(self.recheck_backends),
                 "vectors": self.vectors.to_json(), "layers": list(self.layers), "readout": list(self.readout),
                 "ranks": self.ranks, "not_checked": list(self.not_checked), **self.details}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Certificate":
+        """A certificate as read (``pipeline/certify/received.py`` validates the fields first): the inverse of
+        :meth:`to_json`; every key it does not know is a detail of its command (accuracy, the graph, ...)."""
+        listed = lambda key: tuple(d[key]) if isinstance(d.get(key), list) else d.get(key, ())   # noqa: E731
+        return cls(d["kind"], d["verdict"], d["samples_compared"], d.get("recheck_command", ""),
+                   dict(d["files_sha256"]), d["expected"]["by"], d["expected"]["description"], d["backends"],
+                   tuple(d["recheck_backends"]), VectorsInfo.from_json(d["vectors"]), listed("layers"),
+                   listed("readout"), d["ranks"], listed("not_checked"),
+                   {k: v for k, v in d.items() if k not in _FIELDS}, d["versions"], d.get("written", "?"))
 
     def write(self, folder: Path) -> None:
         atomic_write(folder / CERTIFICATE, lambda p: p.write_text(json.dumps(self.to_json(), indent=2) + "\n"))
