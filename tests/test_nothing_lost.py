@@ -12,17 +12,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import nir
 import numpy as np
 import pytest
-from conftest import cli, random_net, session_processes
+from conftest import call, cli, random_net, session_processes
 
 from export.nir_export import to_nir
 from pipeline import runfolder
 from pipeline.runfolder import MARKER, OutputError, staged
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def here(capsys, *args) -> SimpleNamespace:
+    """The command in this process (``pipeline.cli.main``), as :func:`cli` reports a fresh one: the quick tier
+    runs the refusals here, the slow tier runs the same cases in fresh processes."""
+    rc, out, err = call(capsys, *args)
+    return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
 
 
 def one_line_error(proc, *fragments) -> str:
@@ -94,9 +102,11 @@ COMMANDS = {
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
-@pytest.mark.parametrize("command", [c if c == "run" else pytest.param(c, marks=pytest.mark.slow)   # quick tier:
-                                     for c in sorted(COMMANDS)])                                      # run's cases
-def test_out_never_replaces_what_this_tool_did_not_write(command, target, tmp_path, graph_file, quick_cache):
+@pytest.mark.parametrize("command, fresh", [      # quick tier: run's cases in this process; slow: every command's
+    pytest.param("run", False, id="run-here"),   # cases in a fresh process, as a user's shell runs them
+    *(pytest.param(c, True, id=f"{c}-process", marks=pytest.mark.slow) for c in sorted(COMMANDS))])
+def test_out_never_replaces_what_this_tool_did_not_write(command, target, fresh, tmp_path, graph_file, quick_cache,
+                                                         capsys):
     make, overwrite, fragment = TARGETS[target]
     work = tmp_path / "work"
     work.mkdir()
@@ -104,17 +114,23 @@ def test_out_never_replaces_what_this_tool_did_not_write(command, target, tmp_pa
     make(out)
     before = snapshot(work)
     args = COMMANDS[command](str(out), graph_file) + (("--overwrite",) if overwrite else ())
-    proc = cli(*args, "--set", f"data.cache={quick_cache}") if command != "verify" else cli(*args)
+    run = cli if fresh or command != "run" else lambda *a: here(capsys, *a)    # run's cases: in the quick tier
+    proc = run(*args, "--set", f"data.cache={quick_cache}") if command != "verify" else run(*args)
     one_line_error(proc, str(out), fragment)
     assert "==" not in proc.stdout                       # refused before any work
     assert snapshot(work) == before                      # nothing changed, nothing added (no hidden .old/.partial)
 
 
-def test_the_dataset_folder_given_as_out_is_refused(tmp_path):
+FRESH = pytest.mark.parametrize("fresh", [False, pytest.param(True, marks=pytest.mark.slow)],   # quick: here;
+                                ids=["here", "process"])                                   # slow: a process
+
+
+@FRESH
+def test_the_dataset_folder_given_as_out_is_refused(fresh, tmp_path, capsys):
     from datafolders import nmnist_folder
     root = nmnist_folder(tmp_path / "nmnist")
     before = snapshot(tmp_path)
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(root), "--overwrite",
+    proc = (cli if fresh else lambda *a: here(capsys, *a))("run", "--quick", "--target", "reference", "--out", str(root), "--overwrite",
                "--set", "data.name=nmnist", "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'c'}")
     one_line_error(proc, str(root), "did not write")
     assert snapshot(tmp_path) == before
@@ -131,8 +147,9 @@ def _read_only_parent(tmp_path: Path) -> Path:
     return Path("/sys") / f"nmpipe-test-{os.getpid()}" / "run"      # sysfs refuses new folders, even to root
 
 
+@FRESH
 @pytest.mark.parametrize("where", ["empty", "parent is a file", "read-only"])
-def test_an_unwritable_out_fails_before_any_work(where, tmp_path):
+def test_an_unwritable_out_fails_before_any_work(where, fresh, tmp_path, capsys):
     if where == "empty":
         out, fragment = "", "--out is empty"
     elif where == "parent is a file":
@@ -140,7 +157,8 @@ def test_an_unwritable_out_fails_before_any_work(where, tmp_path):
         out, fragment = str(tmp_path / "file" / "run"), "is a file"
     else:
         out, fragment = str(_read_only_parent(tmp_path)), "cannot write"
-    proc = cli("run", "--quick", "--target", "reference", "--out", out, "--set", f"data.cache={tmp_path / 'c'}")
+    proc = (cli if fresh else lambda *a: here(capsys, *a))("run", "--quick", "--target", "reference", "--out", out,
+                                                          "--set", f"data.cache={tmp_path / 'c'}")
     one_line_error(proc, fragment)
     assert "== training" not in proc.stdout
 
