@@ -130,8 +130,9 @@ def test_the_dataset_folder_given_as_out_is_refused(fresh, tmp_path, capsys):
     from datafolders import nmnist_folder
     root = nmnist_folder(tmp_path / "nmnist")
     before = snapshot(tmp_path)
-    proc = (cli if fresh else lambda *a: here(capsys, *a))("run", "--quick", "--target", "reference", "--out", str(root), "--overwrite",
-               "--set", "data.name=nmnist", "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'c'}")
+    proc = (cli if fresh else lambda *a: here(capsys, *a))(
+        "run", "--quick", "--target", "reference", "--out", str(root), "--overwrite", "--set", "data.name=nmnist",
+        "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'c'}")
     one_line_error(proc, str(root), "did not write")
     assert snapshot(tmp_path) == before
 
