@@ -1,9 +1,11 @@
-"""The real command as a subprocess: a quick end-to-end run on real Lava, and every bad-input case."""
+"""The command line: a quick end-to-end run on real Lava, and every bad-input case (subprocesses; the refusals that
+read data run in this process in the quick tier and in a fresh process in the slow tier)."""
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from conftest import cli
+from conftest import call, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,28 +75,45 @@ def _corrupt_quick_folder(cache: Path) -> None:
     (folder / "Test" / "3" / "00001.bin").write_bytes(bytes([1, 2, 0x80, 0, 9]))
 
 
-def test_corrupt_event_file_is_named(tmp_path):
+# quick tier: these in this process (pipeline.cli.main); slow tier: the same in a fresh process
+FRESH = pytest.mark.parametrize("fresh", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["here", "process"])
+
+
+def _command(fresh: bool, capsys):
+    if fresh:
+        return cli
+
+    def here(*args):
+        rc, out, err = call(capsys, *args)
+        return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+    return here
+
+
+@FRESH
+def test_corrupt_event_file_is_named(fresh, tmp_path, capsys):
     _corrupt_quick_folder(tmp_path / "cache")
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin", "truncated after byte 10")
 
 
-def test_empty_data_folder_is_named(tmp_path):
+@FRESH
+def test_empty_data_folder_is_named(fresh, tmp_path, capsys):
     _quick_folder(tmp_path / "cache").mkdir(parents=True)
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "Train: no such folder")
 
 
-def test_failed_run_leaves_the_previous_run_folder_untouched(tmp_path):
+@FRESH
+def test_failed_run_leaves_the_previous_run_folder_untouched(fresh, tmp_path, capsys):
     from pipeline.runfolder import staged
     out = tmp_path / "run"
     with staged(out, "run") as stage:                     # an earlier run folder of ours
         (stage / "report.json").write_text('{"previous": true}')
     before = sorted(p.name for p in out.iterdir())
     _corrupt_quick_folder(tmp_path / "cache")
-    proc = cli("run", "--quick", "--target", "reference", "--out", str(out), "--overwrite",
+    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(out), "--overwrite",
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin")
     assert sorted(p.name for p in out.iterdir()) == before and (out / "report.json").read_text() == '{"previous": true}'
