@@ -84,7 +84,7 @@ def load(net: Network, job: VerifyJob) -> TaskData:
     """``verify.samples`` recordings (0: all) of ``input.dataset``'s test split as input spikes for ``net``, framed
     by ``data.*``: a seeded draw stratified by class (:func:`stratified`), so that any number of them represents
     the split."""
-    cfg = RunConfig(data=job.data)
+    cfg = RunConfig(data=replace(job.data, name=job.input.dataset))    # input.dataset names it, however set
     name = cfg.data.name
     if name not in registry.DATASETS:
         raise ConfigError(f"--data {name!r}: not a dataset the pipeline reads; choose one of "
