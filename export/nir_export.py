@@ -26,6 +26,7 @@ from models.neuron import STATE_SHIFT
 from models.snn import DeployedNet
 
 
+WEIGHT_BITS = Limits().weight_max.bit_length() + 1     # signed weight mantissas: 8 bits on Loihi 2
 # what every population's metadata states of the neuron it runs on (the state width is the chip's)
 _NEURON_CONTRACT = {"reset": "zero", "refractory": 0, "state_bits": Limits().state_bits, "spike_rule": "v > vth << 6",
                     "decay_rounding": "truncate toward zero"}
@@ -66,7 +67,7 @@ def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
 
 def _linear(q: np.ndarray, exp: int) -> nir.Linear:
     """A Linear node of weights ``q * 2**exp``, the integer mantissas and exponent in metadata."""
-    meta = {"weight_mantissa": q.astype(np.int8), "weight_exp": exp, "weight_bits": 8, "delay": 1}
+    meta = {"weight_mantissa": q.astype(np.int8), "weight_exp": exp, "weight_bits": WEIGHT_BITS, "delay": 1}
     return nir.Linear(weight=q.astype(np.float64) * 2.0**exp, metadata=meta)
 
 
@@ -88,7 +89,7 @@ def _synapse_node(layer):
     if layer.conv is None:
         return _linear(layer.weight, layer.weight_exp)
     w = layer.weight.astype(np.float64) * 2.0**layer.weight_exp
-    meta = {"weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp, "weight_bits": 8,
+    meta = {"weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp, "weight_bits": WEIGHT_BITS,
             "delay": 1}
     c = layer.conv
     return nir.Conv2d(input_shape=np.array(c.in_shape[1:]), weight=w, stride=np.array([c.stride] * 2),
@@ -202,7 +203,8 @@ def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict
     w = syn.weight.astype(np.float64) * 2.0**syn.exp
     q = np.asarray(syn.weight, np.int64)
     meta = {"weight_mantissa": q.astype(np.int16) if np.abs(q).max(initial=0) < 2**15 else q,
-            "weight_exp": int(syn.exp), "weight_bits": 8, "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
+            "weight_exp": int(syn.exp), "weight_bits": WEIGHT_BITS,
+            "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
     node_name = _node_name(f"{p.source}_to_{p.target}", taken)
     if isinstance(syn, Conv):
         if src_shape != tuple(syn.in_shape):

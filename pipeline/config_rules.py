@@ -21,7 +21,8 @@ from pipeline.config import (
     RunConfig,
 )
 
-MAX_STEPS = Limits().max_steps
+CHIP = Limits()
+MAX_STEPS = CHIP.max_steps
 CHIP_NEURONS = Resources().cores_per_chip * Resources().neurons_per_core
 VERIFY_TARGETS = ("lava", "reference")
 
@@ -56,11 +57,12 @@ def _model(cfg: RunConfig) -> list[tuple]:
          f"0..{CHIP_NEURONS:,} (0 = no hidden dense layer; a Loihi 2 chip holds {CHIP_NEURONS:,} neurons)"),
         (m.arch != "conv" or m.weight_exp >= 0, "model.weight_exp", m.weight_exp,
          ">= 0 for model.arch=conv (Lava's Conv model applies no weight exponent)"),
-        (0 <= m.du <= 4095, "model.du", m.du, "0..4095 (12 bit)"),
-        (0 <= m.dv <= 4095, "model.dv", m.dv, "0..4095 (12 bit)"),
-        (0 <= m.vth_hidden < 2**17, "model.vth_hidden", m.vth_hidden, "0..131071 (17 bit)"),
-        (0 <= m.vth_out < 2**17, "model.vth_out", m.vth_out, "0..131071 (17 bit)"),
-        (-8 <= m.weight_exp <= 7, "model.weight_exp", m.weight_exp, "-8..7"),
+        (0 <= m.du <= CHIP.decay_max, "model.du", m.du, f"0..{CHIP.decay_max} (12 bit)"),
+        (0 <= m.dv <= CHIP.decay_max, "model.dv", m.dv, f"0..{CHIP.decay_max} (12 bit)"),
+        (0 <= m.vth_hidden <= CHIP.vth_max, "model.vth_hidden", m.vth_hidden, f"0..{CHIP.vth_max} (17 bit)"),
+        (0 <= m.vth_out <= CHIP.vth_max, "model.vth_out", m.vth_out, f"0..{CHIP.vth_max} (17 bit)"),
+        (CHIP.weight_exp_min <= m.weight_exp <= CHIP.weight_exp_max, "model.weight_exp", m.weight_exp,
+         f"{CHIP.weight_exp_min}..{CHIP.weight_exp_max}"),
     ]
 
 
