@@ -1,6 +1,9 @@
 """The command line's help texts (``python -m pipeline COMMAND --help``): what each command does, its folder and
 its exit status."""
+from dataclasses import asdict
+
 from pipeline.config import RunConfig
+from pipeline.jobs import VerifyJob
 
 DESCRIPTION = """\
 Train a spiking network under Loihi 2 integer constraints on event-camera data, export it as a NIR graph,
@@ -82,6 +85,12 @@ its framework's reset, with Loihi 2's reset to zero, the integer reference, Lava
 reference. --samples N draws N recordings stratified by class (seeded by --seed); the readout must have one neuron
 per class. Decoding: spike-count argmax of the readout, or its maximum voltage when it does not spike; no spike
 or a tie for the most is undecided and counted wrong (each row says how many), beside the chance level.
+
+settings (--set section.key=value, as run takes them; each option above sets one of them, and wins;
+data.* only with --data; pipeline/jobs.py explains each):
+""" + "\n".join(f"  {section}.{key} = {value!r}" for section, values in asdict(VerifyJob()).items()
+                if section != "data" for key, value in values.items()) + """
+  data.*    as run's (see run --help), except data.max_bins = """ + str(VerifyJob().data.max_bins) + """ (the chip's step bound)
 
 examples:
   python -m pipeline verify model.nir --dt 1e-3
