@@ -46,23 +46,28 @@ def _fill(values: np.ndarray, shape) -> np.ndarray:
         np.full(shape, float(values.ravel()[0]) if values.size else 0.0)
 
 
-def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
-    """The layer's neurons; ``name`` is the node's path in the graph, which names the layer everywhere after
-    export (the reader takes the population's name from metadata ``layer``): in divergences, reports,
-    certificates and vectors.h5 alike. ``model_layer`` is the PyTorch model's name for it."""
-    p, shape = layer.neuron, layer.out_shape
-    a, b = p.u_keep / 4096, p.v_keep / 4096
+def _cuba(du: int, dv: int, vth: int, bias, dt: float, shape: tuple[int, ...], meta: dict) -> nir.CubaLIF:
+    """A CubaLIF node with the continuous fields of the integer neuron (du, dv, vth, per-neuron or one bias) under
+    the exponential discretisation at ``dt`` (the module docstring's equations), and ``meta`` as its metadata."""
+    a, b = (4095 - du) / 4096, (4096 - dv) / 4096
     with np.errstate(divide="ignore"):
         tau_syn = -dt / np.log(a) if a > 0 else 0.0          # a = 0: the current is cleared every step
         tau_mem = -dt / np.log(b) if b < 1 else np.inf       # b = 1: no leak
         r = 1.0 / (1.0 - b) if b < 1 else np.inf
     full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
-    meta = {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias,
-            "bias_exp": 0,
-            **_NEURON_CONTRACT}
-    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=full(leak(p.bias, r)),
-                       v_threshold=full(float(p.theta)), v_reset=full(0.0),
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=_fill(leak(bias, r), shape),
+                       v_threshold=full(float(vth << STATE_SHIFT)), v_reset=full(0.0),
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
+
+
+def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
+    """The layer's neurons; ``name`` is the node's path in the graph, which names the layer everywhere after
+    export (the reader takes the population's name from metadata ``layer``): in divergences, reports,
+    certificates and vectors.h5 alike. ``model_layer`` is the PyTorch model's name for it."""
+    p = layer.neuron
+    return _cuba(p.du, p.dv, p.vth, p.bias, dt, layer.out_shape,
+                 {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias,
+                  "bias_exp": 0, **_NEURON_CONTRACT})
 
 
 def _linear(q: np.ndarray, exp: int) -> nir.Linear:
@@ -170,12 +175,6 @@ def _population_node(net, k: str, pop, shape: tuple[int, ...]) -> nir.CubaLIF:
     are stored there too (NIR has no node type for them)."""
     from hardware.errors import GraphError
     from hardware.graph.ir import Conv
-    a, b = (4095 - pop.du) / 4096, (4096 - pop.dv) / 4096
-    with np.errstate(divide="ignore"):
-        tau_syn = -net.dt / np.log(a) if a > 0 else 0.0
-        tau_mem = -net.dt / np.log(b) if b < 1 else np.inf
-        r = 1.0 / (1.0 - b) if b < 1 else np.inf
-    full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
     meta = {"layer": k, "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
             "bias_exp": _whole_or_each(pop.bias_exp), "v0": _whole_or_each(pop.v0), "spiking": bool(pop.spiking),
             "kind": pop.kind, **_NEURON_CONTRACT}
@@ -187,9 +186,7 @@ def _population_node(net, k: str, pop, shape: tuple[int, ...]) -> nir.CubaLIF:
                      f"bias_in{j}_exp": int(p.synapse.exp), f"bias_in{j}_delay": p.delay})
     if biases:
         meta["bias_inputs"] = len(biases)
-    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(r), v_leak=_fill(leak(pop.bias, r), shape),
-                       v_threshold=full(float(pop.vth << STATE_SHIFT)), v_reset=full(0.0),
-                       w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
+    return _cuba(pop.du, pop.dv, pop.vth, pop.bias, net.dt, shape, meta)
 
 
 def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict) -> list[tuple[str, str]]:
