@@ -1,10 +1,13 @@
-"""Deployed integer network -> NIR 1.0 graph, written on the nir API.
+"""The hardware network (``hardware/graph/ir.py``) -> NIR 1.0 graph, written on the nir API: the one NIR writer.
 
-snnTorch 1.0's ``export_to_nir`` fails with nir 1.0.8 and does not keep reset semantics, so we write the nodes
-ourselves. Each layer is ``Linear`` or ``Conv2d`` (weights ``q * 2**e``; a ``Flatten`` before the first dense layer
-after a convolution) followed by ``CubaLIF`` (a recurrent layer: a subgraph ``rnnK`` of the ``CubaLIF`` and its
-recurrent ``Linear``, as the NIR paper writes recurrent layers) with continuous-time
-parameters a third-party reader can use, under the exponential (zero-order-hold) discretisation with step ``dt``:
+Every graph this tool writes comes from a hardware network through :func:`_write`: a trained model's
+(:func:`to_nir` makes its network with :func:`network` first) and any graph ``verify`` read and quantised
+(:func:`from_network`); a :class:`Layout` says only how nodes are named and whether a recurrent layer is written
+as the NIR paper writes one. snnTorch 1.0's ``export_to_nir`` fails with nir 1.0.8 and does not keep reset
+semantics, so we write the nodes ourselves. Each layer is ``Linear`` or ``Conv2d`` (weights ``q * 2**e``; a
+``Flatten`` before a dense layer fed by a convolution) followed by ``CubaLIF`` (a trained recurrent layer: a
+subgraph ``rnnK`` of the ``CubaLIF`` and its recurrent ``Linear``) with continuous-time parameters a third-party
+reader can use, under the exponential (zero-order-hold) discretisation with step ``dt``:
 
     I[t] = a I[t-1] + (1 - a) w_in x[t],   a = exp(-dt / tau_syn)   ->  w_in = 64 / (1 - a)
     v[t] = b v[t-1] + (1 - b) r I[t],      b = exp(-dt / tau_mem)   ->  r = 1 / (1 - b)
@@ -15,13 +18,16 @@ delay per layer, dt, number of steps) is in node and graph metadata, so nothing 
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
 import numpy as np
 
 from hardware.chip.loihi2 import Limits
-from hardware.graph.ir import CONTRACT
+from hardware.errors import GraphError
+from hardware.graph.ir import CONTRACT, Conv, Dense, Network, Neurons, Projection
 from models.neuron import STATE_SHIFT
 from models.snn import DeployedNet
 
@@ -60,71 +66,40 @@ def _cuba(du: int, dv: int, vth: int, bias, dt: float, shape: tuple[int, ...], m
                        w_in=full((1 << STATE_SHIFT) / (1.0 - a)), metadata=meta)
 
 
-def _cuba_node(layer, dt: float, name: str) -> nir.CubaLIF:
-    """The layer's neurons; ``name`` is the node's path in the graph, which names the layer everywhere after
-    export (the reader takes the population's name from metadata ``layer``): in divergences, reports,
-    certificates and vectors.h5 alike. ``model_layer`` is the PyTorch model's name for it."""
-    p = layer.neuron
-    return _cuba(p.du, p.dv, p.vth, p.bias, dt, layer.out_shape,
-                 {"layer": name, "model_layer": layer.name, "du": p.du, "dv": p.dv, "vth": p.vth, "bias_mant": p.bias,
-                  "bias_exp": 0, **_NEURON_CONTRACT})
-
-
-def _linear(q: np.ndarray, exp: int) -> nir.Linear:
-    """A Linear node of weights ``q * 2**exp``, the integer mantissas and exponent in metadata."""
-    meta = {"weight_mantissa": q.astype(np.int8), "weight_exp": exp, "weight_bits": WEIGHT_BITS, "delay": 1}
-    return nir.Linear(weight=q.astype(np.float64) * 2.0**exp, metadata=meta)
-
-
-def _recurrent(layer, dt: float, name: str) -> nir.NIRGraph:
-    """A recurrent layer as the NIR paper writes one: a subgraph ``name`` of the CubaLIF (``name.lif``) and its
-    recurrent Linear, the layer's own spikes of the previous step returning through it."""
-    n = layer.out_shape[0]
-    return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([n])}),
-                               "lif": _cuba_node(layer, dt, f"{name}.lif"),
-                               "w_rec": _linear(layer.recurrent, layer.weight_exp),
-                               "output": nir.Output(output_type={"output": np.array([n])})},
-                        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-                        metadata={"recurrent": True, "model_layer": layer.name})
-
-
-def _synapse_node(layer):
-    """Linear (weights ``q * 2**e``) or Conv2d (kernel ``q * 2**e``, PyTorch's cross-correlation), with the
-    integer mantissas and exponent in metadata."""
-    if layer.conv is None:
-        return _linear(layer.weight, layer.weight_exp)
-    w = layer.weight.astype(np.float64) * 2.0**layer.weight_exp
-    meta = {"weight_mantissa": layer.weight.astype(np.int8), "weight_exp": layer.weight_exp, "weight_bits": WEIGHT_BITS,
-            "delay": 1}
-    c = layer.conv
-    return nir.Conv2d(input_shape=np.array(c.in_shape[1:]), weight=w, stride=np.array([c.stride] * 2),
-                      padding=np.array([c.padding] * 2), dilation=np.array([1, 1]), groups=1,
-                      bias=np.zeros(c.out_channels), metadata=meta)
+def network(net: DeployedNet, dt: float, n_bins: int) -> Network:
+    """The trained model as the hardware network (``hardware/graph/ir.py``), which :func:`to_nir` writes: a
+    population ``lif<k>`` per layer (``rnn<k>.lif`` for a recurrent one, its recurrent weights a projection onto
+    itself), one projection per layer's weights, each with the path of NIR nodes it is written as (``fc<k>`` or
+    ``conv<k>``, a ``flatten<k>`` before a dense layer after a convolution, ``rnn<k>.w_rec``)."""
+    pops, projections, source, shape = {}, [], "input", tuple(net.input_shape)
+    for k, layer in enumerate(net.layers, start=1):
+        name, p = (f"rnn{k}.lif" if layer.recurrent is not None else f"lif{k}"), layer.neuron
+        size = math.prod(layer.out_shape)
+        pops[name] = Neurons(name, tuple(layer.out_shape), p.du, p.dv, p.vth, np.full(size, p.bias, np.int64),
+                             np.zeros(size, np.int64), np.zeros(size, np.int64))
+        q, c = np.asarray(layer.weight, np.int64), layer.conv
+        synapse = Dense(q, layer.weight_exp) if c is None else \
+            Conv(q, layer.weight_exp, tuple(c.in_shape), (c.stride,) * 2, (c.padding,) * 2)
+        flatten = (f"flatten{k}",) if c is None and len(shape) > 1 else ()
+        projections.append(Projection(source, name, synapse, 1, flatten + (layer.name,)))
+        if layer.recurrent is not None:
+            projections.append(Projection(name, name, Dense(np.asarray(layer.recurrent, np.int64), layer.weight_exp),
+                                          1, (f"rnn{k}.w_rec",)))
+        source, shape = name, tuple(layer.out_shape)
+    return Network(tuple(net.input_shape), pops, tuple(projections), (source,), dt, n_bins, net.n_steps(n_bins))
 
 
 def to_nir(net: DeployedNet, dt: float, n_bins: int) -> nir.NIRGraph:
-    """Build the NIR graph of ``net`` (dt in seconds, ``n_bins`` input time bins per sample)."""
-    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
-    edges, prev, shape = [], "input", tuple(net.input_shape)
-    for k, layer in enumerate(net.layers, start=1):
-        if layer.conv is None and len(shape) > 1:
-            nodes[f"flatten{k}"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
-            edges.append((prev, f"flatten{k}"))
-            prev = f"flatten{k}"
-        nodes[layer.name] = _synapse_node(layer)
-        neuron = f"rnn{k}" if layer.recurrent is not None else f"lif{k}"
-        nodes[neuron] = _recurrent(layer, dt, neuron) if layer.recurrent is not None else \
-            _cuba_node(layer, dt, neuron)
-        edges += [(prev, layer.name), (layer.name, neuron)]
-        prev, shape = neuron, layer.out_shape
-    nodes["output"] = nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)})
-    edges.append((prev, "output"))
-    meta = {"contract": CONTRACT, "dt": dt, "n_bins": n_bins, "n_steps": net.n_steps(n_bins),
-            "delay_per_layer": 1, "reset_rule": "zero", "input_encoding": "binary: frame count > 0",
+    """The NIR graph of the trained model ``net`` (dt in seconds, ``n_bins`` input time bins per sample): its
+    hardware network (:func:`network`) written by the one writer, with the model's node names, and each recurrent
+    layer written as the NIR paper writes one (a subgraph ``rnn<k>`` of the CubaLIF and its recurrent Linear)."""
+    hw = network(net, dt, n_bins)
+    meta = {"delay_per_layer": 1, "input_encoding": "binary: frame count > 0",
             "readout": "argmax of output spike counts, lowest index on ties",
-            "discretisation": "exponential (zero-order hold), see export/nir_export.py",
             "nir_version": nir.__version__ if hasattr(nir, "__version__") else "1.0"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    model_layers = {pop: layer.name for pop, layer in zip(hw.populations, net.layers)}
+    graph, _ = _write(hw, n_bins, hw.n_steps, meta, Layout(by_path=True, subgraphs=True, model_layers=model_layers))
+    return graph
 
 
 def write(graph: nir.NIRGraph, path: str | Path) -> None:
@@ -157,8 +132,6 @@ def _whole_or_each(a: np.ndarray):
 def _population_shapes(net) -> dict[str, tuple[int, ...]]:
     """The shape each population is written with: a convolution's output shape (C, H, W) where one feeds it (a
     1-D convolution is one of height 1), else (N,): a Linear node's output, so that NIR's type check holds."""
-    from hardware.errors import GraphError
-    from hardware.graph.ir import Conv
     shapes = {}
     for k, pop in net.populations.items():
         incoming = [p for p in net.projections if p.target == k and p.source != "bias"]
@@ -170,12 +143,23 @@ def _population_shapes(net) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _population_node(net, k: str, pop, shape: tuple[int, ...]) -> nir.CubaLIF:
+@dataclass(frozen=True)
+class Layout:
+    """How the one writer lays a network out as NIR nodes. The default is verify's for any graph it read: nodes
+    named after the populations (``src_to_tgt`` for a projection), recurrence as a plain cycle of edges. A trained
+    model's (:func:`to_nir`): projections named by their path (``flatten2``, ``fc2``), a population ``X.lif``
+    with weights onto itself written as the subgraph ``X`` (CubaLIF ``lif`` and Linear ``w_rec``), and the
+    PyTorch layer name of each population in its metadata (``model_layer``)."""
+    by_path: bool = False
+    subgraphs: bool = False
+    model_layers: dict = field(default_factory=dict)
+
+
+def _population_node(net, k: str, pop, shape: tuple[int, ...], layout: Layout) -> nir.CubaLIF:
     """Population ``k`` as a CubaLIF with the integer contract in its metadata; bias-source projections into it
     are stored there too (NIR has no node type for them)."""
-    from hardware.errors import GraphError
-    from hardware.graph.ir import Conv
-    meta = {"layer": k, "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
+    meta = {"layer": k, **({"model_layer": layout.model_layers[k]} if k in layout.model_layers else {}),
+            "du": pop.du, "dv": pop.dv, "vth": pop.vth, "bias_mant": _whole_or_each(pop.bias_mant),
             "bias_exp": _whole_or_each(pop.bias_exp), "v0": _whole_or_each(pop.v0), "spiking": bool(pop.spiking),
             "kind": pop.kind, **_NEURON_CONTRACT}
     biases = [p for p in net.projections if p.target == k and p.source == "bias"]
@@ -189,68 +173,96 @@ def _population_node(net, k: str, pop, shape: tuple[int, ...]) -> nir.CubaLIF:
     return _cuba(pop.du, pop.dv, pop.vth, pop.bias, net.dt, shape, meta)
 
 
-def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict) -> list[tuple[str, str]]:
-    """Projection ``p`` as a Conv2d or a Linear node (a Flatten before a Linear fed by a shaped source), added to
-    ``nodes``; returns its edges."""
-    from hardware.errors import GraphError
-    from hardware.graph.ir import Conv
-    src = "input" if p.source == "input" else names[p.source]
-    src_shape = tuple(net.input_shape) if p.source == "input" else shapes[p.source]
-    syn, edges = p.synapse, []
+def _synapse_node(p, src_shape: tuple[int, ...]) -> nir.Linear | nir.Conv2d:
+    """Projection ``p``'s weights as a Linear or Conv2d node, the integer mantissas, exponent and delay in its
+    metadata."""
+    syn = p.synapse
     w = syn.weight.astype(np.float64) * 2.0**syn.exp
     q = np.asarray(syn.weight, np.int64)
     meta = {"weight_mantissa": q.astype(np.int16) if np.abs(q).max(initial=0) < 2**15 else q,
             "weight_exp": int(syn.exp), "weight_bits": WEIGHT_BITS,
             "delay": p.delay if np.ndim(p.delay) else int(p.delay)}
-    node_name = _node_name(f"{p.source}_to_{p.target}", taken)
-    if isinstance(syn, Conv):
-        if src_shape != tuple(syn.in_shape):
-            raise GraphError(f"projection {p.name}: a convolution over {syn.in_shape} from a source of shape "
-                             f"{src_shape}; NIR has no reshape node to write it with")
-        if syn.pool:
-            meta["pool"] = syn.pool
-        nodes[node_name] = nir.Conv2d(input_shape=np.array(syn.in_shape[1:]), weight=w,
-                                      stride=np.array(syn.stride), padding=np.array(syn.padding),
-                                      dilation=np.array(syn.dilation), groups=int(syn.groups),
-                                      bias=np.zeros(syn.weight.shape[0]), metadata=meta)
-    else:
-        if len(src_shape) > 1:
-            flat = _node_name(f"{node_name}_flatten", taken)
-            nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
-            edges.append((src, flat))
-            src = flat
-        nodes[node_name] = nir.Linear(weight=w, metadata=meta)
+    if not isinstance(syn, Conv):
+        return nir.Linear(weight=w, metadata=meta)
+    if src_shape != tuple(syn.in_shape):
+        raise GraphError(f"projection {p.name}: a convolution over {syn.in_shape} from a source of shape "
+                         f"{src_shape}; NIR has no reshape node to write it with")
+    if syn.pool:
+        meta["pool"] = syn.pool
+    return nir.Conv2d(input_shape=np.array(syn.in_shape[1:]), weight=w, stride=np.array(syn.stride),
+                      padding=np.array(syn.padding), dilation=np.array(syn.dilation), groups=int(syn.groups),
+                      bias=np.zeros(syn.weight.shape[0]), metadata=meta)
+
+
+def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict,
+                      layout: Layout) -> list[tuple[str, str]]:
+    """Projection ``p`` as a Conv2d or a Linear node (a Flatten before a Linear fed by a shaped source), added to
+    ``nodes``; returns its edges."""
+    src = "input" if p.source == "input" else names[p.source]
+    src_shape = tuple(net.input_shape) if p.source == "input" else shapes[p.source]
+    node_name = _node_name(p.path[-1] if layout.by_path and p.path else f"{p.source}_to_{p.target}", taken)
+    edges = []
+    if not isinstance(p.synapse, Conv) and len(src_shape) > 1:
+        flat = _node_name(p.path[0] if layout.by_path and len(p.path) > 1 else f"{node_name}_flatten", taken)
+        nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
+        edges.append((src, flat))
+        src = flat
+    nodes[node_name] = _synapse_node(p, src_shape)
     return edges + [(src, node_name), (node_name, names[p.target])]
+
+
+def _subgraph(net, k: str, node: nir.CubaLIF, rec, layout: Layout) -> nir.NIRGraph:
+    """A recurrent population as the NIR paper writes one: the subgraph of its CubaLIF ``lif`` and its recurrent
+    Linear ``w_rec``, its own spikes of the previous step returning through it."""
+    n = np.array([net.populations[k].size])
+    return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": n}), "lif": node,
+                               "w_rec": _synapse_node(rec, (int(n[0]),)),
+                               "output": nir.Output(output_type={"output": n})},
+                        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+                        metadata={"recurrent": True, **({"model_layer": layout.model_layers[k]}
+                                                        if k in layout.model_layers else {})})
 
 
 def from_network(net, n_steps: int, provenance: dict | None = None) -> tuple[nir.NIRGraph, dict[str, str]]:
     """``net`` (``hardware.graph.ir.Network``, e.g. a foreign graph as ``verify`` quantised it) as a NIR graph carrying
     our integer contract, so that ``hardware/graph/read.py`` reads back exactly the same network; and the NIR node name
-    of each population.
+    of each population. The graph runs ``n_steps`` steps per sample (its input's).
 
-    Every population is a ``CubaLIF`` (continuous fields derived from du, dv and vth as in :func:`to_nir`); its
+    Every population is a ``CubaLIF`` (continuous fields derived from du, dv and vth by :func:`_cuba`); its
     metadata has the integers, per-neuron bias (``bias_mant``, ``bias_exp``) and initial voltage (``v0``) as one
     number or an array, ``spiking`` (false: a readout whose voltage is the output) and the NIR type it was read
     from (``kind``). Every projection is one ``Linear`` or ``Conv2d`` node (a ``Flatten`` before a dense one fed
     by a shaped population) with ``weight_mantissa``, ``weight_exp`` and ``delay`` (steps; an array for
     per-synapse delays). A projection from the always-on bias source has no NIR node type: it is stored in the
     target's metadata as ``bias_in<j>_mantissa`` (N, 1), ``bias_in<j>_exp``, ``bias_in<j>_delay``."""
+    return _write(net, n_steps, n_steps, provenance or {}, Layout())
+
+
+def _write(net, n_bins: int, n_steps: int, extra: dict, layout: Layout) -> tuple[nir.NIRGraph, dict[str, str]]:
+    """The one NIR writer: every graph this tool writes comes from a hardware network through here."""
     taken = {"input"}
     nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     shapes = _population_shapes(net)
-    names = {k: _node_name(k, taken) for k in net.populations}
+    own = {p.target: p for p in net.projections if p.source == p.target and layout.subgraphs
+           and isinstance(p.synapse, Dense) and p.target.endswith(".lif")}
+    names = {k: _node_name(k.removesuffix(".lif") if k in own else k, taken) for k in net.populations}
+    edges, pops = [], {}
     for k, pop in net.populations.items():
-        nodes[names[k]] = _population_node(net, k, pop, shapes[k])
-    edges = []
-    for p in net.projections:
-        if p.source != "bias":
-            edges += _projection_nodes(net, p, names, shapes, taken, nodes)
+        node = _population_node(net, k, pop, shapes[k], layout)
+        pops[names[k]] = _subgraph(net, k, node, own[k], layout) if k in own else node
+    if not layout.by_path:          # verify's: the populations first, then the projections
+        nodes.update(pops)
+    for k in net.populations:
+        for p in net.projections:
+            if p.target == k and p.source != "bias" and p is not own.get(k):
+                edges += _projection_nodes(net, p, names, shapes, taken, nodes, layout)
+        if layout.by_path:          # a model's: in the order of the flow, each layer's weights before its neurons
+            nodes[names[k]] = pops[names[k]]
     for k in net.readout:
         out = _node_name("output" if len(net.readout) == 1 else f"output_{k}", taken)
         nodes[out] = nir.Output(output_type={"output": np.array(shapes[k])})
         edges.append((names[k], out))
-    meta = {"contract": CONTRACT, "dt": float(net.dt), "n_bins": int(n_steps), "n_steps": int(n_steps),
+    meta = {"contract": CONTRACT, "dt": float(net.dt), "n_bins": int(n_bins), "n_steps": int(n_steps),
             "reset_rule": "zero", "input_encoding": "binary spikes per step",
-            "discretisation": "exponential (zero-order hold), see export/nir_export.py",
-            **(provenance or {})}
+            "discretisation": "exponential (zero-order hold), see export/nir_export.py", **extra}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta), names

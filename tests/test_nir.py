@@ -75,3 +75,32 @@ def test_unreadable_graph_file_is_named(tmp_path):
     (tmp_path / "x.nir").write_text("not hdf5")
     with pytest.raises(GraphError, match=r"x\.nir: not a readable NIR file"):
         read.load(tmp_path / "x.nir")
+
+
+@pytest.mark.parametrize("arch", ["conv", "recurrent"])
+def test_a_trained_model_is_written_from_its_hardware_network_and_reads_back_as_it(arch, tmp_path):
+    """One NIR writer: to_nir writes the model's hardware network (export/nir_export.network), and reading the
+    file gives that network back: every population, projection, weight, delay and the steps."""
+    from export.nir_export import network
+    from pipeline.architecture import build_model
+    from pipeline.config import RunConfig, apply_overrides
+    items, shape = (["model.arch=conv", "model.hidden=16"], (2, 12, 12)) if arch == "conv" else \
+        (["model.arch=recurrent", "model.hidden=8", "model.recurrent_layers=2"], (6,))
+    model = build_model(apply_overrides(RunConfig(), items), shape, 3).deployed()
+    built = network(model, 1e-3, 8)
+    write(to_nir(model, 1e-3, 8), tmp_path / "m.nir")
+    back = read.load(tmp_path / "m.nir")
+    assert list(back.populations) == list(built.populations) and back.readout == built.readout
+    assert (back.n_bins, back.n_steps, back.dt) == (built.n_bins, built.n_steps, built.dt)
+    for k, pop in built.populations.items():
+        got = back.populations[k]
+        assert (got.shape, got.du, got.dv, got.vth) == (pop.shape, pop.du, pop.dv, pop.vth)
+        assert np.array_equal(got.bias_mant << got.bias_exp, pop.bias_mant << pop.bias_exp)
+    key = lambda p: (p.source, p.target)   # noqa: E731
+    assert sorted(map(key, back.projections)) == sorted(map(key, built.projections))
+    for p in built.projections:
+        q = next(b for b in back.projections if key(b) == key(p))
+        assert type(q.synapse) is type(p.synapse) and q.synapse.exp == p.synapse.exp and q.delay == p.delay
+        assert np.array_equal(q.synapse.weight, p.synapse.weight) and q.path == p.path
+    if arch == "recurrent":
+        assert sum(isinstance(n, nir.NIRGraph) for n in to_nir(model, 1e-3, 8).nodes.values()) == 2
