@@ -181,12 +181,15 @@ def test_neurobench_metrics_by_hand():
     b = np.zeros((2, 5, 3), bool)
     b[0, 2, 1] = True
     m = metrics.measure(net, x, {"a": a, "b": b})
-    assert m["synops_effective_acs"] == (3 + 2 + 3 + 2) / 2
-    assert m["synops_dense"] == 4 * (3 * 2 + 2 * 3)           # every source, every step, every synapse
-    assert m["connection_sparsity"] == 0.5
-    assert m["parameter_count"] == 12 + 3 * 2                 # weights + du, dv, vth per population (no bias)
-    assert m["footprint_bytes"] == 12 + 2 + 2 * (2 + 2 + 3)   # int8 weights, 2 exponents, du/dv 12-bit, vth 17-bit
-    assert m["state_bytes"] == 5 * 6
-    # spikes: a 3 (own steps), b 1, over 2 samples x 4 steps x 5 neurons
-    assert m["activation_sparsity"] == round(1 - (4 / 2) / (5 * 4), 4)
-    assert [row["activation_sparsity"] for row in m["layers"]] == [round(1 - 1.5 / 8, 4), round(1 - 0.5 / 12, 4)]
+    assert m.synops_effective_acs == (3 + 2 + 3 + 2) / 2
+    assert m.synops_dense == 4 * (3 * 2 + 2 * 3)           # every source, every step, every synapse
+    assert m.connection_sparsity == 0.5
+    assert m.parameter_count == 12 + 3 * 2                 # weights + du, dv, vth per population (no bias)
+    assert m.footprint_bytes == 12 + 2 + 2 * (2 + 2 + 3)   # int8 weights, 2 exponents, du/dv 12-bit, vth 17-bit
+    assert m.state_bytes == 5 * 6
+    # spikes: a 3 (own steps), b 1, over 2 samples x 4 steps x 5 neurons: as computed, then as rendered
+    assert m.activation_sparsity == 1 - (4 / 2) / (5 * 4)
+    assert [L.activation_sparsity for L in m.layers] == [1 - 1.5 / 8, 1 - 0.5 / 12]
+    d = m.to_dict()
+    assert d["activation_sparsity"] == round(1 - (4 / 2) / (5 * 4), 4)
+    assert [row["activation_sparsity"] for row in d["layers"]] == [round(1 - 1.5 / 8, 4), round(1 - 0.5 / 12, 4)]

@@ -25,6 +25,8 @@ which is what runs on the chip. Each entry says how it is defined and where it d
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hardware.chip.loihi2 import fan_out
@@ -48,6 +50,41 @@ def _bytes(bits: int) -> int:
     return (bits + 7) // 8
 
 
+@dataclass(frozen=True)
+class LayerMetrics:
+    layer: str
+    synops_effective_acs: float
+    synops_dense: float
+    activation_sparsity: float | None       # None: a non-spiking readout
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """NeuroBench-style metrics per inference, unrounded (see DEFINITIONS); :meth:`to_dict` renders them."""
+    footprint_bytes: int
+    state_bytes: int
+    parameter_count: int
+    connection_sparsity: float
+    activation_sparsity: float | None
+    synops_effective_acs: float
+    synops_dense: float
+    samples: int
+    steps: int
+    layers: tuple[LayerMetrics, ...]
+
+    def to_dict(self) -> dict:
+        r = lambda v, d: None if v is None else round(v, d)     # noqa: E731
+        return {"footprint_bytes": self.footprint_bytes, "state_bytes": self.state_bytes,
+                "parameter_count": self.parameter_count, "connection_sparsity": r(self.connection_sparsity, 4),
+                "activation_sparsity": r(self.activation_sparsity, 4),
+                "synops_effective_acs": r(self.synops_effective_acs, 1), "synops_dense": r(self.synops_dense, 1),
+                "synops_effective_macs": 0, "samples": self.samples, "steps": self.steps,
+                "layers": [{"layer": L.layer, "synops_effective_acs": r(L.synops_effective_acs, 1),
+                            "synops_dense": r(L.synops_dense, 1), "activation_sparsity": r(L.activation_sparsity, 4)}
+                           for L in self.layers],
+                "definitions": DEFINITIONS}
+
+
 def static(net: Network) -> dict:
     """Footprint, parameter count and connection sparsity: from the integers alone."""
     weights = sum(int(p.synapse.weight.size) for p in net.projections)
@@ -59,10 +96,10 @@ def static(net: Network) -> dict:
     neurons = sum(pop.size for pop in net.populations.values())
     return {"footprint_bytes": int(footprint), "state_bytes": int(neurons * 2 * _bytes(24)),
             "parameter_count": int(weights + bias_count + 3 * pops),
-            "connection_sparsity": round(zeros / weights, 4) if weights else 0.0}
+            "connection_sparsity": zeros / weights if weights else 0.0}
 
 
-def measure(net: Network, x: np.ndarray, spikes: dict[str, np.ndarray]) -> dict:
+def measure(net: Network, x: np.ndarray, spikes: dict[str, np.ndarray]) -> Metrics:
     """All metrics, per inference, for input spikes ``x`` (B, n_steps, inputs) and the spikes of each population
     (B, >= n_steps, N) on those samples (steps past ``n_steps`` are not counted)."""
     B, n = x.shape[:2]
@@ -74,17 +111,15 @@ def measure(net: Network, x: np.ndarray, spikes: dict[str, np.ndarray]) -> dict:
         incoming = [p for p in net.projections if p.target == name and p.source != "bias"]
         e = sum(float(counts[p.source] @ fan_out(p.synapse, nonzero=True)) for p in incoming) / B
         d = sum(float(fan_out(p.synapse).sum()) * n for p in incoming)
-        row = {"layer": name, "synops_effective_acs": round(e, 1), "synops_dense": round(d, 1),
-               "activation_sparsity": None}
+        sparsity = None
         if pop.spiking:
             count = float(own[name].sum()) / B
-            row["activation_sparsity"] = round(1 - count / (pop.size * n), 4)
+            sparsity = 1 - count / (pop.size * n)
             fired, slots = fired + count, slots + pop.size * n
-        layers.append(row)
+        layers.append(LayerMetrics(name, e, d, sparsity))
         eff, dense = eff + e, dense + d
-    return {**static(net), "activation_sparsity": round(1 - fired / slots, 4) if slots else None,
-            "synops_effective_acs": round(eff, 1), "synops_dense": round(dense, 1), "synops_effective_macs": 0,
-            "samples": int(B), "steps": int(n), "layers": layers, "definitions": DEFINITIONS}
+    return Metrics(**static(net), activation_sparsity=1 - fired / slots if slots else None,
+                   synops_effective_acs=eff, synops_dense=dense, samples=int(B), steps=int(n), layers=tuple(layers))
 
 
 def lines(m: dict) -> list[str]:

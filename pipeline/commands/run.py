@@ -208,7 +208,7 @@ def _report(cfg: RunConfig, data, result, deployed: _Deployed, compared: _Compar
         {"prediction_agreement": float((pred["model_float.onnx"] == pred["expected"]).mean()),
          "accuracy": accuracy["model_float.onnx"]},
         deployed.netx_note or "model.net written", {k: round(s, 2) for k, s in timings.items()}, cfg.to_dict(),
-        metrics=metrics.measure(net, x, gold), undecided=unsure)
+        metrics=metrics.measure(net, x, gold).to_dict(), undecided=unsure)
 
 
 def _training(cfg: RunConfig, data, result) -> dict:

@@ -133,7 +133,7 @@ def _report(graph: Path, job: VerifyJob, net: Network, hand: handoff.HandOff, gi
                "synapses": int(np.count_nonzero(p.synapse.weight))} for p in net.projections),
         tuple(net.notes), hand.notes or ("model.nir, model.net, vectors.h5 and certificate.json written",),
         fit(run_net, x.shape[1]), ranks.rank_world()[1], round(seconds, 2),
-        task=sim.accuracy, warnings=tuple(sim.warnings), metrics=metrics.measure(run_net, x, window.spikes))
+        task=sim.accuracy, warnings=tuple(sim.warnings), metrics=metrics.measure(run_net, x, window.spikes).to_dict())
 
 
 def _pictures(folder: Path, net: Network, given: _Input, sim: _Simulated) -> None:
