@@ -155,7 +155,7 @@ def _graph(cfg) -> list[tuple]:
     g = cfg.graph
     return [
         (g.source in PRESETS, "graph.source", g.source, f"one of {sorted(PRESETS)}"),
-        (g.dt == 0 or g.dt > 0, "graph.dt", g.dt, "a time step > 0 in seconds (0 = the preset's or the graph's)"),
+        (g.dt >= 0, "graph.dt", g.dt, "a time step > 0 in seconds (0 = the preset's or the graph's)"),
         (g.method in ("", "exp", "euler"), "graph.method", g.method, "exp or euler (empty = the preset's)"),
         (g.target in VERIFY_TARGETS, "graph.target", g.target, f"one of {VERIFY_TARGETS}"),
     ]

@@ -11,17 +11,19 @@ same rules (``pipeline/config_rules.py``). ``distill`` takes the run's :class:`~
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from hardware.chip.loihi2 import Limits
-from pipeline.config import DataConfig, VerifyConfig
+from pipeline.config import ConfigError, DataConfig, VerifyConfig, apply_overrides
 
 
 @dataclass(frozen=True)
 class GraphConfig:
     """How a graph is read and what it is run on."""
     source: str = "nir"           # whose convention a graph without our integer metadata follows: nir (exp, dt
-                                  # from metadata), snntorch, sinabs, norse, rockpool, spyx (hardware/graph/discretise.py)
+                                  # from metadata), snntorch, sinabs, norse, rockpool, spyx
+                                  # (hardware/graph/discretise.py)
     dt: float = 0.0               # time step in seconds (0 = the preset's, or the graph's metadata)
     method: str = ""              # exp | euler ("" = the preset's)
     netx: bool = False            # quantise with weight exponents 0 and 1 only, so that lava-dl netx stores
@@ -76,7 +78,6 @@ MAX_SAMPLES = 100_000
 def verify_job(sets: tuple[str, ...] | list[str] = (), **flags) -> VerifyJob:
     """The job ``verify``'s options and ``--set`` items describe (options win, as in ``run``); an option that
     would be ignored or misread is refused in one line that names it."""
-    from pipeline.config import apply_overrides
     flags = {k: v for k, v in flags.items() if v is not None and v is not False}
     unknown = sorted(set(flags) - set(VERIFY_FLAGS))
     if unknown:
@@ -90,7 +91,6 @@ def verify_job(sets: tuple[str, ...] | list[str] = (), **flags) -> VerifyJob:
 
 
 def _check_combinations(f: dict, sets: tuple[str, ...]) -> None:
-    from pipeline.config import ConfigError
     data = f.get("data")
     if data and "input" in f:
         raise ConfigError("--input and --data both given: verify runs one input, give one")
@@ -115,13 +115,11 @@ def _check_combinations(f: dict, sets: tuple[str, ...]) -> None:
 
 def _check_ranges(f: dict) -> None:
     """Each option's range, named by the option (the keys' own ranges are checked after, by key)."""
-    import math
-
-    from pipeline.config import ConfigError
     data = bool(f.get("data"))
     if "samples" in f and not 1 <= f["samples"] <= MAX_SAMPLES:
         raise ConfigError(f"--samples {f['samples']}: give 1..{MAX_SAMPLES:,} " + (
             "test recordings (leave --samples out for the whole test split)" if data else "random input samples"))
+    # imported here: the graph reader imports nir, which --help need not wait for
     from hardware.graph.read import MAX_STEPS
     if "steps" in f and not 1 <= f["steps"] <= MAX_STEPS:
         raise ConfigError(f"--steps {f['steps']}: give 1..{MAX_STEPS:,} time steps (Loihi 2's configured bound is "

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +18,22 @@ def cli(*args, timeout: float = 600, cwd: Path = ROOT, env: dict | None = None) 
     """``python -m pipeline ARGS`` in a fresh process (what a user's shell runs): its exit status and output."""
     return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env)
+
+
+# quick tier: a command in this process (pipeline.cli.main); slow tier: the same case in a fresh process
+FRESH = pytest.mark.parametrize("fresh", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["here", "process"])
+
+
+def runner(fresh: bool, capsys):
+    """:func:`cli` (a fresh process), or the same command in this process, reported alike (returncode, stdout,
+    stderr)."""
+    if fresh:
+        return cli
+
+    def here(*args):
+        rc, out, err = call(capsys, *args)
+        return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+    return here
 
 
 def session_processes(sid: int) -> list[int]:

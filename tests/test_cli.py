@@ -2,10 +2,9 @@
 read data run in this process in the quick tier and in a fresh process in the slow tier)."""
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from conftest import call, cli
+from conftest import FRESH, cli, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,24 +74,10 @@ def _corrupt_quick_folder(cache: Path) -> None:
     (folder / "Test" / "3" / "00001.bin").write_bytes(bytes([1, 2, 0x80, 0, 9]))
 
 
-# quick tier: these in this process (pipeline.cli.main); slow tier: the same in a fresh process
-FRESH = pytest.mark.parametrize("fresh", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["here", "process"])
-
-
-def _command(fresh: bool, capsys):
-    if fresh:
-        return cli
-
-    def here(*args):
-        rc, out, err = call(capsys, *args)
-        return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
-    return here
-
-
 @FRESH
 def test_corrupt_event_file_is_named(fresh, tmp_path, capsys):
     _corrupt_quick_folder(tmp_path / "cache")
-    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+    proc = runner(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin", "truncated after byte 10")
 
@@ -100,7 +85,7 @@ def test_corrupt_event_file_is_named(fresh, tmp_path, capsys):
 @FRESH
 def test_empty_data_folder_is_named(fresh, tmp_path, capsys):
     _quick_folder(tmp_path / "cache").mkdir(parents=True)
-    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
+    proc = runner(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(tmp_path / "r"),
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "Train: no such folder")
 
@@ -113,7 +98,7 @@ def test_failed_run_leaves_the_previous_run_folder_untouched(fresh, tmp_path, ca
         (stage / "report.json").write_text('{"previous": true}')
     before = sorted(p.name for p in out.iterdir())
     _corrupt_quick_folder(tmp_path / "cache")
-    proc = _command(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(out), "--overwrite",
+    proc = runner(fresh, capsys)("run", "--quick", "--target", "reference", "--out", str(out), "--overwrite",
                "--set", f"data.cache={tmp_path / 'cache'}")
     assert_one_line_error(proc, "00001.bin")
     assert sorted(p.name for p in out.iterdir()) == before and (out / "report.json").read_text() == '{"previous": true}'

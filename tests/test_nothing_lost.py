@@ -12,25 +12,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import nir
 import numpy as np
 import pytest
-from conftest import call, cli, random_net, session_processes
+from conftest import FRESH, cli, random_net, runner, session_processes
 
 from export.nir_export import to_nir
 from pipeline import runfolder
 from pipeline.runfolder import MARKER, OutputError, staged
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def here(capsys, *args) -> SimpleNamespace:
-    """The command in this process (``pipeline.cli.main``), as :func:`cli` reports a fresh one: the quick tier
-    runs the refusals here, the slow tier runs the same cases in fresh processes."""
-    rc, out, err = call(capsys, *args)
-    return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
 
 
 def one_line_error(proc, *fragments) -> str:
@@ -114,15 +106,11 @@ def test_out_never_replaces_what_this_tool_did_not_write(command, target, fresh,
     make(out)
     before = snapshot(work)
     args = COMMANDS[command](str(out), graph_file) + (("--overwrite",) if overwrite else ())
-    run = cli if fresh or command != "run" else lambda *a: here(capsys, *a)    # run's cases: in the quick tier
+    run = runner(fresh or command != "run", capsys)        # run's cases: in the quick tier
     proc = run(*args, "--set", f"data.cache={quick_cache}") if command != "verify" else run(*args)
     one_line_error(proc, str(out), fragment)
     assert "==" not in proc.stdout                       # refused before any work
     assert snapshot(work) == before                      # nothing changed, nothing added (no hidden .old/.partial)
-
-
-FRESH = pytest.mark.parametrize("fresh", [False, pytest.param(True, marks=pytest.mark.slow)],   # quick: here;
-                                ids=["here", "process"])                                   # slow: a process
 
 
 @FRESH
@@ -130,7 +118,7 @@ def test_the_dataset_folder_given_as_out_is_refused(fresh, tmp_path, capsys):
     from datafolders import nmnist_folder
     root = nmnist_folder(tmp_path / "nmnist")
     before = snapshot(tmp_path)
-    proc = (cli if fresh else lambda *a: here(capsys, *a))(
+    proc = runner(fresh, capsys)(
         "run", "--quick", "--target", "reference", "--out", str(root), "--overwrite", "--set", "data.name=nmnist",
         "--set", f"data.root={root}", "--set", f"data.cache={tmp_path / 'c'}")
     one_line_error(proc, str(root), "did not write")
@@ -158,7 +146,7 @@ def test_an_unwritable_out_fails_before_any_work(where, fresh, tmp_path, capsys)
         out, fragment = str(tmp_path / "file" / "run"), "is a file"
     else:
         out, fragment = str(_read_only_parent(tmp_path)), "cannot write"
-    proc = (cli if fresh else lambda *a: here(capsys, *a))("run", "--quick", "--target", "reference", "--out", out,
+    proc = runner(fresh, capsys)("run", "--quick", "--target", "reference", "--out", out,
                                                           "--set", f"data.cache={tmp_path / 'c'}")
     one_line_error(proc, fragment)
     assert "== training" not in proc.stdout
