@@ -9,10 +9,13 @@ and on the same weights four gradients, each summed over the eight batches:
 - ``step_full``: the exact gradient of SLTT's objective, sum_t CE(c_t) / n with c_t = c_{t-1} + s_t;
 - ``step_local``: the same objective as SLTT writes it (c_{t-1} detached in step t's loss), every temporal
   route through the neuron state kept (exact backpropagation through time);
-- ``sltt``: pipeline/train/sltt.py, the state carried between steps detached as well.
+- ``sltt``: pipeline/train/sltt.py, the state carried between steps detached as well;
+- ``traced``: the same with each weight learning from its input's eligibility trace (pipeline/train/traces.py:
+  the temporal route through the layer's own state, resets aside).
 
 Cosines per layer: sltt vs step_local (what dropping the temporal routes costs), step_local vs step_full (the
-detached count history), step_full vs bptt_count (the objective), sltt vs bptt_count (all of it).
+detached count history), step_full vs bptt_count (the objective), sltt vs bptt_count (all of it), and the
+traced gradient against the same two.
 ``--set`` runs another configuration (e.g. the decays: model.du=4095 clears the current every step).
 
     .venv/bin/python benchmarks/sltt_gradients.py
@@ -34,7 +37,8 @@ from pipeline.data import registry, sets
 from pipeline.train import loop, sltt
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
-PAIRS = (("sltt", "step_local"), ("step_local", "step_full"), ("step_full", "bptt_count"), ("sltt", "bptt_count"))
+PAIRS = (("sltt", "step_local"), ("step_local", "step_full"), ("step_full", "bptt_count"), ("sltt", "bptt_count"),
+         ("traced", "step_local"), ("traced", "bptt_count"))
 
 
 def _grads(model, loss_fn) -> list[torch.Tensor]:
@@ -63,6 +67,7 @@ GRADIENTS = {
     "step_full": lambda m, x, y, w: _step_loss(m, x, y, w, False),
     "step_local": lambda m, x, y, w: _step_loss(m, x, y, w, True),
     "sltt": lambda m, x, y, w: sltt.backward(m, x, y, w),
+    "traced": lambda m, x, y, w: sltt.backward(m, x, y, w, traced=True),
 }
 
 

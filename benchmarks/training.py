@@ -45,21 +45,29 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.architecture import build_model
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
-from pipeline.data import dataset, registry  # noqa: E402
+from pipeline.data import dataset, registry, sets  # noqa: E402
 from pipeline.train import loop, sltt  # noqa: E402
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 EPOCH_EXAMPLES = 4000
 
 
-def trainer(name: str) -> tuple[str, int]:
-    """'bptt' | 'sltt' | 'sltt-kK' -> (train.method, K)."""
-    return ("sltt-k", int(name[6:])) if name.startswith("sltt-k") else (name, 2)
+MODELS = {"conv": [], "dense": DENSE, "recurrent": ["data.name=spoken_digits", "train.epochs=40"]}
 
 
-def base_config(args, method: str, k: int, extra: list[str]) -> RunConfig:
-    items = [*(DENSE if args.model == "dense" else []), f"train.method={method}", f"train.k={k}"]
-    return registry.resolve(apply_overrides(RunConfig(), items + args.overrides + extra))
+def trainer(name: str) -> list[str]:
+    """'bptt' | 'sltt' | 'sltt-kK', with '+t' for eligibility traces -> the run's settings."""
+    base, traced = name.removesuffix("+t"), name.endswith("+t")
+    method, k = ("sltt-k", int(base[6:])) if base.startswith("sltt-k") else (base, 2)
+    return [f"train.method={method}", f"train.k={k}", f"train.traces={traced}"]
+
+
+def base_config(args, name: str, extra: list[str]) -> RunConfig:
+    return registry.resolve(apply_overrides(RunConfig(), MODELS[args.model] + trainer(name) + args.overrides + extra))
+
+
+def _steps(cfg: RunConfig, T: int, depth: int, rng) -> set[int] | None:
+    return sltt.choose_steps(T, depth, cfg.train.k, rng) if cfg.train.method == "sltt-k" else None
 
 
 def step_peak_bytes(fn) -> int:
@@ -76,9 +84,8 @@ class Setup:
     real training frames."""
 
     def __init__(self, args, name: str, T: int, n_batches: int):
-        self.method, self.k = trainer(name)
-        cfg = base_config(args, self.method, self.k, [f"data.n_bins={T}", f"data.n_train={args.batch * n_batches}",
-                                                      f"train.batch_size={args.batch}"])
+        self.cfg = cfg = base_config(args, name, [f"data.n_bins={T}", f"train.batch_size={args.batch}"]
+                                     + ([f"data.n_train={args.batch * n_batches}"] if args.model != "recurrent" else []))
         self.tr = dataset.load_split(cfg.data, "train")
         self.model = build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -87,8 +94,9 @@ class Setup:
     def run(self, i: int) -> None:
         B, i = self.B, i % self.n
         x, y = torch.from_numpy(self.tr.frames[i * B:(i + 1) * B]), torch.from_numpy(self.tr.labels[i * B:(i + 1) * B])
-        steps = sltt.choose_steps(self.T, self.model.depth, self.k, self.rng) if self.method == "sltt-k" else None
-        loop.step(self.model, self.model, self.opt, self.method, x, y, torch.full((B,), 1 / B), steps)
+        t = self.cfg.train
+        loop.step(self.model, self.model, self.opt, t.method, x, y, torch.full((B,), 1 / B),
+                  _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces)
 
 
 def one(args, name: str, T: int) -> dict:
@@ -119,31 +127,27 @@ def timing(args, names: list[str], T: int) -> dict[str, float]:
 
 def where(args, name: str, T: int) -> str:
     """The profiler's top operators (self CPU time) for one step of ``name`` at T."""
-    method, k = trainer(name)
-    cfg = base_config(args, method, k, [f"data.n_bins={T}", f"data.n_train={2 * args.batch}"])
-    tr = dataset.load_split(cfg.data, "train")
-    model = build_model(cfg, tr.frames.shape[2:], len(tr.classes))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
-    x, y = torch.from_numpy(tr.frames[:args.batch]), torch.from_numpy(tr.labels[:args.batch])
-    steps = sltt.choose_steps(T, model.depth, k, np.random.default_rng(0)) if method == "sltt-k" else None
-    w = torch.full((len(y),), 1 / len(y))
-    loop.step(model, model, opt, method, x, y, w, steps)
+    s = Setup(args, name, T, 1)
+    s.run(0)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        loop.step(model, model, opt, method, x, y, w, steps)
+        s.run(0)
     return f"## {name}, T = {T}, batch {args.batch}\n" + prof.key_averages().table(sort_by="self_cpu_time_total",
                                                                                    row_limit=14)
 
 
 def accuracy(args, name: str, seed: int) -> dict:
-    method, k = trainer(name)
-    cfg = base_config(args, method, k, [f"train.seed={seed}"])
-    tr, te = dataset.load_split(cfg.data, "train"), dataset.load_split(cfg.data, "test")
+    """``name`` trained as a run trains (its training split less validation), the float accuracy on the
+    validation split after the last epoch (what choices are made on) and the deployed model's on test."""
+    cfg = base_config(args, name, [f"train.seed={seed}", "train.eval_every=0"])
+    data = sets.load(cfg.data)
     with contextlib.redirect_stdout(io.StringIO()):
-        res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes))
-    acc = float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean())
-    return {"method": name, "K": k if method == "sltt-k" else None, "seed": seed, "epochs": cfg.train.epochs,
-            "T": cfg.data.n_bins, "accuracy": acc, "train_seconds": float(sum(res.epoch_seconds)),
-            "epoch_loss": list(res.epoch_loss)}
+        res = loop.train(cfg, data.train.frames, data.train.labels, len(data.train.classes))
+    acc = float((predict(golden_spikes(res.model.deployed(), data.test.frames)[-1]) == data.test.labels).mean())
+    t = cfg.train
+    return {"method": name, "K": t.k if t.method == "sltt-k" else None, "seed": seed, "epochs": t.epochs,
+            "T": cfg.data.n_bins, "accuracy": acc, "val_accuracy": loop.accuracy(res.model, data.val.frames, data.val.labels),
+            "train_seconds": float(sum(res.epoch_seconds)), "epoch_loss": list(res.epoch_loss),
+            "split": "train less validation"}
 
 
 def table(rows: list[dict], accs: list[dict]) -> str:
@@ -211,7 +215,7 @@ def main() -> None:
                     help="bptt, sltt, sltt-kK (SLTT-K with that K)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per (trainer, T)")
-    ap.add_argument("--model", choices=("conv", "dense"), default="conv")
+    ap.add_argument("--model", choices=tuple(MODELS), default="conv")
     harness.common_args(ap, "benchmarks/results/training")
     ap.add_argument("--accuracy", action="store_true", help="train with each trainer (and SLTT-K at each --ks)")
     ap.add_argument("--ks", type=int, nargs="+", default=[], help="SLTT-K's K for the accuracy curve")
@@ -242,8 +246,8 @@ def main() -> None:
         if len(given) != 1:
             raise SystemExit(f"error: {path}: its parts ran with different --set overrides {sorted(given)}; "
                              f"pass the parts instead")
-        sets = dict(o.split("=", 1) for o in given.pop())
-        method, k = sets.get("train.method", "bptt"), int(sets.get("train.k", 2))
+        settings = dict(o.split("=", 1) for o in given.pop())
+        method, k = settings.get("train.method", "bptt"), int(settings.get("train.k", 2))
         name = f"sltt-k{k}" if method == "sltt-k" else method
         accs += [{"method": name, "K": k if method == "sltt-k" else None, "seed": r["seed"],
                   "epochs": len(r["curve"]["seconds"]), "T": None, "accuracy": r["accuracy"],

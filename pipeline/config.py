@@ -64,6 +64,8 @@ class ModelConfig:
 class TrainConfig:
     method: str = "bptt"          # bptt | sltt | sltt-k (online, memory flat in T; pipeline/sltt.py)
     k: int = 2                    # SLTT-K: output steps backpropagated per batch (of the data.n_bins input reaches)
+    traces: bool = False          # SLTT, SLTT-K: each weight learns from its input's eligibility trace through the
+                                  # layer's own decays (pipeline/train/traces.py), not from the step's input alone
     device: str = "auto"          # auto (cuda when available, else cpu) | cpu | cuda
     epochs: int = 20
     batch_size: int = 64

@@ -113,10 +113,11 @@ def device_of(cfg: RunConfig) -> torch.device:
 
 
 def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
-         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None):
+         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False):
     """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
-    DDP wrapper) or SLTT / SLTT-K (``steps``). Returns the output spikes and drive (B, n_steps, classes), the
-    penultimate spike counts (B, n_steps) and the per-example cross-entropy of the counts, all detached."""
+    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces). Returns the output spikes and
+    drive (B, n_steps, classes), the penultimate spike counts (B, n_steps) and the per-example cross-entropy of the
+    counts, all detached."""
     opt.zero_grad()
     if method == "bptt":
         out = net(x)
@@ -125,7 +126,7 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: s
         (w * ce).sum().backward()
     else:
         trainer = sltt_recurrent if isinstance(model, RSNN) else sltt
-        rec, _ = trainer.backward(model, x, y, w, steps)
+        rec, _ = trainer.backward(model, x, y, w, steps, traced=traced)
         out_spikes, out_drive, hidden = rec.output_spikes, rec.output_drive, rec.hidden_counts
         ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
         world = rank_world()[1]
@@ -254,7 +255,7 @@ def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
         # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
         w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(run.device)
         steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, run.step_rng) if t.method == "sltt-k" else None
-        out_spikes, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps)
+        out_spikes, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps, t.traces)
         loss = (w * ce).sum()
         new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
                                                      t.surrogate_slope).items()}

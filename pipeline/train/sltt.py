@@ -29,6 +29,7 @@ the quantiser to the float weights at the end.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from torch.nn import functional as F
 from models.neuron import DECAY_SHIFT, STATE_SHIFT, CubaParams
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE
+from pipeline.train.traces import Traced, trace_window
 
 CHUNK = 4       # output steps per backward call: steady-state memory from T = 8 (benchmarks/training.py)
 
@@ -108,27 +110,43 @@ def _input_steps(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
 @dataclass
 class _Window:
     """One chunk of time, per layer: its input, spikes and SLTT factors (None before the layer starts), the step
-    its window starts at, and the last layer's spikes with their graph (online SLTT)."""
+    its window starts at, the input's eligibility trace (with traces), and the last layer's spikes with their
+    graph (online SLTT)."""
     inputs: list
     values: list
     factors: list
     starts: list
     src: torch.Tensor | None
+    traces: list
+
+
+def _synapse(model: SNN, l: int, q: torch.Tensor, inp: torch.Tensor, trace: torch.Tensor | None) -> torch.Tensor:
+    """Layer l's synaptic input (B, W, N) from inputs (B, W, ...): the plain synapse, or with ``trace`` the one
+    whose weight gradient is the trace's (pipeline/train/traces.py)."""
+    B, W = inp.shape[:2]
+    flat = inp.reshape(B * W, *inp.shape[2:])
+    if trace is None:
+        return model.synapse(l, q, flat).reshape(B, W, -1)
+    conv = model.convs[l] if l < len(model.convs) else None
+    return Traced.apply(q, flat, trace.reshape(flat.shape), conv, model.weight_exp,
+                        partial(model.synapse, l)).reshape(B, W, -1)
 
 
 def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span: tuple[int, int], online: bool,
-                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> _Window:
+                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], traces: list | None) -> _Window:
     """Every layer over output steps ``span`` (layer l lags the output by L - 1 - l steps); updates ``state``
-    and writes the readout's spikes and drive and the last hidden layer's spike count into ``out``."""
+    (and each layer's trace state in ``traces``, when given) and writes the readout's spikes and drive and the
+    last hidden layer's spike count into ``out``."""
     (c0, c1), L, B, dev = span, model.depth, x.shape[0], x.device
     out_spikes, out_drive, hidden = out
-    w = _Window([], [], [], [], None)
+    w = _Window([], [], [], [], None, [])
     src = None
     for l in range(L):
         lag = L - 1 - l
         a_lo, a_hi = max(0, c0 - lag), max(0, c1 - lag)
         if a_hi == a_lo:              # this layer has not started yet
             w.inputs.append(None), w.values.append(None), w.factors.append(None), w.starts.append(a_lo)
+            w.traces.append(None)
             src = None
             continue
         if l == 0:
@@ -138,12 +156,15 @@ def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span:
             inp = zero if src is None else torch.cat([zero, src], dim=1)
         else:
             inp = src
-        W = a_hi - a_lo
+        tr = None
+        if traces is not None:
+            tr, traces[l] = trace_window(inp.detach(), traces[l], model.neurons[l])
         with torch.set_grad_enabled(online):
-            a = model.synapse(l, leaves[l], inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
+            a = _synapse(model, l, leaves[l], inp, tr)
         s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
         src = _Spikes.apply(a, s, fac) if online else s
         w.inputs.append(inp), w.values.append(s), w.factors.append(fac), w.starts.append(a_lo)
+        w.traces.append(tr)
         if l == L - 2:
             hidden[:, a_lo:a_hi] = s.sum(dim=2)
         if l == L - 1:
@@ -159,18 +180,20 @@ def _replay(model: SNN, leaves: list, chosen: list[int], w: _Window) -> torch.Te
     for l in range(L):
         pos = [t - (L - 1 - l) - w.starts[l] for t in chosen]
         inp = w.inputs[l][:, pos] if g is None else g
-        a = model.synapse(l, leaves[l], inp.reshape(B * k, *inp.shape[2:])).reshape(B, k, -1)
+        a = _synapse(model, l, leaves[l], inp, None if w.traces[l] is None else w.traces[l][:, pos])
         g = _Spikes.apply(a, w.values[l][:, pos], w.factors[l][:, pos])
     return g
 
 
 def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None, chunk: int = CHUNK) -> tuple[Record, int]:
+             steps: set[int] | None = None, chunk: int = CHUNK, traced: bool = False) -> tuple[Record, int]:
     """Run one batch forward, calling backward once per chunk of time; gradients accumulate in the model's weights.
 
     ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). ``weights``: per-example loss
     weights that already include the batch normalisation (1 / B for a plain mean): the loss of step t is
-    ``sum(weights * CE(c_t, y)) / n_steps``. Returns the :class:`Record` and the number of backward calls made.
+    ``sum(weights * CE(c_t, y)) / n_steps``. ``traced``: each weight learns from its input's eligibility trace
+    (pipeline/train/traces.py) instead of the step's input. Returns the :class:`Record` and the number of
+    backward calls made.
     """
     L = model.depth
     B, T = x.shape[:2]
@@ -185,12 +208,12 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     out_drive = torch.zeros_like(out_spikes)
     hidden = torch.zeros(B, n, device=dev)
     count = torch.zeros(B, model.out_size(L - 1), device=dev)
-    calls = 0
+    calls, traces = 0, [None] * L if traced else None
     for c0 in range(0, n, chunk):
         c1 = min(c0 + chunk, n)
         chosen = list(range(c0, c1)) if steps is None else sorted(t for t in steps if c0 <= t < c1)
         online = steps is None            # full SLTT: the chunk's graph is built as it runs
-        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden))
+        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden), traces)
         s_out = out_spikes[:, c0:c1]
         before = count[:, None] + torch.cumsum(s_out, dim=1) - s_out        # c_{t-1}, detached
         count = count + s_out.sum(dim=1)

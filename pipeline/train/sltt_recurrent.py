@@ -18,17 +18,27 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from models.neuron import cuba_step_train
+from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights, shift_train
 from models.rsnn import RSNN
 from models.snn import WEIGHT_SCALE, pad_input
 from pipeline.train.sltt import Record
+from pipeline.train.traces import dense, trace_step
+
+
+def _synapse(q: torch.Tensor, x: torch.Tensor, e: int, traces: dict, key, p: CubaParams | None) -> torch.Tensor:
+    """``shift(x @ q.T, e)``; with neuron parameters p, its weight gradient from x's trace (kept in ``traces``)."""
+    if p is None:
+        return shift_train(x @ q.T, e)
+    trace, traces[key] = trace_step(x.detach(), traces.get(key), p)
+    return dense(q, x, trace, e)
 
 
 def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None) -> tuple[Record, int]:
+             steps: set[int] | None = None, traced: bool = False) -> tuple[Record, int]:
     """One batch forward, one backward per (chosen) output step; gradients accumulate in the model's weights.
-    ``weights`` include the batch normalisation (the loss of step t is ``sum(weights * CE(c_t, y)) / n``)."""
+    ``weights`` include the batch normalisation (the loss of step t is ``sum(weights * CE(c_t, y)) / n``).
+    ``traced``: the input and recurrent weights learn from their inputs' eligibility traces (e-prop)."""
     L, H = model.depth, model.hidden
     s_in = pad_input(x, L).float().flatten(2)
     B, n = s_in.shape[:2]
@@ -39,6 +49,7 @@ def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tenso
     sizes = [w.shape[0] for w in w_in]
     state = [(s_in.new_zeros(B, k), s_in.new_zeros(B, k)) for k in sizes]
     prev = [s_in.new_zeros(B, k) for k in sizes]          # each layer's spikes of the previous step (with graph)
+    traces = {}                                           # (layer, "in" | "rec") -> trace state, with traced
     drive_out = []
 
     def fire(z):
@@ -53,9 +64,10 @@ def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tenso
         src = s_in[:, t - 1] if t else s_in.new_zeros(B, s_in.shape[2])
         now = []
         for l in range(L):
-            a = shift_train(src @ w_in[l].T, e)
+            a = _synapse(w_in[l], src, e, traces, (l, "in"), model.neurons[l] if traced else None)
             if l < H:
-                a = a + shift_train(prev[l].detach() @ w_rec[l].T, e)
+                a = a + _synapse(w_rec[l], prev[l].detach(), e, traces, (l, "rec"),
+                                 model.neurons[l] if traced else None)
             drive_out.clear()
             u, v = state[l]
             s, u, v = cuba_step_train(a, u.detach(), v.detach(), model.neurons[l], fire)
