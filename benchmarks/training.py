@@ -46,6 +46,7 @@ from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.architecture import build_model
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry, sets  # noqa: E402
+from pipeline.select.plans import SCORE_KIND  # noqa: E402
 from pipeline.train import loop, sltt  # noqa: E402
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
@@ -96,7 +97,8 @@ class Setup:
         x, y = torch.from_numpy(self.tr.frames[i * B:(i + 1) * B]), torch.from_numpy(self.tr.labels[i * B:(i + 1) * B])
         t = self.cfg.train
         loop.step(self.model, self.model, self.opt, t.method, x, y, torch.full((B,), 1 / B),
-                  _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces)
+                  _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces,
+                  record=SCORE_KIND.get(self.cfg.select.method) == "spike")     # as loop.train's epochs do
 
 
 def one(args, name: str, T: int) -> dict:

@@ -18,6 +18,7 @@ from hardware.graph.ir import Network, input_spikes
 from hardware.judge import equivalence, metrics, results
 from hardware.judge.results import Expected, Measured
 from hardware.judge.trace import Trace
+from models.rsnn import RSNN
 from models.snn import DeployedNet, golden_spikes, predict, undecided
 from pipeline import ranks
 from pipeline.architecture import build_model
@@ -27,7 +28,7 @@ from pipeline.data import dataset, sets
 from pipeline.report import html, plots
 from pipeline.report.report import RunReport
 from pipeline.runfolder import atomic_write, staged, write_json
-from pipeline.train import loop
+from pipeline.train import loop, methods
 
 assert TARGETS["all"] == tuple(BACKENDS), "pipeline/config.py TARGETS names every backend"
 GOLDEN = "golden model: model.pt in integer mode (PyTorch), on the same input spikes"
@@ -110,7 +111,8 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _stage(f"training ({cfg.train.method}, {cfg.train.epochs} epochs, selection {cfg.select.method}"
+    _stage(f"training ({cfg.train.method}{' with traces' if cfg.train.traces and cfg.train.method != 'bptt' else ''}, "
+           f"{cfg.train.epochs} epochs, selection {cfg.select.method}"
            + (f" at ratio {cfg.select.ratio}" if cfg.select.method != "full" else "")
            + f"; {len(data.train.labels)} training samples, {len(data.val.labels)} held out for validation)")
     result = loop.train(cfg, data.train.frames, data.train.labels, len(data.train.classes),
@@ -215,6 +217,8 @@ def _training(cfg: RunConfig, data, result) -> dict:
     """What the report says of training: selection, trainer, epochs, the per-epoch record."""
     return {"distilled": cfg.data.distilled or None, "ranks": ranks.rank_world()[1], "method": cfg.select.method,
             "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0, "trainer": cfg.train.method,
+            "traces": cfg.train.traces and cfg.train.method != "bptt",
+            "trainer_computes": methods.describe(cfg.train, isinstance(result.model, RSNN)),
             "epochs": cfg.train.epochs, "train_samples": len(data.train.labels), "val_samples": len(data.val.labels),
             "examples_processed": result.examples_processed, "epoch_examples": list(result.epoch_examples),
             "pruned_epochs": list(result.pruned_epochs),
@@ -257,8 +261,8 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Dep
         "accuracy": report.accuracy, "test_samples": n,
         "classes": {"present": int(len(np.unique(compared.labels))), "of": len(report.data["test"]["per_class"])},
         "undecided": report.undecided,
-        "training": {k: t[k] for k in ("trainer", "epochs", "method", "ratio", "train_samples",
-                                       "examples_processed")}})
+        "training": {k: t[k] for k in ("trainer", "traces", "trainer_computes", "epochs", "method", "ratio",
+                                       "train_samples", "examples_processed")}})
     cert.write(out)
 
 

@@ -53,6 +53,8 @@ def training_lines(t: dict, train_s: float) -> list[str]:
               else "")
     lines = [f"training: {train_s:.1f} s = epochs {epochs_s:.1f} s + validation checks {eval_s:.1f} s "
              f"+ other {max(0.0, train_s - epochs_s - eval_s):.1f} s{pruned}"]
+    if t.get("trainer_computes"):
+        lines.append(f"trainer: {t['trainer_computes']}")
     curve = t.get("epoch_val_accuracy_float", [])
     at = t.get("eval_epochs") or list(range(1, len(curve) + 1))
     if curve:

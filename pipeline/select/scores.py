@@ -21,15 +21,18 @@ from torch.nn import functional as F
 KINDS = ("spike", "el2n", "loss")
 
 
-def example_scores(counts: torch.Tensor, out_drive: torch.Tensor, hidden_counts: torch.Tensor,
+def example_scores(counts: torch.Tensor, out_drive: torch.Tensor | None, hidden_counts: torch.Tensor | None,
                    labels: torch.Tensor, slope: float) -> dict[str, torch.Tensor]:
     """Scores per example from counts (B, classes), the output layer's drive (B, n_steps, classes) and the
-    penultimate layer's spike count per step (B, n_steps)."""
+    penultimate layer's spike count per step (B, n_steps); without those two (a memory-flat trainer not asked to
+    record them), every score but SADP's "spike"."""
     counts = counts.detach().float()
     err = torch.softmax(counts, dim=1) - F.one_hot(labels, counts.shape[1]).float()
+    loss = F.cross_entropy(counts, labels, reduction="none")
+    if out_drive is None or hidden_counts is None:
+        return {"el2n": err.norm(dim=1), "loss": loss}
     dsig = 1.0 / (1.0 + slope * out_drive.abs()) ** 2
     n = hidden_counts.detach().float()
     arrived = torch.cat([torch.zeros_like(n[:, :1]), n[:, :-1]], dim=1)      # one-step delay
     spike = ((err[:, None, :] * dsig).norm(dim=2) * arrived.sqrt()).mean(dim=1)
-    return {"spike": spike, "el2n": err.norm(dim=1),
-            "loss": F.cross_entropy(counts, labels, reduction="none")}
+    return {"spike": spike, "el2n": err.norm(dim=1), "loss": loss}

@@ -18,7 +18,7 @@ from models.snn import SNN
 from pipeline.architecture import build_model
 from pipeline.config import ConfigError, RunConfig
 from pipeline.ranks import gather, rank_world
-from pipeline.select.plans import plan_epoch
+from pipeline.select.plans import SCORE_KIND, plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 from pipeline.train import sltt, sltt_recurrent
 from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
@@ -51,7 +51,9 @@ class TrainResult:
     epoch_cpu_seconds: tuple[float, ...] = ()       # processor time of this process in each epoch (all threads):
                                                     # what the epoch cost, whatever else ran on the machine
     scores: dict | None = None                      # each example's smoothed score by kind after the last epoch
-                                                    # (what selection would have drawn from next)
+                                                    # (what selection would have drawn from next); the kinds
+                                                    # computed: a memory-flat trainer that did not record the
+                                                    # per-step drive has no "spike" score
 
     @property
     def examples_processed(self) -> int:
@@ -113,29 +115,31 @@ def device_of(cfg: RunConfig) -> torch.device:
 
 
 def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
-         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False):
+         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False, record: bool = True):
     """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
-    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces). Returns the output spikes and
-    drive (B, n_steps, classes), the penultimate spike counts (B, n_steps) and the per-example cross-entropy of the
-    counts, all detached."""
+    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces). Returns the output spike
+    counts (B, classes), the output drive (B, n_steps, classes) and the penultimate spike counts (B, n_steps)
+    (None from an online trainer not asked to ``record`` them: SADP's score needs them) and the per-example
+    cross-entropy of the counts, all detached."""
     opt.zero_grad()
     if method == "bptt":
         out = net(x)
-        out_spikes, out_drive, hidden = out.spikes[-1], out.drive[-1], out.spikes[-2].sum(dim=2)
-        ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
+        counts, out_drive, hidden = out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2].sum(dim=2)
+        ce = F.cross_entropy(counts, y, reduction="none")
         (w * ce).sum().backward()
     else:
         trainer = sltt_recurrent if isinstance(model, RSNN) else sltt
-        rec, _ = trainer.backward(model, x, y, w, steps, traced=traced)
-        out_spikes, out_drive, hidden = rec.output_spikes, rec.output_drive, rec.hidden_counts
-        ce = F.cross_entropy(out_spikes.sum(dim=1), y, reduction="none")
+        rec, _ = trainer.backward(model, x, y, w, steps, traced=traced, record=record)
+        counts, out_drive, hidden = rec.counts, rec.output_drive, rec.hidden_counts
+        ce = F.cross_entropy(counts, y, reduction="none")
         world = rank_world()[1]
         if world > 1:
             for p in model.parameters():     # SLTT calls backward per chunk, which DDP's reducer does not allow
                 dist.all_reduce(p.grad)
                 p.grad /= world
     opt.step()
-    return out_spikes.detach(), out_drive.detach(), hidden.detach(), ce.detach()
+    detach = lambda t: None if t is None else t.detach()          # noqa: E731
+    return counts.detach(), detach(out_drive), detach(hidden), ce.detach()
 
 
 def accuracy(model: SNN, frames: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
@@ -202,7 +206,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     return TrainResult(model.cpu(), tuple(record.seconds), tuple(record.losses), tuple(record.examples),
                        tuple(record.pruned), tuple(record.curve), tuple(record.evaluated), tuple(record.n_steps),
                        record.eval_seconds, len(monitor[1]) if monitor is not None and record.curve else 0,
-                       tuple(record.cpu_seconds), run.scores)
+                       tuple(record.cpu_seconds), {k: v for k, v in run.scores.items() if k in run.kinds})
 
 
 @dataclass
@@ -219,6 +223,8 @@ class _Run:
     device: torch.device
     scores: dict                        # each example's smoothed score by kind
     seen: np.ndarray
+    kinds: set = field(default_factory=set)     # the kinds of score computed (a memory-flat trainer may not record
+                                                # what SADP's needs)
 
 
 @dataclass
@@ -255,10 +261,11 @@ def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
         # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
         w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(run.device)
         steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, run.step_rng) if t.method == "sltt-k" else None
-        out_spikes, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps, t.traces)
+        counts, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps, t.traces,
+                                             record=SCORE_KIND.get(sel.method) == "spike")
         loss = (w * ce).sum()
-        new = {k: v.cpu() for k, v in example_scores(out_spikes.sum(dim=1), out_drive, hidden, y,
-                                                     t.surrogate_slope).items()}
+        new = {k: v.cpu() for k, v in example_scores(counts, out_drive, hidden, y, t.surrogate_slope).items()}
+        run.kinds.update(new)
         for part_idx, part_scores, part_total in gather((idx, new, ce.sum().item())):
             refresh_scores(run.scores, run.seen, part_idx, part_scores, sel.ema)
             total += part_total

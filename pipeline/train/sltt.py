@@ -38,23 +38,26 @@ from torch.nn import functional as F
 from models.neuron import DECAY_SHIFT, STATE_SHIFT, CubaParams
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE
-from pipeline.train.traces import Traced, trace_window
+from pipeline.train.traces import Traced, WindowSpikes, advance, keeps, trace_window
 
-CHUNK = 4       # output steps per backward call: steady-state memory from T = 8 (benchmarks/training.py)
+CHUNK = 8       # output steps per backward call: steady-state memory from T = 8 (benchmarks/training.py)
 
 
 @dataclass(frozen=True)
 class Record:
-    """What training keeps of an online forward pass, every tensor detached and O(n_steps) per sample: the output
-    spikes and drive (B, n_steps, classes) and the penultimate layer's spike count per step (B, n_steps)."""
-    output_spikes: torch.Tensor
-    output_drive: torch.Tensor
-    hidden_counts: torch.Tensor
+    """What training keeps of an online forward pass, every tensor detached: the output spike counts (B, classes)
+    and, O(n_steps) per sample, what SADP's score needs: the output spikes and drive (B, n_steps, classes) and the
+    penultimate layer's spike count per step (B, n_steps) (None where the trainer was asked not to record)."""
+    output_spikes: torch.Tensor | None
+    output_drive: torch.Tensor | None
+    hidden_counts: torch.Tensor | None
+    counts: torch.Tensor
 
 
 def neuron_window(a: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], p: CubaParams, slope: float):
     """The CUBA steps of one layer over a window, without a graph: synaptic input a (B, W, N) and the carried state
-    -> spikes, drive z = (v - theta) / theta and the SLTT factor ds/da (each (B, W, N)), and the new state.
+    -> spikes, drive z = (v - theta) / theta and the SLTT factor ds/da (each (B, W, N)), the new state, and where
+    v was inside its clamp (B, W, N).
 
     The same arithmetic as ``models.neuron.cuba_step_train`` (tests/test_sltt.py compares records and gradients):
     the loop does only what the next step needs, in place; the drive and the factor are computed once for the
@@ -79,7 +82,7 @@ def neuron_window(a: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], p: 
         inside = drive == clamped                 # clamp passes the gradient inside its range only
         drive = clamped.sub_(theta).div_(theta)
         factor = drive.abs().mul_(slope).add_(1.0).pow_(-2).mul_((1 << STATE_SHIFT) / theta).mul_(inside)
-    return spikes, drive, factor, (u, v)
+    return spikes, drive, factor, (u, v), inside
 
 
 class _Spikes(torch.autograd.Function):
@@ -132,8 +135,19 @@ def _synapse(model: SNN, l: int, q: torch.Tensor, inp: torch.Tensor, trace: torc
                         partial(model.synapse, l)).reshape(B, W, -1)
 
 
+def _boundary(model: SNN, l: int, q: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Zeros (B, 2, N) whose backward gives layer l's weight the gradient of its synapse applied to ``prior``, the
+    trace state (U, E) (B, 2, ...) before a window (:class:`WindowSpikes`)."""
+    B = prior.shape[0]
+    flat = prior.reshape(B * 2, *prior.shape[2:])
+    conv = model.convs[l] if l < len(model.convs) else None
+    zeros = lambda w, x: x.new_zeros(x.shape[0], model.out_size(l))          # noqa: E731
+    return Traced.apply(q, flat, flat, conv, model.weight_exp, zeros).reshape(B, 2, -1)
+
+
 def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span: tuple[int, int], online: bool,
-                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], traces: list | None) -> _Window:
+                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], traces: list | None,
+                   lasts: list) -> _Window:
     """Every layer over output steps ``span`` (layer l lags the output by L - 1 - l steps); updates ``state``
     (and each layer's trace state in ``traces``, when given) and writes the readout's spikes and drive and the
     last hidden layer's spike count into ``out``."""
@@ -156,13 +170,21 @@ def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span:
             inp = zero if src is None else torch.cat([zero, src], dim=1)
         else:
             inp = src
-        tr = None
-        if traces is not None:
+        tr = boundary = None
+        if traces is not None and online:     # exact inside the window, the traces across its start
+            prior, traces[l] = traces[l], advance(inp.detach(), traces[l], model.neurons[l])
+            if prior is not None:            # only its weight gradient is used: no forward computed
+                boundary = _boundary(model, l, leaves[l], torch.stack(prior, dim=1))
+        elif traces is not None:              # SLTT-K: the replayed steps learn from the traces
             tr, traces[l] = trace_window(inp.detach(), traces[l], model.neurons[l])
         with torch.set_grad_enabled(online):
             a = _synapse(model, l, leaves[l], inp, tr)
-        s, z, fac, state[l] = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
-        src = _Spikes.apply(a, s, fac) if online else s
+        s, z, fac, state[l], inside = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
+        if online and traces is not None:
+            src = WindowSpikes.apply(a, boundary, s, fac, inside, lasts[l], keeps(model.neurons[l]))
+        else:
+            src = _Spikes.apply(a, s, fac) if online else s
+        lasts[l] = s[:, -1]
         w.inputs.append(inp), w.values.append(s), w.factors.append(fac), w.starts.append(a_lo)
         w.traces.append(tr)
         if l == L - 2:
@@ -186,14 +208,16 @@ def _replay(model: SNN, leaves: list, chosen: list[int], w: _Window) -> torch.Te
 
 
 def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None, chunk: int = CHUNK, traced: bool = False) -> tuple[Record, int]:
+             steps: set[int] | None = None, chunk: int = CHUNK, traced: bool = False,
+             record: bool = True) -> tuple[Record, int]:
     """Run one batch forward, calling backward once per chunk of time; gradients accumulate in the model's weights.
 
     ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). ``weights``: per-example loss
     weights that already include the batch normalisation (1 / B for a plain mean): the loss of step t is
     ``sum(weights * CE(c_t, y)) / n_steps``. ``traced``: each weight learns from its input's eligibility trace
-    (pipeline/train/traces.py) instead of the step's input. Returns the :class:`Record` and the number of
-    backward calls made.
+    (pipeline/train/traces.py) instead of the step's input. ``record`` is for the recurrent trainer's signature:
+    here the per-step records are always kept (a conv layer's activations in a chunk are far larger). Returns the
+    :class:`Record` and the number of backward calls made.
     """
     L = model.depth
     B, T = x.shape[:2]
@@ -208,12 +232,13 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     out_drive = torch.zeros_like(out_spikes)
     hidden = torch.zeros(B, n, device=dev)
     count = torch.zeros(B, model.out_size(L - 1), device=dev)
-    calls, traces = 0, [None] * L if traced else None
+    calls, traces, lasts = 0, [None] * L if traced else None, [None] * L
     for c0 in range(0, n, chunk):
         c1 = min(c0 + chunk, n)
         chosen = list(range(c0, c1)) if steps is None else sorted(t for t in steps if c0 <= t < c1)
         online = steps is None            # full SLTT: the chunk's graph is built as it runs
-        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden), traces)
+        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden), traces,
+                                lasts)
         s_out = out_spikes[:, c0:c1]
         before = count[:, None] + torch.cumsum(s_out, dim=1) - s_out        # c_{t-1}, detached
         count = count + s_out.sum(dim=1)
@@ -229,7 +254,7 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
             calls += 1
     grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
     torch.autograd.backward(qs, grads)
-    return Record(out_spikes, out_drive, hidden), calls
+    return Record(out_spikes, out_drive, hidden, count), calls
 
 
 def choose_steps(n_bins: int, depth: int, k: int, rng: np.random.Generator) -> set[int]:

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights, shift_train
 from models.rsnn import RSNN
-from models.snn import WEIGHT_SCALE, pad_input
+from models.snn import WEIGHT_SCALE
 from pipeline.train.sltt import Record
 from pipeline.train.traces import dense, trace_step
 
@@ -35,48 +35,48 @@ def _synapse(q: torch.Tensor, x: torch.Tensor, e: int, traces: dict, key, p: Cub
 
 
 def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None, traced: bool = False) -> tuple[Record, int]:
+             steps: set[int] | None = None, traced: bool = False, record: bool = True) -> tuple[Record, int]:
     """One batch forward, one backward per (chosen) output step; gradients accumulate in the model's weights.
     ``weights`` include the batch normalisation (the loss of step t is ``sum(weights * CE(c_t, y)) / n``).
-    ``traced``: the input and recurrent weights learn from their inputs' eligibility traces (e-prop)."""
+    ``traced``: the input and recurrent weights learn from their inputs' eligibility traces (e-prop).
+    ``record``: keep the per-step records SADP's score needs (O(T) per sample); without, only the counts, and
+    nothing in the step grows with T (the input is read one step at a time)."""
     L, H = model.depth, model.hidden
-    s_in = pad_input(x, L).float().flatten(2)
-    B, n = s_in.shape[:2]
+    B, n = x.shape[0], x.shape[1] + L
     quantised = [quantize_weights(w, WEIGHT_SCALE) for w in list(model.inputs) + list(model.recurrent)]
     leaves = [q.detach().requires_grad_(True) for q in quantised]
     w_in, w_rec = leaves[:L], leaves[L:]
     e = model.weight_exp
     sizes = [w.shape[0] for w in w_in]
-    state = [(s_in.new_zeros(B, k), s_in.new_zeros(B, k)) for k in sizes]
-    prev = [s_in.new_zeros(B, k) for k in sizes]          # each layer's spikes of the previous step (with graph)
+    zeros = lambda *shape: torch.zeros(*shape, device=x.device)          # noqa: E731
+    state = [(zeros(B, k), zeros(B, k)) for k in sizes]
+    prev = [zeros(B, k) for k in sizes]                   # each layer's spikes of the previous step (with graph)
     traces = {}                                           # (layer, "in" | "rec") -> trace state, with traced
     drive_out = []
 
     def fire(z):
         drive_out.append(z.detach())
         return model.spike_fn(z)
-    out_spikes = s_in.new_zeros(B, n, sizes[-1])
-    out_drive = torch.zeros_like(out_spikes)
-    hidden = s_in.new_zeros(B, n)
-    count = s_in.new_zeros(B, sizes[-1])
+    out = (zeros(B, n, sizes[-1]), zeros(B, n, sizes[-1]), zeros(B, n)) if record else None
+    count = zeros(B, sizes[-1])
     calls = 0
     for t in range(n):
-        src = s_in[:, t - 1] if t else s_in.new_zeros(B, s_in.shape[2])
+        # bin t - 1's spikes arrive at step t (pad_input's arithmetic, one step at a time)
+        src = x[:, t - 1].clamp(max=1).float().flatten(1) if 0 < t <= x.shape[1] else zeros(B, w_in[0].shape[1])
         now = []
         for l in range(L):
-            a = _synapse(w_in[l], src, e, traces, (l, "in"), model.neurons[l] if traced else None)
+            p = model.neurons[l] if traced else None
+            a = _synapse(w_in[l], src, e, traces, (l, "in"), p)
             if l < H:
-                a = a + _synapse(w_rec[l], prev[l].detach(), e, traces, (l, "rec"),
-                                 model.neurons[l] if traced else None)
+                a = a + _synapse(w_rec[l], prev[l].detach(), e, traces, (l, "rec"), p)
             drive_out.clear()
             u, v = state[l]
             s, u, v = cuba_step_train(a, u.detach(), v.detach(), model.neurons[l], fire)
             state[l] = (u.detach(), v.detach())
             now.append(s)
             src = prev[l]                                 # the layer below at the previous step, with its graph
-            if l == L - 1:
-                out_spikes[:, t], out_drive[:, t] = s.detach(), drive_out[-1]
-        hidden[:, t] = now[L - 2].detach().sum(dim=1)
+        if out is not None:
+            out[0][:, t], out[1][:, t], out[2][:, t] = now[-1].detach(), drive_out[-1], now[L - 2].detach().sum(1)
         before, count = count, count + now[-1].detach()
         if steps is None or t in steps:
             ce = F.cross_entropy(before + now[-1], y, reduction="none")
@@ -87,4 +87,4 @@ def backward(model: RSNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tenso
         prev = [s if l < L - 1 else s.detach() for l, s in enumerate(now)]
     grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
     torch.autograd.backward(quantised, grads)
-    return Record(out_spikes, out_drive, hidden), calls
+    return Record(*(out or (None, None, None)), counts=count), calls

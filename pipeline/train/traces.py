@@ -90,3 +90,60 @@ class Traced(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             gx = nn_grad.conv2d_input(tr.shape, q, g, stride=c.stride, padding=c.padding).reshape(ctx.x_shape)
         return gw, gx, None, None, None, None
+
+
+def advance(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, p: CubaParams):
+    """The trace state after inputs x (B, W, ...), from ``state`` (None: zeros), in closed form: one weighted
+    sum over the window for each of U and E (the recurrences unrolled)."""
+    ku, kv = keeps(p)
+    W = x.shape[1]
+    wu = [ku ** (W - 1 - i) for i in range(W)]
+    we = [sum(kv ** (W - 1 - t) * ku ** (t - i) for t in range(i, W)) for i in range(W)]
+    with torch.no_grad():
+        coeffs = x.new_tensor([wu, we])                                   # (2, W)
+        B = x.shape[0]
+        u, e = torch.matmul(coeffs, x.reshape(B, W, -1)).reshape(B, 2, *x.shape[2:]).unbind(1)   # (B, ...) each
+        if state is not None:
+            u = u + ku ** W * state[0]
+            e = e + kv ** W * state[1] + sum(kv ** (W - 1 - t) * ku ** (t + 1) for t in range(W)) * state[0]
+    return u, e
+
+
+class WindowSpikes(torch.autograd.Function):
+    """A layer's spikes over a window with the exact backward through its own state inside the window.
+
+    Value: the spikes s (B, W, N). Backward, from g_t = dL/ds_t, the recurrences of BPTT through the CUBA step
+    (the reset's spike detached, as models/neuron.py trains; f_t = ds_t/dv_t, m_t = 1 where v_t is inside the
+    clamp, f_t including it):
+
+        G^v_t = f_t g_t + m_t k_v (1 - s_t) G^v_{t+1},    G^u_t = G^v_t + k_u G^u_{t+1},    dL/da_t = 64 G^u_t
+
+    from zero after the window's last step. ``boundary`` (B, 2, N), when given, is the synapse applied to the
+    trace state (U, E) of the inputs before the window: the state the window starts from depends on them through
+    u (exactly, u has no reset) and through v (resets before the window ignored), so it receives
+    ``64 k_u G^u_0`` and ``64 k_v (1 - s_prev) G^v_0``.
+    """
+
+    @staticmethod
+    def forward(ctx, a, boundary, s, factor, inside, s_prev, keep):
+        ctx.save_for_backward(s, factor, inside, s_prev)
+        ctx.keep, ctx.has_boundary = keep, boundary is not None
+        return s.view_as(s)
+
+    @staticmethod
+    def backward(ctx, g):
+        s, factor, inside, s_prev = ctx.saved_tensors
+        ku, kv = ctx.keep
+        scale = float(1 << 6)
+        local = g * factor                              # 64 f_t g_t: SLTT's dL/da_t
+        carry = inside * (1 - s) * kv                   # m_t k_v (1 - s_t)
+        da = torch.empty_like(g)
+        gv = gu = torch.zeros_like(g[:, 0])             # 64 G^v, 64 G^u
+        for i in range(g.shape[1] - 1, -1, -1):
+            gv = torch.addcmul(local[:, i], carry[:, i], gv)
+            gu = torch.add(gv, gu, alpha=ku)
+            da[:, i] = gu
+        boundary = None
+        if ctx.has_boundary:
+            boundary = torch.stack([ku * gu, kv * (1 - s_prev) * gv], dim=1)
+        return da, boundary, None, None, None, None, None

@@ -1,0 +1,124 @@
+"""Issue 38's summary of memory-flat training against BPTT, from the runs of benchmarks/training.py: the conv
+default (``benchmarks/results/training.json``) and the recurrent SNN on the spoken digits
+(``benchmarks/results/training_recurrent.json``). Adds a ``summary`` object to training.json and writes
+training_summary.txt.
+
+Choices are made on validation, never on test: among the SLTT variants run (plain, ``+t`` with eligibility
+traces) the one with the best mean float validation accuracy after the last epoch; likewise SLTT-K's K and
+variant, and the recurrent memory-flat trainer. Accuracies are the deployed integer models' on the test split,
+mean of the seeds every compared trainer ran. Time: epoch seconds from the interleaved timing (the default T:
+8 bins for conv, 50 for recurrent), the trainers' steps run round robin in one process. Memory: the peak of a
+training step (torch's profiler), T = 64 against T = 8 for conv, T = 200 against T = 50 for recurrent.
+
+    .venv/bin/python benchmarks/training.py --T 8 64 --methods bptt sltt sltt+t sltt-k2+t sltt-k4+t \\
+        --accuracy --seeds 0 1
+    .venv/bin/python benchmarks/training.py --model recurrent --T 50 200 --set data.max_bins=200 \\
+        --methods bptt sltt sltt+t sltt-k2+t --accuracy --seeds 0 1 --out benchmarks/results/training_recurrent
+    .venv/bin/python benchmarks/training_summary.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import harness  # noqa: E402  (benchmarks/harness.py: atomic results files)
+
+TARGETS = {"sltt": (1.0, 0.7), "sltt_k": (1.5, 0.5), "flat": (1.5, None)}     # points below BPTT, time vs BPTT
+
+
+def mean(rows: list[dict], name: str, key: str, seeds: set[int]) -> float:
+    vals = [r[key] for r in rows if r["method"] == name and r["seed"] in seeds]
+    if len(vals) != len(seeds):
+        raise SystemExit(f"error: {name} ran seeds {[r['seed'] for r in rows if r['method'] == name]}, "
+                         f"not {sorted(seeds)}")
+    return float(np.mean(vals))
+
+
+def choose(rows: list[dict], names: list[str], seeds: set[int]) -> str:
+    """The name with the best mean validation accuracy (the first on a tie)."""
+    return max(names, key=lambda n: (mean(rows, n, "val_accuracy", seeds), -names.index(n)))
+
+
+def ratio(mem: list[dict], name: str, key: str, T: int, base: tuple[str, int]) -> float:
+    row = next(r for r in mem if r["method"] == name and r["T"] == T)
+    ref = next(r for r in mem if r["method"] == base[0] and r["T"] == base[1])
+    return round(row[key] / ref[key], 3)
+
+
+def conv_summary(run: dict) -> dict:
+    acc, mem = run["accuracy"], run["memory_time"]
+    seeds = {r["seed"] for r in acc if r["method"] == "bptt"}
+    names = list(dict.fromkeys(r["method"] for r in acc if "val_accuracy" in r))
+    sltt = choose(acc, [n for n in names if n.removesuffix("+t") == "sltt"], seeds)
+    sltt_k = choose(acc, [n for n in names if n.startswith("sltt-k")], seeds)
+    Ts = sorted({r["T"] for r in mem})
+    return {"bptt": mean(acc, "bptt", "accuracy", seeds), "sltt": mean(acc, sltt, "accuracy", seeds),
+            "sltt_k": mean(acc, sltt_k, "accuracy", seeds), "k": int(sltt_k.removesuffix("+t")[6:]),
+            "sltt_trainer": sltt, "sltt_k_trainer": sltt_k,
+            "sltt_time_vs_bptt": ratio(mem, sltt, "epoch_seconds", Ts[0], ("bptt", Ts[0])),
+            "sltt_k_time_vs_bptt": ratio(mem, sltt_k, "epoch_seconds", Ts[0], ("bptt", Ts[0])),
+            f"sltt_peak_T{Ts[-1]}_vs_T{Ts[0]}": ratio(mem, sltt, "step_peak_bytes", Ts[-1], (sltt, Ts[0])),
+            f"bptt_peak_T{Ts[-1]}_vs_T{Ts[0]}": ratio(mem, "bptt", "step_peak_bytes", Ts[-1], ("bptt", Ts[0])),
+            "seeds": sorted(seeds), "validation": {n: mean(acc, n, "val_accuracy", seeds) for n in names}}
+
+
+def recurrent_summary(run: dict) -> dict:
+    acc, mem = run["accuracy"], run["memory_time"]
+    seeds = {r["seed"] for r in acc if r["method"] == "bptt"}
+    names = [n for n in dict.fromkeys(r["method"] for r in acc) if n != "bptt"]
+    flat = choose(acc, names, seeds)
+    short, long = sorted({r["T"] for r in mem})[:1][0], sorted({r["T"] for r in mem})[-1]
+    return {"method": flat, "bptt": mean(acc, "bptt", "accuracy", seeds), "flat": mean(acc, flat, "accuracy", seeds),
+            "flat_time_vs_bptt": ratio(mem, flat, "epoch_seconds", short, ("bptt", short)),
+            "flat_peak_long_vs_short": ratio(mem, flat, "step_peak_bytes", long, (flat, short)),
+            "bptt_peak_long_vs_short": ratio(mem, "bptt", "step_peak_bytes", long, ("bptt", short)),
+            "short_T": short, "long_T": long, "seeds": sorted(seeds),
+            "validation": {n: mean(acc, n, "val_accuracy", seeds) for n in ["bptt", *names]},
+            "test": {n: mean(acc, n, "accuracy", seeds) for n in ["bptt", *names]}}
+
+
+def text(s: dict) -> str:
+    c, r = s["conv"], s["recurrent"]
+    pk = next(k for k in c if k.startswith("sltt_peak_"))
+
+    def verdict(gap_pt: float, limit: float, time: float | None = None, tlimit: float | None = None) -> str:
+        ok = gap_pt <= limit and (tlimit is None or time <= tlimit)
+        return "met" if ok else f"missed by {gap_pt - limit:+.2f} points" if gap_pt > limit else "missed on time"
+    g_s, g_k, g_f = (100 * (c["bptt"] - c["sltt"]), 100 * (c["bptt"] - c["sltt_k"]), 100 * (r["bptt"] - r["flat"]))
+    return "\n".join([
+        f"conv default on the digits (test, deployed integer, mean of seeds {c['seeds']}):",
+        f"  BPTT {c['bptt']:.4f}; {c['sltt_trainer']} {c['sltt']:.4f} ({-g_s:+.2f} pt, {c['sltt_time_vs_bptt']:.2f}x "
+        f"time, peak {c[pk]:.2f}x from {pk[10:].replace('_vs_', ' to ')}): "
+        f"{verdict(g_s, 1.0, c['sltt_time_vs_bptt'], 0.7)} (target within 1.0 pt at <= 0.7x)",
+        f"  {c['sltt_k_trainer']} {c['sltt_k']:.4f} ({-g_k:+.2f} pt, {c['sltt_k_time_vs_bptt']:.2f}x time): "
+        f"{verdict(g_k, 1.5, c['sltt_k_time_vs_bptt'], 0.5)} (target within 1.5 pt at <= 0.5x)",
+        "  validation (float, chooses): " + ", ".join(f"{n} {v:.4f}" for n, v in c["validation"].items()),
+        f"recurrent SNN on the spoken digits (speaker-disjoint test, mean of seeds {r['seeds']}):",
+        f"  BPTT {r['bptt']:.4f}; {r['method']} {r['flat']:.4f} ({-g_f:+.2f} pt, {r['flat_time_vs_bptt']:.2f}x time"
+        f"): {verdict(g_f, 1.5)} (target within 1.5 pt)",
+        f"  peak step memory T = {r['long_T']} vs {r['short_T']}: {r['method']} {r['flat_peak_long_vs_short']:.2f}x "
+        f"(target <= 1.2), BPTT {r['bptt_peak_long_vs_short']:.2f}x",
+        "  validation (float, chooses): " + ", ".join(f"{n} {v:.4f}" for n, v in r["validation"].items()),
+        "  test: " + ", ".join(f"{n} {v:.4f}" for n, v in r["test"].items()),
+    ])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--conv", type=Path, default=Path("benchmarks/results/training.json"))
+    ap.add_argument("--recurrent", type=Path, default=Path("benchmarks/results/training_recurrent.json"))
+    args = ap.parse_args()
+    conv = json.loads(args.conv.read_text())
+    summary = {"conv": conv_summary(conv), "recurrent": recurrent_summary(json.loads(args.recurrent.read_text())),
+               "protocol": __doc__.split("\n\n")[1].replace("\n", " ")}
+    harness.write_json(args.conv, conv | {"summary": summary}, indent=1)
+    out = text(summary)
+    harness.write_text(args.conv.with_name("training_summary.txt"), out + "\n")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
