@@ -218,13 +218,17 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
     assert len(list((out / "events").rglob("*.bin"))) == 20 and (out / "samples.png").stat().st_size > 0
     assert "storage: frames" in proc.stdout
     run = tmp_path / "run"
-    # SLTT-K and SADP selection compose with a distilled set; export and verification are unchanged
+    # memory-flat training (SLTT with traces) and SADP selection compose with a distilled set; export and
+    # verification are unchanged, and the summary names the trainer and what it approximates
     proc = cli("run", "--quick", "--target", "reference", "--out", str(run), "--set", f"data.distilled={out}",
-               "--set", "train.method=sltt-k", "--set", "select.method=sadp", "--set", "train.epochs=3")
+               "--set", "train.method=sltt", "--set", "train.traces=true", "--set", "select.method=sadp",
+               "--set", "train.epochs=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trainer: SLTT with traces, online, memory flat in T" in proc.stdout
     report = json.loads((run / "report.json").read_text())
     assert report["data"]["train"]["samples"] == 20 and report["data"]["test"]["samples"] == 40
-    assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt-k"
+    assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt"
+    assert report["training"]["traces"] is True
     assert report["training"]["epoch_examples"] == [20, 10, 10]         # one warm-up epoch, then half
     assert report["backends"]["reference"]["identical"] == report["backends"]["reference"]["compared"] == 40
     proc = cli("run", "--target", "reference", "--out", str(tmp_path / "run2"), "--set", f"data.distilled={out}",

@@ -288,11 +288,14 @@ def test_verify_takes_the_side_by_side_path_for_a_third_party_recurrent_graph():
 def test_recurrent_run_on_shd_files_certifies_and_rechecks(tmp_path, capsys):
     root = datafolders.shd_folder(tmp_path / "shd")
     out = tmp_path / "run"
+    # trained memory-flat (SLTT with eligibility traces) under SADP selection: certified as every run is
     code = main(["run", "--quick", "--target", "all", "--out", str(out), "--set", "data.name=shd", "--set",
                  f"data.root={root}", "--set", f"data.cache={tmp_path / 'cache'}", "--set", "model.vth_hidden=64",
-                 "--set", "verify.one_per_sample=4"])
+                 "--set", "verify.one_per_sample=4", "--set", "train.method=sltt", "--set", "train.traces=true",
+                 "--set", "select.method=sadp"])
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert "trainer: SLTT with traces, online, memory flat in T" in printed and "(input and recurrent" in printed
     cert = json.loads((out / "certificate.json").read_text())
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["arch"] == "recurrent" and report["data"]["frames"] == [8, 700]
@@ -301,5 +304,6 @@ def test_recurrent_run_on_shd_files_certifies_and_rechecks(tmp_path, capsys):
     fan_in = report["loihi2"]["resources"]["layers"][0]["fan_in"]
     assert fan_in == 700 + 32                                    # the recurrent synapses are counted
     assert cert["backends"]["lava"]["compared"] == 20 and cert["backends"]["netx"]["compared"] == 4
+    assert cert["verdict"] == "IDENTICAL" and cert["training"]["traces"] is True
     assert any("netx: samples 4-19" in line for line in cert["not_checked"])
     assert code == 0 and main(["recheck", str(out)]) == 0

@@ -128,3 +128,11 @@ def test_recurrent_traced_graph_does_not_grow_with_time_steps():
             sltt_recurrent.backward(model, x, y, torch.ones(len(y)), traced=True)
         peaks[T] = meter.peak
     assert 0 < peaks[40] <= 1.05 * peaks[10], peaks
+
+
+def test_sltt_k_on_a_recurrent_network_is_refused_naming_what_works(capsys, tmp_path):
+    from conftest import refused
+    refused(capsys, "run", "--out", tmp_path / "run", "--set", "data.name=spoken_digits", "--set",
+            "train.method=sltt-k", fragments=("train.method = 'sltt-k'", "model.arch=recurrent",
+                                              "train.method=sltt with train.traces=true"))
+    assert not (tmp_path / "run").exists()
