@@ -57,10 +57,12 @@ MODELS = {"conv": [], "dense": DENSE, "recurrent": ["data.name=spoken_digits", "
 
 
 def trainer(name: str) -> list[str]:
-    """'bptt' | 'sltt' | 'sltt-kK', with '+t' for eligibility traces -> the run's settings."""
-    base, traced = name.removesuffix("+t"), name.endswith("+t")
+    """'bptt' | 'sltt' | 'sltt-kK', with '+t' for eligibility traces and '+tW' for traces with train.window W ->
+    the run's settings."""
+    base, _, tail = name.partition("+")
     method, k = ("sltt-k", int(base[6:])) if base.startswith("sltt-k") else (base, 2)
-    return [f"train.method={method}", f"train.k={k}", f"train.traces={traced}"]
+    window = [f"train.window={tail[1:]}"] if tail[1:] else []
+    return [f"train.method={method}", f"train.k={k}", f"train.traces={tail.startswith('t')}", *window]
 
 
 def base_config(args, name: str, extra: list[str]) -> RunConfig:
@@ -98,7 +100,7 @@ class Setup:
         t = self.cfg.train
         loop.step(self.model, self.model, self.opt, t.method, x, y, torch.full((B,), 1 / B),
                   _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces,
-                  record=SCORE_KIND.get(self.cfg.select.method) == "spike")     # as loop.train's epochs do
+                  record=SCORE_KIND.get(self.cfg.select.method) == "spike", window=t.window)   # as loop.train does
 
 
 def one(args, name: str, T: int) -> dict:

@@ -52,11 +52,11 @@ def conv_summary(run: dict) -> dict:
     acc, mem = run["accuracy"], run["memory_time"]
     seeds = {r["seed"] for r in acc if r["method"] == "bptt"}
     names = list(dict.fromkeys(r["method"] for r in acc if "val_accuracy" in r))
-    sltt = choose(acc, [n for n in names if n.removesuffix("+t") == "sltt"], seeds)
+    sltt = choose(acc, [n for n in names if n.partition("+")[0] == "sltt"], seeds)
     sltt_k = choose(acc, [n for n in names if n.startswith("sltt-k")], seeds)
     Ts = sorted({r["T"] for r in mem})
     return {"bptt": mean(acc, "bptt", "accuracy", seeds), "sltt": mean(acc, sltt, "accuracy", seeds),
-            "sltt_k": mean(acc, sltt_k, "accuracy", seeds), "k": int(sltt_k.removesuffix("+t")[6:]),
+            "sltt_k": mean(acc, sltt_k, "accuracy", seeds), "k": int(sltt_k.partition("+")[0][6:]),
             "sltt_trainer": sltt, "sltt_k_trainer": sltt_k,
             "sltt_time_vs_bptt": ratio(mem, sltt, "epoch_seconds", Ts[0], ("bptt", Ts[0])),
             "sltt_k_time_vs_bptt": ratio(mem, sltt_k, "epoch_seconds", Ts[0], ("bptt", Ts[0])),

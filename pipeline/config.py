@@ -66,6 +66,8 @@ class TrainConfig:
     k: int = 2                    # SLTT-K: output steps backpropagated per batch (of the data.n_bins input reaches)
     traces: bool = False          # SLTT, SLTT-K: each weight learns from its input's eligibility trace through the
                                   # layer's own decays (pipeline/train/traces.py), not from the step's input alone
+    window: int = 4               # conv/dense SLTT: output steps per backward call; with traces, the span of exact
+                                  # backpropagation through time (memory grows with it, not with T)
     device: str = "auto"          # auto (cuda when available, else cpu) | cpu | cuda
     epochs: int = 20
     batch_size: int = 64

@@ -115,9 +115,11 @@ def device_of(cfg: RunConfig) -> torch.device:
 
 
 def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
-         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False, record: bool = True):
+         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False, record: bool = True,
+         window: int = sltt.CHUNK):
     """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
-    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces). Returns the output spike
+    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces; ``window``: output steps per
+    backward call of the conv/dense trainer). Returns the output spike
     counts (B, classes), the output drive (B, n_steps, classes) and the penultimate spike counts (B, n_steps)
     (None from an online trainer not asked to ``record`` them: SADP's score needs them) and the per-example
     cross-entropy of the counts, all detached."""
@@ -128,8 +130,10 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: s
         ce = F.cross_entropy(counts, y, reduction="none")
         (w * ce).sum().backward()
     else:
-        trainer = sltt_recurrent if isinstance(model, RSNN) else sltt
-        rec, _ = trainer.backward(model, x, y, w, steps, traced=traced, record=record)
+        if isinstance(model, RSNN):
+            rec, _ = sltt_recurrent.backward(model, x, y, w, steps, traced=traced, record=record)
+        else:
+            rec, _ = sltt.backward(model, x, y, w, steps, chunk=window, traced=traced)
         counts, out_drive, hidden = rec.counts, rec.output_drive, rec.hidden_counts
         ce = F.cross_entropy(counts, y, reduction="none")
         world = rank_world()[1]
@@ -262,7 +266,7 @@ def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
         w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(run.device)
         steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, run.step_rng) if t.method == "sltt-k" else None
         counts, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps, t.traces,
-                                             record=SCORE_KIND.get(sel.method) == "spike")
+                                             record=SCORE_KIND.get(sel.method) == "spike", window=t.window)
         loss = (w * ce).sum()
         new = {k: v.cpu() for k, v in example_scores(counts, out_drive, hidden, y, t.surrogate_slope).items()}
         run.kinds.update(new)

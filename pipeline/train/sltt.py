@@ -40,7 +40,7 @@ from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE
 from pipeline.train.traces import Traced, WindowSpikes, advance, keeps, trace_window
 
-CHUNK = 8       # output steps per backward call: steady-state memory from T = 8 (benchmarks/training.py)
+CHUNK = 4       # output steps per backward call (train.window): steady-state memory from T = 8 (benchmarks/training.py)
 
 
 @dataclass(frozen=True)
@@ -208,16 +208,15 @@ def _replay(model: SNN, leaves: list, chosen: list[int], w: _Window) -> torch.Te
 
 
 def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
-             steps: set[int] | None = None, chunk: int = CHUNK, traced: bool = False,
-             record: bool = True) -> tuple[Record, int]:
+             steps: set[int] | None = None, chunk: int = CHUNK, traced: bool = False) -> tuple[Record, int]:
     """Run one batch forward, calling backward once per chunk of time; gradients accumulate in the model's weights.
 
     ``steps``: the output steps whose loss is backpropagated (None = all, SLTT). ``weights``: per-example loss
     weights that already include the batch normalisation (1 / B for a plain mean): the loss of step t is
     ``sum(weights * CE(c_t, y)) / n_steps``. ``traced``: each weight learns from its input's eligibility trace
-    (pipeline/train/traces.py) instead of the step's input. ``record`` is for the recurrent trainer's signature:
-    here the per-step records are always kept (a conv layer's activations in a chunk are far larger). Returns the
-    :class:`Record` and the number of backward calls made.
+    (pipeline/train/traces.py) instead of the step's input. The per-step records are always kept (a conv
+    layer's activations in a chunk are far larger). Returns the :class:`Record` and the number of backward calls
+    made.
     """
     L = model.depth
     B, T = x.shape[:2]
