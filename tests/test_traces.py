@@ -94,11 +94,14 @@ def test_windowed_gradient_is_bptt_when_the_window_spans_the_sample(conv):
 
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
 def test_traced_sltt_k_does_not_depend_on_the_chunking(conv):
-    """SLTT-K with traces: the replayed steps learn from the traces, computed step by step whatever the chunk."""
+    """SLTT-K with traces: each replayed step is a window of one step with the traces before it, whatever the
+    chunk; replaying every step is online SLTT with traces at a window of one step."""
     model, (x, y) = two_layers(conv), data(10)
     grads = [flat(online(sltt, model, x, y, True, steps={4, 7, 11}, chunk=c)) for c in (1, 3, 64)]
     assert grads[0].abs().max() > 0
     assert all(torch.allclose(g, grads[0], rtol=1e-4, atol=1e-7) for g in grads[1:])
+    every = flat(online(sltt, model, x, y, True, steps=set(range(1, 12)), chunk=3))
+    assert torch.allclose(every, flat(online(sltt, model, x, y, True, chunk=1)), rtol=1e-4, atol=1e-7)
     for steps in (None, {4, 7, 11}):
         rec, _ = sltt.backward(model, x, y, torch.ones(len(y)), steps, chunk=3, traced=True)
         assert torch.equal(rec.output_spikes, model(x).spikes[-1])      # the forward is the model's

@@ -29,7 +29,6 @@ the quantiser to the float weights at the end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -38,7 +37,7 @@ from torch.nn import functional as F
 from models.neuron import DECAY_SHIFT, STATE_SHIFT, CubaParams
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE
-from pipeline.train.traces import Traced, WindowSpikes, advance, keeps, trace_window
+from pipeline.train.traces import Traced, WindowSpikes, advance, keeps, states_before
 
 CHUNK = 4       # output steps per backward call (train.window): steady-state memory from T = 8 (benchmarks/training.py)
 
@@ -113,26 +112,23 @@ def _input_steps(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
 @dataclass
 class _Window:
     """One chunk of time, per layer: its input, spikes and SLTT factors (None before the layer starts), the step
-    its window starts at, the input's eligibility trace (with traces), and the last layer's spikes with their
-    graph (online SLTT)."""
+    its window starts at, the last layer's spikes with their graph (online SLTT), and for SLTT-K with traces the
+    input's trace state before each step (B, W, 2, ...), the layer's spikes of the step before each step and
+    where v stayed inside its clamp."""
     inputs: list
     values: list
     factors: list
     starts: list
     src: torch.Tensor | None
     traces: list
+    before: list
+    inside: list
 
 
-def _synapse(model: SNN, l: int, q: torch.Tensor, inp: torch.Tensor, trace: torch.Tensor | None) -> torch.Tensor:
-    """Layer l's synaptic input (B, W, N) from inputs (B, W, ...): the plain synapse, or with ``trace`` the one
-    whose weight gradient is the trace's (pipeline/train/traces.py)."""
+def _synapse(model: SNN, l: int, q: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+    """Layer l's synaptic input (B, W, N) from inputs (B, W, ...)."""
     B, W = inp.shape[:2]
-    flat = inp.reshape(B * W, *inp.shape[2:])
-    if trace is None:
-        return model.synapse(l, q, flat).reshape(B, W, -1)
-    conv = model.convs[l] if l < len(model.convs) else None
-    return Traced.apply(q, flat, trace.reshape(flat.shape), conv, model.weight_exp,
-                        partial(model.synapse, l)).reshape(B, W, -1)
+    return model.synapse(l, q, inp.reshape(B * W, *inp.shape[2:])).reshape(B, W, -1)
 
 
 def _boundary(model: SNN, l: int, q: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
@@ -153,14 +149,14 @@ def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span:
     last hidden layer's spike count into ``out``."""
     (c0, c1), L, B, dev = span, model.depth, x.shape[0], x.device
     out_spikes, out_drive, hidden = out
-    w = _Window([], [], [], [], None, [])
+    w = _Window([], [], [], [], None, [], [], [])
     src = None
     for l in range(L):
         lag = L - 1 - l
         a_lo, a_hi = max(0, c0 - lag), max(0, c1 - lag)
         if a_hi == a_lo:              # this layer has not started yet
             w.inputs.append(None), w.values.append(None), w.factors.append(None), w.starts.append(a_lo)
-            w.traces.append(None)
+            w.traces.append(None), w.before.append(None), w.inside.append(None)
             src = None
             continue
         if l == 0:
@@ -176,14 +172,19 @@ def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span:
             if prior is not None:            # only its weight gradient is used: no forward computed
                 boundary = _boundary(model, l, leaves[l], torch.stack(prior, dim=1))
         elif traces is not None:              # SLTT-K: the replayed steps learn from the traces
-            tr, traces[l] = trace_window(inp.detach(), traces[l], model.neurons[l])
+            tr, traces[l] = states_before(inp.detach(), traces[l], model.neurons[l])
         with torch.set_grad_enabled(online):
-            a = _synapse(model, l, leaves[l], inp, tr)
+            a = _synapse(model, l, leaves[l], inp)
         s, z, fac, state[l], inside = neuron_window(a.detach(), state[l], model.neurons[l], model.slope)
         if online and traces is not None:
             src = WindowSpikes.apply(a, boundary, s, fac, inside, lasts[l], keeps(model.neurons[l]))
         else:
             src = _Spikes.apply(a, s, fac) if online else s
+        if tr is not None:
+            first = lasts[l][:, None] if lasts[l] is not None else torch.zeros_like(s[:, :1])
+            w.before.append(torch.cat([first, s[:, :-1]], dim=1)), w.inside.append(inside)
+        else:
+            w.before.append(None), w.inside.append(None)
         lasts[l] = s[:, -1]
         w.inputs.append(inp), w.values.append(s), w.factors.append(fac), w.starts.append(a_lo)
         w.traces.append(tr)
@@ -202,8 +203,16 @@ def _replay(model: SNN, leaves: list, chosen: list[int], w: _Window) -> torch.Te
     for l in range(L):
         pos = [t - (L - 1 - l) - w.starts[l] for t in chosen]
         inp = w.inputs[l][:, pos] if g is None else g
-        a = _synapse(model, l, leaves[l], inp, None if w.traces[l] is None else w.traces[l][:, pos])
-        g = _Spikes.apply(a, w.values[l][:, pos], w.factors[l][:, pos])
+        a = _synapse(model, l, leaves[l], inp)
+        if w.traces[l] is None:
+            g = _Spikes.apply(a, w.values[l][:, pos], w.factors[l][:, pos])
+            continue
+        # with traces: each replayed step is a window of one step, its trace state before it as the boundary
+        one = lambda t: t[:, pos].reshape(B * k, 1, -1)                       # noqa: E731
+        prior = w.traces[l][:, pos].reshape(B * k, 2, *w.traces[l].shape[3:])
+        g = WindowSpikes.apply(a.reshape(B * k, 1, -1), _boundary(model, l, leaves[l], prior),
+                               one(w.values[l]), one(w.factors[l]), one(w.inside[l]),
+                               w.before[l][:, pos].reshape(B * k, -1), keeps(model.neurons[l])).reshape(B, k, -1)
     return g
 
 

@@ -50,11 +50,14 @@ def trace_step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None,
     return e, (u, e)
 
 
-def trace_window(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, p: CubaParams):
-    """The trace E (B, W, ...) of inputs x (B, W, ...) over a window, from the carried (U, E), and the new state."""
-    out = torch.empty_like(x)
+def states_before(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, p: CubaParams):
+    """The trace state (U, E) before each step of inputs x (B, W, ...), stacked (B, W, 2, ...), from the carried
+    state (None: zeros), and the state after the window."""
+    out = x.new_zeros(x.shape[0], x.shape[1], 2, *x.shape[2:])
     for i in range(x.shape[1]):
-        out[:, i], state = trace_step(x[:, i], state, p)
+        if state is not None:
+            out[:, i, 0], out[:, i, 1] = state
+        _, state = trace_step(x[:, i], state, p)
     return out, state
 
 
