@@ -62,12 +62,15 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "bptt"          # bptt | sltt | sltt-k (online, memory flat in T; pipeline/sltt.py)
+    method: str = "bptt"          # bptt | sltt | sltt-k (online, memory flat in T; pipeline/train/sltt.py)
     k: int = 2                    # SLTT-K: output steps backpropagated per batch (of the data.n_bins input reaches)
-    traces: bool = False          # SLTT, SLTT-K: each weight learns from its input's eligibility trace through the
-                                  # layer's own decays (pipeline/train/traces.py), not from the step's input alone
+    traces: bool = True           # SLTT, SLTT-K: exact through time inside a window, eligibility traces across
+                                  # windows (recurrent: traces of input and recurrent spikes); false = SLTT as
+                                  # published, every temporal route dropped (pipeline/train/traces.py). Chosen on
+                                  # validation (benchmarks/results/training_summary.txt)
     window: int = 4               # conv/dense SLTT: output steps per backward call; with traces, the span of exact
-                                  # backpropagation through time (memory grows with it, not with T)
+                                  # backpropagation through time (memory grows with it, not with T); 4 and 8 tied
+                                  # on validation, 4 needs less memory
     device: str = "auto"          # auto (cuda when available, else cpu) | cpu | cuda
     epochs: int = 20
     batch_size: int = 64
