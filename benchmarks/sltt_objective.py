@@ -38,9 +38,9 @@ def per_step_objective():
     """loop.step's BPTT branch on SLTT's per-step objective (this measurement only)."""
     original = loop.step
 
-    def step(model, net, opt, method, x, y, w, steps=None):
-        if method != "bptt":
-            return original(model, net, opt, method, x, y, w, steps)
+    def step(model, net, opt, x, y, w, how):
+        if how.method != "bptt":
+            return original(model, net, opt, x, y, w, how)
         opt.zero_grad()
         out = net(x)
         s = out.spikes[-1]
@@ -50,7 +50,7 @@ def per_step_objective():
         ((w.repeat_interleave(n) * ce_t).sum() / n).backward()
         opt.step()
         ce = F.cross_entropy(s.sum(1), y, reduction="none")
-        return s.detach(), out.drive[-1].detach(), out.spikes[-2].sum(dim=2).detach(), ce.detach()
+        return s.sum(1).detach(), out.drive[-1].detach(), out.spikes[-2].sum(dim=2).detach(), ce.detach()
     loop.step = step
     try:
         yield
@@ -60,7 +60,7 @@ def per_step_objective():
 
 def run_one(cfg: RunConfig, trainer: str, seed: int, data) -> dict:
     method = "sltt" if trainer == "sltt" else "bptt"
-    c = apply_overrides(cfg, [f"train.method={method}", f"train.seed={seed}"])
+    c = apply_overrides(cfg, [f"train.method={method}", f"train.seed={seed}", "train.traces=false"])   # SLTT as published
     t0 = time.perf_counter()
     with per_step_objective() if trainer == "bptt-steps" else contextlib.nullcontext():
         result = loop.train(c, data.train.frames, data.train.labels, len(data.train.classes),

@@ -9,7 +9,7 @@ then on), then one profiled step and ``--steps`` timed steps, each the trainer's
 - ``step_peak_bytes``: peak of the bytes of tensors allocated during the step and still live, over the step
   (torch's profiler memory events, every CPU tensor: the float input, activations, the graph, temporaries);
   weights, gradients and Adam's state, allocated before, are ``persistent_bytes``;
-- ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.train.sltt.SavedTensorMeter``);
+- ``graph_peak_bytes``: the peak of the retained autograd graph (``pipeline.train.memory.SavedTensorMeter``);
 - ``epoch_seconds``: the mean timed step x the batches of a 4,000-example epoch. The trainers' steps are timed
   in one process, interleaved round robin (``--steps`` rounds after a warm-up round), so a busy machine slows
   them alike and the ratios hold.
@@ -47,7 +47,7 @@ from pipeline.architecture import build_model
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry, sets  # noqa: E402
 from pipeline.select.plans import SCORE_KIND  # noqa: E402
-from pipeline.train import loop, sltt  # noqa: E402
+from pipeline.train import loop, memory, sltt  # noqa: E402
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 EPOCH_EXAMPLES = 4000
@@ -98,9 +98,9 @@ class Setup:
         B, i = self.B, i % self.n
         x, y = torch.from_numpy(self.tr.frames[i * B:(i + 1) * B]), torch.from_numpy(self.tr.labels[i * B:(i + 1) * B])
         t = self.cfg.train
-        loop.step(self.model, self.model, self.opt, t.method, x, y, torch.full((B,), 1 / B),
-                  _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces,
-                  record=SCORE_KIND.get(self.cfg.select.method) == "spike", window=t.window)   # as loop.train does
+        how = loop.How(t.method, _steps(self.cfg, self.T, self.model.depth, self.rng), t.traces,
+                       SCORE_KIND.get(self.cfg.select.method) == "spike", t.window)      # as loop.train's epochs
+        loop.step(self.model, self.model, self.opt, x, y, torch.full((B,), 1 / B), how)
 
 
 def one(args, name: str, T: int) -> dict:
@@ -109,7 +109,7 @@ def one(args, name: str, T: int) -> dict:
     s.run(0)                                        # warm-up: gradients and Adam state now exist
     persistent = sum(p.numel() * p.element_size() * 4 for p in s.model.parameters())   # w, grad, 2 Adam moments
     peak = step_peak_bytes(lambda: s.run(1))
-    with sltt.SavedTensorMeter() as meter:
+    with memory.SavedTensorMeter() as meter:
         s.run(1)
     return {"method": name, "T": T, "batch": args.batch, "graph_peak_bytes": meter.peak, "step_peak_bytes": peak,
             "persistent_bytes": persistent}

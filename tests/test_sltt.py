@@ -9,7 +9,7 @@ from hardware.chip.loihi2 import Limits
 from models.neuron import CubaParams, cuba_step_train
 from models.quant import quantize_weights
 from models.snn import SNN, WEIGHT_SCALE, ConvShape, pad_input
-from pipeline.train import sltt
+from pipeline.train import memory, sltt
 
 STATE_BITS = Limits().state_bits   # the chip's u and v width, given to the model
 
@@ -98,7 +98,7 @@ def test_retained_graph_of_sltt_does_not_grow_with_time_steps(method):
     peaks = {}
     for T in (8, 32):
         model, (x, y) = small_net(1024, 256), batch(T)
-        with sltt.SavedTensorMeter() as meter:
+        with memory.SavedTensorMeter() as meter:
             if method == "bptt":
                 F.cross_entropy(model(x).spikes[-1].sum(dim=1), y).backward()
             else:

@@ -9,7 +9,7 @@ from hardware.chip.loihi2 import Limits
 from models.neuron import CubaParams
 from models.rsnn import RSNN
 from models.snn import SNN, ConvShape
-from pipeline.train import sltt, sltt_recurrent
+from pipeline.train import memory, sltt, sltt_recurrent
 
 STATE_BITS = Limits().state_bits
 
@@ -127,7 +127,7 @@ def test_recurrent_traced_graph_does_not_grow_with_time_steps():
     peaks = {}
     for T in (10, 40):
         model, (x, y) = recurrent_net(30), data(T, shape=(20,))
-        with sltt.SavedTensorMeter() as meter:
+        with memory.SavedTensorMeter() as meter:
             sltt_recurrent.backward(model, x, y, torch.ones(len(y)), traced=True)
         peaks[T] = meter.peak
     assert 0 < peaks[40] <= 1.05 * peaks[10], peaks

@@ -114,26 +114,36 @@ def device_of(cfg: RunConfig) -> torch.device:
     return torch.device(want)
 
 
-def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, method: str, x: torch.Tensor,
-         y: torch.Tensor, w: torch.Tensor, steps: set[int] | None = None, traced: bool = False, record: bool = True,
-         window: int = sltt.CHUNK):
+@dataclass(frozen=True)
+class How:
+    """How one optimiser step trains: ``method`` (train.method), the SLTT-K ``steps`` (None: every step), with
+    eligibility ``traced`` (train.traces), per-step records for SADP's score (``record``), and the conv/dense
+    trainer's ``window`` (train.window)."""
+    method: str
+    steps: set[int] | None = None
+    traced: bool = False
+    record: bool = True
+    window: int = sltt.CHUNK
+
+
+def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+         w: torch.Tensor, how: How):
     """One optimiser step on a batch with per-example loss weights ``w``: BPTT through ``net`` (the model, or its
-    DDP wrapper) or SLTT / SLTT-K (``steps``; ``traced``: with eligibility traces; ``window``: output steps per
-    backward call of the conv/dense trainer). Returns the output spike
-    counts (B, classes), the output drive (B, n_steps, classes) and the penultimate spike counts (B, n_steps)
-    (None from an online trainer not asked to ``record`` them: SADP's score needs them) and the per-example
-    cross-entropy of the counts, all detached."""
+    DDP wrapper) or SLTT / SLTT-K, as ``how`` says. Returns the output spike counts (B, classes), the output
+    drive (B, n_steps, classes) and the penultimate spike counts (B, n_steps) (None from an online trainer not
+    asked to ``record`` them: SADP's score needs them) and the per-example cross-entropy of the counts, all
+    detached."""
     opt.zero_grad()
-    if method == "bptt":
+    if how.method == "bptt":
         out = net(x)
         counts, out_drive, hidden = out.spikes[-1].sum(dim=1), out.drive[-1], out.spikes[-2].sum(dim=2)
         ce = F.cross_entropy(counts, y, reduction="none")
         (w * ce).sum().backward()
     else:
         if isinstance(model, RSNN):
-            rec, _ = sltt_recurrent.backward(model, x, y, w, steps, traced=traced, record=record)
+            rec, _ = sltt_recurrent.backward(model, x, y, w, how.steps, traced=how.traced, record=how.record)
         else:
-            rec, _ = sltt.backward(model, x, y, w, steps, chunk=window, traced=traced)
+            rec, _ = sltt.backward(model, x, y, w, how.steps, chunk=how.window, traced=how.traced)
         counts, out_drive, hidden = rec.counts, rec.output_drive, rec.hidden_counts
         ce = F.cross_entropy(counts, y, reduction="none")
         world = rank_world()[1]
@@ -265,8 +275,8 @@ def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
         # sum(w ce) of the shares, averaged over ranks, is the mean over the whole batch
         w = torch.from_numpy(plan.weights[b:b + bs][mine] * world / len(batch)).float().to(run.device)
         steps = sltt.choose_steps(xb.shape[1], model.depth, t.k, run.step_rng) if t.method == "sltt-k" else None
-        counts, out_drive, hidden, ce = step(model, run.net, run.opt, t.method, xb, y, w, steps, t.traces,
-                                             record=SCORE_KIND.get(sel.method) == "spike", window=t.window)
+        how = How(t.method, steps, t.traces, SCORE_KIND.get(sel.method) == "spike", t.window)
+        counts, out_drive, hidden, ce = step(model, run.net, run.opt, xb, y, w, how)
         loss = (w * ce).sum()
         new = {k: v.cpu() for k, v in example_scores(counts, out_drive, hidden, y, t.surrogate_slope).items()}
         run.kinds.update(new)

@@ -141,13 +141,21 @@ def _boundary(model: SNN, l: int, q: torch.Tensor, prior: torch.Tensor) -> torch
     return Traced.apply(q, flat, flat, conv, model.weight_exp, zeros).reshape(B, 2, -1)
 
 
-def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, state: list, span: tuple[int, int], online: bool,
-                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], traces: list | None,
-                   lasts: list) -> _Window:
-    """Every layer over output steps ``span`` (layer l lags the output by L - 1 - l steps); updates ``state``
-    (and each layer's trace state in ``traces``, when given) and writes the readout's spikes and drive and the
-    last hidden layer's spike count into ``out``."""
+@dataclass
+class _Carry:
+    """What each layer carries from one chunk to the next: its neuron state (u, v), its input's trace state (U, E)
+    (None: not yet, or without traces), its spikes of the last step run (None: not yet)."""
+    state: list
+    traces: list | None
+    lasts: list
+
+
+def _forward_chunk(model: SNN, x: torch.Tensor, leaves: list, carry: _Carry, span: tuple[int, int], online: bool,
+                   out: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> _Window:
+    """Every layer over output steps ``span`` (layer l lags the output by L - 1 - l steps); updates ``carry`` and
+    writes the readout's spikes and drive and the last hidden layer's spike count into ``out``."""
     (c0, c1), L, B, dev = span, model.depth, x.shape[0], x.device
+    state, traces, lasts = carry.state, carry.traces, carry.lasts
     out_spikes, out_drive, hidden = out
     w = _Window([], [], [], [], None, [], [], [])
     src = None
@@ -235,18 +243,18 @@ def backward(model: SNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     qs = [quantize_weights(w, WEIGHT_SCALE) for w in model.weights]
     leaves = [q.detach().requires_grad_(True) for q in qs]
     dev = x.device
-    state = [(torch.zeros(B, model.out_size(l), device=dev),) * 2 for l in range(L)]
+    carry = _Carry([(torch.zeros(B, model.out_size(l), device=dev),) * 2 for l in range(L)],
+                   [None] * L if traced else None, [None] * L)
     out_spikes = torch.zeros(B, n, model.out_size(L - 1), device=dev)
     out_drive = torch.zeros_like(out_spikes)
     hidden = torch.zeros(B, n, device=dev)
     count = torch.zeros(B, model.out_size(L - 1), device=dev)
-    calls, traces, lasts = 0, [None] * L if traced else None, [None] * L
+    calls = 0
     for c0 in range(0, n, chunk):
         c1 = min(c0 + chunk, n)
         chosen = list(range(c0, c1)) if steps is None else sorted(t for t in steps if c0 <= t < c1)
         online = steps is None            # full SLTT: the chunk's graph is built as it runs
-        window = _forward_chunk(model, x, leaves, state, (c0, c1), online, (out_spikes, out_drive, hidden), traces,
-                                lasts)
+        window = _forward_chunk(model, x, leaves, carry, (c0, c1), online, (out_spikes, out_drive, hidden))
         s_out = out_spikes[:, c0:c1]
         before = count[:, None] + torch.cumsum(s_out, dim=1) - s_out        # c_{t-1}, detached
         count = count + s_out.sum(dim=1)
@@ -269,37 +277,3 @@ def choose_steps(n_bins: int, depth: int, k: int, rng: np.random.Generator) -> s
     """K distinct output steps for SLTT-K, uniformly among the n_bins steps input can reach (depth .. depth +
     n_bins - 1)."""
     return set((depth + rng.choice(n_bins, size=min(k, n_bins), replace=False)).tolist())
-
-
-class SavedTensorMeter:
-    """Bytes of tensors autograd holds for backward (the retained graph), live and at peak, while active.
-
-    Uses ``torch.autograd.graph.saved_tensors_hooks``: each saved tensor is wrapped in a handle that counts its
-    bytes until the graph that holds it is freed. A tensor saved twice counts twice (an upper bound).
-    """
-
-    def __init__(self):
-        self.live = self.peak = 0
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda h: h.tensor)
-
-    def _pack(self, tensor: torch.Tensor) -> "_Saved":
-        return _Saved(self, tensor)
-
-    def __enter__(self) -> "SavedTensorMeter":
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._hooks.__exit__(*exc)
-
-
-class _Saved:
-    __slots__ = ("meter", "tensor", "nbytes")
-
-    def __init__(self, meter: SavedTensorMeter, tensor: torch.Tensor):
-        self.meter, self.tensor, self.nbytes = meter, tensor, tensor.numel() * tensor.element_size()
-        meter.live += self.nbytes
-        meter.peak = max(meter.peak, meter.live)
-
-    def __del__(self):
-        self.meter.live -= self.nbytes
