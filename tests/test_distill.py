@@ -224,7 +224,8 @@ def test_distill_then_train_on_the_distilled_set(quick, tmp_path):
                "--set", "train.method=sltt", "--set", "train.traces=true", "--set", "select.method=sadp",
                "--set", "train.epochs=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trainer: SLTT with traces, online, memory flat in T" in proc.stdout
+    assert "trainer: SLTT with traces, online, memory flat in T; exact backpropagation through time within " \
+           "windows of 4 output steps" in proc.stdout
     report = json.loads((run / "report.json").read_text())
     assert report["data"]["train"]["samples"] == 20 and report["data"]["test"]["samples"] == 40
     assert report["training"]["distilled"] == str(out) and report["training"]["trainer"] == "sltt"

@@ -295,7 +295,8 @@ def test_recurrent_run_on_shd_files_certifies_and_rechecks(tmp_path, capsys):
                  "--set", "select.method=sadp"])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "trainer: SLTT with traces, online, memory flat in T" in printed and "(input and recurrent" in printed
+    assert "trainer: SLTT with traces, online, memory flat in T" in printed
+    assert "eligibility traces of the input and recurrent weights" in printed
     cert = json.loads((out / "certificate.json").read_text())
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["arch"] == "recurrent" and report["data"]["frames"] == [8, 700]

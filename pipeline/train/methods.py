@@ -11,9 +11,14 @@ def describe(t: TrainConfig, recurrent: bool) -> str:
     name = f"SLTT-K (K = {t.k})" if t.method == "sltt-k" else "SLTT"
     online = "online, memory flat in T"
     if not t.traces:
-        dropped = "every temporal route of the gradient dropped (state" + (" and recurrent spikes" if recurrent
-                                                                             else "") + " detached)"
-        return f"{name}, {online}; {dropped}"
-    kept = "each layer's own temporal route kept by eligibility traces" + (" (input and recurrent weights)"
-                                                                          if recurrent else "")
-    return f"{name} with traces, {online}; {kept}; resets and routes between layers dropped"
+        held = " and recurrent spikes" if recurrent else ""
+        return f"{name} as published, {online}; every temporal route of the gradient dropped (state{held} detached)"
+    if recurrent:
+        return (f"{name} with traces, {online}; eligibility traces of the input and recurrent weights (e-prop); "
+                "the gradient through recurrent spikes into earlier steps, resets and routes between layers dropped")
+    if t.method == "sltt-k":
+        return (f"{name} with traces, {online}; K output steps backpropagated, each with its input's eligibility "
+                "traces before it; the other steps' losses dropped")
+    return (f"{name} with traces, {online}; exact backpropagation through time within windows of {t.window} output "
+            "steps, eligibility traces across them (resets before a window and routes between layers across its "
+            "start dropped)")
