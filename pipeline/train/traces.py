@@ -80,7 +80,7 @@ class Traced(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         q, trace = ctx.saved_tensors
-        g = grad * 2.0 ** ctx.exp             # shift_train: a scale (its floor is straight through)
+        g = grad * 2.0 ** ctx.exp if ctx.exp else grad     # shift_train: a scale (its floor is straight through)
         c = ctx.conv
         if c is None:
             gw = g.T @ trace.reshape(g.shape[0], -1)
@@ -137,9 +137,8 @@ class WindowSpikes(torch.autograd.Function):
     def backward(ctx, g):
         s, factor, inside, s_prev = ctx.saved_tensors
         ku, kv = ctx.keep
-        scale = float(1 << 6)
         local = g * factor                              # 64 f_t g_t: SLTT's dL/da_t
-        carry = inside * (1 - s) * kv                   # m_t k_v (1 - s_t)
+        carry = torch.where(inside & (s == 0), kv, 0.0)  # m_t k_v (1 - s_t)
         da = torch.empty_like(g)
         gv = gu = torch.zeros_like(g[:, 0])             # 64 G^v, 64 G^u
         for i in range(g.shape[1] - 1, -1, -1):
