@@ -21,9 +21,16 @@ its activations), the saturation of v before step t, and the temporal routes bet
 tau reaching the layer above at every later step through that layer's state). Our own: OTTT's reference code
 (github.com/pkuxmq/OTTT-SNN) traces a one-stage LIF and has no integer state.
 
-:class:`Traced` is the synapse with that gradient: its value is the synaptic input of the real spikes x (so the
-forward is the model's, bit for bit), its weight gradient uses the trace E, its input gradient is the synapse's
-transpose as usual (the spatial path to the layer below).
+Where each trainer uses it:
+
+- the recurrent trainer (``sltt_recurrent.py``), one step at a time: each input and recurrent weight learns from
+  ``delta_t (*) E_t`` (:func:`dense`, :class:`Traced`: the synapse whose value is that of the real spikes x, so
+  the forward is the model's bit for bit, and whose weight gradient uses the trace);
+- the conv/dense trainer (``sltt.py``), a window of steps at a time: inside the window the backward is BPTT's
+  through each layer's own state, resets included (:class:`WindowSpikes`), and the trace state (U, E) before the
+  window carries every earlier input into it (the window's boundary), so only resets before the window and routes
+  between layers across its start are lost;
+- SLTT-K: each replayed step is a window of one step, with the trace state before it as its boundary.
 """
 from __future__ import annotations
 
