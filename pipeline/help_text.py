@@ -23,6 +23,8 @@ examples:
                                                        temporal: synthesised speech -> cochlea spikes -> recurrent
                                                        SNN (model.arch=auto picks recurrent for a 1-D sensor)
   python -m pipeline run --set train.epochs=5 --set model.hidden=128 --samples 200
+  python -m pipeline run --set train.method=sltt       training memory flat in T: SLTT with eligibility traces
+                                                       (docs/methods/sltt.md)
 
 configuration keys (--set section.key=value; unknown keys are rejected):
 """ + "\n".join(f"  {section}.{key} = {value!r}" for section, values in RunConfig().to_dict().items()
