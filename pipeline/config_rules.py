@@ -81,7 +81,7 @@ def _train(cfg: RunConfig) -> list[tuple]:
          (t.batch_size, t.lr, t.augment_shift, t.weight_decay), "batch_size >= 1, lr > 0, augment_shift >= 0, "
          "weight_decay >= 0"),
         (t.surrogate_slope > 0, "train.surrogate_slope", t.surrogate_slope, "> 0"),
-        (1 <= t.window <= CHIP.max_steps, "train.window", t.window, f"1..{CHIP.max_steps} output steps"),
+        (t.window >= 1, "train.window", t.window, ">= 1 output steps"),
         (t.eval_every >= 0 and t.eval_samples >= 0, "train.eval_every/eval_samples", (t.eval_every, t.eval_samples),
          "eval_every >= 0 (0 = never), eval_samples >= 0 (0 = all)"),
     ]

@@ -139,3 +139,9 @@ def test_sltt_k_on_a_recurrent_network_is_refused_naming_what_works(capsys, tmp_
             "train.method=sltt-k", fragments=("train.method = 'sltt-k'", "model.arch=recurrent",
                                               "train.method=sltt with train.traces=true"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_window_of_no_steps_is_refused(capsys, tmp_path):
+    from conftest import refused
+    refused(capsys, "run", "--out", tmp_path / "run", "--set", "train.window=0",
+            fragments=("train.window = 0", ">= 1 output steps"))

@@ -49,8 +49,9 @@ def keeps(p: CubaParams) -> tuple[float, float]:
 def trace_step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, p: CubaParams):
     """One step of the trace of inputs x (B, ...): ``(E_t, (U_t, E_t))`` from the carried (U, E) (None: zeros)."""
     with torch.no_grad():
-        if state is None:
-            return x.clone(), (x.clone(), x.clone())
+        if state is None:                     # U = E = x (neither is written to in place)
+            e = x.clone()
+            return e, (e, e)
         ku, kv = keeps(p)
         u = torch.add(x, state[0], alpha=ku)
         e = torch.add(u, state[1], alpha=kv)
