@@ -87,8 +87,8 @@ class Setup:
     real training frames."""
 
     def __init__(self, args, name: str, T: int, n_batches: int):
-        self.cfg = cfg = base_config(args, name, [f"data.n_bins={T}", f"train.batch_size={args.batch}"]
-                                     + ([f"data.n_train={args.batch * n_batches}"] if args.model != "recurrent" else []))
+        sized = [f"data.n_train={args.batch * n_batches}"] if args.model != "recurrent" else []   # speakers: whole
+        self.cfg = cfg = base_config(args, name, [f"data.n_bins={T}", f"train.batch_size={args.batch}", *sized])
         self.tr = dataset.load_split(cfg.data, "train")
         self.model = build_model(cfg, self.tr.frames.shape[2:], len(self.tr.classes))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)

@@ -3,8 +3,9 @@
 SLTT ignores the temporal route of backpropagation: the neuron state (u, v) carried from one step to the next is
 detached, and the loss is per step. With ``traced`` (train.traces, the default) the backward inside each chunk of
 time is BPTT's through every layer's own state and the input's eligibility traces carry the earlier steps into
-the chunk (``pipeline/train/traces.py``): memory grows with the chunk (train.window), not with T. Two adaptations to our network, both ours (the official code,
-github.com/qymeng94/SLTT, uses a non-spiking readout and no synaptic delay):
+the chunk (``pipeline/train/traces.py``): memory grows with the chunk (train.window), not with T. Two adaptations
+to our network, both ours (the official code, github.com/qymeng94/SLTT, uses a non-spiking readout and no
+synaptic delay):
 
 - Per-step loss on the spike-count readout: ``CE(c_t, y) / n_steps`` with ``c_t = c_{t-1} (detached) + s_t``,
   the output spikes counted so far; at the last step ``c_t`` is the count that decides the class.
