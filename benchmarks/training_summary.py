@@ -120,8 +120,8 @@ def text(s: dict) -> str:
         "  validation (float, chooses): " + ", ".join(f"{n} {v:.4f}" for n, v in c["validation"].items()),
         f"recurrent SNN on the spoken digits (speaker-disjoint test, mean of seeds {r['seeds']}):",
         f"  BPTT {r['bptt']:.4f}; {r['method']} {r['flat']:.4f} ({-g_f:+.2f} pt), time "
-        f"{r['flat_time_vs_bptt']:.2f}x of BPTT's at T = {r['short_T']}, step peak T = {r['long_T']} against T = {r['short_T']} "
-        f"{r['flat_peak_long_vs_short']:.2f}x (BPTT {r['bptt_peak_long_vs_short']:.2f}x)",
+        f"{r['flat_time_vs_bptt']:.2f}x of BPTT's at T = {r['short_T']}, step peak T = {r['long_T']} against "
+        f"T = {r['short_T']} {r['flat_peak_long_vs_short']:.2f}x (BPTT {r['bptt_peak_long_vs_short']:.2f}x)",
         f"    target within 1.5 pt, peak ratio <= 1.2: "
         f"{verdict(g_f, 1.5) if r['flat_peak_long_vs_short'] <= 1.2 else 'missed on memory'}",
         "  validation (float, chooses): " + ", ".join(f"{n} {v:.4f}" for n, v in r["validation"].items()),
