@@ -16,7 +16,7 @@ The runs (each line was run in parts, several processes at once with --threads 1
 recurrent SLTT-K rows were measured before SLTT-K was refused on recurrent networks, and are why it is):
 
     .venv/bin/python benchmarks/training.py --T 8 16 32 64 --steps 6 --threads 1 --accuracy --seeds 0 1 \
-        --methods bptt sltt sltt+t sltt+t8 sltt-k2+t sltt-k4+t
+        --methods bptt sltt sltt+t sltt+t8 sltt-k2+t sltt-k4+t sltt-k6+t
     .venv/bin/python benchmarks/training.py --model recurrent --T 50 200 --set data.max_bins=200 --steps 6 \
         --threads 1 --accuracy --seeds 0 1 --methods bptt sltt sltt+t --out benchmarks/results/training_recurrent
     .venv/bin/python benchmarks/training_summary.py
