@@ -111,7 +111,7 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     timings["data_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _stage(f"training ({cfg.train.method}{' with traces' if cfg.train.traces and cfg.train.method != 'bptt' else ''}, "
+    _stage(f"training ({cfg.train.method}{' with traces' if methods.traced(cfg.train) else ''}, "
            f"{cfg.train.epochs} epochs, selection {cfg.select.method}"
            + (f" at ratio {cfg.select.ratio}" if cfg.select.method != "full" else "")
            + f"; {len(data.train.labels)} training samples, {len(data.val.labels)} held out for validation)")
@@ -217,7 +217,7 @@ def _training(cfg: RunConfig, data, result) -> dict:
     """What the report says of training: selection, trainer, epochs, the per-epoch record."""
     return {"distilled": cfg.data.distilled or None, "ranks": ranks.rank_world()[1], "method": cfg.select.method,
             "ratio": cfg.select.ratio if cfg.select.method != "full" else 0.0, "trainer": cfg.train.method,
-            "traces": cfg.train.traces and cfg.train.method != "bptt",
+            "traces": methods.traced(cfg.train),
             "trainer_computes": methods.describe(cfg.train, isinstance(result.model, RSNN)),
             "epochs": cfg.train.epochs, "train_samples": len(data.train.labels), "val_samples": len(data.val.labels),
             "examples_processed": result.examples_processed, "epoch_examples": list(result.epoch_examples),

@@ -4,6 +4,11 @@ from __future__ import annotations
 from pipeline.config import TrainConfig
 
 
+def traced(t: TrainConfig) -> bool:
+    """Whether the run trains with eligibility traces (train.traces means nothing to BPTT)."""
+    return t.traces and t.method != "bptt"
+
+
 def describe(t: TrainConfig, recurrent: bool) -> str:
     """The trainer and what it approximates, e.g. for ``run``'s summary."""
     if t.method == "bptt":
