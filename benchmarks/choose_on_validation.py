@@ -12,12 +12,17 @@ choice is made. Three choices, each its own ``--part``:
 - ``distill``: PACE's own defaults (its step size, the probe statistics, PEQ-1 draws in the loop), each an
   IPC 1 distillation on seed 0, judged by the validation accuracy of the evaluation protocol (at the learning
   rate ``eval-lr`` chose) trained on the set, seeds 0 and 1.
+- ``spoken``: distillation on the spoken digits (the recurrent net), judged on the validation speakers: first the
+  evaluation protocol (optimiser steps and learning rate of the fresh SNN trained on a set) on a random IPC 10
+  set, seeds 0 and 1; then PACE's settings at IPC 10 (its step size, the weight of its temporal term, SDR's k),
+  each distilled once (seed 0, keeping its best check) and trained on by that protocol, seeds 0 and 1.
 
 Rows are appended to the results file as they finish, so an interrupted part resumes where it stopped.
 
     .venv/bin/python benchmarks/choose_on_validation.py --part conv
     .venv/bin/python benchmarks/choose_on_validation.py --part eval-lr
     .venv/bin/python benchmarks/choose_on_validation.py --part distill
+    .venv/bin/python benchmarks/choose_on_validation.py --part spoken --threads 1
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import torch
 from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
-from pipeline.distill import pace
+from pipeline.distill import coreset, keep, pace, probes
 from pipeline.train import loop
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
@@ -54,6 +59,16 @@ DISTILL = {  # candidate: overrides of PACE at IPC 1
     "lr 0.1, 32 probes x 100 real": ["distill.lr=0.1"],
     "lr 0.3, 16 probes x all real": ["distill.probes=16", "distill.batch_real=0"],
     "lr 0.3, PEQ-1 draws in the loop": ["distill.peq=true"],
+}
+
+
+SPOKEN = ["data.name=spoken_digits"]
+SPOKEN_EVAL = [(200, 3e-3), (200, 1e-2), (600, 3e-3), (600, 1e-2)]    # (steps, lr) of the evaluation protocol
+SPOKEN_PACE = {  # candidate: overrides of PACE at IPC 10 on the spoken digits (the current defaults first)
+    "lr 0.3, temporal 1, sdr_k 0.5": [],
+    "lr 0.1": ["distill.lr=0.1"],
+    "temporal 3": ["distill.temporal=3"],
+    "sdr_k 0": ["distill.sdr_k=0"],
 }
 
 
@@ -112,7 +127,7 @@ def distill(rows: list[dict], save) -> None:
         cfg = registry.resolve(apply_overrides(RunConfig(), ["distill.ipc=1", "train.seed=0"] + items))
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            pool = pace.train_teachers(cfg, data.train.frames, data.train.labels, 10) \
+            pool = probes.train_teachers(cfg, data.train.frames, data.train.labels, 10) \
                 if pace.needs_teachers(cfg) else None
             r = pace.optimise(cfg, data.train.frames, data.train.labels, 10, pool)
         seconds = time.perf_counter() - t0
@@ -123,6 +138,46 @@ def distill(rows: list[dict], save) -> None:
             accs.append(deployed_accuracy(model, data.val))
         save({"part": "distill", "candidate": name, "overrides": items, "ipc": 1, "distill_seed": 0, "eval_lr": lr,
               "val_accuracy": accs, "distill_s": round(seconds, 1)})
+
+
+def chosen_spoken_eval(rows: list[dict]) -> tuple[int, float]:
+    """The spoken evaluation protocol (steps, lr) with the best mean validation accuracy."""
+    ev = [r for r in rows if r["part"] == "spoken-eval"]
+    return max(SPOKEN_EVAL, key=lambda c: np.mean([r["val_accuracy"] for r in ev if (r["steps"], r["lr"]) == c]))
+
+
+def spoken(rows: list[dict], save) -> None:
+    cfg = registry.resolve(apply_overrides(RunConfig(), SPOKEN))
+    data = sets.load(cfg.data)
+    n = len(data.train.classes)
+    idx = coreset.select("random", data.train.labels, n, 10, np.random.default_rng([0, 23]))
+    for steps, lr in SPOKEN_EVAL:
+        for seed in (0, 1):
+            if not any(r["part"] == "spoken-eval" and (r["steps"], r["lr"], r["seed"]) == (steps, lr, seed)
+                       for r in rows):
+                model = spoken_trained(cfg, data.train.frames[idx], data.train.labels[idx], n, steps, lr, seed)
+                save({"part": "spoken-eval", "steps": steps, "lr": lr, "seed": seed, "set": "random IPC 10",
+                      "val_accuracy": deployed_accuracy(model, data.val)})
+    steps, lr = chosen_spoken_eval(rows)
+    for name, items in SPOKEN_PACE.items():
+        if any(r["part"] == "spoken-pace" and r["candidate"] == name for r in rows):
+            continue
+        dcfg = registry.resolve(apply_overrides(RunConfig(), SPOKEN + items + [
+            "distill.ipc=10", f"distill.check_steps={steps}", f"distill.check_lr={lr}"]))
+        t0 = time.perf_counter()
+        r = pace.optimise(dcfg, data.train.frames, data.train.labels, n,
+                          judge=keep.judge(dcfg, data.val.frames, data.val.labels, n))
+        seconds = time.perf_counter() - t0
+        accs = [deployed_accuracy(spoken_trained(dcfg, r.frames, r.labels, n, steps, lr, seed), data.val)
+                for seed in (0, 1)]
+        save({"part": "spoken-pace", "candidate": name, "overrides": items, "ipc": 10, "distill_seed": 0,
+              "eval_steps": steps, "eval_lr": lr, "val_accuracy": accs, "checks": r.checks,
+              "kept_step": r.kept_step, "distill_s": round(seconds, 1)})
+
+
+def spoken_trained(cfg, frames, labels, n_classes: int, steps: int, lr: float, seed: int):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return loop.train(keep.protocol(cfg, len(labels), steps, lr, seed), frames, labels, n_classes).model
 
 
 def table(rows: list[dict]) -> str:
@@ -149,12 +204,31 @@ def table(rows: list[dict]) -> str:
         lines.append("PACE defaults at IPC 1 (seed 0 distillation, evaluation seeds 0 and 1, validation accuracy)")
         lines += [f"  {r['candidate']:34s} {np.mean(r['val_accuracy']):.4f} +- {np.std(r['val_accuracy']):.4f}"
                   f"  ({r['distill_s']:.0f} s)" for r in dist]
+    ev = [r for r in rows if r["part"] == "spoken-eval"]
+    if ev:
+        lines.append("spoken digits, distillation evaluation protocol on a random IPC 10 set (deployed accuracy on "
+                     "the validation speakers, seeds 0 and 1)")
+        for steps, lr in SPOKEN_EVAL:
+            acc = [r["val_accuracy"] for r in ev if (r["steps"], r["lr"]) == (steps, lr)]
+            if acc:
+                lines.append(f"  {steps} steps, lr {lr:g}: {np.mean(acc):.4f} +- {np.std(acc):.4f}")
+        if len(ev) == 2 * len(SPOKEN_EVAL):
+            lines.append("  chosen: {} steps, lr {:g}".format(*chosen_spoken_eval(rows)))
+    sp = [r for r in rows if r["part"] == "spoken-pace"]
+    if sp:
+        lines.append("spoken digits, PACE settings at IPC 10 (seed 0 distillation keeping its best check; evaluation "
+                     "seeds 0 and 1; deployed validation accuracy)")
+        lines += [f"  {r['candidate']:34s} {np.mean(r['val_accuracy']):.4f} +- {np.std(r['val_accuracy']):.4f}"
+                  f"  (kept step {r['kept_step']}, {r['distill_s']:.0f} s)" for r in sp]
+        if len(sp) == len(SPOKEN_PACE):
+            best = max(sp, key=lambda r: np.mean(r["val_accuracy"]))
+            lines.append(f"  chosen: {best['candidate']}")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["conv", "eval-lr", "distill"], required=True)
+    ap.add_argument("--part", choices=["conv", "eval-lr", "distill", "spoken"], required=True)
     ap.add_argument("--render", action="store_true", help="only rewrite the part's table from its results")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -172,7 +246,7 @@ def main() -> None:
     if args.render:
         harness.write_text(path.with_suffix(".txt"), table(rows) + "\n")
         return
-    {"conv": conv, "eval-lr": eval_lr, "distill": distill}[args.part](rows, save)
+    {"conv": conv, "eval-lr": eval_lr, "distill": distill, "spoken": spoken}[args.part](rows, save)
     print(table(rows))
 
 

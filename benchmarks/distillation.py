@@ -36,7 +36,7 @@ from settings import DENSE  # noqa: E402
 from models.snn import golden_spikes, predict  # noqa: E402
 from pipeline.config import RunConfig, apply_overrides  # noqa: E402
 from pipeline.data import dataset, registry, sets  # noqa: E402
-from pipeline.distill import coreset, pace  # noqa: E402
+from pipeline.distill import coreset, keep, pace, probes  # noqa: E402
 from pipeline.train import loop  # noqa: E402
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
@@ -60,9 +60,10 @@ def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, f
     return float((predict(golden_spikes(res.model.deployed(), test.frames)[-1]) == test.labels).mean()), seconds
 
 
-def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, name: str, cache: dict):
+def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cache: dict):
     """(frames, labels, distillation seconds, loss history, extra) of the set ``name`` at ``cfg.distill.ipc``.
-    ``cache`` keeps each PACE result, so that its continuous row reuses the optimisation of its binary row."""
+    ``cache`` keeps each PACE result, so that its continuous row reuses the optimisation of its binary row.
+    Optimised sets are judged on ``val`` (the validation split) as ``distill.keep`` says."""
     x = cfg.distill
     t0 = time.perf_counter()
     if name == "full":
@@ -73,7 +74,8 @@ def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, name: str, cache: di
     if x.method in pace.OPTIMISED:
         key = pace.config_key(cfg)
         if key not in cache:
-            cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool)
+            judge = keep.judge(cfg, val.frames, val.labels, len(tr.classes)) if x.keep == "best" else None
+            cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool, judge=judge)
         r = cache[key]
         extra = {"loss_history": [round(v, 5) for v in r.history], "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
                  "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
@@ -89,8 +91,8 @@ def make_set(cfg: RunConfig, tr, pool, pool_seconds: float, name: str, cache: di
         return frames, r.labels, seconds, r.history, extra
     emb = None
     if x.method != "random":
-        model = pace.teacher_model(cfg, tr.frames.shape[2:], len(tr.classes))
-        pace.load_teacher(model, pool[0], 1.0)
+        model = probes.teacher_model(cfg, tr.frames.shape[2:], len(tr.classes))
+        probes.load_teacher(model, pool[0], 1.0)
         emb = coreset.embed(model, tr.frames)
     idx = coreset.select(x.method, tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 23]), emb)
     extra = pool_seconds / len(pool) if x.method != "random" else 0.0      # one teacher's training
@@ -187,6 +189,35 @@ def merge(paths: list[Path], out: Path) -> None:
     plot(rows, full, out.with_suffix(".png"))
 
 
+def full_data(given: dict, samples: int, epochs: int) -> dict:
+    """Full-data accuracy and training time of the default schedule, from the results file ``--full-from`` names."""
+    if "full" in given:
+        return given["full"]
+    if "runs" in given and "bptt" in given:                          # temporal.json: the recurrent net's BPTT runs
+        rows = [r for r in given["runs"] if r["trainer"] == "bptt"]
+        return {"samples": samples, "epochs": epochs, "seeds": [r["seed"] for r in rows],
+                "accuracy": float(np.mean([r["deployed_accuracy"] for r in rows])),
+                "accuracy_per_seed": [r["deployed_accuracy"] for r in rows],
+                "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
+    if any(r.get("method") == "full" and "examples_processed" in r for r in given["rows"]):   # pruning*.json
+        rows = [r for r in given["rows"] if r["method"] == "full"]
+        return {"samples": samples, "epochs": rows[0]["epochs"], "seeds": [r["seed"] for r in rows],
+                "accuracy": float(np.mean([r["accuracy"] for r in rows])),
+                "accuracy_per_seed": [r["accuracy"] for r in rows],
+                "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
+    if any(r.get("part") == "conv-test" for r in given["rows"]):    # choose_on_validation_conv.json
+        rows = [r for r in given["rows"] if r.get("part") == "conv-test"]
+        return {"samples": samples, "epochs": epochs, "seeds": [r["seed"] for r in rows],
+                "accuracy": float(np.mean([r["test_accuracy"] for r in rows])),
+                "accuracy_per_seed": [r["test_accuracy"] for r in rows],
+                "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
+    rows = [r for r in given["rows"] if r["config"] == "default"]  # conv_accuracy.json: default rows, one per seed
+    return {"samples": samples, "epochs": epochs, "seeds": [r["seed"] for r in rows],
+            "accuracy": float(np.mean([r["deployed"] for r in rows])),
+            "accuracy_per_seed": [r["deployed"] for r in rows],
+            "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50])
@@ -195,7 +226,6 @@ def main() -> None:
     ap.add_argument("--ablation-ipc", type=int, nargs="+", default=[10])
     harness.common_args(ap, "benchmarks/results/distillation", threads=0, merge=False)
     ap.add_argument("--steps", type=int, default=200, help="optimiser steps when training on a set")
-    ap.add_argument("--batch", type=int, default=50, help="batch size (at most the set's size)")
     ap.add_argument("--lr", type=float, default=3e-3, help="the evaluation protocol's learning rate (default: chosen "
                     "on the validation split, benchmarks/results/choose_on_validation_eval-lr.txt)")
     ap.add_argument("--model", choices=("conv", "dense"), default="conv", help="conv: the default model")
@@ -218,30 +248,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else []), *args.overrides]
     cfg = registry.resolve(apply_overrides(RunConfig(), base))
-    tr, _ = sets.real_train(cfg.data)           # the validation split stays out of every set
+    tr, val = sets.real_train(cfg.data)         # the validation split stays out of every set; it judges PACE's
     te = dataset.load_split(cfg.data, "test")
 
-    given = json.loads(args.full_from.read_text())
-    if "full" in given:
-        full = given["full"]
-    elif any(r.get("method") == "full" and "examples_processed" in r for r in given["rows"]):   # pruning*.json
-        rows = [r for r in given["rows"] if r["method"] == "full"]
-        full = {"samples": len(tr.labels), "epochs": rows[0]["epochs"], "seeds": [r["seed"] for r in rows],
-                "accuracy": float(np.mean([r["accuracy"] for r in rows])),
-                "accuracy_per_seed": [r["accuracy"] for r in rows],
-                "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
-    elif any(r.get("part") == "conv-test" for r in given["rows"]):    # choose_on_validation_conv.json
-        rows = [r for r in given["rows"] if r.get("part") == "conv-test"]
-        full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "seeds": [r["seed"] for r in rows],
-                "accuracy": float(np.mean([r["test_accuracy"] for r in rows])),
-                "accuracy_per_seed": [r["test_accuracy"] for r in rows],
-                "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
-    else:       # conv_accuracy.json: the default configuration's rows, one per seed
-        rows = [r for r in given["rows"] if r["config"] == "default"]
-        full = {"samples": len(tr.labels), "epochs": cfg.train.epochs, "seeds": [r["seed"] for r in rows],
-                "accuracy": float(np.mean([r["deployed"] for r in rows])),
-                "accuracy_per_seed": [r["deployed"] for r in rows],
-                "train_seconds": float(np.mean([r["train_s"] for r in rows]))}
+    full = full_data(json.loads(args.full_from.read_text()), len(tr.labels), cfg.train.epochs)
     full["from"] = str(args.full_from)
     # herding and k-center embed with one trained teacher; trained probes need distill.teachers of them
     trained_probes = cfg.distill.pool != "random" or "pace-trained-pool" in args.ablations
@@ -250,7 +260,7 @@ def main() -> None:
     def train_pool():
         t0 = time.perf_counter()
         tcfg = replace(cfg, distill=replace(cfg.distill, teachers=n_teachers))
-        return pace.train_teachers(tcfg, tr.frames, tr.labels, len(tr.classes)), time.perf_counter() - t0
+        return probes.train_teachers(tcfg, tr.frames, tr.labels, len(tr.classes)), time.perf_counter() - t0
 
     pool, pool_seconds = None, 0.0          # trained when a row still to run needs it
 
@@ -272,15 +282,14 @@ def main() -> None:
         method = "pace" if name.startswith("pace") else ("random" if name == "full" else name)
         dcfg = registry.resolve(apply_overrides(RunConfig(), base + [f"distill.method={method}",
                                                                      f"distill.ipc={ipc}", *extra]))
-        frames, labels, distill_s, history, info = make_set(dcfg, tr, pool, pool_seconds, name, cache)
+        frames, labels, distill_s, history, info = make_set(dcfg, tr, val, pool, pool_seconds, name, cache)
         if args.save and name != "full":
             args.save.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.save / f"ipc{ipc}_{name}.npz", frames=frames, labels=labels)
-        batch = min(args.batch, len(labels))
-        epochs = max(1, math.ceil(args.steps / math.ceil(len(labels) / batch)))
-        ecfg = replace(dcfg, train=replace(dcfg.train, epochs=epochs, batch_size=batch, lr=args.lr))
-        accs, times = zip(*(accuracy(replace(ecfg, train=replace(ecfg.train, seed=s)), frames, labels, te)
+        accs, times = zip(*(accuracy(keep.protocol(dcfg, len(labels), args.steps, args.lr, s), frames, labels, te)
                             for s in args.seeds))
+        ecfg = keep.protocol(dcfg, len(labels), args.steps, args.lr, args.seeds[0])
+        epochs, batch = ecfg.train.epochs, ecfg.train.batch_size
         transfer = []
         if args.transfer:
             tcfg = registry.resolve(apply_overrides(RunConfig(), base + args.transfer))
@@ -301,7 +310,7 @@ def main() -> None:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     setup = {"dataset": args.dataset, "model": args.model, "overrides": args.overrides, "steps": args.steps,
-             "batch": args.batch, "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer,
+             "batch": keep.BATCH, "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer,
              "teachers_seconds": pool_seconds, "threads": torch.get_num_threads(),
              "distill": cfg.to_dict()["distill"], "train": cfg.to_dict()["train"]}
     harness.write_json(args.out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows}, indent=2)

@@ -131,6 +131,12 @@ class DistillConfig:
     teacher_epochs: int = 4
     teacher_samples: int = 0      # real training samples per teacher (0 = all)
     checkpoint_every: int = 20    # steps between resumable checkpoints
+    keep: str = "best"            # best: the stored set is judged on the validation split at the start and every
+                                  # check_every steps (a fresh SNN trained on it, pipeline/distill/keep.py) and the
+                                  # best is kept, the start on a tie | last: the last step's set, unjudged
+    check_every: int = 100        # steps between those checks (and one at the last step)
+    check_steps: int = 200        # optimiser steps of the SNN each check trains (batch min(50, set size))
+    check_lr: float = 3e-3        # its learning rate (the distillation benchmark's, chosen on validation)
     seed: int = 0
 
 

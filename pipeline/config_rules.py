@@ -109,6 +109,9 @@ def _distill(cfg: RunConfig) -> list[tuple]:
         (x.binarize in ("round", "sample"), "distill.binarize", x.binarize, "round or sample"),
         (0 <= x.round_steps <= x.iterations, "distill.round_steps", x.round_steps, "0..distill.iterations"),
         (x.pool in ("random", "trained", "mixed"), "distill.pool", x.pool, "random, trained or mixed"),
+        (x.keep in ("best", "last"), "distill.keep", x.keep, "best or last"),
+        (x.check_every >= 1 and x.check_steps >= 1 and x.check_lr > 0, "distill.check_every/check_steps/check_lr",
+         (x.check_every, x.check_steps, x.check_lr), "check_every >= 1, check_steps >= 1, check_lr > 0"),
         (x.layers in ("hidden", "all") or re.fullmatch(r"\d+(,\d+)*", x.layers) is not None, "distill.layers",
          x.layers, "hidden, all or layer indices such as 0,2"),
         (x.sdr_k >= 0 and x.temporal >= 0 and x.freqs >= 1 and x.freq_scale > 0, "distill.sdr_k/temporal/freqs/"

@@ -82,12 +82,12 @@ def quick(tmp_path_factory):
 
 def fixed_loss(cfg, split, frames, labels) -> float:
     """The PACE loss of (binary or continuous) frames under one fixed probe that the optimisation never saw."""
-    from pipeline.distill import pace
-    model = pace.teacher_model(cfg, split.frames.shape[2:], 10)      # train.seed 0: not a probe seed
-    layers = pace.matched_layers(cfg, model.depth)
+    from pipeline.distill import matching, pace, probes
+    model = probes.teacher_model(cfg, split.frames.shape[2:], 10)      # train.seed 0: not a probe seed
+    layers = probes.matched_layers(cfg, model.depth)
     by_class = [np.flatnonzero(split.labels == c) for c in range(10)]
-    stats = pace.real_stats(model, split.frames, by_class, layers, cfg.distill.sdr_k,
-                            pace.Frequencies(512, 1.0, torch.Generator().manual_seed(99)))
+    stats = matching.real_stats(model, split.frames, by_class, layers, cfg.distill.sdr_k,
+                            matching.Frequencies(512, 1.0, torch.Generator().manual_seed(99)))
     with torch.no_grad():
         syn = pace.features(model, torch.from_numpy(frames), cfg.distill.sdr_k, False, layers)
         return float(sum(pace.matching_loss("pace", real, c, f[labels == c], cfg.distill.temporal)
@@ -118,11 +118,11 @@ def test_a_tiny_distillation_lowers_its_loss_on_a_probe_it_never_saw(quick):
 
 def test_peq_in_the_loop_shows_the_probes_binary_draws(quick):
     """distill.peq=true: the probes see PEQ-1 draws of the probabilities (binary; straight-through gradient)."""
-    from pipeline.distill import pace
+    from pipeline.distill import pace, probes
     cache, split = quick
     seen = []
     cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=3", "distill.peq=true")
-    model = pace.teacher_model(cfg, split.frames.shape[2:], 10)
+    model = probes.teacher_model(cfg, split.frames.shape[2:], 10)
     original = type(model).forward
 
     def spy(self, x, *args, **kwargs):
@@ -137,17 +137,18 @@ def test_peq_in_the_loop_shows_the_probes_binary_draws(quick):
 
 
 def test_the_real_side_is_computed_once_from_every_sample_of_a_class(quick):
-    from pipeline.distill import pace
+    from pipeline.distill import probes
+    from pipeline.distill import matching
     from pipeline.distill.matching import characteristic
     cache, split = quick
     cfg = quick_cfg(cache)
-    model = pace.teacher_model(cfg, split.frames.shape[2:], 10)
+    model = probes.teacher_model(cfg, split.frames.shape[2:], 10)
     by_class = [np.flatnonzero(split.labels == c) for c in range(10)]
     gen = torch.Generator().manual_seed(5)
-    stats = pace.real_stats(model, split.frames, by_class, [0], 0.5, pace.Frequencies(16, 1.0, gen),
+    stats = matching.real_stats(model, split.frames, by_class, [0], 0.5, matching.Frequencies(16, 1.0, gen),
                             batch=7)   # batched in 7s
     with torch.no_grad():
-        f = pace.features(model, torch.from_numpy(split.frames[by_class[3]]), 0.5, False, [0])[0]
+        f = matching.features(model, torch.from_numpy(split.frames[by_class[3]]), 0.5, False, [0])[0]
     spread = stats[0].spread
     assert torch.allclose(stats[0].mean[3], f.mean(dim=(0, 1)) / spread, atol=1e-5)
     assert torch.allclose(stats[0].cf[3], characteristic(f.mean(dim=1) / spread, stats[0].freqs), atol=1e-5)
@@ -156,13 +157,13 @@ def test_the_real_side_is_computed_once_from_every_sample_of_a_class(quick):
 
 def test_matched_layers_follow_the_configuration(quick):
     from pipeline.config import ConfigError
-    from pipeline.distill import pace
+    from pipeline.distill import probes
     cache, _ = quick
-    assert pace.matched_layers(quick_cfg(cache), 3) == [0, 1]
-    assert pace.matched_layers(quick_cfg(cache, "distill.layers=all"), 3) == [0, 1, 2]
-    assert pace.matched_layers(quick_cfg(cache, "distill.layers=2,0"), 3) == [0, 2]
+    assert probes.matched_layers(quick_cfg(cache), 3) == [0, 1]
+    assert probes.matched_layers(quick_cfg(cache, "distill.layers=all"), 3) == [0, 1, 2]
+    assert probes.matched_layers(quick_cfg(cache, "distill.layers=2,0"), 3) == [0, 2]
     with pytest.raises(ConfigError, match="layers 0..2"):
-        pace.matched_layers(quick_cfg(cache, "distill.layers=5"), 3)
+        probes.matched_layers(quick_cfg(cache, "distill.layers=5"), 3)
 
 
 def test_an_interrupted_distillation_resumes_where_it_stopped(quick, tmp_path):

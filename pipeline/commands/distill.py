@@ -12,7 +12,7 @@ from pipeline.config import DistillConfig, RunConfig
 from pipeline.data import sets
 from pipeline.data.split import Split
 from pipeline.distill import checkpoint as checkpoints
-from pipeline.distill import coreset, pace, store
+from pipeline.distill import coreset, keep, pace, probes, store
 from pipeline.ranks import rank_world
 from pipeline.report import plots
 from pipeline.runfolder import staged
@@ -23,7 +23,7 @@ def side_files(out: Path) -> tuple[Path, Path]:
     return out.parent / f".{out.name}.distill-checkpoint.pt", out.parent / f".{out.name}.distill-teachers.pt"
 
 
-def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[pace.Teacher]:
+def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[probes.Teacher]:
     """The teacher pool, reused from ``cache`` when it was trained for the same configuration: ``distill.teachers``
     of them for trained probes, one for the herding and k-center embedding."""
     x = cfg.distill
@@ -34,8 +34,8 @@ def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[pace.Teacher]:
     saved = checkpoints.load(cache, key)
     if saved is not None:
         print(f"reusing {len(saved['pool'])} trained teachers from {cache}", flush=True)
-        return [pace.Teacher(t["init"], t["final"]) for t in saved["pool"]]
-    pool = pace.train_teachers(cfg, split.frames, split.labels, len(split.classes))
+        return [probes.Teacher(t["init"], t["final"]) for t in saved["pool"]]
+    pool = probes.train_teachers(cfg, split.frames, split.labels, len(split.classes))
     checkpoints.save(cache, key, {"pool": [{"init": t.init, "final": t.final} for t in pool]})
     return pool
 
@@ -60,7 +60,7 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
     x, t_start, timings = cfg.distill, time.perf_counter(), {}
     if world > 1 and rank != 0:
         torch.distributed.barrier()          # rank 0 reads (and caches) the data first
-    split, _ = sets.real_train(cfg.data)      # validation stays out of it
+    split, val = sets.real_train(cfg.data)    # validation stays out of it: it judges the set (distill.keep)
     if world > 1 and rank == 0:
         torch.distributed.barrier()
     n_classes = len(split.classes)
@@ -70,11 +70,14 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
         t0 = time.perf_counter()
         pool = teachers(cfg, split, teacher_file)
         timings["teachers_s"] = time.perf_counter() - t0
-    history, resumed, probabilities = [], 0, None
+    history, resumed, probabilities, checks = [], 0, None, {}
     if x.method in pace.OPTIMISED:
-        result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint)
+        judge = keep.judge(cfg, val.frames, val.labels, n_classes) if x.keep == "best" and len(val.labels) else None
+        result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint, judge)
         frames, labels, history, resumed = result.frames, result.labels, result.history, result.resumed_from
         probabilities = result.probabilities
+        if result.checks:
+            checks = {"validation_samples": len(val.labels), "checks": result.checks, "kept_step": result.kept_step}
         timings["optimise_s"] = result.seconds
     elif rank != 0:
         return None
@@ -82,8 +85,8 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
         t0 = time.perf_counter()
         emb = None
         if x.method != "random":
-            model = pace.teacher_model(cfg, split.frames.shape[2:], n_classes)
-            pace.load_teacher(model, pool[0], 1.0)
+            model = probes.teacher_model(cfg, split.frames.shape[2:], n_classes)
+            probes.load_teacher(model, pool[0], 1.0)
             emb = coreset.embed(model, split.frames)
         idx = coreset.select(x.method, split.labels, n_classes, x.ipc, np.random.default_rng([x.seed, 23]), emb)
         frames, labels = split.frames[idx], split.labels[idx]
@@ -98,6 +101,7 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "loss": {"steps": len(history), "first": history[0] if history else None,
                      "last": history[-1] if history else None, "resumed_from_step": resumed},
+            "kept": checks or None,
             "storage": {"real_frames_bytes": int(split.frames.nbytes), "real_events_bytes_nmnist": real_events}}
     meta = store.save(stage, frames, labels, split.classes, meta, probabilities)
     s = meta["storage"]
@@ -120,6 +124,11 @@ def summary(meta: dict, out: Path) -> str:
     if meta["loss"]["steps"]:
         lines.append(f"matching loss: {meta['loss']['first']:.4f} -> {meta['loss']['last']:.4f} "
                      f"over {meta['loss']['steps']} steps")
+    if meta.get("kept"):
+        k = meta["kept"]
+        lines.append("validation checks (a fresh SNN trained on the set): " + ", ".join(
+            f"step {int(step)} {acc:.4f}" for step, acc in k["checks"]) + f"; kept step {k['kept_step']}"
+            + (" (the start: optimisation did not beat it)" if k["kept_step"] == 0 else ""))
     lines.append(f"folder: {out} (distilled.npz, events/, meta.json, samples.png"
                  + (", loss.png)" if meta["loss"]["steps"] else ")"))
     lines.append(f"train on it: python -m pipeline run --set data.distilled={out}")

@@ -60,12 +60,16 @@ class OptimiserState:
         self.opt = torch.optim.Adam([self.z], lr=lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(iterations, 1))
         self.history, self.grads, self.step, self.seconds = [], [], 0, 0.0
+        self.checks: list[list[float]] = []       # [step, validation accuracy] of each check of the stored set
+        self.best: tuple[int, float, torch.Tensor] | None = None    # (step, accuracy, logits) of the best check
 
     def save(self, path: Path, key: str, step: int, elapsed: float) -> None:
         save(path, key, {"step": step, "z": self.z.detach().clone(), "opt": self.opt.state_dict(),
                          "sched": self.sched.state_dict(), "gen": self.gen.get_state(),
                          "rng": self.rng.bit_generator.state, "history": list(self.history),
-                         "grads": list(self.grads), "seconds": elapsed})
+                         "grads": list(self.grads), "seconds": elapsed, "checks": [list(c) for c in self.checks],
+                         "best": None if self.best is None else {"step": self.best[0], "accuracy": self.best[1],
+                                                                 "z": self.best[2]}})
 
     def restore(self, saved: dict) -> None:
         with torch.no_grad():
@@ -76,3 +80,6 @@ class OptimiserState:
         self.rng.bit_generator.state = saved["rng"]
         self.history, self.grads, self.step, self.seconds = saved["history"], saved["grads"], saved["step"], \
             saved["seconds"]
+        self.checks = saved.get("checks", [])
+        best = saved.get("best")
+        self.best = None if best is None else (best["step"], best["accuracy"], best["z"])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -39,83 +39,21 @@ import torch
 from torch import distributed as dist
 from tqdm import tqdm
 
-from models.snn import SNN
 from pipeline import ranks
-from pipeline.architecture import build_model
-from pipeline.config import ConfigError, RunConfig, SelectConfig
+from pipeline.config import RunConfig
 from pipeline.distill import checkpoint as checkpoints
-from pipeline.distill.matching import (
-    Frequencies,
-    RealStats,
-    amplitude_phase,
-    characteristic,
-    features,
-    real_stats,
-)
+from pipeline.distill import probes
+from pipeline.distill.matching import RealStats, amplitude_phase, characteristic, features
 from pipeline.distill.peq import peq
 from pipeline.train import loop
 
 OPTIMISED = ("pace", "cf", "dm")
-Weights = list[torch.Tensor]
-
-
-@dataclass(frozen=True)
-class Teacher:
-    init: Weights
-    final: Weights
 
 
 def needs_teachers(cfg: RunConfig) -> bool:
     """Whether the method trains a teacher pool: trained or mixed probes, or the herding/k-center embedding."""
     x = cfg.distill
     return x.method in ("herding", "kcenter") or (x.method in OPTIMISED and x.pool != "random")
-
-
-def train_teachers(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int) -> list[Teacher]:
-    """The frozen teacher pool: SNNs of the run's architecture trained on real frames, seeds distill.seed * 1000 + k."""
-    x = cfg.distill
-    pool = []
-    for k in range(x.teachers):
-        tcfg = replace(cfg, train=replace(cfg.train, epochs=x.teacher_epochs, seed=x.seed * 1000 + k),
-                       select=SelectConfig())
-        idx = np.arange(len(labels))
-        if x.teacher_samples and x.teacher_samples < len(labels):
-            idx = np.sort(np.random.default_rng([x.seed, k]).permutation(len(labels))[:x.teacher_samples])
-        init = [w.detach().clone() for w in build_model(tcfg, frames.shape[2:], n_classes).weights]
-        print(f"teacher {k + 1}/{x.teachers}: {len(idx)} real samples, {x.teacher_epochs} epochs", flush=True)
-        result = loop.train(tcfg, frames[idx], labels[idx], n_classes)
-        pool.append(Teacher(init, [w.detach().clone() for w in result.model.weights]))
-    return pool
-
-
-def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) -> SNN:
-    model = build_model(cfg, frame_shape, n_classes)
-    model.requires_grad_(False)
-    return model
-
-
-def load_teacher(model: SNN, teacher: Teacher, a: float) -> None:
-    with torch.no_grad():
-        for w, w0, w1 in zip(model.weights, teacher.init, teacher.final):
-            w.copy_((1 - a) * w0 + a * w1)
-
-
-def matched_layers(cfg: RunConfig, depth: int) -> list[int]:
-    spec = cfg.distill.layers
-    if spec == "hidden":
-        return list(range(depth - 1))
-    if spec == "all":
-        return list(range(depth))
-    layers = sorted({int(v) for v in spec.split(",")})
-    if layers[-1] >= depth:
-        raise ConfigError(f"config distill.layers = {spec!r}: the model has layers 0..{depth - 1}")
-    return layers
-
-
-def effective(cfg: RunConfig) -> tuple[float, float]:
-    """(sdr_k, temporal weight) the method uses: CF and DM baselines match spikes without the temporal term."""
-    x = cfg.distill
-    return (x.sdr_k, x.temporal) if x.method == "pace" else (0.0, 0.0)
 
 
 def matching_loss(method: str, real: RealStats, c: int, synth: torch.Tensor, temporal: float) -> torch.Tensor:
@@ -146,63 +84,28 @@ class Result:
     frames: np.ndarray            # (classes x ipc, T, 2, H, W) uint8, binary: the stored set
     labels: np.ndarray
     history: list[float]          # loss per step
-    seconds: float                # optimisation time (this call plus resumed ones), probe statistics included
+    seconds: float                # optimisation time (this call plus resumed ones), probe statistics and checks
     resumed_from: int             # step the run resumed from (0 = fresh)
     probabilities: np.ndarray | None = None   # (classes x ipc, T, 2, H, W) float32: the continuous set
     grad_norms: list[float] | None = None     # norm of the gradient on the logits, per step
+    checks: list[list[float]] = field(default_factory=list)   # [step, validation accuracy] of each check
+    kept_step: int | None = None  # the step whose set is stored (None: the last; no checks were made)
 
 
-def probe_weights(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int,
-                  pool: list[Teacher] | None) -> list[Weights]:
-    """The probes' weights: fresh initialisations and/or blended teachers, as ``distill.pool`` says."""
-    x = cfg.distill
-    rng = np.random.default_rng([x.seed, 29])
-    n_trained = {"random": 0, "trained": x.probes, "mixed": x.probes // 2}[x.pool]
-    out = []
-    for k in range(x.probes):
-        model = build_model(replace(cfg, train=replace(cfg.train, seed=10_000 + 1000 * x.seed + k)),
-                                  frame_shape, n_classes)
-        if k < n_trained:
-            load_teacher(model, pool[k % len(pool)], float(rng.random()))
-        out.append([w.detach().clone() for w in model.weights])
-    return out
-
-
-@dataclass
-class _Probes:
-    """The probe networks and the real statistics of each: a deterministic function of the configuration (a
-    resumed run computes them again rather than storing them)."""
-    model: SNN                    # one network; each probe's weights are loaded into it in turn
-    layers: list[int]
-    weights: list[Weights]
-    stats: list[list[RealStats]]  # per probe, per matched layer
-
-
-def _probes(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
-            pool: list[Teacher] | None) -> _Probes:
-    x = cfg.distill
-    model = teacher_model(cfg, frames.shape[2:], n_classes)
-    layers = matched_layers(cfg, model.depth)
-    by_class = [np.flatnonzero(labels == c) for c in range(n_classes)]
-    if x.batch_real:
-        cap = np.random.default_rng([x.seed, 31])
-        by_class = [np.sort(cap.permutation(ix)[:x.batch_real]) for ix in by_class]
-    weights, stats = probe_weights(cfg, frames.shape[2:], n_classes, pool), []
-    freqs = Frequencies(x.freqs, x.freq_scale, torch.Generator().manual_seed(1000 + x.seed))
-    for w in tqdm(weights, desc="probe statistics", unit="probe", disable=None if ranks.rank_world()[0] == 0 else True):
-        load_teacher(model, Teacher(w, w), 1.0)
-        stats.append(real_stats(model, frames, by_class, layers, effective(cfg)[0], freqs))
-    return _Probes(model, layers, weights, stats)
+Judge = Callable[[np.ndarray, np.ndarray], float]     # (frames, labels) -> validation accuracy of a fresh SNN
 
 
 def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
-             pool: list[Teacher] | None = None, checkpoint: Path | None = None,
-             on_step: Callable[[int, float], None] | None = None) -> Result:
+             pool: list[probes.Teacher] | None = None, checkpoint: Path | None = None,
+             judge: Judge | None = None, on_step: Callable[[int, float], None] | None = None) -> Result:
     """Optimise the synthetic frames of ``cfg.distill.method`` (pace, cf or dm) against real ``frames``.
 
+    With ``judge`` and ``distill.keep=best`` the stored set is judged at the start and every
+    ``distill.check_every`` steps (pipeline/distill/keep.py: a fresh SNN trained on it, scored on the validation
+    split) and the best one is kept, the start on a tie: the result is never worse than its start on validation.
     Under torchrun the classes are split across ranks (class c on rank c % world): the loss is a sum over
     classes and each class's frames depend only on its own term. Every rank draws the same random numbers and
-    computes the same probe statistics; the frames are gathered at the end."""
+    computes the same probe statistics; the frames are gathered for each check and at the end."""
     x = cfg.distill
     rank, world = ranks.rank_world()
     rng = np.random.default_rng([x.seed, 17])          # the start's draw, then the probe of each step
@@ -210,12 +113,12 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     syn_labels = labels[idx]
     start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
     state = checkpoints.OptimiserState(start, x.lr, x.iterations, rng, torch.Generator().manual_seed(x.seed))
-    key = config_key(cfg) + f"-world{world}"
+    key = config_key(cfg) + f"-world{world}" + ("-judged" if judge is not None else "")
     if checkpoint is not None and world > 1:
         checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{rank}")
     resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
     t0 = time.perf_counter()
-    probes = _probes(cfg, frames, labels, n_classes, pool)
+    probe_set = probes.build(cfg, frames, labels, n_classes, pool)
     if resume is not None:
         state.restore(resume)
         print(f"resuming distillation from step {state.step} ({checkpoint})", flush=True)
@@ -224,40 +127,59 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     start_step = state.step
     syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
     mine = [c for c in range(n_classes) if c % world == rank]
+    my_classes = [syn_by_class[c] for c in mine]
+    checking = judge is not None and x.keep == "best"
     t0 = time.perf_counter()
+    if checking and start_step == 0:
+        _check(cfg, state, judge, my_classes, syn_labels, 0)
     bar = tqdm(range(start_step, x.iterations), desc=f"distilling ({x.method}, IPC {x.ipc})", unit="step",
                initial=start_step, total=x.iterations, disable=None if rank == 0 else True)
     for step in bar:
-        _step(cfg, state, probes, [syn_by_class[c] for c in mine], mine, step)
-        bar.set_postfix(loss=f"{state.history[-1]:.4f}")
+        _step(cfg, state, probe_set, my_classes, mine, step)
+        bar.set_postfix(loss=f"{state.history[-1]:.4f}", **({"best": f"{state.best[1]:.4f} @{state.best[0]}"}
+                                                            if state.best else {}))
+        if checking and ((step + 1) % x.check_every == 0 or step + 1 == x.iterations):
+            _check(cfg, state, judge, my_classes, syn_labels, step + 1)
         if checkpoint is not None and ((step + 1) % x.checkpoint_every == 0 or step + 1 == x.iterations):
             state.save(checkpoint, key, step + 1, state.seconds + time.perf_counter() - t0)
         if on_step is not None:
             on_step(step + 1, state.history[-1])
     state.seconds += time.perf_counter() - t0
-    return _result(cfg, state, syn_labels, [syn_by_class[c] for c in mine], start_step)
+    return _result(cfg, state, syn_labels, my_classes, start_step)
 
 
-def _step(cfg: RunConfig, state: checkpoints.OptimiserState, probes: _Probes, my_classes: list[np.ndarray],
+def _check(cfg: RunConfig, state: checkpoints.OptimiserState, judge: Judge, my_classes: list[np.ndarray],
+           syn_labels: np.ndarray, step: int) -> None:
+    """Judge the set as it would be stored now; keep its logits when it beats every earlier check."""
+    z = _gathered(state.z, my_classes)
+    acc = float(judge(_stored(cfg, z, step), syn_labels))
+    state.checks.append([step, acc])
+    if state.best is None or acc > state.best[1]:
+        state.best = (step, acc, z.detach().clone())
+    print(f"distillation check at step {step}: validation accuracy {acc:.4f} (best {state.best[1]:.4f} at step "
+          f"{state.best[0]})", flush=True)
+
+
+def _step(cfg: RunConfig, state: checkpoints.OptimiserState, probe_set: probes.Probes, my_classes: list[np.ndarray],
           mine: list[int], step: int) -> None:
     """One optimisation step on a probe drawn at random: this rank's classes' matching loss, backward, Adam."""
-    x, n_classes = cfg.distill, len(probes.stats[0][0].mean)
-    sdr_k, temporal = effective(cfg)
-    k = int(state.rng.integers(len(probes.weights)))
-    load_teacher(probes.model, Teacher(probes.weights[k], probes.weights[k]), 1.0)
+    x, n_classes = cfg.distill, len(probe_set.stats[0][0].mean)
+    sdr_k, temporal = probes.effective(cfg)
+    k = int(state.rng.integers(len(probe_set.weights)))
+    probes.load_teacher(probe_set.model, probes.Teacher(probe_set.weights[k], probe_set.weights[k]), 1.0)
     p = torch.sigmoid(state.z)
     if step >= x.iterations - x.round_steps:          # the stored set, with a straight-through gradient
         synth = p + ((p > 0.5).float() - p).detach()
     else:
         synth = peq(p, 1, state.gen) if x.peq else p
     my_rows = np.concatenate(my_classes) if my_classes else np.zeros(0, np.int64)
-    f_syn = features(probes.model, synth[my_rows], sdr_k, True, probes.layers)
+    f_syn = features(probe_set.model, synth[my_rows], sdr_k, True, probe_set.layers)
     loss, row = torch.zeros(()), 0
     for c, members in zip(mine, my_classes):
         rows, row = slice(row, row + len(members)), row + len(members)
-        for real, f in zip(probes.stats[k], f_syn):
+        for real, f in zip(probe_set.stats[k], f_syn):
             loss = loss + matching_loss(x.method, real, c, f[rows], temporal)
-    loss = loss / (n_classes * len(probes.layers))
+    loss = loss / (n_classes * len(probe_set.layers))
     if not torch.isfinite(loss):        # a NaN set must not be rounded to zeros and stored as a result
         raise loop.TrainingError(f"distillation diverged at step {step + 1}/{x.iterations}: the matching "
                                   f"loss is {loss.item()}; lower distill.lr")
@@ -272,19 +194,34 @@ def _step(cfg: RunConfig, state: checkpoints.OptimiserState, probes: _Probes, my
     state.history.append(total.item())
 
 
-def _result(cfg: RunConfig, state: checkpoints.OptimiserState, syn_labels: np.ndarray, my_classes: list[np.ndarray],
-            start_step: int) -> Result:
-    """The frames gathered from every rank, stored as ``distill.binarize`` says."""
-    z = state.z
+def _gathered(z: torch.Tensor, my_classes: list[np.ndarray]) -> torch.Tensor:
+    """Every class's logits (each rank optimises only its own classes' rows): a copy, gathered from every rank."""
+    z = z.detach().clone()
     if ranks.rank_world()[1] > 1:
         my_rows = np.concatenate(my_classes) if my_classes else np.zeros(0, np.int64)
         parts = [None] * ranks.rank_world()[1]
-        dist.all_gather_object(parts, (my_rows, z.detach()[my_rows]))
-        with torch.no_grad():
-            for rows, values in parts:
-                z[rows] = values
-    with torch.no_grad():
-        p = torch.sigmoid(z)
-        out = peq(p, 1, state.gen) if cfg.distill.binarize == "sample" else (p > 0.5).float()
-    return Result(out.numpy().astype(np.uint8), syn_labels, state.history, state.seconds, start_step,
-                  p.numpy().astype(np.float32), state.grads)
+        dist.all_gather_object(parts, (my_rows, z[my_rows]))
+        for rows, values in parts:
+            z[rows] = values
+    return z
+
+
+def _stored(cfg: RunConfig, z: torch.Tensor, step: int) -> np.ndarray:
+    """The binary set that logits ``z`` store (``distill.binarize``; a draw seeded by the step, so judging a set
+    takes nothing from the optimisation's random stream)."""
+    p = torch.sigmoid(z)
+    if cfg.distill.binarize == "sample":
+        out = peq(p, 1, torch.Generator().manual_seed(cfg.distill.seed * 100_003 + step))
+    else:
+        out = (p > 0.5).float()
+    return out.numpy().astype(np.uint8)
+
+
+def _result(cfg: RunConfig, state: checkpoints.OptimiserState, syn_labels: np.ndarray, my_classes: list[np.ndarray],
+            start_step: int) -> Result:
+    """The kept logits (the best check's, or the last step's), gathered from every rank, stored as
+    ``distill.binarize`` says."""
+    kept, z = (state.best[0], state.best[2]) if state.best is not None else (None, _gathered(state.z, my_classes))
+    step = cfg.distill.iterations if kept is None else kept
+    return Result(_stored(cfg, z, step), syn_labels, state.history, state.seconds, start_step,
+                  torch.sigmoid(z).numpy().astype(np.float32), state.grads, state.checks, kept)
