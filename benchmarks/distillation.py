@@ -106,7 +106,7 @@ SPEEDUP_TARGET = (10, 20.0)                 # training on the IPC 10 set at leas
 
 def verdicts(rows: list[dict], full: dict) -> list[str]:
     """PACE against its targets and against each baseline at the same IPC, seed by seed (the rule for beyond the
-    seed spread: paired in benchmarks/harness.py)."""
+    spread of seeds and test sampling: paired in benchmarks/harness.py)."""
     lines = []
     for ipc in sorted({r["ipc"] for r in rows if r["method"] == "pace"}):
         pace_row = next(r for r in rows if r["method"] == "pace" and r["ipc"] == ipc)
@@ -128,9 +128,10 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
             base = next((r for r in rows if r["method"] == other and r["ipc"] == ipc), None)
             if base is None:
                 continue
-            mean, diffs, spread, beyond = harness.paired(pace_row["accuracy"], base["accuracy"])
+            mean, diffs, spread, beyond = harness.paired(pace_row["accuracy"], base["accuracy"],
+                                                         full.get("test_samples"))
             lines.append(f"pace - {other} at IPC {ipc}: {mean:+.2f} pt (" + ", ".join(
-                f"{d:+.2f}" for d in diffs) + f" by seed); seed spread {spread:.2f} pt: "
+                f"{d:+.2f}" for d in diffs) + f" by seed); spread {spread:.2f} pt: "
                 + ("beyond it" if beyond else "within it"))
     return lines
 
@@ -176,7 +177,9 @@ def plot(rows: list[dict], full: dict, path: Path) -> None:
 
 def merge(paths: list[Path], out: Path) -> None:
     parts = [json.loads(p.read_text()) for p in paths]
-    full = next(p["full"] for p in parts)
+    full = dict(next(p["full"] for p in parts))
+    dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
+    full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
     order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
     rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
     text = table(rows, full)
@@ -252,7 +255,7 @@ def main() -> None:
     te = dataset.load_split(cfg.data, "test")
 
     full = full_data(json.loads(args.full_from.read_text()), len(tr.labels), cfg.train.epochs)
-    full["from"] = str(args.full_from)
+    full["from"], full["test_samples"] = str(args.full_from), len(te.labels)
     # herding and k-center embed with one trained teacher; trained probes need distill.teachers of them
     trained_probes = cfg.distill.pool != "random" or "pace-trained-pool" in args.ablations
     n_teachers = cfg.distill.teachers if trained_probes else int(any(m in ("herding", "kcenter")

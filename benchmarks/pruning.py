@@ -65,6 +65,7 @@ def run_one(base: list[str], method: str, ratio: float, seed: int, data, label: 
     res = loop.train(cfg, tr.frames, tr.labels, len(tr.classes), monitor=(val.frames, val.labels))
     return {"method": method + label, "ratio": ratio if method != "full" else 0.0, "seed": seed,
             "accuracy": float((predict(golden_spikes(res.model.deployed(), te.frames)[-1]) == te.labels).mean()),
+            "test_samples": len(te.labels),
             "examples_processed": res.examples_processed, "examples": res.examples_processed,
             "epochs": cfg.train.epochs, "train_seconds": float(sum(res.epoch_seconds)),
             "train_cpu_seconds": float(sum(res.epoch_cpu_seconds)), "eval_seconds": res.eval_seconds,
@@ -109,7 +110,7 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], test_samples: int | None = None) -> str:
     full = np.array([r["accuracy"] for r in rows if r["method"] == "full"])
     cpu = any("cpu_speedup" in r for r in rows)        # rows measured with processor time as well
     lines = [f"{'method':28s} {'ratio':>5s} {'accuracy':>16s} {'vs full':>8s} {'examples':>9s} {'train s':>8s} "
@@ -138,22 +139,23 @@ def table(rows: list[dict]) -> str:
         lines.append("full data, float validation accuracy over its last 3 epochs: " + ", ".join(
             f"seed {seed} within {v:.2f} pt" for seed, v in ranges) + f" (converged: <= {CONVERGED} pt: "
             + ("yes" if all(v <= CONVERGED for _, v in ranges) else "no") + ")")
-    lines += verdicts(rows)
+    lines += verdicts(rows, test_samples)
     rss = [r["peak_rss_bytes"] for r in rows if r.get("peak_rss_bytes")]
     if rss:
         lines.append(f"peak resident memory of one training process: {max(rss) / 1e9:.2f} GB")
     lines.append(f"accuracy: deployed integer model, mean +- std over seeds {sorted({r['seed'] for r in rows})}; "
                  "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
                  f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
-                 "work = full examples / examples" + ("; cpu = the same with the processor time of the training "
+                 "work = full examples / examples; spread = the larger of the seed spread and the test split's "
+                 f"sampling error ({test_samples or 'unknown'} test samples)" + ("; cpu = the same with the processor time of the training "
                                                       "process (1 thread), which other processes do not inflate"
                                                       if cpu else ""))
     return "\n".join(lines)
 
 
-def verdicts(rows: list[dict]) -> list[str]:
+def verdicts(rows: list[dict], test_samples: int | None = None) -> list[str]:
     """SADP (and each SADP variant, 'sadp+mix0.5') against its targets and against each baseline at the same
-    ratio, seed by seed (the rule for beyond the seed spread: paired in benchmarks/harness.py). A variant is
+    ratio, seed by seed (the rule for beyond the spread of seeds and test sampling: paired in benchmarks/harness.py). A variant is
     compared with the baseline's row of the same variant where there is one ('dynamic_random+keep_steps'), else with the plain
     baseline (a variant of SADP's own settings, select.mix or select.ema, leaves the baselines as they are); the
     line names the row it compared."""
@@ -182,9 +184,9 @@ def verdicts(rows: list[dict]) -> list[str]:
                 if not paired:
                     continue
                 mean, diffs, spread, beyond = harness.paired([sadp[s]["accuracy"] for s in paired],
-                                                                [base[s] for s in paired])
+                                                                [base[s] for s in paired], test_samples)
                 lines.append(f"{name} - {other} at r={ratio:g}: {mean:+.2f} pt (" + ", ".join(
-                    f"seed {s} {d:+.2f}" for s, d in zip(paired, diffs)) + f"); seed spread {spread:.2f} pt: "
+                    f"seed {s} {d:+.2f}" for s, d in zip(paired, diffs)) + f"); spread {spread:.2f} pt: "
                     + ("beyond it" if beyond else "within it"))
     return lines
 
@@ -218,7 +220,9 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def write(rows: list[dict], out: Path, args: dict) -> None:
     rows = finish(rows)
-    text = table(rows)
+    dataset = args.get("dataset") or next((p.get("dataset") for p in args.get("parts") or [] if p), None)
+    text = table(rows, next((r["test_samples"] for r in rows if "test_samples" in r),
+                            harness.TEST_SAMPLES.get(dataset)))
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
     harness.write_json(out.with_suffix(".json"), {"args": args, "rows": rows}, indent=1)

@@ -190,7 +190,7 @@ QUICK = {
     "model.dv": 256, "model.vth_out": 64,   # 1-3 epochs on 30-200 samples left the readout silent with the
                                             # default fast leak (2048) and threshold 256 (measured)
     "distill.iterations": 4, "distill.teachers": 1, "distill.teacher_epochs": 1, "distill.batch_real": 8,
-    "distill.checkpoint_every": 2, "distill.probes": 2,
+    "distill.checkpoint_every": 2, "distill.probes": 2, "distill.check_steps": 10,
 }
 
 

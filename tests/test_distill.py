@@ -169,19 +169,81 @@ def test_matched_layers_follow_the_configuration(quick):
 def test_an_interrupted_distillation_resumes_where_it_stopped(quick, tmp_path):
     from pipeline.distill import pace
     cache, split = quick
-    cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=6", "distill.checkpoint_every=2")
-    whole = pace.optimise(cfg, split.frames, split.labels, 10)
+    cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=6", "distill.checkpoint_every=2",
+                    "distill.check_every=2")
+    cfg = replace_keep(cfg, "best")
+    judge = lambda frames, labels: float(-abs(frames.mean() - 0.02))      # noqa: E731  (deterministic)
+    whole = pace.optimise(cfg, split.frames, split.labels, 10, judge=judge)
 
     def interrupt(step, loss):
         if step == 3:
             raise KeyboardInterrupt
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(KeyboardInterrupt):
-        pace.optimise(cfg, split.frames, split.labels, 10, None, ckpt, on_step=interrupt)
-    resumed = pace.optimise(cfg, split.frames, split.labels, 10, None, ckpt)
+        pace.optimise(cfg, split.frames, split.labels, 10, None, ckpt, judge, on_step=interrupt)
+    resumed = pace.optimise(cfg, split.frames, split.labels, 10, None, ckpt, judge)
     assert resumed.resumed_from == 2
     assert np.array_equal(resumed.frames, whole.frames) and resumed.history == whole.history
     assert np.array_equal(resumed.probabilities, whole.probabilities)
+    assert resumed.checks == whole.checks and resumed.kept_step == whole.kept_step      # the checks are kept too
+
+
+def test_keep_best_never_hands_back_a_set_worse_than_its_start(quick):
+    """distill.keep=best: the start and every check_every steps are judged; the best is stored, the start on a tie."""
+    from pipeline.distill import pace
+    cache, split = quick
+    cfg = quick_cfg(cache, "distill.ipc=1", "distill.iterations=8", "distill.check_every=4", "distill.lr=1.0")
+    idx = pace.init_indices(split.labels, 10, 1, np.random.default_rng([0, 17]))
+    start = np.minimum(split.frames[idx], 1)
+    seen = []
+
+    def judge(scores):
+        def score(frames, labels):
+            seen.append(frames.copy())
+            assert np.array_equal(labels, split.labels[idx]) and frames.dtype == np.uint8
+            return scores[len(seen) - 1]
+        return score
+    worse = pace.optimise(cfg, split.frames, split.labels, 10, judge=judge([0.5, 0.5, 0.4]))
+    assert [c[0] for c in worse.checks] == [0, 4, 8] and worse.kept_step == 0        # a tie keeps the start
+    assert np.array_equal(worse.frames, start) and np.array_equal(seen[0], start)
+    assert not np.array_equal(seen[2], start)                  # the optimisation did change the set it judged
+    seen.clear()
+    better = pace.optimise(cfg, split.frames, split.labels, 10, judge=judge([0.5, 0.7, 0.6]))
+    assert better.kept_step == 4 and np.array_equal(better.frames, seen[1])
+    last = pace.optimise(replace_keep(cfg, "last"), split.frames, split.labels, 10, judge=judge([0.9] * 9))
+    assert last.kept_step is None and last.checks == [] and np.array_equal(last.frames, seen[2])
+
+
+def replace_keep(cfg, keep):
+    from dataclasses import replace
+    return replace(cfg, distill=replace(cfg.distill, keep=keep))
+
+
+def test_the_check_trains_a_fresh_snn_and_scores_it_on_validation_the_same_way_each_time(quick):
+    from pipeline.distill import keep
+    cache, split = quick
+    cfg = quick_cfg(cache, "distill.check_steps=4")
+    judge = keep.judge(cfg, split.frames[:60], split.labels[:60], 10)
+    a, b = judge(split.frames[60:80], split.labels[60:80]), judge(split.frames[60:80], split.labels[60:80])
+    assert a == b and 0.0 <= a <= 1.0                             # same initialisation and batch order each time
+    assert keep.protocol(cfg, 20, 4, 3e-3, 0).train.epochs == 4   # 4 steps at batch 20
+    assert keep.protocol(cfg, 120, 4, 3e-3, 0).train.epochs == 2  # 3 batches of 50, 40, 30... per epoch: 2 epochs
+
+
+def test_pace_distils_sequences_for_the_recurrent_net():
+    """1-D temporal streams (T, C) with recurrent probes: the temporal term on their feature sequences."""
+    from pipeline.distill import pace, probes
+    cfg = resolve(apply_overrides(RunConfig(), ["model.arch=recurrent", "model.hidden=16", "distill.ipc=2",
+                                                "distill.iterations=4", "distill.probes=2"]))
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 6)
+    frames = (rng.random((18, 12, 8)) < 0.1 + 0.2 * (labels[:, None, None] == np.arange(8) % 3)).astype(np.uint8)
+    model = probes.teacher_model(cfg, frames.shape[2:], 3)
+    assert [w.shape for w in probes.weights(model)] == [(16, 8), (3, 16), (16, 16)]
+    r = pace.optimise(cfg, frames, labels, 3)
+    assert r.frames.shape == (6, 12, 8) and r.frames.dtype == np.uint8 and len(r.history) == 4
+    assert r.history[-1] < r.history[0] and not np.array_equal(r.probabilities, np.clip(
+        frames[pace.init_indices(labels, 3, 2, np.random.default_rng([0, 17]))].astype(np.float32), 0.1, 0.9))
 
 
 def test_herding_and_kcenter_choose_as_defined():
@@ -260,12 +322,12 @@ def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread(benchm
     lines = distillation.verdicts(rows, full)
     assert lines == [
         "pace IPC 1: 0.5600 = 70.0% of full data's 0.8000 (target >= 70%): met",
-        "pace - dm at IPC 1: +5.00 pt (+7.00, +3.00 by seed); seed spread 1.00 pt: beyond it",
-        "pace - cf at IPC 1: -0.50 pt (+1.00, -2.00 by seed); seed spread 1.00 pt: within it",
+        "pace - dm at IPC 1: +5.00 pt (+7.00, +3.00 by seed); spread 1.00 pt: beyond it",
+        "pace - cf at IPC 1: -0.50 pt (+1.00, -2.00 by seed); spread 1.00 pt: within it",
         "pace IPC 10: 0.7000 = 87.5% of full data's 0.8000 (target >= 85%): met",
         "pace IPC 10: training 25.0x faster than full data's 1000 s (target >= 20x): met; with its distillation "
         "(60 s) 10.0x",
-        "pace - random at IPC 10: +9.00 pt (+10.00, +8.00 by seed); seed spread 1.00 pt: beyond it"]
+        "pace - random at IPC 10: +9.00 pt (+10.00, +8.00 by seed); spread 1.00 pt: beyond it"]
     short = distillation.verdicts([row(10, "pace", [0.66, 0.66])], full)[0]
     assert short == ("pace IPC 10: 0.6600 = 82.5% of full data's 0.8000 (target >= 85%): missed by 2.5 points of "
                      "share (needs 0.6800)")
