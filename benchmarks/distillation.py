@@ -21,6 +21,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -198,6 +199,7 @@ def full_data(given: dict, samples: int, epochs: int) -> dict:
         return given["full"]
     if "runs" in given and "bptt" in given:                          # temporal.json: the recurrent net's BPTT runs
         rows = [r for r in given["runs"] if r["trainer"] == "bptt"]
+        epochs = int(re.search(r"train\.epochs=(\d+)", given["protocol"]).group(1))    # the run it timed
         return {"samples": samples, "epochs": epochs, "seeds": [r["seed"] for r in rows],
                 "accuracy": float(np.mean([r["deployed_accuracy"] for r in rows])),
                 "accuracy_per_seed": [r["deployed_accuracy"] for r in rows],
