@@ -141,15 +141,27 @@ def table(rows: list[dict], full: dict) -> str:
     lines = [f"full data ({full['samples']} samples, {full['epochs']} epochs): accuracy {full['accuracy']:.4f}, "
              f"training {full['train_seconds']:.1f} s",
              f"{'IPC':>4s} {'method':17s} {'accuracy':>16s} {'% of full':>9s} {'transfer':>8s} {'train s':>8s} "
-             f"{'speed-up':>8s} {'distill s':>9s} {'storage':>8s}"]
+             f"{'speed-up':>8s} {'distill s':>9s} {'storage':>8s} {'events':>7s} {'kept':>8s}"]
     for r in rows:
         acc = np.array(r["accuracy"])
         lines.append(f"{r['ipc']:4d} {r['method']:17s} {acc.mean():8.4f} +- {acc.std():.4f} "
                      f"{100 * acc.mean() / full['accuracy']:8.1f}% "
                      + (f"{np.mean(r['transfer_accuracy']):8.4f} " if r["transfer_accuracy"] else f"{'-':>8s} ")
                      + f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "
-                     f"{r['distill_seconds']:9.1f} {r['storage_ratio']:7.0f}x")
-    return "\n".join(lines + verdicts(rows, full))
+                     f"{r['distill_seconds']:9.1f} {r['storage_ratio']:7.0f}x "
+                     f"{r.get('events_per_sample', float('nan')):7.0f} {kept(r):>8s}")
+    return "\n".join(lines + ["events: mean events per recording of the set; kept: the step whose set an optimised "
+                               "method stored (start: its real start; last: the last step, unjudged)"]
+                      + verdicts(rows, full))
+
+
+def kept(row: dict) -> str:
+    """Which step of its optimisation an optimised set is (distill.keep); '-' for real recordings."""
+    if "kept_step" in row and row["kept_step"] is not None:
+        return "start" if row["kept_step"] == 0 else f"step {row['kept_step']}"
+    optimised = row["method"] in ("pace", "dm", "cf") or (row["method"].startswith("pace-")
+                                                          and row["method"] != "pace-init")
+    return "last" if optimised else "-"
 
 
 def plot(rows: list[dict], full: dict, path: Path) -> None:
@@ -182,7 +194,8 @@ def merge(paths: list[Path], out: Path) -> None:
     dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
     full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
     order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
-    rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
+    latest = {(r["ipc"], r["method"]): r for p in parts for r in p["rows"]}   # a later part's row replaces an earlier
+    rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
     text = table(rows, full)
     print(text)
     harness.write_json(out.with_suffix(".json"), {"setup": {"merged_from": [str(p) for p in paths],
@@ -239,7 +252,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--merge", type=Path, nargs="+", help="only merge these results JSONs (rows of runs split "
-                                                          "over processes) into --out's table, JSON and plot")
+                                                          "over processes) into --out's table, JSON and plot; a "
+                                                          "row of a later file replaces one of the same IPC and "
+                                                          "method in an earlier file")
     ap.add_argument("--full-from", type=Path, default=Path("benchmarks/results/choose_on_validation_conv.json"),
                     help="full-data accuracy and training time: conv_accuracy.json's default rows, or the "
                          "'full' entry of a distillation JSON")
