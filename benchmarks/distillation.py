@@ -49,7 +49,9 @@ ABLATIONS = {"pace-no-sdr": ["distill.sdr_k=0"], "pace-no-temporal": ["distill.t
              # the fixes the paper suggests where PACE falls short: more probes, real statistics from more samples
              "pace-probes-64": ["distill.probes=64"], "pace-real-400": ["distill.batch_real=400"],
              # the probes see the rounded set p > 1/2 (straight-through) in the last 50 or 100 of the 300 steps
-             "pace-round-50": ["distill.round_steps=50"], "pace-round-100": ["distill.round_steps=100"]}
+             "pace-round-50": ["distill.round_steps=50"], "pace-round-100": ["distill.round_steps=100"],
+             # stored as each sample's expected event count at its most probable places, not p > 1/2
+             "pace-expected": ["distill.binarize=expected"]}
 
 
 def accuracy(cfg: RunConfig, frames, labels, test, quiet=True) -> tuple[float, float]:

@@ -115,7 +115,8 @@ class DistillConfig:
                                   # measured better once rounded (IPC 1, conv: 0.594 against 0.519 with PEQ)
     round_steps: int = 0          # last steps in which the probes see the rounded frames p > 1/2 (straight-through
                                   # gradient to p): the matching then optimises the set that is stored
-    binarize: str = "round"       # the stored set: round (p > 1/2, deterministic) | sample (one PEQ-1 draw)
+    binarize: str = "round"       # the stored set: round (p > 1/2, deterministic) | sample (one PEQ-1 draw) |
+                                  # expected (each sample's round(sum p) events at its most probable pixel-steps)
     sdr_k: float = 0.5            # SDR: features = spikes + k * (v / theta - spikes); 0 = spikes only
     temporal: float = 1.0         # weight of the temporal DFT term; 0 = spatial term only
     layers: str = "hidden"        # layers whose features are matched: hidden | all (with the readout) | 0,1,...

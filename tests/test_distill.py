@@ -246,6 +246,18 @@ def test_pace_distils_sequences_for_the_recurrent_net():
         frames[pace.init_indices(labels, 3, 2, np.random.default_rng([0, 17]))].astype(np.float32), 0.1, 0.9))
 
 
+def test_expected_binarisation_keeps_each_samples_expected_event_count_at_its_most_probable_places():
+    from pipeline.distill.pace import expected_events
+    p = torch.tensor([[[0.4, 0.45], [0.4, 0.3]],            # sum 1.55 -> 2 events: the 0.45 and the first 0.4
+                      [[0.9, 0.05], [0.2, 0.1]]])           # sum 1.25 -> 1 event, where p > 1/2 puts it too
+    out = expected_events(p)
+    assert out.tolist() == [[[1.0, 1.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
+    assert (p > 0.5).float().sum() == 1 and out.sum() == 3    # rounding at 1/2 would have kept one event of three
+    rng = torch.Generator().manual_seed(0)
+    q = torch.rand(5, 3, 2, 4, 4, generator=rng) * 0.6
+    assert torch.equal(expected_events(q).sum(dim=(1, 2, 3, 4)), q.sum(dim=(1, 2, 3, 4)).round())
+
+
 def test_herding_and_kcenter_choose_as_defined():
     from pipeline.distill.coreset import herding, kcenter
     f = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [10.0, 10.0], [0.9, 1.1]])

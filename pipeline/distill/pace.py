@@ -212,9 +212,24 @@ def _stored(cfg: RunConfig, z: torch.Tensor, step: int) -> np.ndarray:
     p = torch.sigmoid(z)
     if cfg.distill.binarize == "sample":
         out = peq(p, 1, torch.Generator().manual_seed(cfg.distill.seed * 100_003 + step))
+    elif cfg.distill.binarize == "expected":
+        out = expected_events(p)
     else:
         out = (p > 0.5).float()
     return out.numpy().astype(np.uint8)
+
+
+def expected_events(p: torch.Tensor) -> torch.Tensor:
+    """Each sample's expected number of events, round(sum p), placed at its most probable pixel-steps (ties: the
+    first in memory order): rounding p > 1/2 drops every event whose probability the optimisation moved below one
+    half, and with it the event rate of the set (measured: a third of the real recordings' at IPC 10 and 50 on
+    Fashion); this keeps the rate the probabilities say, deterministically."""
+    flat = p.reshape(len(p), -1)
+    k = flat.sum(dim=1).round().long()
+    order = torch.argsort(flat, dim=1, descending=True, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1]).expand_as(order))
+    return (ranks < k[:, None]).float().reshape(p.shape)
 
 
 def _result(cfg: RunConfig, state: checkpoints.OptimiserState, syn_labels: np.ndarray, my_classes: list[np.ndarray],
