@@ -14,7 +14,8 @@ choice is made. Three choices, each its own ``--part``:
   rate ``eval-lr`` chose) trained on the set, seeds 0 and 1.
 - ``spoken``: distillation on the spoken digits (the recurrent net), judged on the validation speakers: first the
   evaluation protocol (optimiser steps and learning rate of the fresh SNN trained on a set) on a random IPC 10
-  set, seeds 0 and 1; then PACE's settings at IPC 10 (its step size, the weight of its temporal term, SDR's k),
+  set, seeds 0 and 1; then PACE's settings at IPC 10 (its step size, the weight of its temporal term, SDR's k, how
+  the set is binarised) and the step size of the optimised baselines DM and CF on the same loop,
   each distilled once (seed 0, keeping its best check) and trained on by that protocol, seeds 0 and 1.
 
 Rows are appended to the results file as they finish, so an interrupted part resumes where it stopped.
@@ -69,6 +70,7 @@ SPOKEN_PACE = {  # candidate: overrides of PACE at IPC 10 on the spoken digits (
     "lr 0.1": ["distill.lr=0.1"],
     "temporal 3": ["distill.temporal=3"],
     "sdr_k 0": ["distill.sdr_k=0"],
+    "binarize expected": ["distill.binarize=expected"],
     # the optimised baselines on the same loop get the step-size choice too (their only setting of the loop)
     "dm lr 0.3": ["distill.method=dm"], "dm lr 0.1": ["distill.method=dm", "distill.lr=0.1"],
     "cf lr 0.3": ["distill.method=cf"], "cf lr 0.1": ["distill.method=cf", "distill.lr=0.1"],
