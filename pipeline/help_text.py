@@ -119,8 +119,11 @@ probabilities (logits optimised with Adam, started from real frames) matched to 
 spike + residual-membrane (SDR) features of frozen probe SNNs (random initialisations by default), in amplitude
 and phase, spatially (characteristic function) and over time (DFT); the stored set is the probabilities rounded
 to binary events (one spike per pixel, bin and polarity, as the SNN takes them). Baselines: cf, dm (optimised
-the same way), random, herding, kcenter (real samples). An interrupted distillation resumes from its last
-checkpoint when run again."""
+the same way), random, herding, kcenter (real samples). The set is judged at its start and every 100 steps by a
+fresh SNN trained on it and scored on the validation split; the best is stored, so by that check the result is
+never worse than the real recordings it started from (distill.keep=last: the last step, unjudged). Spoken digits and
+other 1-D streams distil through recurrent probes. An interrupted distillation resumes from its last checkpoint
+when run again."""
 
 DISTILL_EPILOG = """\
 examples:
@@ -130,9 +133,11 @@ examples:
   python -m pipeline distill --ipc 1 --method herding --out distilled/herding1
   python -m pipeline distill --ipc 10 --set distill.sdr_k=0 --out distilled/no-sdr     (ablation)
   python -m pipeline distill --ipc 10 --set distill.peq=true --out distilled/peq       (PEQ-1 draws in the loop)
+  python -m pipeline distill --ipc 10 --set data.name=spoken_digits --out distilled/spoken10   (recurrent probes)
 
 the folder holds distilled.npz (uint8 frames, and the float probabilities before rounding), events/<class>/*.bin (N-MNIST event files), meta.json
-(configuration, storage, timings, loss), samples.png and loss.png; distill.* keys are listed by `run --help`."""
+(configuration, storage, timings, loss, the validation checks and the step kept), samples.png and loss.png;
+distill.* keys are listed by `run --help`."""
 
 RECHECK_DESCRIPTION = """\
 Re-check a run or verify folder on any machine from the folder alone (no dataset, no model.pt): check the
