@@ -174,3 +174,19 @@ def test_pruning_benchmark_verdicts_pair_seeds_and_name_the_spread(benchmark_scr
                         "accuracy met, speed-up missed by 0.05x")
     assert lines[1].startswith("sadp+mix - infobatch_matched at r=0.3: +1.00 pt")
     assert lines[2].startswith("sadp+mix - dynamic_random+mix at r=0.3: +1.45 pt")
+
+
+def test_sadp_default_is_chosen_on_validation_curves_only_when_every_run_is_there(benchmark_script):
+    choose = benchmark_script("choose_sadp")
+
+    def row(method, ratio, seed, val_last3, test=0.0):
+        return {"method": method, "ratio": ratio, "seed": seed, "accuracy": test,
+                "curve": {"accuracy_float": [0.5, *val_last3]}}
+    rows = [row("sadp", r, s, [0.88, 0.88, 0.88], test=0.99) for r in (0.3, 0.5) for s in (0, 1)]
+    rows += [row("sadp+mix0.5", 0.5, s, [0.89, 0.89, 0.89]) for s in (0, 1)]
+    assert choose.choose(rows)["chosen"] is None                     # mix 0.5 lacks r = 0.3: nothing is chosen
+    rows += [row("sadp+mix0.5", 0.3, s, [0.87, 0.88, 0.89]) for s in (0, 1)]
+    result = choose.choose(rows)
+    assert result["chosen"] == "sadp+mix0.5" and result["chosen_mix"] == 0.5      # 0.885 against 0.88
+    assert abs(result["candidates"]["sadp+mix0.5"]["score"] - 0.885) < 1e-9
+    assert "ahead by 0.50 points on validation" in choose.text(result)              # test accuracy never read
