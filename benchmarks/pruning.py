@@ -95,10 +95,13 @@ def finish(rows: list[dict]) -> list[dict]:
         f = full.get(r["seed"])
         if f is None:
             continue
+        r["tta_target"] = f["accuracy"] - TTA_MARGIN
+        if r.get("timed_apart"):        # timed in another session than full data: its times are not compared
+            r["speedup"] = r["cpu_speedup"] = r["tta_speedup"] = r["time_to_target"] = None
+            continue
         r["speedup"] = f["train_seconds"] / r["train_seconds"]
         if f.get("train_cpu_seconds") and r.get("train_cpu_seconds"):    # what the epochs cost the processor
             r["cpu_speedup"] = f["train_cpu_seconds"] / r["train_cpu_seconds"]
-        r["tta_target"] = f["accuracy"] - TTA_MARGIN
         mine, theirs = time_to(r["curve"], r["tta_target"]), time_to(f["curve"], r["tta_target"])
         r["time_to_target"] = mine
         r["tta_speedup"] = theirs / mine if mine and theirs else None
@@ -123,15 +126,16 @@ def table(rows: list[dict], test_samples: int | None = None) -> str:
         acc = np.array([r["accuracy"] for r in rs])
         tta = [r.get("tta_speedup") for r in rs]
         reached = sum(t is not None for t in tta)
-        tta_s = f"{_mean(tta):5.2f}x" if reached else "  never"
+        tta_s = f"{_mean(tta):5.2f}x" if reached else ("  apart" if rs[0].get("timed_apart") else "  never")
         tta_s += f" {reached}/{len(rs)}"
         wall = _mean([r.get("speedup") for r in rs])
         lines.append(f"{method:28s} {ratio:5.2f} {acc.mean():8.4f} +- {acc.std():.4f} "
                      f"{100 * (acc.mean() - full.mean()) if len(full) else float('nan'):+7.2f} "
                      f"{np.mean([r['examples_processed'] for r in rs]):9.0f} "
                      f"{np.mean([r['train_seconds'] for r in rs]):8.1f} "
-                     f"{wall if wall is not None else float('nan'):5.2f}x "
-                     + (f"{_mean([r.get('cpu_speedup') for r in rs]) or float('nan'):5.2f}x " if cpu else "")
+                     + (f"{wall:5.2f}x " if wall is not None else f"{'apart':>6s} ")
+                     + ((f"{_mean([r.get('cpu_speedup') for r in rs]) or float('nan'):5.2f}x " if wall is not None
+                         else f"{'apart':>6s} ") if cpu else "")
                      + f"{tta_s:>11s} "
                      f"{np.mean([r['theoretical_speedup'] for r in rs]):5.2f}x")
     ranges = [(r["seed"], r.get("last3_range_pt")) for r in rows if r["method"] == "full"]
@@ -170,12 +174,18 @@ def verdicts(rows: list[dict], test_samples: int | None = None) -> list[str]:
             if seeds and ratio in TARGETS:
                 # judged as printed (2 decimals), so a figure on the line is never judged otherwise than it reads
                 lost = round(100 * float(np.mean([full[s] - sadp[s]["accuracy"] for s in seeds])), 2)
-                wall = round(float(np.mean([sadp[s]["speedup"] for s in seeds])), 2)
                 most, least = TARGETS[ratio]
-                lines.append(f"{name} r={ratio:g}: {0.0 - lost:+.2f} pt vs full at {wall:.2f}x wall (target: within "
-                             f"{most:g} pt at >= {least:g}x): accuracy "
-                             + ("met" if lost <= most else f"missed by {lost - most:.2f} pt")
-                             + f", speed-up {'met' if wall >= least else f'missed by {least - wall:.2f}x'}")
+                accuracy = "met" if lost <= most else f"missed by {lost - most:.2f} pt"
+                if any(sadp[s].get("speedup") is None for s in seeds):
+                    work = float(np.mean([sadp[s]["theoretical_speedup"] for s in seeds]))
+                    lines.append(f"{name} r={ratio:g}: {0.0 - lost:+.2f} pt vs full (target: within {most:g} pt at >= "
+                                 f"{least:g}x): accuracy {accuracy}; speed-up not compared: timed in another session "
+                                 f"than full data (work {work:.2f}x)")
+                else:
+                    wall = round(float(np.mean([sadp[s]["speedup"] for s in seeds])), 2)
+                    lines.append(f"{name} r={ratio:g}: {0.0 - lost:+.2f} pt vs full at {wall:.2f}x wall (target: "
+                                 f"within {most:g} pt at >= {least:g}x): accuracy {accuracy}, speed-up "
+                                 + ("met" if wall >= least else f"missed by {least - wall:.2f}x"))
             for plain in BASELINES:
                 other = next((o for o in (plain + label, plain) if any(
                     r["method"] == o and r["ratio"] == ratio for r in rows)), None)
@@ -241,12 +251,17 @@ def main() -> None:
     ap.add_argument("--label", default="", help="appended to the method names of these rows (e.g. +keep_steps, "
                                                 "for a variant given by --set); full data is then not run")
     harness.common_args(ap, "benchmarks/results/pruning")
+    ap.add_argument("--apart", type=Path, nargs="*", default=[], help="with --merge: parts run in another session "
+                    "than full data (another day's machine): their accuracy is compared, their times are not")
     args = ap.parse_args()
-    meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []]}
+    meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []],
+                         "apart": [str(a) for a in args.apart]}
     if args.merge:         # the settings are those each part ran with, not this command's defaults
         parts = harness.load_parts(args.merge)
-        write([r for p in parts for r in p["rows"]], args.out,
-              {"merged_from": meta["merge"], "parts": [p.get("args") for p in parts]})
+        apart = {str(a) for a in args.apart}
+        write([dict(r, timed_apart=True) if str(m) in apart else r for m, p in zip(args.merge, parts)
+               for r in p["rows"]], args.out,
+              {"merged_from": meta["merge"], "timed_apart": sorted(apart), "parts": [p.get("args") for p in parts]})
         return
     torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides
