@@ -192,6 +192,12 @@ def plot(rows: list[dict], full: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def per_seed(rows: list[dict], seeds: list[int]) -> list[dict]:
+    """One entry per (IPC, method, training seed): the accuracy each evaluation seed gave."""
+    return [{"ipc": r["ipc"], "method": r["method"], "seed": s, "accuracy": a}
+            for r in rows for s, a in zip(r.get("seeds", seeds), r["accuracy"], strict=True)]
+
+
 def merge(paths: list[Path], out: Path) -> None:
     parts = [json.loads(p.read_text()) for p in paths]
     full = dict(next(p["full"] for p in parts))
@@ -202,10 +208,9 @@ def merge(paths: list[Path], out: Path) -> None:
     rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
     text = table(rows, full)
     print(text)
-    harness.write_json(out.with_suffix(".json"), {"setup": {"merged_from": [str(p) for p in paths],
-                                                              **next((p["setup"] for p in parts if "setup" in p),
-                                                                     {})},
-                                                    "full": full, "rows": rows}, indent=2)
+    setup = {"merged_from": [str(p) for p in paths], **next((p["setup"] for p in parts if "setup" in p), {})}
+    harness.write_json(out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows,
+                                                  "per_seed": per_seed(rows, setup.get("seeds", [0, 1]))}, indent=2)
     harness.write_text(out.with_suffix(".txt"), text + "\n")
     plot(rows, full, out.with_suffix(".png"))
 
@@ -318,7 +323,8 @@ def main() -> None:
         if args.transfer:
             tcfg = registry.resolve(apply_overrides(RunConfig(), base + args.transfer))
             transfer = [accuracy(replace(tcfg, train=ecfg.train), frames, labels, te)[0]]
-        rows.append({"ipc": ipc, "method": name, "accuracy": list(accs), "transfer_accuracy": transfer,
+        rows.append({"ipc": ipc, "method": name, "accuracy": list(accs), "seeds": list(args.seeds),
+                     "transfer_accuracy": transfer,
                      "train_seconds": float(np.mean(times)), "train_epochs": epochs, "train_steps": epochs * math.ceil(
                          len(labels) / batch), "distill_seconds": distill_s, "samples": len(labels),
                      "storage_bytes": int(np.asarray(frames).size), "storage_ratio": tr.frames.size / frames.size,
@@ -337,7 +343,8 @@ def main() -> None:
              "batch": keep.BATCH, "lr": args.lr, "seeds": args.seeds, "transfer": args.transfer,
              "teachers_seconds": pool_seconds, "threads": torch.get_num_threads(),
              "distill": cfg.to_dict()["distill"], "train": cfg.to_dict()["train"]}
-    harness.write_json(args.out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows}, indent=2)
+    harness.write_json(args.out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows,
+                                                       "per_seed": per_seed(rows, args.seeds)}, indent=2)
     harness.write_text(args.out.with_suffix(".txt"), text + "\n")
     plot(rows, full, args.out.with_suffix(".png"))
     partial.unlink(missing_ok=True)
