@@ -84,7 +84,7 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
         r = cache[key]
         extra = {"loss_history": [round(v, 5) for v in r.history], "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
                  "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
-                 "mean_probability": float(r.probabilities.mean()),
+                 "mean_probability": float(r.probabilities.mean()), "checks": r.checks, "kept_step": r.kept_step,
                  "changed_from_start": float((r.frames != np.minimum(
                      tr.frames[pace.init_indices(tr.labels, len(tr.classes), x.ipc,
                                                  np.random.default_rng([x.seed, 17]))], 1)).mean())}
@@ -155,7 +155,8 @@ def table(rows: list[dict], full: dict) -> str:
                      f"{r['distill_seconds']:9.1f} {r['storage_ratio']:7.0f}x "
                      f"{r.get('events_per_sample', float('nan')):7.0f} {kept(r):>8s}")
     return "\n".join(lines + ["events: mean events per recording of the set; kept: the step whose set an optimised "
-                               "method stored (start: its real start; last: the last step, unjudged)"]
+                               "method stored (start: its real start; last: the last step, unjudged; judged: the "
+                               "best check, its step in the part's log)"]
                       + verdicts(rows, full))
 
 
@@ -163,6 +164,8 @@ def kept(row: dict) -> str:
     """Which step of its optimisation an optimised set is (distill.keep); '-' for real recordings."""
     if "kept_step" in row and row["kept_step"] is not None:
         return "start" if row["kept_step"] == 0 else f"step {row['kept_step']}"
+    if row.get("kept_step_recorded") is False:      # judged (distill.keep=best), but the row did not keep the step
+        return "judged"
     optimised = row["method"] in ("pace", "dm", "cf") or (row["method"].startswith("pace-")
                                                           and row["method"] != "pace-init")
     return "last" if optimised else "-"
@@ -192,6 +195,14 @@ def plot(rows: list[dict], full: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def judged(row: dict, setup: dict) -> dict:
+    """``row``, marked when its part judged its sets (distill.keep=best) but, run before the rows kept it, did not
+    record the step kept (the part's log has it)."""
+    if setup.get("distill", {}).get("keep") == "best" and "kept_step" not in row and kept(row) == "last":
+        return dict(row, kept_step_recorded=False)
+    return row
+
+
 def per_seed(rows: list[dict], seeds: list[int]) -> list[dict]:
     """One entry per (IPC, method, training seed): the accuracy each evaluation seed gave."""
     return [{"ipc": r["ipc"], "method": r["method"], "seed": s, "accuracy": a}
@@ -204,7 +215,7 @@ def merge(paths: list[Path], out: Path) -> None:
     dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
     full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
     order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
-    latest = {(r["ipc"], r["method"]): r for p in parts for r in p["rows"]}   # a later part's row replaces an earlier
+    latest = {(r["ipc"], r["method"]): judged(r, p.get("setup", {})) for p in parts for r in p["rows"]}  # later wins
     rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
     text = table(rows, full)
     print(text)
