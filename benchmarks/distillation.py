@@ -82,7 +82,8 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
             judge = keep.judge(cfg, val.frames, val.labels, len(tr.classes)) if x.keep == "best" else None
             cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool, judge=judge)
         r = cache[key]
-        extra = {"loss_history": [round(v, 5) for v in r.history], "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
+        extra = {"loss_history": [round(v, 5) for v in r.history],
+                 "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
                  "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
                  "mean_probability": float(r.probabilities.mean()), "checks": r.checks, "kept_step": r.kept_step,
                  "changed_from_start": float((r.frames != np.minimum(

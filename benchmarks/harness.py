@@ -1,7 +1,8 @@
 """What every benchmark repeats, once: results files written atomically (an interrupted benchmark never leaves a
 half-written table), resumable parts (rows saved to ``OUT.partial.json`` as each run ends; a rerun skips what is
 there), merging parts run apart (``--merge``), the arguments every comparison takes (``--seeds``,
-``--threads``, ``--out``), and the one rule for a difference "beyond the spread" of seeds and of the test split's sampling (:func:`paired`). Each benchmark keeps only its protocol: what it runs, its table, its verdicts."""
+``--threads``, ``--out``), and the one rule for a difference "beyond the spread" of seeds and of the test split's
+sampling (:func:`paired`). Each benchmark keeps only its protocol: what it runs, its table, its verdicts."""
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def common_args(ap: argparse.ArgumentParser, out: str, seeds=(0, 1), threads: in
         ap.add_argument("--merge", type=Path, nargs="+", help="parts to join (the --out each part ran with)")
 
 
-# --- one rule for "beyond the seed spread", shared by the benchmarks that compare methods over seeds ------------
+# --- one rule for "beyond the spread", shared by the benchmarks that compare methods over seeds -----------------
 
 # test-split sizes of the built-in sets, for results recorded before each row said its own ("test_samples")
 TEST_SAMPLES = {"digits": 1000, "fashion": 10_000, "spoken_digits": 1080}

@@ -151,7 +151,8 @@ def table(rows: list[dict], test_samples: int | None = None) -> str:
                  "vs full in points; wall = full time / time; to-acc = time-to-accuracy speed-up (full data's "
                  f"final accuracy - {100 * TTA_MARGIN:.1f} pt, per-epoch float curve), runs that reached it; "
                  "work = full examples / examples; spread = the larger of the seed spread and the test split's "
-                 f"sampling error ({test_samples or 'unknown'} test samples)" + ("; cpu = the same with the processor time of the training "
+                 f"sampling error ({test_samples or 'unknown'} test samples)"
+                 + ("; cpu = the same with the processor time of the training "
                                                       "process (1 thread), which other processes do not inflate"
                                                       if cpu else ""))
     return "\n".join(lines)
@@ -159,9 +160,9 @@ def table(rows: list[dict], test_samples: int | None = None) -> str:
 
 def verdicts(rows: list[dict], test_samples: int | None = None) -> list[str]:
     """SADP (and each SADP variant, 'sadp+mix0.5') against its targets and against each baseline at the same
-    ratio, seed by seed (the rule for beyond the spread of seeds and test sampling: paired in benchmarks/harness.py). A variant is
-    compared with the baseline's row of the same variant where there is one ('dynamic_random+keep_steps'), else with the plain
-    baseline (a variant of SADP's own settings, select.mix or select.ema, leaves the baselines as they are); the
+    ratio, seed by seed (the rule for beyond the spread of seeds and test sampling: paired in
+    benchmarks/harness.py). A variant is compared with the baseline's row of the same variant where there is one
+    ('dynamic_random+keep_steps'), else with the plain baseline (a variant of SADP's own settings, select.mix or select.ema, leaves the baselines as they are); the
     line names the row it compared."""
     full = {r["seed"]: r["accuracy"] for r in rows if r["method"] == "full"}
     names = sorted({r["method"] for r in rows if base_method(r["method"]) == "sadp"}, key=lambda m: (m != "sadp", m))
