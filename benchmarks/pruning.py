@@ -162,8 +162,8 @@ def verdicts(rows: list[dict], test_samples: int | None = None) -> list[str]:
     """SADP (and each SADP variant, 'sadp+mix0.5') against its targets and against each baseline at the same
     ratio, seed by seed (the rule for beyond the spread of seeds and test sampling: paired in
     benchmarks/harness.py). A variant is compared with the baseline's row of the same variant where there is one
-    ('dynamic_random+keep_steps'), else with the plain baseline (a variant of SADP's own settings, select.mix or select.ema, leaves the baselines as they are); the
-    line names the row it compared."""
+    ('dynamic_random+keep_steps'), else with the plain baseline (a variant of SADP's own settings, select.mix or
+    select.ema, leaves the baselines as they are); the line names the row it compared."""
     full = {r["seed"]: r["accuracy"] for r in rows if r["method"] == "full"}
     names = sorted({r["method"] for r in rows if base_method(r["method"]) == "sadp"}, key=lambda m: (m != "sadp", m))
     lines = []
