@@ -5,8 +5,8 @@ Criterion (written down before the r = 0.3 runs of mix 0.5 had finished; the r =
 accuracies were known, see docs/benchmarks/fashion.md): per run, the float (QAT) accuracy on the 6,000 validation
 recordings averaged over its last 3 epochs (less noisy than one epoch); per candidate, the mean of those over
 seeds 0 and 1 and over the ratios r = 0.3 and 0.5, since one default serves both. A candidate is judged only
-when it has every (ratio, seed) run. The sampling error of one run's figure on 6,000 recordings is printed beside the differences,
-so a win smaller than it reads as what it is. Test accuracies are not read here.
+when it has every (ratio, seed) run. The sampling error of one run's figure on 6,000 recordings is printed beside
+the differences, so a win smaller than it reads as what it is. Test accuracies are not read here.
 
     .venv/bin/python benchmarks/choose_sadp.py --runs benchmarks/results/pruning_fashion.json PART.partial.json ...
 """
