@@ -129,7 +129,8 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
             whole = round(full["train_seconds"] / (pace_row["train_seconds"] + pace_row["distill_seconds"]), 1)
             lines.append(f"pace IPC {ipc}: training {train:.1f}x faster than full data's {full['train_seconds']:.0f} s "
                          f"(target >= {SPEEDUP_TARGET[1]:g}x): " + ("met" if train >= SPEEDUP_TARGET[1] else "missed")
-                         + f"; with its distillation ({pace_row['distill_seconds']:.0f} s) {whole:.1f}x")
+                         + f"; with its distillation ({pace_row['distill_seconds']:.0f} s) {whole:.1f}x"
+                         + (f" (full data's time is {full['from']}'s, timed in another run)" if "from" in full else ""))
         for other in BASELINES:
             base = next((r for r in rows if r["method"] == other and r["ipc"] == ipc), None)
             if base is None:
