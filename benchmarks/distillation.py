@@ -79,8 +79,8 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
     if x.method in pace.OPTIMISED:
         key = pace.config_key(cfg)
         if key not in cache:
-            judge = keep.judge(cfg, val.frames, val.labels, len(tr.classes)) if x.keep == "best" else None
-            cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool, judge=judge)
+            cache[key] = pace.optimise(cfg, tr.frames, tr.labels, len(tr.classes), pool,
+                                       judge=keep.judge(cfg, val.frames, val.labels, len(tr.classes)))
         r = cache[key]
         extra = {"loss_history": [round(v, 5) for v in r.history],
                  "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
@@ -156,9 +156,10 @@ def table(rows: list[dict], full: dict) -> str:
                      + f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "
                      f"{r['distill_seconds']:9.1f} {r['storage_ratio']:7.0f}x "
                      f"{r.get('events_per_sample', float('nan')):7.0f} {kept(r):>8s}")
-    return "\n".join(lines + ["events: mean events per recording of the set; kept: the step whose set an optimised "
-                               "method stored (start: its real start; last: the last step, unjudged; judged: the "
-                               "best check, its step in the part's log)"]
+    return "\n".join(lines + ["events: mean sum of a recording's frame values (a real recording's event counts, "
+                               "several may share a bin; a binary set's occupied bins); kept: the step whose set an "
+                               "optimised method stored (start: its real start; last: the last step, unjudged; "
+                               "judged: the best check, its step in the part's log)"]
                       + verdicts(rows, full))
 
 

@@ -72,7 +72,7 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
         timings["teachers_s"] = time.perf_counter() - t0
     history, resumed, probabilities, checks = [], 0, None, {}
     if x.method in pace.OPTIMISED:
-        judge = keep.judge(cfg, val.frames, val.labels, n_classes) if x.keep == "best" and len(val.labels) else None
+        judge = keep.judge(cfg, val.frames, val.labels, n_classes) if len(val.labels) else None     # distill.keep
         result = pace.optimise(cfg, split.frames, split.labels, n_classes, pool, checkpoint, judge)
         frames, labels, history, resumed = result.frames, result.labels, result.history, result.resumed_from
         probabilities = result.probabilities

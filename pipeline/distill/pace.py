@@ -113,7 +113,8 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     syn_labels = labels[idx]
     start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
     state = checkpoints.OptimiserState(start, x.lr, x.iterations, rng, torch.Generator().manual_seed(x.seed))
-    key = config_key(cfg) + f"-world{world}" + ("-judged" if judge is not None else "")
+    checking = judge is not None and x.keep == "best"        # decided here only: callers pass what they have
+    key = config_key(cfg) + f"-world{world}" + ("-judged" if checking else "")
     if checkpoint is not None and world > 1:
         checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{rank}")
     resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
@@ -128,7 +129,6 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     syn_by_class = [np.flatnonzero(syn_labels == c) for c in range(n_classes)]
     mine = [c for c in range(n_classes) if c % world == rank]
     my_classes = [syn_by_class[c] for c in mine]
-    checking = judge is not None and x.keep == "best"
     t0 = time.perf_counter()
     if checking and start_step == 0:
         _check(cfg, state, judge, my_classes, syn_labels, 0)
@@ -155,7 +155,7 @@ def _check(cfg: RunConfig, state: checkpoints.OptimiserState, judge: Judge, my_c
     acc = float(judge(_stored(cfg, z, step), syn_labels))
     state.checks.append([step, acc])
     if state.best is None or acc > state.best[1]:
-        state.best = (step, acc, z.detach().clone())
+        state.best = (step, acc, z)                        # z: a copy (_gathered)
     print(f"distillation check at step {step}: validation accuracy {acc:.4f} (best {state.best[1]:.4f} at step "
           f"{state.best[0]})", flush=True)
 
