@@ -73,9 +73,10 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
     t0 = time.perf_counter()
     if name == "full":
         return tr.frames, tr.labels, 0.0, [], {}
+    start = pace.start_indices(cfg, tr.frames, tr.labels, len(tr.classes), pool, np.random.default_rng([x.seed, 17])) \
+        if name == "pace-init" or x.method in pace.OPTIMISED else None
     if name == "pace-init":       # the real frames PACE starts from: what its optimisation adds is the difference
-        idx = pace.init_indices(tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 17]))
-        return tr.frames[idx], tr.labels[idx], 0.0, [], {}
+        return tr.frames[start], tr.labels[start], 0.0, [], {"init": x.init}
     if x.method in pace.OPTIMISED:
         key = pace.config_key(cfg)
         if key not in cache:
@@ -86,9 +87,7 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
                  "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
                  "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
                  "mean_probability": float(r.probabilities.mean()), "checks": r.checks, "kept_step": r.kept_step,
-                 "changed_from_start": float((r.frames != np.minimum(
-                     tr.frames[pace.init_indices(tr.labels, len(tr.classes), x.ipc,
-                                                 np.random.default_rng([x.seed, 17]))], 1)).mean())}
+                 "init": x.init, "changed_from_start": float((r.frames != np.minimum(tr.frames[start], 1)).mean())}
         seconds = r.seconds + (pool_seconds if pace.needs_teachers(cfg) else 0.0)
         frames = r.probabilities if name.endswith("-continuous") else r.frames
         if name == "pace-sample":
@@ -299,7 +298,8 @@ def main() -> None:
     # herding and k-center embed with one trained teacher; trained probes need distill.teachers of them
     trained_probes = cfg.distill.pool != "random" or "pace-trained-pool" in args.ablations
     n_teachers = cfg.distill.teachers if trained_probes else int(any(m in ("herding", "kcenter")
-                                                                         for m in args.methods))
+                                                                         for m in args.methods)
+                                                                     or cfg.distill.init == "herding")
     def train_pool():
         t0 = time.perf_counter()
         tcfg = replace(cfg, distill=replace(cfg.distill, teachers=n_teachers))

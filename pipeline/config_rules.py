@@ -109,6 +109,7 @@ def _distill(cfg: RunConfig) -> list[tuple]:
         (x.binarize in ("round", "sample", "expected"), "distill.binarize", x.binarize,
          "round, sample or expected"),
         (0 <= x.round_steps <= x.iterations, "distill.round_steps", x.round_steps, "0..distill.iterations"),
+        (x.init in ("random", "herding"), "distill.init", x.init, "random or herding"),
         (x.pool in ("random", "trained", "mixed"), "distill.pool", x.pool, "random, trained or mixed"),
         (x.keep in ("best", "last"), "distill.keep", x.keep, "best or last"),
         (x.check_every >= 1 and x.check_steps >= 1 and x.check_lr > 0, "distill.check_every/check_steps/check_lr",

@@ -52,6 +52,7 @@ def test_sdr_adds_the_residual_potential_to_spikes():
 # The distillation loop, the baselines and the distilled folder, on the quick configuration of the built-in digits.
 
 import json  # noqa: E402
+from dataclasses import replace  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -212,6 +213,29 @@ def test_keep_best_never_hands_back_a_set_worse_than_its_start(quick):
     assert better.kept_step == 4 and np.array_equal(better.frames, seen[1])
     last = pace.optimise(replace_keep(cfg, "last"), split.frames, split.labels, 10, judge=judge([0.9] * 9))
     assert last.kept_step is None and last.checks == [] and np.array_equal(last.frames, seen[2])
+
+
+def test_a_herding_start_is_the_herding_coreset_and_leaves_the_probe_draws_alone(quick):
+    """distill.init=herding: the set starts from the herding coreset on the first teacher's features (what the
+    herding baseline stores), and the probes drawn after the start are those of a random start."""
+    from pipeline.distill import coreset, pace, probes
+    cache, split = quick
+    cfg = quick_cfg(cache, "distill.ipc=2", "distill.iterations=3", "distill.init=herding", "distill.keep=last")
+    assert pace.needs_teachers(cfg) and not pace.needs_teachers(quick_cfg(cache, "distill.ipc=2"))
+    model = probes.teacher_model(cfg, split.frames.shape[2:], 10)      # a "teacher": any fixed weights will do
+    w = [t.detach().clone() for t in probes.weights(model)]
+    pool = [probes.Teacher(w, w)]
+    herd = coreset.select("herding", split.labels, 10, 2, None, coreset.embed(model, split.frames))
+    rng = np.random.default_rng([0, 17])
+    assert np.array_equal(pace.start_indices(cfg, split.frames, split.labels, 10, pool, rng), herd)
+    rand = pace.init_indices(split.labels, 10, 2, np.random.default_rng([0, 17]))
+    assert not np.array_equal(herd, rand)
+    after_random = np.random.default_rng([0, 17])
+    pace.init_indices(split.labels, 10, 2, after_random)
+    assert rng.integers(1 << 30) == after_random.integers(1 << 30)     # the same stream after either start
+    start = pace.optimise(replace(cfg, distill=replace(cfg.distill, iterations=0)), split.frames, split.labels, 10,
+                          pool)
+    assert np.array_equal(start.frames, np.minimum(split.frames[herd], 1))
 
 
 def replace_keep(cfg, keep):

@@ -25,9 +25,10 @@ def side_files(out: Path) -> tuple[Path, Path]:
 
 def teachers(cfg: RunConfig, split: Split, cache: Path) -> list[probes.Teacher]:
     """The teacher pool, reused from ``cache`` when it was trained for the same configuration: ``distill.teachers``
-    of them for trained probes, one for the herding and k-center embedding."""
+    of them for trained probes, one for the herding and k-center embedding (the first of them embeds a herding
+    start)."""
     x = cfg.distill
-    n = x.teachers if x.method in pace.OPTIMISED else 1
+    n = x.teachers if x.method in pace.OPTIMISED and x.pool != "random" else 1
     cfg = replace(cfg, distill=replace(x, teachers=n))
     key = pace.config_key(replace(cfg, distill=DistillConfig(teachers=n, teacher_epochs=x.teacher_epochs,
                                                              teacher_samples=x.teacher_samples, seed=x.seed)))

@@ -4,7 +4,8 @@ Our reading of the paper (arXiv 2511.12095; ../shared/ALGORITHMS.md), with every
 ``DistillConfig``:
 
 - Synthetic set: logits ``Z`` (classes x IPC, T, 2, H, W) of event probabilities ``p = sigmoid(Z)``, started
-  from real frames of each class (clipped to [eps, 1 - eps]) and optimised with Adam under a cosine schedule.
+  from real frames of each class (random ones or the herding coreset, ``distill.init``), clipped to
+  [eps, 1 - eps], and optimised with Adam under a cosine schedule.
   The probe networks see ``PEQ-1(p)``, binary event frames whose expectation is ``p``, with a straight-through
   gradient (``distill.peq=false``: ``p`` itself, the continuous relaxation). The stored set is ``p > 1/2``; in
   the last ``distill.round_steps`` steps the probes see that rounding (straight-through gradient).
@@ -42,7 +43,7 @@ from tqdm import tqdm
 from pipeline import ranks
 from pipeline.config import RunConfig
 from pipeline.distill import checkpoint as checkpoints
-from pipeline.distill import probes
+from pipeline.distill import coreset, probes
 from pipeline.distill.matching import RealStats, amplitude_phase, characteristic, features
 from pipeline.distill.peq import peq
 from pipeline.train import loop
@@ -51,9 +52,10 @@ OPTIMISED = ("pace", "cf", "dm")
 
 
 def needs_teachers(cfg: RunConfig) -> bool:
-    """Whether the method trains a teacher pool: trained or mixed probes, or the herding/k-center embedding."""
+    """Whether the method trains a teacher pool: trained or mixed probes, or the herding/k-center embedding (of a
+    coreset, or of an optimised set's herding start)."""
     x = cfg.distill
-    return x.method in ("herding", "kcenter") or (x.method in OPTIMISED and x.pool != "random")
+    return x.method in ("herding", "kcenter") or (x.method in OPTIMISED and (x.pool != "random" or x.init == "herding"))
 
 
 def matching_loss(method: str, real: RealStats, c: int, synth: torch.Tensor, temporal: float) -> torch.Tensor:
@@ -70,6 +72,19 @@ def matching_loss(method: str, real: RealStats, c: int, synth: torch.Tensor, tem
 def init_indices(labels: np.ndarray, n_classes: int, ipc: int, rng: np.random.Generator) -> np.ndarray:
     """``ipc`` random real samples of each class, class by class (fewer if a class has fewer)."""
     return np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:ipc] for c in range(n_classes)])
+
+
+def start_indices(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int,
+                  pool: list[probes.Teacher] | None, rng: np.random.Generator) -> np.ndarray:
+    """The real samples an optimised set starts from (``distill.init``): random ones (drawn from ``rng``), or the
+    herding coreset on the first teacher's features. The random draw is made either way, so that the probes drawn
+    after it are the same for both starts."""
+    idx = init_indices(labels, n_classes, cfg.distill.ipc, rng)
+    if cfg.distill.init == "random":
+        return idx
+    model = probes.teacher_model(cfg, frames.shape[2:], n_classes)
+    probes.load_teacher(model, pool[0], 1.0)
+    return coreset.select("herding", labels, n_classes, cfg.distill.ipc, rng, coreset.embed(model, frames))
 
 
 def config_key(cfg: RunConfig) -> str:
@@ -109,7 +124,8 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     x = cfg.distill
     rank, world = ranks.rank_world()
     rng = np.random.default_rng([x.seed, 17])          # the start's draw, then the probe of each step
-    idx = init_indices(labels, n_classes, x.ipc, rng)
+    t0 = time.perf_counter()
+    idx = start_indices(cfg, frames, labels, n_classes, pool, rng)
     syn_labels = labels[idx]
     start = np.clip(np.minimum(frames[idx], 1).astype(np.float32), x.init_eps, 1 - x.init_eps)
     state = checkpoints.OptimiserState(start, x.lr, x.iterations, rng, torch.Generator().manual_seed(x.seed))
@@ -118,7 +134,6 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
     if checkpoint is not None and world > 1:
         checkpoint = checkpoint.with_name(f"{checkpoint.name}.rank{rank}")
     resume = checkpoints.load(checkpoint, key) if checkpoint is not None else None
-    t0 = time.perf_counter()
     probe_set = probes.build(cfg, frames, labels, n_classes, pool)
     if resume is not None:
         state.restore(resume)
