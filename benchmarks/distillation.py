@@ -105,6 +105,8 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
 
 
 BASELINES = ("random", "herding", "kcenter", "dm", "cf")
+# rows whose set depends on where an optimisation starts (distill.init): the optimised methods and PACE's start
+OPTIMISED_ROWS = ("dm", "cf", "pace-init", "pace", "pace-continuous", *ABLATIONS)
 FRACTION_TARGETS = {1: 0.70, 10: 0.85}     # IPC: fraction of full data's accuracy PACE should reach; issue 30
 SPEEDUP_TARGET = (10, 20.0)                 # training on the IPC 10 set at least 20x faster than full data's
 
@@ -145,11 +147,11 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
 def table(rows: list[dict], full: dict) -> str:
     lines = [f"full data ({full['samples']} samples, {full['epochs']} epochs): accuracy {full['accuracy']:.4f}, "
              f"training {full['train_seconds']:.1f} s",
-             f"{'IPC':>4s} {'method':17s} {'accuracy':>16s} {'% of full':>9s} {'transfer':>8s} {'train s':>8s} "
+             f"{'IPC':>4s} {'method':24s} {'accuracy':>16s} {'% of full':>9s} {'transfer':>8s} {'train s':>8s} "
              f"{'speed-up':>8s} {'distill s':>9s} {'storage':>8s} {'events':>7s} {'kept':>8s}"]
     for r in rows:
         acc = np.array(r["accuracy"])
-        lines.append(f"{r['ipc']:4d} {r['method']:17s} {acc.mean():8.4f} +- {acc.std():.4f} "
+        lines.append(f"{r['ipc']:4d} {r['method']:24s} {acc.mean():8.4f} +- {acc.std():.4f} "
                      f"{100 * acc.mean() / full['accuracy']:8.1f}% "
                      + (f"{np.mean(r['transfer_accuracy']):8.4f} " if r["transfer_accuracy"] else f"{'-':>8s} ")
                      + f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "
@@ -168,8 +170,8 @@ def kept(row: dict) -> str:
         return "start" if row["kept_step"] == 0 else f"step {row['kept_step']}"
     if row.get("kept_step_recorded") is False:      # judged (distill.keep=best), but the row did not keep the step
         return "judged"
-    optimised = row["method"] in ("pace", "dm", "cf") or (row["method"].startswith("pace-")
-                                                          and row["method"] != "pace-init")
+    method = row["method"].split("/")[0]
+    optimised = method in OPTIMISED_ROWS and method != "pace-init"
     return "last" if optimised else "-"
 
 
@@ -211,17 +213,33 @@ def per_seed(rows: list[dict], seeds: list[int]) -> list[dict]:
             for r in rows for s, a in zip(r.get("seeds", seeds), r["accuracy"], strict=True)]
 
 
-def merge(paths: list[Path], out: Path) -> None:
+def started(row: dict, start: str | None) -> dict:
+    """``row``, renamed ``METHOD/INIT-start`` when it is an optimised set (or PACE's start) that began from other
+    real recordings (``distill.init``; rows recorded before the option: random) than ``start`` says the merged
+    table's own names mean."""
+    init = row.get("init", "random")
+    if start is None or init == start or row["method"].split("/")[0] not in OPTIMISED_ROWS:
+        return row
+    return dict(row, method=f"{row['method']}/{init}-start")
+
+
+def merge(paths: list[Path], out: Path, start: str | None = None) -> None:
     parts = [json.loads(p.read_text()) for p in paths]
     full = dict(next(p["full"] for p in parts))
     dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
     full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
     order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
-    latest = {(r["ipc"], r["method"]): judged(r, p.get("setup", {})) for p in parts for r in p["rows"]}  # later wins
-    rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"], 99)))
+    latest = {}
+    for p in parts:                      # a later part's row replaces an earlier one of the same IPC and name
+        for r in p["rows"]:
+            r = started(judged(r, p.get("setup", {})), start)
+            latest[(r["ipc"], r["method"])] = r
+    rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"].split("/")[0], 99),
+                                                  "/" in r["method"]))
     text = table(rows, full)
     print(text)
-    setup = {"merged_from": [str(p) for p in paths], **next((p["setup"] for p in parts if "setup" in p), {})}
+    setup = {"merged_from": [str(p) for p in paths], **next((p["setup"] for p in parts if "setup" in p), {}),
+             **({"start": start} if start else {})}
     harness.write_json(out.with_suffix(".json"), {"setup": setup, "full": full, "rows": rows,
                                                   "per_seed": per_seed(rows, setup.get("seeds", [0, 1]))}, indent=2)
     harness.write_text(out.with_suffix(".txt"), text + "\n")
@@ -277,6 +295,9 @@ def main() -> None:
                                                           "over processes) into --out's table, JSON and plot; a "
                                                           "row of a later file replaces one of the same IPC and "
                                                           "method in an earlier file")
+    ap.add_argument("--start", choices=("random", "herding"), help="with --merge: the start (distill.init) of the "
+                    "optimised sets the table lists under their own names; rows of another start (rows recorded "
+                    "before distill.init: random) are listed as METHOD/INIT-start (default: every row as it is)")
     ap.add_argument("--full-from", type=Path, default=Path("benchmarks/results/choose_on_validation_conv.json"),
                     help="full-data accuracy and training time: conv_accuracy.json's default rows, or the "
                          "'full' entry of a distillation JSON")
@@ -284,7 +305,7 @@ def main() -> None:
     ap.add_argument("--save", type=Path, help="also keep every set as DIR/ipc<N>_<method>.npz (frames, labels)")
     args = ap.parse_args()
     if args.merge:
-        merge(args.merge, args.out)
+        merge(args.merge, args.out, args.start)
         return
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -367,3 +367,27 @@ def test_distillation_benchmark_verdicts_name_targets_and_the_seed_spread(benchm
     short = distillation.verdicts([row(10, "pace", [0.66, 0.66])], full)[0]
     assert short == ("pace IPC 10: 0.6600 = 82.5% of full data's 0.8000 (target >= 85%): missed by 2.5 points of "
                      "share (needs 0.6800)")
+
+
+def test_distillation_merge_names_the_rows_of_another_start(benchmark_script, tmp_path):
+    """--merge --start herding: optimised rows (and PACE's start) of a random start, or recorded before
+    distill.init, keep their figures under METHOD/random-start; real coresets and herding-start rows keep their
+    names, and a later part still replaces an earlier row of the same name."""
+    import json
+    distillation = benchmark_script("distillation")
+
+    def row(method, acc, **kw):
+        return {"ipc": 1, "method": method, "accuracy": [acc, acc], "train_seconds": 10.0, "distill_seconds": 1.0,
+                "transfer_accuracy": [], "storage_ratio": 10.0, **kw}
+    full = {"samples": 100, "epochs": 2, "accuracy": 0.8, "train_seconds": 100.0, "test_samples": 1000}
+    old = {"full": full, "rows": [row("random", 0.3), row("herding", 0.5), row("pace-init", 0.33), row("pace", 0.34),
+                                  row("dm", 0.40)]}
+    new = {"full": full, "rows": [row("pace-init", 0.5, init="herding"), row("pace", 0.52, init="herding"),
+                                  row("herding", 0.51)]}
+    for name, part in (("old", old), ("new", new)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(part))
+    distillation.merge([tmp_path / "old.json", tmp_path / "new.json"], tmp_path / "m", start="herding")
+    got = {r["method"]: r["accuracy"][0] for r in json.loads((tmp_path / "m.json").read_text())["rows"]}
+    assert got == {"random": 0.3, "herding": 0.51, "pace-init": 0.5, "pace": 0.52, "pace-init/random-start": 0.33,
+                   "pace/random-start": 0.34, "dm/random-start": 0.40}
+    assert "pace - herding at IPC 1: +1.00 pt" in (tmp_path / "m.txt").read_text()
