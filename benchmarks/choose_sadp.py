@@ -8,7 +8,9 @@ seeds 0 and 1 and over the ratios r = 0.3 and 0.5, since one default serves both
 when it has every (ratio, seed) run. The sampling error of one run's figure on 6,000 recordings is printed beside
 the differences, so a win smaller than it reads as what it is. Test accuracies are not read here.
 
-    .venv/bin/python benchmarks/choose_sadp.py --runs benchmarks/results/pruning_fashion.json PART.partial.json ...
+    P=benchmarks/results/pruning_fashion_parts
+    .venv/bin/python benchmarks/choose_sadp.py --runs $P/s0.json $P/s1.json $P/mix_s0.json $P/mix_s1.json \
+        $P/mix03_s01.partial.json
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import numpy as np
 
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files)
 
-CANDIDATES = {"sadp": 0.2, "sadp+mix0.5": 0.5}     # row name in the pruning results: select.mix it ran with
+# row name in the parts as they ran (mix 0.2 was the default then; the merged pruning_fashion.json lists them as
+# sadp+mix0.2 and sadp): select.mix it ran with
+CANDIDATES = {"sadp": 0.2, "sadp+mix0.5": 0.5}
 RATIOS, SEEDS, VAL_SAMPLES = (0.3, 0.5), (0, 1), 6000
 
 

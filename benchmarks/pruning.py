@@ -241,6 +241,13 @@ def write(rows: list[dict], out: Path, args: dict) -> None:
     plot(rows, out.with_suffix(".png"))
 
 
+def merged(parts: list[dict], paths: list[Path], apart: set[str], names: dict[str, str]) -> list[dict]:
+    """The rows of ``parts`` (run with ``--out`` ``paths``): those of a part in ``apart`` marked as timed in
+    another session than full data, every method named as ``names`` says (all at once, so two names can swap)."""
+    return [dict(r, method=names.get(r["method"], r["method"]), **({"timed_apart": True} if str(m) in apart else {}))
+            for m, p in zip(paths, parts) for r in p["rows"]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5])
@@ -254,15 +261,18 @@ def main() -> None:
     harness.common_args(ap, "benchmarks/results/pruning")
     ap.add_argument("--apart", type=Path, nargs="*", default=[], help="with --merge: parts run in another session "
                     "than full data (another day's machine): their accuracy is compared, their times are not")
+    ap.add_argument("--rename", nargs="*", default=[], metavar="OLD=NEW", help="with --merge: rows of method OLD "
+                    "are listed as NEW (all at once, so two names can swap): a part run when another setting was "
+                    "the default names it, e.g. sadp=sadp+mix0.2 sadp+mix0.5=sadp")
     args = ap.parse_args()
     meta = vars(args) | {"out": str(args.out), "merge": [str(m) for m in args.merge or []],
                          "apart": [str(a) for a in args.apart]}
     if args.merge:         # the settings are those each part ran with, not this command's defaults
         parts = harness.load_parts(args.merge)
-        apart = {str(a) for a in args.apart}
-        write([dict(r, timed_apart=True) if str(m) in apart else r for m, p in zip(args.merge, parts)
-               for r in p["rows"]], args.out,
-              {"merged_from": meta["merge"], "timed_apart": sorted(apart), "parts": [p.get("args") for p in parts]})
+        apart, names = {str(a) for a in args.apart}, dict(r.split("=", 1) for r in args.rename)
+        write(merged(parts, args.merge, apart, names), args.out,
+              {"merged_from": meta["merge"], "timed_apart": sorted(apart), "renamed": names,
+               "parts": [p.get("args") for p in parts]})
         return
     torch.set_num_threads(args.threads)
     base = [f"data.name={args.dataset}", *(DENSE if args.model == "dense" else [])] + args.overrides

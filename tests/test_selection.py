@@ -190,3 +190,24 @@ def test_sadp_default_is_chosen_on_validation_curves_only_when_every_run_is_ther
     assert result["chosen"] == "sadp+mix0.5" and result["chosen_mix"] == 0.5      # 0.885 against 0.88
     assert abs(result["candidates"]["sadp+mix0.5"]["score"] - 0.885) < 1e-9
     assert "ahead by 0.50 points on validation" in choose.text(result)              # test accuracy never read
+
+
+def test_pruning_merge_renames_all_at_once_and_compares_no_time_across_sessions(benchmark_script):
+    """--rename sadp=sadp+mix0.2 sadp+mix0.5=sadp swaps the names; rows of an --apart part keep their accuracy
+    verdicts but get no speed-up against full data."""
+    pruning = benchmark_script("pruning")
+
+    def row(method, ratio, seed, acc, seconds):
+        return {"method": method, "ratio": ratio, "seed": seed, "accuracy": acc, "train_seconds": seconds,
+                "theoretical_speedup": 1.39, "curve": {"seconds": [seconds], "accuracy_float": [acc]}}
+    old = {"rows": [row("full", 0.0, s, 0.89, 1000.0) for s in (0, 1)]
+                   + [row("sadp", 0.3, s, 0.88, 700.0) for s in (0, 1)]}
+    later = {"rows": [row("sadp+mix0.5", 0.3, s, 0.887, 500.0) for s in (0, 1)]}
+    rows = pruning.finish(pruning.merged([old, later], ["old", "later"], {"later"},
+                                         {"sadp": "sadp+mix0.2", "sadp+mix0.5": "sadp"}))
+    by = {(r["method"], r["seed"]): r for r in rows}
+    assert by[("sadp+mix0.2", 0)]["speedup"] == 1000.0 / 700.0 and by[("sadp", 0)]["speedup"] is None
+    lines = pruning.verdicts(rows)
+    assert lines[0].startswith("sadp r=0.3: -0.30 pt vs full (target: within 0.3 pt at >= 1.35x): accuracy met; "
+                               "speed-up not compared")
+    assert any(x.startswith("sadp+mix0.2 r=0.3: -1.00 pt vs full at 1.43x wall") for x in lines)
