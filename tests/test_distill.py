@@ -391,3 +391,28 @@ def test_distillation_merge_names_the_rows_of_another_start(benchmark_script, tm
     assert got == {"random": 0.3, "herding": 0.51, "pace-init": 0.5, "pace": 0.52, "pace-init/random-start": 0.33,
                    "pace/random-start": 0.34, "dm/random-start": 0.40}
     assert "pace - herding at IPC 1: +1.00 pt" in (tmp_path / "m.txt").read_text()
+
+
+def test_the_start_is_chosen_on_the_kept_sets_validation_checks_only(benchmark_script, tmp_path):
+    """choose_init: per (dataset, IPC) the best check of PACE's run (what keep=best stores), from a part's log or a
+    results JSON; the start with the higher mean over the (dataset, IPC) both have wins; test accuracy is not read."""
+    import json
+    choose = benchmark_script("choose_init")
+    log = tmp_path / "a_checks.txt"
+    log.write_text("IPC 1 random: accuracy 0.9 [0.9, 0.9], train 1 s, distill 0 s\n"
+                   "distillation check at step 0: validation accuracy 0.5000 (best 0.5000 at step 0)\n"
+                   "IPC 1 dm: accuracy 0.9 [0.9, 0.9], train 1 s, distill 1 s\n"
+                   "distillation check at step 0: validation accuracy 0.4000 (best 0.4000 at step 0)\n"
+                   "distillation check at step 100: validation accuracy 0.4500 (best 0.4500 at step 100)\n"
+                   "IPC 1 pace: accuracy 0.99 [0.99, 0.99], train 1 s, distill 1 s\n"
+                   "IPC 1 pace-continuous: accuracy 0.9 [0.9, 0.9], train 1 s, distill 1 s\n"
+                   "distillation check at step 0: validation accuracy 0.7000 (best 0.7000 at step 0)\n"
+                   "IPC 10 pace: accuracy 0.1 [0.1, 0.1], train 1 s, distill 1 s\n")
+    part = tmp_path / "h.json"
+    part.write_text(json.dumps({"rows": [
+        {"ipc": 1, "method": "pace", "checks": [[0, 0.48], [100, 0.47]], "accuracy": [0.1, 0.1]},
+        {"ipc": 50, "method": "pace", "checks": [[0, 0.9]], "accuracy": [0.1, 0.1]}]}))
+    assert choose.checks(log) == {1: [0.40, 0.45], 10: [0.70]}
+    result = choose.choose([("d", "random", log), ("d", "herding", part)])
+    assert result["compared"] == [["d", 1]] and result["chosen"] == "herding"        # 0.48 against 0.45
+    assert "ahead by 3.00 points" in choose.text(result)
