@@ -147,11 +147,11 @@ def verdicts(rows: list[dict], full: dict) -> list[str]:
 def table(rows: list[dict], full: dict) -> str:
     lines = [f"full data ({full['samples']} samples, {full['epochs']} epochs): accuracy {full['accuracy']:.4f}, "
              f"training {full['train_seconds']:.1f} s",
-             f"{'IPC':>4s} {'method':24s} {'accuracy':>16s} {'% of full':>9s} {'transfer':>8s} {'train s':>8s} "
+             f"{'IPC':>4s} {'method':30s} {'accuracy':>16s} {'% of full':>9s} {'transfer':>8s} {'train s':>8s} "
              f"{'speed-up':>8s} {'distill s':>9s} {'storage':>8s} {'events':>7s} {'kept':>8s}"]
     for r in rows:
         acc = np.array(r["accuracy"])
-        lines.append(f"{r['ipc']:4d} {r['method']:24s} {acc.mean():8.4f} +- {acc.std():.4f} "
+        lines.append(f"{r['ipc']:4d} {r['method']:30s} {acc.mean():8.4f} +- {acc.std():.4f} "
                      f"{100 * acc.mean() / full['accuracy']:8.1f}% "
                      + (f"{np.mean(r['transfer_accuracy']):8.4f} " if r["transfer_accuracy"] else f"{'-':>8s} ")
                      + f"{r['train_seconds']:8.2f} {full['train_seconds'] / r['train_seconds']:7.1f}x "

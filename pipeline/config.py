@@ -110,8 +110,9 @@ class DistillConfig:
     iterations: int = 300         # optimisation steps on the synthetic frames (cosine learning-rate schedule)
     lr: float = 0.3               # Adam step on the logits of the synthetic event probabilities (IPC 1, conv,
                                   # one seed: 0.1 -> 0.676, 0.3 -> 0.667 continuous; rounded 0.594, 0.651)
-    init: str = "random"          # the real frames it starts from: random (per class) | herding (the herding
-                                  # coreset on one trained teacher's features, pipeline/distill/coreset.py)
+    init: str = "herding"         # the real frames it starts from: herding (the herding coreset on the features of
+                                  # one teacher trained on real frames, pipeline/distill/coreset.py) | random (per
+                                  # class); chosen on validation (benchmarks/results/choose_init.txt)
     init_eps: float = 0.1         # start: logit of the real starting frames clipped to [eps, 1 - eps]
     peq: bool = False             # True: the probes see PEQ-1 draws of the probabilities (straight-through), as
                                   # the paper does; False: the probabilities (the continuous relaxation), which

@@ -115,7 +115,8 @@ across the ranks (gathered on rank 0, which writes).
 
 DISTILL_DESCRIPTION = """\
 Distil the training split of a dataset into IPC synthetic event-frame samples per class with PACE: event
-probabilities (logits optimised with Adam, started from real frames) matched to the real data on the
+probabilities (logits optimised with Adam, started from real recordings: the herding coreset on the features of
+one SNN trained on the real frames, or distill.init=random) matched to the real data on the
 spike + residual-membrane (SDR) features of frozen probe SNNs (random initialisations by default), in amplitude
 and phase, spatially (characteristic function) and over time (DFT); the stored set is the probabilities rounded
 to binary events (one spike per pixel, bin and polarity, as the SNN takes them). Baselines: cf, dm (optimised

@@ -55,8 +55,10 @@ def test_two_process_distillation_splits_classes_and_matches_one_process(tmp_pat
         out = tmp_path / f"d{ranks}"
         proc = subprocess.run([sys.executable, *launcher, "-m", "pipeline", "distill", "--quick", "--ipc", "2",
                                "--out", str(out), "--set", f"data.cache={tmp_path / 'cache'}",
-                               "--set", "distill.iterations=6"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=600)
+                               "--set", "distill.iterations=6", "--set", "distill.init=random"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        # a random start: this compares the split of classes; a herding start would also compare the teacher's
+        # float reduction order under DDP, which can flip a near-tie of the herding choice
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.count("distilled 20 samples") == 1           # rank 0 alone reports and writes
         frames[ranks] = np.load(out / "distilled.npz")["frames"]

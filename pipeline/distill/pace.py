@@ -82,6 +82,9 @@ def start_indices(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_clas
     idx = init_indices(labels, n_classes, cfg.distill.ipc, rng)
     if cfg.distill.init == "random":
         return idx
+    if not pool:
+        raise ValueError("distill.init=herding starts from a trained teacher's herding coreset: pass the teacher "
+                         "pool (pace.needs_teachers says when one is needed)")
     model = probes.teacher_model(cfg, frames.shape[2:], n_classes)
     probes.load_teacher(model, pool[0], 1.0)
     return coreset.select("herding", labels, n_classes, cfg.distill.ipc, rng, coreset.embed(model, frames))
