@@ -73,9 +73,9 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
     t0 = time.perf_counter()
     if name == "full":
         return tr.frames, tr.labels, 0.0, [], {}
-    start = pace.start_indices(cfg, tr.frames, tr.labels, len(tr.classes), pool, np.random.default_rng([x.seed, 17])) \
-        if name == "pace-init" or x.method in pace.OPTIMISED else None
     if name == "pace-init":       # the real frames PACE starts from: what its optimisation adds is the difference
+        start = pace.start_indices(cfg, tr.frames, tr.labels, len(tr.classes), pool,
+                                   np.random.default_rng([x.seed, 17]))
         return tr.frames[start], tr.labels[start], 0.0, [], {"init": x.init}
     if x.method in pace.OPTIMISED:
         key = pace.config_key(cfg)
@@ -87,7 +87,7 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
                  "grad_norms": [float(f"{g:.4g}") for g in r.grad_norms],
                  "grad_norm_first": r.grad_norms[0], "grad_norm_last": r.grad_norms[-1],
                  "mean_probability": float(r.probabilities.mean()), "checks": r.checks, "kept_step": r.kept_step,
-                 "init": x.init, "changed_from_start": float((r.frames != np.minimum(tr.frames[start], 1)).mean())}
+                 "init": x.init, "changed_from_start": float((r.frames != np.minimum(tr.frames[r.start], 1)).mean())}
         seconds = r.seconds + (pool_seconds if pace.needs_teachers(cfg) else 0.0)
         frames = r.probabilities if name.endswith("-continuous") else r.frames
         if name == "pace-sample":

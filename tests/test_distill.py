@@ -235,7 +235,7 @@ def test_a_herding_start_is_the_herding_coreset_and_leaves_the_probe_draws_alone
     assert rng.integers(1 << 30) == after_random.integers(1 << 30)     # the same stream after either start
     start = pace.optimise(replace(cfg, distill=replace(cfg.distill, iterations=0)), split.frames, split.labels, 10,
                           pool)
-    assert np.array_equal(start.frames, np.minimum(split.frames[herd], 1))
+    assert np.array_equal(start.frames, np.minimum(split.frames[herd], 1)) and np.array_equal(start.start, herd)
 
 
 def replace_keep(cfg, keep):

@@ -108,6 +108,7 @@ class Result:
     grad_norms: list[float] | None = None     # norm of the gradient on the logits, per step
     checks: list[list[float]] = field(default_factory=list)   # [step, validation accuracy] of each check
     kept_step: int | None = None  # the step whose set is stored (None: the last; no checks were made)
+    start: np.ndarray | None = None   # indices of the real samples it started from (distill.init)
 
 
 Judge = Callable[[np.ndarray, np.ndarray], float]     # (frames, labels) -> validation accuracy of a fresh SNN
@@ -163,7 +164,9 @@ def optimise(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: 
         if on_step is not None:
             on_step(step + 1, state.history[-1])
     state.seconds += time.perf_counter() - t0
-    return _result(cfg, state, syn_labels, my_classes, start_step)
+    result = _result(cfg, state, syn_labels, my_classes, start_step)
+    result.start = idx
+    return result
 
 
 def _check(cfg: RunConfig, state: checkpoints.OptimiserState, judge: Judge, my_classes: list[np.ndarray],
