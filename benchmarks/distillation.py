@@ -223,8 +223,13 @@ def started(row: dict, start: str | None) -> dict:
     return dict(row, method=f"{row['method']}/{init}-start")
 
 
-def merge(paths: list[Path], out: Path, start: str | None = None) -> None:
+def merge(paths: list[Path], out: Path, start: str | None = None, judged_parts: tuple[Path, ...] = ()) -> None:
+    """Join the rows of ``paths`` into one table (see --merge, --start); ``judged_parts`` judged their sets
+    (distill.keep=best) but were saved before a part recorded its setup."""
     parts = [json.loads(p.read_text()) for p in paths]
+    for path, p in zip(paths, parts):
+        if path in judged_parts and "setup" not in p:
+            p["setup"] = {"distill": {"keep": "best"}}
     full = dict(next(p["full"] for p in parts))
     dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
     full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
@@ -298,6 +303,8 @@ def main() -> None:
     ap.add_argument("--start", choices=("random", "herding"), help="with --merge: the start (distill.init) of the "
                     "optimised sets the table lists under their own names; rows of another start (rows recorded "
                     "before distill.init: random) are listed as METHOD/INIT-start (default: every row as it is)")
+    ap.add_argument("--judged", type=Path, nargs="*", default=[], help="with --merge: parts (of those merged) that "
+                    "judged their sets (distill.keep=best) but, saved before a part recorded its setup, do not say so")
     ap.add_argument("--full-from", type=Path, default=Path("benchmarks/results/choose_on_validation_conv.json"),
                     help="full-data accuracy and training time: conv_accuracy.json's default rows, or the "
                          "'full' entry of a distillation JSON")
@@ -305,7 +312,7 @@ def main() -> None:
     ap.add_argument("--save", type=Path, help="also keep every set as DIR/ipc<N>_<method>.npz (frames, labels)")
     args = ap.parse_args()
     if args.merge:
-        merge(args.merge, args.out, args.start)
+        merge(args.merge, args.out, args.start, tuple(args.judged))
         return
     if args.threads:
         torch.set_num_threads(args.threads)

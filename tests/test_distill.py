@@ -391,6 +391,12 @@ def test_distillation_merge_names_the_rows_of_another_start(benchmark_script, tm
     assert got == {"random": 0.3, "herding": 0.51, "pace-init": 0.5, "pace": 0.52, "pace-init/random-start": 0.33,
                    "pace/random-start": 0.34, "dm/random-start": 0.40}
     assert "pace - herding at IPC 1: +1.00 pt" in (tmp_path / "m.txt").read_text()
+    rows = {r["method"]: r for r in json.loads((tmp_path / "m.json").read_text())["rows"]}
+    assert distillation.kept(rows["pace/random-start"]) == "last"           # nothing says it was judged
+    distillation.merge([tmp_path / "old.json", tmp_path / "new.json"], tmp_path / "m", start="herding",
+                       judged_parts=(tmp_path / "old.json",))
+    rows = {r["method"]: r for r in json.loads((tmp_path / "m.json").read_text())["rows"]}
+    assert distillation.kept(rows["pace/random-start"]) == "judged" and distillation.kept(rows["random"]) == "-"
 
 
 def test_the_start_is_chosen_on_the_kept_sets_validation_checks_only(benchmark_script, tmp_path):
