@@ -53,7 +53,7 @@ def choose(runs: list[tuple[str, str, Path]]) -> dict:
     shared = sorted({(d, i) for d, _, i in best if all((d, s, i) in best for s in starts)})
     scores = {s: float(np.mean([best[(d, s, i)] for d, i in shared])) if shared else None for s in starts}
     chosen = max(starts, key=lambda s: scores[s]) if shared and len(starts) > 1 else None
-    return {"kept_validation": [{"dataset": d, "start": s, "ipc": i, "accuracy": round(best[(d, s, i)], 5)}
+    return {"kept_validation": [{"dataset": d, "start": s, "ipc": i, "accuracy": best[(d, s, i)]}
                                 for (d, s, i) in sorted(best)],
             "compared": [list(x) for x in shared], "scores": scores, "chosen": chosen}
 
