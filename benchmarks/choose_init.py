@@ -9,8 +9,10 @@ over every (dataset, IPC) that both starts have. The check's sampling error on e
 beside the differences. Checks come from a distillation results JSON (rows' ``checks``) or, for parts run before
 the rows kept them, from the check lines of the part's log (``*_checks.txt``).
 
-    .venv/bin/python benchmarks/choose_init.py --run spoken_digits:random:PART_checks.txt ... \\
-        --run fashion:herding:PART.json --out benchmarks/results/choose_init
+    S=benchmarks/results/distillation_spoken_parts F=benchmarks/results/distillation_fashion_parts
+    .venv/bin/python benchmarks/choose_init.py --run spoken_digits:random:$S/a_checks.txt \\
+        --run spoken_digits:random:$S/b.json --run spoken_digits:herding:$S/herd.json \\
+        --run fashion:random:$F/keep_checks.txt --run fashion:herding:$F/herd.json
 """
 from __future__ import annotations
 
