@@ -94,11 +94,7 @@ def make_set(cfg: RunConfig, tr, val, pool, pool_seconds: float, name: str, cach
             noise = np.random.default_rng([x.seed, 41]).random(r.probabilities.shape, dtype=np.float32)
             frames = (noise < r.probabilities).astype(np.uint8)
         return frames, r.labels, seconds, r.history, extra
-    emb = None
-    if x.method != "random":
-        model = probes.teacher_model(cfg, tr.frames.shape[2:], len(tr.classes))
-        probes.load_teacher(model, pool[0], 1.0)
-        emb = coreset.embed(model, tr.frames)
+    emb = probes.teacher_features(cfg, tr.frames, len(tr.classes), pool[0]) if x.method != "random" else None
     idx = coreset.select(x.method, tr.labels, len(tr.classes), x.ipc, np.random.default_rng([x.seed, 23]), emb)
     extra = pool_seconds / len(pool) if x.method != "random" else 0.0      # one teacher's training
     return tr.frames[idx], tr.labels[idx], time.perf_counter() - t0 + extra, [], {}
@@ -227,17 +223,15 @@ def merge(paths: list[Path], out: Path, start: str | None = None, judged_parts: 
     """Join the rows of ``paths`` into one table (see --merge, --start); ``judged_parts`` judged their sets
     (distill.keep=best) but were saved before a part recorded its setup."""
     parts = [json.loads(p.read_text()) for p in paths]
-    for path, p in zip(paths, parts):
-        if path in judged_parts and "setup" not in p:
-            p["setup"] = {"distill": {"keep": "best"}}
     full = dict(next(p["full"] for p in parts))
     dataset = next((p["setup"].get("dataset") for p in parts if "setup" in p), None)
     full.setdefault("test_samples", harness.TEST_SAMPLES.get(dataset))     # parts recorded before it was kept
     order = {m: k for k, m in enumerate(list(METHODS) + list(ABLATIONS))}
     latest = {}
-    for p in parts:                      # a later part's row replaces an earlier one of the same IPC and name
+    for path, p in zip(paths, parts):    # a later part's row replaces an earlier one of the same IPC and name
+        setup = p.get("setup") or ({"distill": {"keep": "best"}} if path in judged_parts else {})
         for r in p["rows"]:
-            r = started(judged(r, p.get("setup", {})), start)
+            r = started(judged(r, setup), start)
             latest[(r["ipc"], r["method"])] = r
     rows = sorted(latest.values(), key=lambda r: (r["ipc"], order.get(r["method"].split("/")[0], 99),
                                                   "/" in r["method"]))

@@ -84,11 +84,7 @@ def _distill(cfg: RunConfig, out: Path, stage: Path | None) -> dict | None:
         return None
     else:
         t0 = time.perf_counter()
-        emb = None
-        if x.method != "random":
-            model = probes.teacher_model(cfg, split.frames.shape[2:], n_classes)
-            probes.load_teacher(model, pool[0], 1.0)
-            emb = coreset.embed(model, split.frames)
+        emb = probes.teacher_features(cfg, split.frames, n_classes, pool[0]) if x.method != "random" else None
         idx = coreset.select(x.method, split.labels, n_classes, x.ipc, np.random.default_rng([x.seed, 23]), emb)
         frames, labels = split.frames[idx], split.labels[idx]
         timings["select_s"] = time.perf_counter() - t0

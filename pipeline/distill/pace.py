@@ -85,9 +85,8 @@ def start_indices(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_clas
     if not pool:
         raise ValueError("distill.init=herding starts from a trained teacher's herding coreset: pass the teacher "
                          "pool (pace.needs_teachers says when one is needed)")
-    model = probes.teacher_model(cfg, frames.shape[2:], n_classes)
-    probes.load_teacher(model, pool[0], 1.0)
-    return coreset.select("herding", labels, n_classes, cfg.distill.ipc, rng, coreset.embed(model, frames))
+    return coreset.select("herding", labels, n_classes, cfg.distill.ipc, rng,
+                          probes.teacher_features(cfg, frames, n_classes, pool[0]))
 
 
 def config_key(cfg: RunConfig) -> str:

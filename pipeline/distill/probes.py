@@ -12,6 +12,7 @@ from models.snn import SNN
 from pipeline import ranks
 from pipeline.architecture import build_model
 from pipeline.config import ConfigError, RunConfig, SelectConfig
+from pipeline.distill import coreset
 from pipeline.distill.matching import Frequencies, RealStats, real_stats
 from pipeline.train import loop
 
@@ -51,6 +52,14 @@ def teacher_model(cfg: RunConfig, frame_shape: tuple[int, ...], n_classes: int) 
     model = build_model(cfg, frame_shape, n_classes)
     model.requires_grad_(False)
     return model
+
+
+def teacher_features(cfg: RunConfig, frames: np.ndarray, n_classes: int, teacher: Teacher) -> np.ndarray:
+    """The trained ``teacher``'s time-averaged hidden spike rates (N, D) of ``frames``: what herding and k-center
+    choose on (pipeline/distill/coreset.py)."""
+    model = teacher_model(cfg, frames.shape[2:], n_classes)
+    load_teacher(model, teacher, 1.0)
+    return coreset.embed(model, frames)
 
 
 def load_teacher(model: SNN, teacher: Teacher, a: float) -> None:
