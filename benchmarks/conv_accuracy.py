@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
-from pipeline.train import loop
+from pipeline.train import augment, loop
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 
@@ -63,7 +63,7 @@ def ceiling(mode: str, seed: int, epochs: int = 30) -> dict:
         perm = torch.randperm(len(y), generator=gen)
         for b in range(0, len(y), 64):
             i = perm[b:b + 64]
-            loss = F.cross_entropy(net(loop.random_shift(x[i][:, None], 2, gen)[:, 0]), y[i])
+            loss = F.cross_entropy(net(augment.random_shift(x[i][:, None], 2, gen)[:, 0]), y[i])
             opt.zero_grad()
             loss.backward()
             opt.step()

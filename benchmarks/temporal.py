@@ -43,7 +43,7 @@ from hardware.graph.ir import input_spikes
 from models.snn import golden_spikes, predict
 from pipeline.config import RunConfig, apply_overrides
 from pipeline.data import registry, sets
-from pipeline.train import loop
+from pipeline.train import augment, loop
 import harness  # noqa: E402  (benchmarks/harness.py: atomic results files, parts)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def gru_ceiling(data, seed: int, shift: int) -> dict:
         perm = torch.randperm(len(y), generator=gen)
         for b in range(0, len(y), 64):
             i = perm[b:b + 64]
-            loss = F.cross_entropy(out(gru(loop.random_shift(x[i], shift, gen))[0][:, -1]), y[i])
+            loss = F.cross_entropy(out(gru(augment.random_shift(x[i], shift, gen))[0][:, -1]), y[i])
             opt.zero_grad()
             loss.backward()
             opt.step()

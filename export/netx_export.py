@@ -19,6 +19,9 @@ netx reverses to its (x, y, channel) order), then per layer ``layer/<i>``:
   layer's own spikes of the step before; netx derives one exponent for both (from the two concatenated), so both
   are stored as ``q << e`` with the layer's one exponent, and builds ``RecurrentDense`` (a second synapse from the
   neuron back to itself).
+- ``delay`` on a ``dense`` layer with trained delays: the steps after the synapse's own one, per input (N_in,)
+  when every output sees one delay per input, else per synapse (N_out, N_in); netx then builds ``DelayDense``.
+  A recurrent or conv layer with delays is refused (netx 0.6.0 runs neither as written).
 - ``neuron``: ``type = CUBA``, ``iDecay = du + 1`` (netx subtracts one), ``vDecay = dv``, ``vThMant = vth``,
   ``refDelay = 1``. netx sets ``bias_exp = 6``: a nonzero bias must be a multiple of 64.
 
@@ -47,9 +50,14 @@ def _chain(net: Network) -> list[tuple]:
                              "the current u); netx's layers have a neuron bias on v only")
         feed = [p for p in incoming if p.source != name]
         rec = [p for p in incoming if p.source == name]
-        if len(feed) != 1 or feed[0].source != prev or any(np.any(np.asarray(p.delay) != 1) for p in incoming):
+        if len(feed) != 1 or feed[0].source != prev or any(p.max_delay != 1 for p in rec):
             raise GraphError(f"layer {name}: netx stores chains of layers, each fed by the one before (and by "
-                             "itself, for a recurrent layer) with a one-step delay")
+                             "itself, for a recurrent layer, with a one-step delay)")
+        if feed[0].max_delay != 1 and (rec or isinstance(feed[0].synapse, Conv)):
+            # lava-dl 0.6.0 netx/blocks/process.py: RecurrentDense gives its recurrent synapse the input's delays
+            # and drops the weight exponent; a conv layer's delays are not read at all
+            raise GraphError(f"layer {name}: delays on a {'recurrent' if rec else 'convolutional'} layer, which "
+                             "lava-dl netx 0.6.0 does not run as written (delays on dense layers only)")
         if rec and (isinstance(feed[0].synapse, Conv) or isinstance(rec[0].synapse, Conv)):
             raise GraphError(f"layer {name}: a convolution with recurrence; netx's recurrent layer is dense_rec")
         if rec and rec[0].synapse.exp != feed[0].synapse.exp:
@@ -119,6 +127,9 @@ def write(net: Network, path: Path) -> None:
                     g.create_dataset("type", data=np.bytes_("dense_rec" if rec else "dense"))
                     g.create_dataset("shape", data=np.array([pop.size]))
                     g.create_dataset("weight", data=w)
+                    if p.max_delay > 1:          # netx's delay: steps after the synapse's own one
+                        d = np.broadcast_to(np.asarray(p.delay) - 1, syn.weight.shape)
+                        g.create_dataset("delay", data=(d[0] if np.all(d == d[:1]) else d).astype(np.int32))
                     if rec:
                         g.create_dataset("weight_rec", data=(rec.synapse.weight.astype(np.int64)
                                                              << rec.synapse.exp).astype(np.int32))

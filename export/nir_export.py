@@ -81,12 +81,21 @@ def network(net: DeployedNet, dt: float, n_bins: int) -> Network:
         synapse = Dense(q, layer.weight_exp) if c is None else \
             Conv(q, layer.weight_exp, tuple(c.in_shape), (c.stride,) * 2, (c.padding,) * 2)
         flatten = (f"flatten{k}",) if c is None and len(shape) > 1 else ()
-        projections.append(Projection(source, name, synapse, 1, flatten + (layer.name,)))
+        delay = 1 if layer.delay is None else 1 + np.broadcast_to(layer.delay, q.shape).astype(np.int64)
+        lines = (f"delay{k}",) if per_input(delay) else ()
+        projections.append(Projection(source, name, synapse, delay, flatten + lines + (layer.name,)))
         if layer.recurrent is not None:
             projections.append(Projection(name, name, Dense(np.asarray(layer.recurrent, np.int64), layer.weight_exp),
                                           1, (f"rnn{k}.w_rec",)))
         source, shape = name, tuple(layer.out_shape)
     return Network(tuple(net.input_shape), pops, tuple(projections), (source,), dt, n_bins, net.n_steps(n_bins))
+
+
+def per_input(delay) -> bool:
+    """Whether per-synapse delays (out, in) are one delay per input (equal down each column), not all equal: what
+    a NIR ``Delay`` node on the input signal says (written before the weights, ``delay<k>``)."""
+    d = np.asarray(delay)
+    return d.ndim == 2 and bool(np.all(d == d[:1])) and not np.all(d == d.flat[0])
 
 
 def to_nir(net: DeployedNet, dt: float, n_bins: int) -> nir.NIRGraph:
@@ -207,6 +216,11 @@ def _projection_nodes(net, p, names: dict, shapes: dict, taken: set, nodes: dict
         nodes[flat] = nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1)
         edges.append((src, flat))
         src = flat
+    if not isinstance(p.synapse, Conv) and per_input(p.delay):    # the exact delays stay in the weights' metadata
+        line = _node_name(p.path[-2] if layout.by_path and len(p.path) > 1 else f"{node_name}_delay", taken)
+        nodes[line] = nir.Delay(delay=(np.asarray(p.delay)[0] - 1).astype(np.float64) * net.dt)
+        edges.append((src, line))
+        src = line
     nodes[node_name] = _synapse_node(p, src_shape)
     return edges + [(src, node_name), (node_name, names[p.target])]
 

@@ -55,10 +55,44 @@ class _Builder:
 
 
 def exportable(net: Network) -> None:
-    """The step model takes feed-forward networks of ours: every delay one step, no bias projection."""
+    """The step model takes networks of ours: no bias projection, per-synapse delays on dense projections only."""
     for p in net.projections:
-        if p.source == "bias" or np.any(np.asarray(p.delay) != 1):
-            raise GraphError(f"projection {p.name}: the ONNX step model takes one-step delays and no bias source")
+        if p.source == "bias" or (isinstance(p.synapse, Conv) and np.ndim(p.delay)):
+            raise GraphError(f"projection {p.name}: the ONNX step model takes no bias source and no per-synapse "
+                             "delays on a convolution")
+
+
+def _shifted(b: _Builder, acc: str, exp: int, integer: bool) -> str:
+    """The weight exponent applied to an accumulator (the module docstring's integer floor division)."""
+    if exp >= 0:
+        return b.op("Mul", acc, b.const(2**exp))
+    if integer:
+        d = b.const(2**-exp)
+        return b.op("Div", b.op("Sub", acc, b.op("Mod", acc, d)), d)
+    return b.op("Floor", b.op("Div", acc, b.const(2**-exp)))
+
+
+def _projection(b: _Builder, p, i: int, integer: bool) -> str:
+    """Projection i's synaptic input: one group of equal delays at a time, each shifted on its own (as Lava's
+    DelayDense accumulates them); ``in<i>`` is the source's spikes one step ago, or for a delayed projection the
+    (batch, D, in) line of its spikes 1..D steps ago, most recent first."""
+    syn, name = p.synapse, f"in{i}"
+    if p.max_delay == 1:
+        if isinstance(syn, Conv):
+            return _shifted(b, _conv(b, syn, name, integer, f"p{i}"), syn.exp, integer)
+        return _shifted(b, b.op("MatMul", name, b.const(syn.weight.T, f"p{i}.weight_t")), syn.exp, integer)
+    delay = np.asarray(p.delay)
+    a = None
+    for d in np.unique(delay):
+        spikes = b.op("Gather", name, b.const(np.array(int(d) - 1), np_type=np.int64), axis=1)
+        if isinstance(syn, Conv):
+            acc = _conv(b, syn, spikes, integer, f"p{i}.d{d}")
+        else:
+            w = syn.weight if delay.ndim == 0 else np.where(delay == d, syn.weight, 0)
+            acc = b.op("MatMul", spikes, b.const(w.T, f"p{i}.d{d}.weight_t"))
+        term = _shifted(b, acc, syn.exp, integer)
+        a = term if a is None else b.op("Add", a, term)
+    return a
 
 
 def _conv(b: _Builder, syn: Conv, spikes: str, integer: bool, name: str) -> str:
@@ -80,28 +114,17 @@ def _step_graph(net: Network, integer: bool) -> onnx.ModelProto:
     b = _Builder(dt)
     inputs, outputs = [], []
     for i, p in enumerate(net.projections):
-        inputs.append(helper.make_tensor_value_info(f"in{i}", dt, ["batch", p.synapse.in_size]))
+        line = [p.max_delay] if p.max_delay > 1 else []
+        inputs.append(helper.make_tensor_value_info(f"in{i}", dt, ["batch", *line, p.synapse.in_size]))
     for k, (name, pop) in enumerate(net.populations.items()):
         n = pop.size
         inputs += [helper.make_tensor_value_info(f"u{k}", dt, ["batch", n]),
                    helper.make_tensor_value_info(f"v{k}", dt, ["batch", n])]
         a = None
         for i, p in enumerate(net.projections):
-            if p.target != name:
-                continue
-            syn = p.synapse
-            if isinstance(syn, Conv):
-                acc = _conv(b, syn, f"in{i}", integer, f"p{i}")
-            else:
-                acc = b.op("MatMul", f"in{i}", b.const(syn.weight.T, f"p{i}.weight_t"))
-            if syn.exp >= 0:
-                term = b.op("Mul", acc, b.const(2**syn.exp))
-            elif integer:
-                d = b.const(2**-syn.exp)
-                term = b.op("Div", b.op("Sub", acc, b.op("Mod", acc, d)), d)
-            else:
-                term = b.op("Floor", b.op("Div", acc, b.const(2**-syn.exp)))
-            a = term if a is None else b.op("Add", a, term)
+            if p.target == name:
+                term = _projection(b, p, i, integer)
+                a = term if a is None else b.op("Add", a, term)
         u_keep, v_keep = 4096 - (pop.du + 1), 4096 - pop.dv
         if integer:
             u = b.op("Add", b.op("Div", b.op("Mul", f"u{k}", b.const(u_keep)), b.const(4096)),
@@ -123,7 +146,8 @@ def _step_graph(net: Network, integer: bool) -> onnx.ModelProto:
                     helper.make_tensor_value_info(f"v{k}_next", dt, ["batch", n])]
     kind = "integer (int64)" if integer else "float32"
     doc = (f"one time step of {len(net.populations)} CUBA LIF populations ({', '.join(net.populations)}), {kind}; "
-           "in<i> = the spikes projection i delivers (its source's spikes one step ago), in the order of "
+           "in<i> = the spikes projection i delivers (its source's spikes one step ago; for a projection with "
+           "delays of up to D steps, (batch, D, inputs): its source's spikes 1..D steps ago), in the order of "
            "metadata 'projections'")
     graph = helper.make_graph(b.nodes, "cuba_lif_step", inputs, outputs, b.inits, doc_string=doc)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nmpipe")

@@ -33,6 +33,8 @@ class Architecture:
     weight_exp: int = 0
     seed: int = 0                               # the initial weights' generator
     slope: float = 5.0                          # surrogate slope
+    delays: int = 0                             # trained synaptic delays of 0..delays steps (0 = none), dense and
+    delay_kind: str = "synapse"                 # recurrent only: per synapse, or per presynaptic neuron
 
     def conv_shapes(self) -> tuple[ConvShape, ...]:
         """Each conv layer's geometry (a layer may leave no output: the caller checks ``out_shape``)."""
@@ -66,9 +68,13 @@ def build(a: Architecture) -> SNN | RSNN:
     sizes, gen = a.sizes(), torch.Generator().manual_seed(a.seed)
     if a.kind == "recurrent":
         neurons = (a.hidden_neuron,) * a.recurrent_layers + (a.out_neuron,)
-        return RSNN(a.input_shape, sizes, neurons, a.weight_exp, gen, slope=a.slope)
-    convs = a.conv_shapes()
-    depth = len(convs) + len(sizes) - 1
-    neurons = (a.hidden_neuron,) * (depth - 1) + (a.out_neuron,)
-    init = (16.0, 24.0) if a.kind == "dense" and a.hidden else None      # the dense model's tuned start
-    return SNN(tuple(a.input_shape), convs, sizes, neurons, a.weight_exp, gen, slope=a.slope, init_std=init)
+        model = RSNN(a.input_shape, sizes, neurons, a.weight_exp, gen, slope=a.slope)
+    else:
+        convs = a.conv_shapes()
+        depth = len(convs) + len(sizes) - 1
+        neurons = (a.hidden_neuron,) * (depth - 1) + (a.out_neuron,)
+        init = (16.0, 24.0) if a.kind == "dense" and a.hidden else None      # the dense model's tuned start
+        model = SNN(tuple(a.input_shape), convs, sizes, neurons, a.weight_exp, gen, slope=a.slope, init_std=init)
+    if a.delays:         # drawn after the weights: the same seed gives the same weights with or without delays
+        model.add_delays(a.delays, a.delay_kind, gen)
+    return model

@@ -18,6 +18,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from models.delays import Delays, delayed_input
 from models.neuron import CubaParams, layer_over_time
 from models.quant import quantize_weights, shift_train
 from models.snn import WEIGHT_SCALE, DeployedNet, Forward, IntLayer, pad_input
@@ -39,6 +40,18 @@ class RSNN(nn.Module):
                                        for i, o in zip(sizes[:-1], sizes[1:]))
         self.recurrent = nn.ParameterList(nn.Parameter(torch.randn(h, h, generator=generator) * scale(h, 8.0))
                                           for h in sizes[1:-1])
+        self.delays = nn.ModuleList()
+
+    def add_delays(self, max_delay: int, kind: str, generator: torch.Generator) -> None:
+        """Learnable delays of 0..``max_delay`` steps on every layer's input weights (``models/delays.py``); the
+        recurrent weights keep their one step."""
+        self.delays = nn.ModuleList(Delays(o, i, max_delay, kind, generator)
+                                    for i, o in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def pad_steps(self) -> int:
+        """Empty steps after the input (:meth:`models.snn.DeployedNet.pad_steps`)."""
+        return self.depth + sum(d.max_delay for d in self.delays)
 
     @property
     def depth(self) -> int:
@@ -53,13 +66,16 @@ class RSNN(nn.Module):
 
     def forward(self, x: torch.Tensor, detach_drive: bool = True) -> Forward:
         """Training-mode spikes and drive of every layer, each (B, n_steps, N_l), from frames (B, T, C)."""
-        s = pad_input(x, self.depth).float().flatten(2)
+        s = pad_input(x, self.pad_steps).float().flatten(2)
         B, n = s.shape[:2]
         spikes, drive = [], []
         for l, p in enumerate(self.neurons):
             w = self._q(self.inputs[l])
-            a_in = shift_train(s[:, :-1] @ w.T, self.weight_exp)           # input of step t from spikes of t - 1
-            a_in = torch.cat([a_in.new_zeros(B, 1, a_in.shape[2]), a_in], dim=1)
+            if self.delays:
+                a_in = delayed_input(s, w, self.weight_exp, self.delays[l])
+            else:
+                a_in = shift_train(s[:, :-1] @ w.T, self.weight_exp)       # input of step t from spikes of t - 1
+                a_in = torch.cat([a_in.new_zeros(B, 1, a_in.shape[2]), a_in], dim=1)
             r = self._q(self.recurrent[l]) if l < self.hidden else None
             own = (lambda prev, r=r: shift_train(prev @ r.T, self.weight_exp)) if r is not None else None
             s, d = layer_over_time(a_in.unbind(1), p, self.spike_fn, detach_drive, own)
@@ -70,7 +86,9 @@ class RSNN(nn.Module):
     def deployed(self) -> DeployedNet:
         """The integer network: recurrent layers ``rec1``, ``rec2``, then the readout ``out``."""
         q = lambda w: quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy()   # noqa: E731
+        delay = lambda l: {"delay": self.delays[l].integer(), "delay_budget": self.delays[l].max_delay} \
+            if self.delays else {}                                                                   # noqa: E731
         layers = tuple(IntLayer(f"rec{l + 1}" if l < self.hidden else "out", q(self.inputs[l]), self.weight_exp,
-                                p, recurrent=q(self.recurrent[l]) if l < self.hidden else None)
+                                p, recurrent=q(self.recurrent[l]) if l < self.hidden else None, **delay(l))
                        for l, p in enumerate(self.neurons))
         return DeployedNet(self.input_shape, layers)

@@ -22,6 +22,7 @@ from snntorch import surrogate
 from torch import nn
 from torch.nn import functional as F
 
+from models.delays import Delays, delayed_input
 from models.neuron import CubaParams, cuba_step_int, layer_over_time
 from models.quant import quantize_weights, shift_int, shift_train
 
@@ -48,13 +49,16 @@ class ConvShape:
 class IntLayer:
     """One deployed layer: int8 weight mantissas ((out, in), or a (C_out, C_in, k, k) kernel with ``conv``),
     shared exponent, integer neuron parameters; ``recurrent``: (out, out) int8 mantissas of the layer's own
-    spikes of the previous step (same exponent), for a recurrent layer (``models/rsnn.py``)."""
+    spikes of the previous step (same exponent), for a recurrent layer (``models/rsnn.py``); ``delay``: trained
+    synaptic delays (``models/delays.py``), each input then arriving ``1 + delay`` steps after its spike."""
     name: str
     weight: np.ndarray
     weight_exp: int
     neuron: CubaParams
     conv: ConvShape | None = None
     recurrent: np.ndarray | None = None
+    delay: np.ndarray | None = None      # extra steps 0..delay_budget of each synapse (out, in) or input (in,)
+    delay_budget: int = 0                # D: the extra steps the network runs for this layer's delays
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -68,7 +72,13 @@ class DeployedNet:
     layers: tuple[IntLayer, ...]
 
     def n_steps(self, n_bins: int) -> int:
-        return n_bins + len(self.layers)
+        return n_bins + self.pad_steps
+
+    @property
+    def pad_steps(self) -> int:
+        """Empty steps after the input's bins: one per layer and each layer's delay budget, so that the last bin
+        reaches the output through the longest delays."""
+        return sum(1 + layer.delay_budget for layer in self.layers)
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,23 @@ class SNN(nn.Module):
         self.spike_fn = surrogate.fast_sigmoid(slope=slope)
         if len(self.weights) != len(neurons):
             raise ValueError(f"{len(self.weights)} layers but {len(neurons)} neuron parameter sets")
+        self.delays = nn.ModuleList()
+
+    def add_delays(self, max_delay: int, kind: str, generator: torch.Generator) -> None:
+        """Learnable delays of 0..``max_delay`` steps on every layer (``models/delays.py``); dense layers only."""
+        if self.convs:
+            raise ValueError("synaptic delays are for dense layers; this model has convolutions")
+        self.delays = nn.ModuleList(Delays(self.out_size(l), self.in_size(l), max_delay, kind, generator)
+                                    for l in range(self.depth))
 
     @property
     def depth(self) -> int:
         return len(self.neurons)
+
+    @property
+    def pad_steps(self) -> int:
+        """Empty steps after the input (:meth:`DeployedNet.pad_steps`)."""
+        return self.depth + sum(d.max_delay for d in self.delays)
 
     def fan_in(self, l: int) -> int:
         if l < len(self.convs):
@@ -136,14 +159,16 @@ class SNN(nn.Module):
     def forward(self, x: torch.Tensor, detach_drive: bool = True) -> Forward:
         """Training-mode spikes (and drive) of every layer, each (B, n_steps, N_l), from frames (B, T, 2, H, W).
         ``detach_drive=False`` keeps the drive in the graph (distillation differentiates through it)."""
-        s = pad_input(x, self.depth).float()
+        s = pad_input(x, self.pad_steps).float()
         B, n = s.shape[:2]
         spikes, drive = [], []
         for l, (w, p) in enumerate(zip(self.weights, self.neurons)):
             q = quantize_weights(w, WEIGHT_SCALE)
-            # the input at step t is made of the spikes of step t - 1; at step 0 nothing has arrived yet
-            a = self.synapse(l, q, s[:, :-1].reshape(B * (n - 1), *s.shape[2:])).reshape(B, n - 1, -1)
-            arrived = (a.new_zeros(B, a.shape[2]),) + a.unbind(1)   # per-step views: one gradient buffer for a
+            if self.delays:
+                arrived = delayed_input(s.flatten(2), q, self.weight_exp, self.delays[l]).unbind(1)
+            else:   # the input at step t is made of the spikes of step t - 1; at step 0 nothing has arrived yet
+                a = self.synapse(l, q, s[:, :-1].reshape(B * (n - 1), *s.shape[2:])).reshape(B, n - 1, -1)
+                arrived = (a.new_zeros(B, a.shape[2]),) + a.unbind(1)   # per-step views: one gradient buffer
             s, d = layer_over_time(arrived, p, self.spike_fn, detach_drive)
             spikes.append(s)
             drive.append(d)
@@ -155,7 +180,9 @@ class SNN(nn.Module):
         layers = tuple(
             IntLayer(f"conv{l + 1}" if l < n_conv else f"fc{l - n_conv + 1}",
                      quantize_weights(w.detach().cpu(), WEIGHT_SCALE).to(torch.int8).numpy(), self.weight_exp, p,
-                     self.convs[l] if l < n_conv else None)
+                     self.convs[l] if l < n_conv else None,
+                     **({"delay": self.delays[l].integer(), "delay_budget": self.delays[l].max_delay}
+                        if self.delays else {}))
             for l, (w, p) in enumerate(zip(self.weights, self.neurons)))
         return DeployedNet(self.input_shape, layers)
 
@@ -179,26 +206,39 @@ def _int_synapse(layer: IntLayer, w: torch.Tensor, s: torch.Tensor) -> torch.Ten
     return torch.round(acc).long().flatten(1)
 
 
+def _delay_groups(layer: IntLayer) -> list[tuple[int, torch.Tensor]]:
+    """The layer's int64 weights as (extra delay, weights of the synapses with that delay) pairs."""
+    w = torch.from_numpy(layer.weight.astype(np.int64))
+    if layer.delay is None:
+        return [(0, w)]
+    d = torch.from_numpy(np.broadcast_to(layer.delay, layer.weight.shape).astype(np.int64))
+    return [(int(k), torch.where(d == k, w, 0)) for k in torch.unique(d)]
+
+
 def _golden_batch(net: DeployedNet, x: torch.Tensor, tail: int = 0) -> list[np.ndarray]:
-    inp = pad_input(x, len(net.layers) + tail).long().flatten(2)
+    inp = pad_input(x, net.pad_steps + tail).long().flatten(2)
     B, n, _ = inp.shape
-    ws = [torch.from_numpy(layer.weight.astype(np.int64)) for layer in net.layers]
+    groups = [_delay_groups(layer) for layer in net.layers]
     rs = [torch.from_numpy(layer.recurrent.astype(np.int64)) if layer.recurrent is not None else None
           for layer in net.layers]
     sizes = [math.prod(layer.out_shape) for layer in net.layers]
-    prev = [torch.zeros(B, inp.shape[2], dtype=torch.long)] + [torch.zeros(B, s, dtype=torch.long) for s in sizes[:-1]]
+    past = [[] for _ in net.layers]              # each layer's input spikes of every step so far
     own = [torch.zeros(B, s, dtype=torch.long) for s in sizes]           # each layer's spikes of the previous step
     state = [(torch.zeros(B, s, dtype=torch.long),) * 2 for s in sizes]
-    rec = [[] for _ in ws]
+    rec = [[] for _ in net.layers]
     with torch.no_grad():
         for t in range(n):
             src = inp[:, t]
-            for l, (w, r, layer) in enumerate(zip(ws, rs, net.layers)):
-                a = shift_int(_int_synapse(layer, w, prev[l]), layer.weight_exp)
-                if r is not None:               # each projection is shifted on its own, then summed (as Lava does)
+            for l, (r, layer) in enumerate(zip(rs, net.layers)):
+                # each delay's group and the recurrent weights are shifted on their own, then summed (as Lava does)
+                a = sum((shift_int(_int_synapse(layer, w, past[l][t - 1 - d]), layer.weight_exp)
+                         for d, w in groups[l] if t - 1 - d >= 0), torch.zeros(B, sizes[l], dtype=torch.long))
+                if r is not None:
                     a = a + shift_int(own[l] @ r.T, layer.weight_exp)
                 s, u, v = cuba_step_int(a, *state[l], layer.neuron)
-                state[l], prev[l], src, own[l] = (u, v), src, s.long(), s.long()
+                state[l], own[l] = (u, v), s.long()
+                past[l].append(src)
+                src = s.long()
                 rec[l].append(s)
     return [torch.stack(r, dim=1).numpy() for r in rec]
 

@@ -36,6 +36,9 @@ def architecture(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -
     m, shape = cfg.model, tuple(input_shape)
     if m.arch == "auto":                      # unresolved (pipeline/data/registry.py resolve() decides by sensor)
         m = replace(m, arch="conv" if len(shape) == 3 else "recurrent")
+    if m.arch == "conv" and m.delays:
+        raise ConfigError(f"config model.delays = {m.delays} needs model.arch=dense or recurrent: delays are trained "
+                          f"on a 1-D sensor's channels, and data.name = {cfg.data.name!r} gives camera frames")
     if m.arch == "conv" and len(shape) != 3:
         raise ConfigError(f"config model.arch = 'conv' needs a camera's (2, H, W) frames; data.name = "
                           f"{cfg.data.name!r} gives {shape}: use model.arch=recurrent or dense")
@@ -43,7 +46,7 @@ def architecture(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -
     a = Architecture(m.arch, shape, n_classes, tuple(conv_layers(m)) if m.arch == "conv" else (), m.hidden,
                      m.recurrent_layers, CubaParams(m.du, m.dv, m.vth_hidden, state_bits=bits),
                      CubaParams(m.du, m.dv, m.vth_out, state_bits=bits), m.weight_exp, cfg.train.seed,
-                     cfg.train.surrogate_slope)
+                     cfg.train.surrogate_slope, m.delays, m.delay_kind)
     for i, conv in enumerate(a.conv_shapes()):
         if min(conv.out_shape[1:]) < 1:
             raise ConfigError(f"config model.kernels/strides: conv layer {i + 1} leaves no output "

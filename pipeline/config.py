@@ -58,6 +58,9 @@ class ModelConfig:
     vth_hidden: int = 256         # threshold mantissa, 17-bit; spike when v > vth << 6
     vth_out: int = 256
     weight_exp: int = 0           # shared weight exponent per layer, synaptic input = (sum q s) * 2**exp
+    delays: int = 0               # dense/recurrent: trained synaptic delays of 0..delays steps on every feed-forward
+                                  # projection (0 = none; Loihi 2 delays a spike by at most 62; models/delays.py)
+    delay_kind: str = "synapse"   # synapse: one delay per synapse; neuron: one per presynaptic neuron (a NIR Delay)
 
 
 @dataclass(frozen=True)

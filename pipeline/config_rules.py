@@ -63,6 +63,11 @@ def _model(cfg: RunConfig) -> list[tuple]:
         (0 <= m.vth_out <= CHIP.vth_max, "model.vth_out", m.vth_out, f"0..{CHIP.vth_max} (17 bit)"),
         (CHIP.weight_exp_min <= m.weight_exp <= CHIP.weight_exp_max, "model.weight_exp", m.weight_exp,
          f"{CHIP.weight_exp_min}..{CHIP.weight_exp_max}"),
+        (0 <= m.delays <= CHIP.delay_max, "model.delays", m.delays,
+         f"0..{CHIP.delay_max} steps (0 = none; Loihi 2 delays a spike by at most {CHIP.delay_max} steps)"),
+        (m.delays == 0 or m.arch != "conv", "model.delays", m.delays,
+         "0 with model.arch=conv (delays are trained on dense and recurrent networks)"),
+        (m.delay_kind in ("synapse", "neuron"), "model.delay_kind", m.delay_kind, "synapse or neuron"),
     ]
 
 
@@ -192,6 +197,8 @@ def _trainer_for_model(cfg: RunConfig) -> list[tuple]:
          "bptt or sltt with model.arch=recurrent: SLTT-K backpropagates K steps of a recurrent network's long "
          "sequence and collapses (0.62 against BPTT's 0.90 on the spoken digits); for memory flat in T use "
          "train.method=sltt with train.traces=true"),
+        (t.method == "bptt" or m.delays == 0, "train.method", t.method,
+         "bptt with model.delays (the memory-flat trainers do not carry a delay line)"),
     ]
 
 

@@ -1,5 +1,6 @@
 """Run the ONNX step model of a network (``export/onnx_export.py``) in onnxruntime, one call per time step for a
-whole batch, feeding each projection the spikes its source emitted one step earlier."""
+whole batch, feeding each projection the spikes its source emitted one step earlier (a projection with delays: the
+last D steps' spikes, most recent first)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,8 @@ def simulate(net: Network, x: np.ndarray, model: onnx.ModelProto | str | Path) -
     B, n, _ = x.shape
     x = x.astype(np_type)
     names = list(net.populations)
-    feed = {f"in{i}": np.zeros((B, p.synapse.in_size), np_type) for i, p in enumerate(net.projections)}
+    line = lambda p: (p.max_delay,) if p.max_delay > 1 else ()        # noqa: E731  (a delay line's steps)
+    feed = {f"in{i}": np.zeros((B, *line(p), p.synapse.in_size), np_type) for i, p in enumerate(net.projections)}
     for k, pop in enumerate(net.populations.values()):
         feed[f"u{k}"] = feed[f"v{k}"] = np.zeros((B, pop.size), np_type)
     fetch = [f"{s}{k}" if s == "s" else f"{s}{k}_next" for k in range(len(names)) for s in "suv"]
@@ -34,5 +36,6 @@ def simulate(net: Network, x: np.ndarray, model: onnx.ModelProto | str | Path) -
             out[name][:, t] = res[f"s{k}"] > 0
             feed[f"u{k}"], feed[f"v{k}"] = res[f"u{k}_next"], res[f"v{k}_next"]
         for i, p in enumerate(net.projections):
-            feed[f"in{i}"] = x[:, t] if p.source == "input" else res[f"s{names.index(p.source)}"]
+            now = x[:, t] if p.source == "input" else res[f"s{names.index(p.source)}"]
+            feed[f"in{i}"] = np.concatenate([now[:, None], feed[f"in{i}"][:, :-1]], axis=1) if line(p) else now
     return Trace(out, {})

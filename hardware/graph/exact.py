@@ -66,6 +66,19 @@ def _delay(node, name: str, key: str = "delay"):
     return int(d.ravel()[0]) if d.ndim == 0 or np.all(d == d.ravel()[0]) else d
 
 
+def _check_lines(lines, syn, delay, dt: float) -> None:
+    """``Delay`` nodes before a synapse of ours say its per-input delays, which its metadata holds exactly: they
+    must agree (a graph edited on one side only is refused)."""
+    if not lines:
+        return
+    steps = np.sum([op.delay for op in lines], axis=0) / dt if dt > 0 else np.array([np.nan])
+    want = np.broadcast_to(np.asarray(delay), syn.weight.shape[:2])
+    if isinstance(syn, Conv) or steps.shape != want.shape[1:] or \
+            not np.array_equal(np.rint(steps).astype(np.int64) + 1, want[0]) or np.any(want != want[:1]):
+        raise GraphError(f"node {lines[0].name!r}: its Delay of {float(np.max(steps)):g} steps does not match the "
+                         "integer metadata 'delay' of the weights after it")
+
+
 def read_exact(g: nir.NIRGraph) -> Network:
     """Our own graph: every path is flattens around one synapse node with integer metadata."""
     nodes, edges = _flat_nodes(g)
@@ -88,13 +101,15 @@ def read_exact(g: nir.NIRGraph) -> Network:
     projections = []
     for src, tgt, ops in paths.found:
         syn_ops = [op for op in ops if op.linear or op.delay is not None]
-        if len(syn_ops) != 1 or syn_ops[0].bias is not None:
+        if len([op for op in syn_ops if op.delay is None]) != 1 or syn_ops[-1].delay is not None \
+                or syn_ops[-1].bias is not None:
             raise GraphError(f"path {src!r} -> {tgt!r}: a graph with our contract has one Linear or Conv2d node "
-                             "(no bias) between two neuron nodes")
-        node = nodes[syn_ops[0].name]
-        syn = _exact_synapse(syn_ops[0].name, node, syn_ops[0].in_shape)
-        projections.append(Projection(rename[src], rename[tgt], syn, _delay(node, syn_ops[0].name),
-                                      tuple(op.name for op in ops)))
+                             "(no bias, Delay nodes only before it) between two neuron nodes")
+        node = nodes[syn_ops[-1].name]
+        syn = _exact_synapse(syn_ops[-1].name, node, syn_ops[-1].in_shape)
+        delay = _delay(node, syn_ops[-1].name)
+        _check_lines(syn_ops[:-1], syn, delay, float((g.metadata or {}).get("dt", 0)))
+        projections.append(Projection(rename[src], rename[tgt], syn, delay, tuple(op.name for op in ops)))
     pops = {}
     for k, n in cuba.items():
         size = math.prod(shapes[k])

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from models import delays
 from models.rsnn import RSNN
 from models.snn import SNN
 from pipeline.architecture import build_model
@@ -21,6 +22,7 @@ from pipeline.ranks import gather, rank_world
 from pipeline.select.plans import SCORE_KIND, plan_epoch
 from pipeline.select.scores import KINDS, example_scores
 from pipeline.train import sltt, sltt_recurrent
+from pipeline.train.augment import random_shift
 from pipeline.train.errors import TrainingError  # noqa: F401  (raised here, named by the CLI)
 
 
@@ -73,33 +75,8 @@ def set_lr(opt: torch.optim.Optimizer, base: float, progress: float) -> None:
     """Cosine learning rate, set before every optimiser step from the fraction of the schedule done,
     ``epoch + (batch / batches in this epoch)`` over the epochs: a pruned epoch takes fewer, larger steps along
     the same curve, so every run, pruned or not, ends its schedule where full data does (at zero)."""
-    for group in opt.param_groups:
-        group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
-
-
-def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Shift each sample's frames (B, T, C, H, W) by up to ``max_shift`` pixels in x and y, zero-filled. Frames of
-    a 1-D sensor (B, T, C: cochlea channels on the ERB scale) shift by up to ``max_shift`` channels: another
-    speaker's formants lie at other frequencies, and on the ERB scale a change of the vocal tract's length is
-    close to a shift (one channel of the default cochlea is about half an ERB)."""
-    if max_shift == 0:
-        return x
-    if x.dim() == 3:
-        out = torch.zeros_like(x)
-        C = x.shape[2]
-        for b, d in enumerate(torch.randint(-max_shift, max_shift + 1, (x.shape[0],), generator=gen).tolist()):
-            out[b, :, max(d, 0):C + min(d, 0)] = x[b, :, max(-d, 0):C - max(d, 0)]
-        return out
-    if x.dim() != 5:
-        return x
-    B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
-    out = torch.zeros_like(x)
-    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, B), generator=gen).tolist()
-    for b in range(B):
-        ys, yd = (slice(0, H - dy[b]), slice(dy[b], H)) if dy[b] >= 0 else (slice(-dy[b], H), slice(0, H + dy[b]))
-        xs, xd = (slice(0, W - dx[b]), slice(dx[b], W)) if dx[b] >= 0 else (slice(-dx[b], W), slice(0, W + dx[b]))
-        out[b, ..., yd, xd] = x[b, ..., ys, xs]
-    return out
+    for group in opt.param_groups:     # lr_scale: a group's own multiple (trained delays: models/delays.py)
+        group["lr"] = base * group.get("lr_scale", 1.0) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
 def device_of(cfg: RunConfig) -> torch.device:
@@ -152,6 +129,7 @@ def step(model: SNN, net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.
                 dist.all_reduce(p.grad)
                 p.grad /= world
     opt.step()
+    delays.clamp(model)
     detach = lambda t: None if t is None else t.detach()          # noqa: E731
     return counts.detach(), detach(out_drive), detach(hidden), ce.detach()
 
@@ -188,7 +166,7 @@ def train(cfg: RunConfig, frames: np.ndarray, labels: np.ndarray, n_classes: int
     device = device_of(cfg)
     model = build_model(cfg, frames.shape[2:], n_classes).to(device)
     run = _Run(cfg, model, DistributedDataParallel(model) if world > 1 and t.method == "bptt" else model,
-               torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay),
+               torch.optim.AdamW(delays.param_groups(model), lr=t.lr, weight_decay=t.weight_decay),
                torch.Generator().manual_seed(t.seed), np.random.default_rng([t.seed, 7]),
                torch.from_numpy(frames), torch.from_numpy(labels), device,
                {kind: np.ones(len(labels)) for kind in KINDS}, np.zeros(len(labels), bool))
@@ -267,6 +245,7 @@ def _epoch(run: _Run, epoch: int, plan) -> tuple[float, int]:
     n_batches = max(1, math.ceil(len(plan.indices) / bs))
     for b in batches:
         set_lr(run.opt, t.lr, (epoch + b / bs / n_batches) / t.epochs)
+        delays.anneal(model, (epoch + b / bs / n_batches) / t.epochs)
         batch = plan.indices[b:b + bs]
         mine = slice(rank, None, world)                  # this rank's share of the global batch
         idx = batch[mine]

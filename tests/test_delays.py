@@ -1,0 +1,157 @@
+"""Trained synaptic delays (models/delays.py): the training forward pass is the integer model at every step, the
+independent reference and the ONNX step model run the same delays from the exported graph, NIR carries them
+(a Delay node per input where NIR can say it, the exact integers in the weights' metadata), and every backend
+reproduces a delayed network spike for spike."""
+import nir
+import numpy as np
+import pytest
+import torch
+from conftest import verified
+
+from export import netx_export, nir_export, onnx_export
+from hardware.backends import lava, reference
+from hardware.backends import onnx as onnx_backend
+from hardware.chip.loihi2 import Limits
+from hardware.errors import GraphError
+from hardware.graph import read
+from hardware.graph.ir import input_spikes
+from models import delays
+from models.architectures import Architecture, build
+from models.neuron import CubaParams
+from models.snn import golden_spikes
+from pipeline.config import ConfigError, RunConfig, apply_overrides
+from pipeline.config_rules import validate
+
+STATE_BITS = Limits().state_bits
+KINDS = [(arch, kind) for arch in ("dense", "recurrent") for kind in delays.KINDS]
+
+
+def _model(arch: str, kind: str, exp: int = 0, max_delay: int = 6, seed: int = 3):
+    p = CubaParams(1024, 512, 40 if exp == 0 else 20, state_bits=STATE_BITS)
+    model = build(Architecture(arch, (12,), 5, hidden=16, hidden_neuron=p, out_neuron=p, weight_exp=exp, seed=seed,
+                               delays=max_delay, delay_kind=kind))
+    with torch.no_grad():                       # livelier than the trained start: every layer spikes
+        for name, w in model.named_parameters():
+            if not name.startswith("delays"):
+                w.mul_(3)
+    return model
+
+
+def _frames(seed: int = 1, n: int = 8, bins: int = 20) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, bins, 12)) < 0.3).astype(np.uint8)
+
+
+@pytest.mark.parametrize("exp", [0, -1])
+@pytest.mark.parametrize("arch,kind", KINDS)
+def test_the_training_forward_pass_is_the_integer_model_at_every_step(arch, kind, exp):
+    model, frames = _model(arch, kind, exp), _frames()
+    out = model(torch.from_numpy(frames).float())
+    dep = model.deployed()
+    gold = golden_spikes(dep, frames)
+    assert dep.n_steps(20) == 20 + 2 + 2 * 6 == out.spikes[0].shape[1]
+    for trained, g in zip(out.spikes, gold):
+        assert np.array_equal(trained.detach().numpy().astype(bool), g)
+        assert 0 < g.mean() < 1
+    assert len({int(d) for layer in dep.layers for d in np.unique(layer.delay)}) > 3   # delays spread over 0..6
+
+
+def test_a_delay_postpones_a_spike_by_its_steps():
+    """One input spike at bin 0, one synapse of delay d: the hidden neuron's input arrives at step 1 + d."""
+    p = CubaParams(4095, 0, 10, state_bits=STATE_BITS)
+    model = build(Architecture("dense", (1,), 1, hidden=1, hidden_neuron=p, out_neuron=p, seed=0, delays=5))
+    frames = np.zeros((1, 3, 1), np.uint8)
+    frames[0, 0, 0] = 1
+    with torch.no_grad():
+        for w in model.weights:
+            w.fill_(100 / 128)
+        model.delays[0].pos.fill_(3.2)        # deployed as 3
+        model.delays[1].pos.fill_(0.0)
+    hidden, out = golden_spikes(model.deployed(), frames)
+    assert np.flatnonzero(hidden[0, :, 0]).tolist() == [4]
+    assert np.flatnonzero(out[0, :, 0]).tolist() == [5]
+
+
+def test_delays_learn_where_the_gradient_points():
+    """The straight-through Gaussian kernel gives each position a gradient: a step of training moves them."""
+    torch.manual_seed(0)
+    model, frames = _model("dense", "synapse"), torch.from_numpy(_frames()).float()
+    before = [d.pos.detach().clone() for d in model.delays]
+    opt = torch.optim.AdamW(delays.param_groups(model), lr=1e-3)
+    assert opt.param_groups[1]["weight_decay"] == 0 and opt.param_groups[1]["lr_scale"] == delays.POSITION_LR
+    model(frames).spikes[-1].sum(dim=1)[:, 0].sum().backward()
+    assert all(d.pos.grad is not None and d.pos.grad.abs().sum() > 0 for d in model.delays)
+    for g in opt.param_groups:
+        g["lr"] = 1e-3 * g.get("lr_scale", 1.0)
+    opt.step()
+    delays.clamp(model)
+    assert all(not torch.equal(b, d.pos) for b, d in zip(before, model.delays))
+    assert all(0 <= float(d.pos.detach().min()) and float(d.pos.detach().max()) <= d.max_delay for d in model.delays)
+    delays.anneal(model, 1.0)
+    assert all(d.sigma == delays.SIGMA_END for d in model.delays)
+
+
+@pytest.mark.parametrize("arch,kind", KINDS)
+def test_nir_carries_the_delays_and_the_reference_and_onnx_run_them(tmp_path, arch, kind):
+    model, frames = _model(arch, kind, exp=-1 if kind == "neuron" else 0), _frames()
+    dep = model.deployed()
+    path = tmp_path / "model.nir"
+    nir_export.write(nir_export.to_nir(dep, 1e-3, 20), path)
+    g = nir.read(path)
+    lines = sorted(k for k, n in g.nodes.items() if isinstance(n, nir.Delay))
+    assert lines == (["delay1", "delay2"] if kind == "neuron" else [])
+    net = read.load(path)
+    gold = golden_spikes(dep, frames)
+    x = input_spikes(net, frames)
+    for trace in (reference.simulate(net, x), onnx_backend.simulate(net, x, onnx_export.to_onnx(net))):
+        assert all(np.array_equal(trace.spikes[k], gg) for k, gg in zip(net.populations, gold))
+    for p, layer in zip([p for p in net.projections if p.source != p.target], dep.layers):
+        assert np.array_equal(np.broadcast_to(p.delay, p.synapse.weight.shape),
+                              1 + np.broadcast_to(layer.delay, layer.weight.shape))
+
+
+def test_a_delay_node_that_disagrees_with_the_metadata_is_refused(tmp_path):
+    dep = _model("dense", "neuron").deployed()
+    g = nir_export.to_nir(dep, 1e-3, 20)
+    g.nodes["delay1"].delay = g.nodes["delay1"].delay + 1e-3        # edited on one side only
+    with pytest.raises(GraphError, match="'delay1'.*does not match the integer metadata 'delay'"):
+        read.load(g)
+
+
+def test_netx_writes_dense_delays_and_refuses_recurrent_ones(tmp_path):
+    import h5py
+    net = read.load(nir_export.to_nir(_model("dense", "neuron").deployed(), 1e-3, 20))
+    netx_export.write(net, tmp_path / "model.net")
+    with h5py.File(tmp_path / "model.net") as f:
+        assert f["layer/1/delay"].shape == (12,) and f["layer/2/delay"].shape == (16,)
+    net = read.load(nir_export.to_nir(_model("recurrent", "synapse").deployed(), 1e-3, 20))
+    with pytest.raises(GraphError, match="delays on a recurrent layer, which lava-dl netx 0.6.0 does not run"):
+        netx_export.write(net, tmp_path / "rec.net")
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["model.delays=63"], "model.delays = 63 is not allowed: expected 0..62 steps"),
+    (["model.delays=4", "model.arch=conv"], "model.delays = 4 is not allowed: expected 0 with model.arch=conv"),
+    (["model.delays=4", "model.delay_kind=axon"], "model.delay_kind = 'axon' is not allowed"),
+    (["model.delays=4", "train.method=sltt"], "train.method = 'sltt' is not allowed: expected bptt with model.delays"),
+])
+def test_delay_settings_beyond_the_chip_or_the_trainer_are_refused_in_one_line(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        validate(apply_overrides(RunConfig(), overrides))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("arch,kind", [("dense", "neuron"), ("recurrent", "synapse")])
+def test_every_backend_reproduces_a_delayed_network(tmp_path, arch, kind):
+    model, frames = _model(arch, kind), _frames(n=6)
+    net = read.load(nir_export.to_nir(model.deployed(), 1e-3, 20))
+    onnx_export.write(onnx_export.to_onnx(net), tmp_path / "model.onnx")
+    backends = ("lava", "onnx") + (("netx",) if arch == "dense" else ())
+    if arch == "dense":
+        netx_export.write(net, tmp_path / "model.net")
+    x = input_spikes(net, frames)
+    assert lava.mode(net, x)[0] == "side by side" and "delay" in lava.mode(net, x)[1]
+    v = verified(net, x, backends, folder=tmp_path)
+    assert v.verdict == "IDENTICAL"
+    assert all(b.compared == b.identical == 6 for b in v.backends)
+    assert all(L.expected_spikes > 0 for b in v.backends for L in b.layers)
