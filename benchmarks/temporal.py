@@ -16,9 +16,16 @@ Protocol, every number on the speaker-disjoint test split (6 voices never heard 
 - ``lava``: the BPTT seed-0 model on Lava fixed_pt, 2 workers: the whole test split side by side (the batched path
   recurrent networks take), and the first 100 samples one network per sample.
 
+- ``delays`` (``--delays``, after ``benchmarks/choose_delays.py --merge``): the delayed network chosen on the
+  validation speakers and the tuned float ceiling, from ``benchmarks/results/choose_delays.json``; the chosen
+  network's two models (seeds 0 and 1) run on every integer backend (reference, Lava side by side, ONNX, netx)
+  over the whole test split against the golden model, every layer and step; written into temporal.json's
+  ``delays`` object, the rest of the file kept.
+
 Writes benchmarks/results/temporal.json and temporal.txt.
 
     .venv/bin/python benchmarks/temporal.py
+    .venv/bin/python benchmarks/temporal.py --delays
 """
 from __future__ import annotations
 
@@ -103,8 +110,64 @@ def gru_ceiling(data, seed: int, shift: int) -> dict:
     return {"seed": seed, "parameters": params, "val_accuracy": best[0], "epoch": best[1], "test_accuracy": best[2]}
 
 
+def identical_counts(deployed, data, dt: float, n_bins: int) -> dict[str, list[int]]:
+    """[compared, identical] samples per integer backend, against the golden model over the whole test split."""
+    from export import netx_export, onnx_export
+    from hardware.backends import BACKENDS, Options
+    from hardware.judge import equivalence
+    from hardware.judge.results import Expected
+    from hardware.judge.trace import Trace
+    net = read.load(nir_export.to_nir(deployed, dt, n_bins))
+    x = input_spikes(net, data.test.frames)
+    gold = golden_spikes(deployed, data.test.frames, tail=equivalence.tail_steps(net))
+    expected = Expected(Trace(dict(zip(net.populations, gold))), "golden", "the trained model in integer mode")
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_export.write(onnx_export.to_onnx(net), Path(tmp) / "model.onnx")
+        backends = ["reference", "lava", "onnx"]
+        with contextlib.suppress(Exception):         # netx holds dense layers' delays only: named when absent
+            netx_export.write(net, Path(tmp) / "model.net")
+            backends.append("netx")
+        v = equivalence.verify(net, x, expected, [BACKENDS[b] for b in backends], Options(Path(tmp), 2, 250,
+                                                                                          progress=False))
+    return {b.backend: [b.compared, b.identical] for b in v.backends}
+
+
+def delays_object() -> dict:
+    """temporal.json's ``delays``: choose_delays.json's choices and the chosen network's backends."""
+    import choose_delays
+    choice = json.loads((ROOT / "benchmarks" / "results" / "choose_delays.json").read_text())
+    snn, ceiling = choice["families"]["snn"], choice["families"]["ceiling"]
+    items = dict(o.split("=") for o in choose_delays.SNN[snn["chosen"]])
+    cfg = registry.resolve(apply_overrides(RunConfig(), BASE + choose_delays.SNN[snn["chosen"]]))
+    data = sets.load(cfg.data)
+    budget = choose_delays.snn_parameters(cfg, data)
+    identical: dict[str, list[int]] = {}
+    for seed in SEEDS:
+        deployed = choose_delays.load("snn", snn["chosen"], seed, data, budget).deployed()
+        for b, (n, same) in identical_counts(deployed, data, cfg.data.duration_us / cfg.data.n_bins * 1e-6,
+                                             cfg.data.n_bins).items():
+            identical[b] = [identical.get(b, [0, 0])[0] + n, identical.get(b, [0, 0])[1] + same]
+    return {"max_delay": int(items.get("model.delays", 0)), "kind": items.get("model.delay_kind", "none"),
+            "chosen": snn["chosen"], "deployed_accuracy": snn["test_mean"],
+            "no_delay_accuracy": snn["without_delays_test_mean"],
+            "validation_accuracy": snn["validation"][snn["chosen"]],
+            "no_delay_validation_accuracy": snn["validation"][snn["without_delays"]],
+            "ceiling_tuned": {"model": ceiling["chosen"].split(",")[0], "setting": ceiling["chosen"],
+                              "validation_accuracy": ceiling["validation"][ceiling["chosen"]],
+                              "test_accuracy": ceiling["test_mean"]},
+            "identical": identical, "seeds": list(SEEDS), "test_samples": int(len(data.test.labels)),
+            "protocol": "choices on the validation speakers (benchmarks/choose_delays.py); test split once; "
+                        "identical: [compared, identical] test samples summed over both seeds' models"}
+
+
 def main() -> None:
     torch.set_num_threads(2)
+    if "--delays" in sys.argv[1:]:
+        results = json.loads(OUT.with_suffix(".json").read_text())
+        results["delays"] = delays_object()
+        harness.write_json(OUT.with_suffix(".json"), results, indent=1)
+        print(json.dumps(results["delays"], indent=1))
+        return
     results: dict = {"protocol": __doc__.split("\n\n", 1)[1].rsplit("\n\nWrites", 1)[0]}
     results["example"] = example()
     print(json.dumps(results["example"]), flush=True)

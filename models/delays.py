@@ -86,9 +86,19 @@ def delayed_input(s: torch.Tensor, q: torch.Tensor, exp: int, delays: Delays) ->
     return shift_train(F.conv1d(x, (q[..., None] * taps).flip(-1)).transpose(1, 2), exp)
 
 
-def histogram(delays: np.ndarray, max_delay: int) -> list[int]:
-    """How many synapses (or neurons) hold each delay 0..``max_delay``."""
-    return np.bincount(np.asarray(delays).ravel(), minlength=max_delay + 1).tolist()
+def learnt(net) -> dict | None:
+    """What a deployed network (``models.snn.DeployedNet``) learnt of its delays, for the report: per layer the
+    histogram over 0..D of its synapses' (or input neurons') delays, their mean and the share at 0; None without
+    delays."""
+    layers = [layer for layer in net.layers if layer.delay is not None]
+    if not layers:
+        return None
+    D = max(layer.delay_budget for layer in layers)
+    rows = [{"layer": layer.name, "histogram": np.bincount(np.asarray(layer.delay).ravel(), minlength=D + 1).tolist(),
+             "mean": round(float(np.mean(layer.delay)), 3), "max": int(np.max(layer.delay)),
+             "at_zero": round(float(np.mean(np.asarray(layer.delay) == 0)), 4)} for layer in layers]
+    kind = "synapse" if np.ndim(layers[0].delay) == 2 else "neuron"
+    return {"max_delay": D, "kind": kind, "layers": rows}
 
 
 POSITION_LR = 100.0      # the positions' learning rate, times the weights' (DCLS trains them 100x faster: a delay

@@ -165,3 +165,22 @@ def nirtorch_graph() -> tuple[nir.NIRGraph, float]:
                                                     end_dim=-1),
             torch.nn.Linear: lambda m: nir.Linear(weight=m.weight.detach().numpy())}
     return nirtorch.torch_to_nir(model, maps), dt
+
+
+def delayed_audio(rng, channels: int = 700, hidden: int = 24, classes: int = 20, dt: float = 25e-3) -> nir.NIRGraph:
+    """Input(channels) -> Delay (one per input channel) -> Linear -> CubaLIF -> Delay -> Linear -> CubaLIF: a
+    feed-forward network with learnt axonal delays as a delay-learning framework writes it (snnTorch's or SLAYER's
+    per-neuron delays, DCLS's rounded to one per input), in seconds of its time step ``dt``."""
+    cuba = lambda n: nir.CubaLIF(tau_syn=_full(n, 2 * dt), tau_mem=_full(n, 4 * dt), r=_full(n, 1),  # noqa: E731
+                                 v_leak=_full(n, 0), v_threshold=_full(n, 1), v_reset=_full(n, 0), w_in=_full(n, 1))
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([channels])}),
+        "delay1": nir.Delay(delay=rng.integers(0, 12, channels) * dt),
+        "fc1": nir.Linear(weight=rng.normal(0.15, 0.5, (hidden, channels))),
+        "lif1": cuba(hidden),
+        "delay2": nir.Delay(delay=rng.integers(0, 12, hidden) * dt),
+        "fc2": nir.Linear(weight=rng.normal(0.2, 0.6, (classes, hidden))),
+        "lif2": cuba(classes),
+        "output": nir.Output(output_type={"output": np.array([classes])})},
+        edges=[("input", "delay1"), ("delay1", "fc1"), ("fc1", "lif1"), ("lif1", "delay2"), ("delay2", "fc2"),
+               ("fc2", "lif2"), ("lif2", "output")], metadata={"dt": dt})

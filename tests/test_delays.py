@@ -2,6 +2,8 @@
 independent reference and the ONNX step model run the same delays from the exported graph, NIR carries them
 (a Delay node per input where NIR can say it, the exact integers in the weights' metadata), and every backend
 reproduces a delayed network spike for spike."""
+import json
+
 import nir
 import numpy as np
 import pytest
@@ -155,3 +157,45 @@ def test_every_backend_reproduces_a_delayed_network(tmp_path, arch, kind):
     assert v.verdict == "IDENTICAL"
     assert all(b.compared == b.identical == 6 for b in v.backends)
     assert all(L.expected_spikes > 0 for b in v.backends for L in b.layers)
+
+
+def test_check_counts_the_delays_resources_and_refuses_delays_beyond_the_chip(tmp_path, capsys):
+    from pipeline.cli import main
+    from hardware.chip import loihi2
+    dep = _model("dense", "synapse", max_delay=40).deployed()
+    path = tmp_path / "model.nir"
+    nir_export.write(nir_export.to_nir(dep, 1e-3, 20), path)
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    longest = max(int(layer.delay.max()) for layer in dep.layers)
+    assert f"delays of up to {longest} steps: a 6-bit delay per synapse, {longest + 1} input slots per neuron" in out
+    row = loihi2.estimate(read.load(path))["layers"][0]
+    assert row["synapse_memory_utilisation"] == round(16 * 12 * 14 / (128 * 1024 * 8), 4)      # 8 + 6 bits each
+    g = nir_export.to_nir(dep, 1e-3, 20)
+    g.nodes["fc1"].metadata["delay"] = np.full((16, 12), 64)
+    nir_export.write(g, path)
+    assert main(["check", str(path)]) == 2
+    assert "delays of 64..64 steps; a delay is 1..63 steps (Loihi 2's limit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_verify_runs_a_third_party_delayed_graph_on_lava_and_netx_with_its_task_accuracy(tmp_path):
+    """A graph with Delay nodes as a delay-learning framework writes it, verified on SHD-layout recordings: netx
+    holds its delays (model.net written), the integer reference, Lava and netx agree spike for spike and give the
+    same task accuracy."""
+    import datafolders
+    from conftest import cli
+    from graphs import delayed_audio
+    nir.write(tmp_path / "g.nir", delayed_audio(np.random.default_rng(0)))
+    root = datafolders.shd_folder(tmp_path / "shd", n_test=12)
+    proc = cli("verify", str(tmp_path / "g.nir"), "--data", "shd", "--root", str(root), "--out",
+               str(tmp_path / "v"), "--set", f"data.cache={tmp_path / 'cache'}", "--set", "graph.netx=true")
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    report = json.loads((tmp_path / "v" / "report.json").read_text())
+    assert (tmp_path / "v" / "model.net").is_file()
+    assert {b: (r["compared"], r["identical"]) for b, r in report["backends"].items() if b in ("lava", "netx")} \
+        == {"lava": (12, 12), "netx": (12, 12)}
+    acc = report["task_accuracy"]
+    assert acc["reference"] == acc["lava"] == acc["netx"]
+    assert any(p["max_delay"] > 1 for p in report["projections"])

@@ -116,21 +116,28 @@ def structure(net, limits: Limits = Limits(), resources: Resources = Resources()
     return out
 
 
-def _neurons_per_core(fan_in: int, r: Resources) -> int:
-    return min(r.neurons_per_core, r.synapse_memory_bits_per_core // max(1, fan_in * r.bits_per_synapse))
+def _neurons_per_core(fan_in: int, r: Resources, delay_bits: int = 0) -> int:
+    return min(r.neurons_per_core,
+               r.synapse_memory_bits_per_core // max(1, fan_in * (r.bits_per_synapse + delay_bits)))
 
 
-def _dense_layer(name: str, n_out: int, fan_in: int, r: Resources) -> dict:
-    """Each neuron stores its fan-in as dense 8-bit synapses; as many neurons per core as memory allows."""
+def _dense_layer(name: str, n_out: int, fan_in: int, r: Resources, max_delay: int = 1) -> dict:
+    """Each neuron stores its fan-in as dense 8-bit synapses; as many neurons per core as memory allows. Delays
+    beyond the synapse's own step cost each synapse a delay field wide enough for the longest (6 bits for 62
+    steps) and each neuron a ring buffer of one input accumulator per step of delay (``delay_slots``): how
+    Loihi stores them; the sizes of Loihi 2's fields and buffers are not published, so this is an estimate."""
+    delay_bits = (max_delay - 1).bit_length()
     row = {"layer": name, "kind": "dense", "neurons": n_out, "fan_in": fan_in, "synapses": n_out * fan_in,
-           "unrolled_synapses": n_out * fan_in, "input_axons": fan_in}
+           "unrolled_synapses": n_out * fan_in, "input_axons": fan_in,
+           **({"delay_bits_per_synapse": delay_bits, "delay_slots_per_neuron": max_delay} if delay_bits else {})}
     if fan_in > r.axons_per_core:
         return {**row, "cores": 0, "unfit": f"{r.axons_per_core} input axons per core"}
-    if _neurons_per_core(fan_in, r) < 1:
+    per_core = _neurons_per_core(fan_in, r, delay_bits)
+    if per_core < 1:
         return {**row, "cores": 0, "unfit": "the synaptic memory of one core for one neuron"}
-    cores = math.ceil(n_out / _neurons_per_core(fan_in, r))
+    cores = math.ceil(n_out / per_core)
     return {**row, "cores": cores, "neurons_per_core": math.ceil(n_out / cores),
-            "synapse_memory_utilisation": round(n_out * fan_in * r.bits_per_synapse
+            "synapse_memory_utilisation": round(n_out * fan_in * (r.bits_per_synapse + delay_bits)
                                                 / (cores * r.synapse_memory_bits_per_core), 4)}
 
 
@@ -183,7 +190,8 @@ def estimate(net, resources: Resources = Resources()) -> dict:
         else:
             fan_in = sum(p.synapse.in_size for p in incoming) + any(p.source == "bias" for p in net.projections
                                                                      if p.target == name)
-            layers.append(_dense_layer(name, pop.size, fan_in, resources))
+            layers.append(_dense_layer(name, pop.size, fan_in, resources,
+                                       max((p.max_delay for p in incoming), default=1)))
     total = sum(row["cores"] for row in layers)
     return {"cores": total, "chip_utilisation": round(total / resources.cores_per_chip, 4), "layers": layers,
             "resources": asdict(resources)}

@@ -40,7 +40,10 @@ def check(graph: Path, job: CheckJob = CheckJob(), as_json: bool = False) -> int
                   f"{L['synapses']:,} kernel synapses (unrolled {L['unrolled_synapses']:,})")
         print(f"  {L['layer']} ({L['kind']}): {L['neurons']:,} neurons, fan-in {L['fan_in']}, {stored} -> "
               f"{L['cores']} cores of up to {L['neurons_per_core']:,} neurons, {L['input_axons']:,} input axons, "
-              f"synapse memory {100 * L['synapse_memory_utilisation']:.0f}% used")
+              f"synapse memory {100 * L['synapse_memory_utilisation']:.0f}% used"
+              + (f"; delays of up to {L['delay_slots_per_neuron'] - 1} steps: a {L['delay_bits_per_synapse']}-bit "
+                 f"delay per synapse, {L['delay_slots_per_neuron']} input slots per neuron"
+                 if "delay_slots_per_neuron" in L else ""))
     unrolled = sum(L["unrolled_synapses"] for L in est["layers"])
     if unrolled != sum(L["synapses"] for L in est["layers"]):
         dense = loihi2.estimate_unrolled(net)

@@ -18,6 +18,7 @@ from hardware.graph.ir import Network, input_spikes
 from hardware.judge import equivalence, metrics, results
 from hardware.judge.results import Expected, Measured
 from hardware.judge.trace import Trace
+from models import delays
 from models.rsnn import RSNN
 from models.snn import DeployedNet, golden_spikes, predict, undecided
 from pipeline import ranks
@@ -126,6 +127,8 @@ def _run(cfg: RunConfig, target: str, out: Path, final: Path, share: ranks.Shari
     _certify(cfg, target, out, final, deployed, compared, report)
     plots.training_curve(out / "training.png", result.epoch_loss, result.epoch_accuracy, report.accuracy["golden"],
                          result.eval_epochs)
+    if report.training["delays"]:
+        plots.delay_histograms(out / "delays.png", report.training["delays"])
     shown = "lava" if "lava" in compared.own else "reference"
     names = compared.names
     plots.rasters(out / "rasters.png", [compared.own["expected"].spikes[k] for k in names],
@@ -227,7 +230,8 @@ def _training(cfg: RunConfig, data, result) -> dict:
             "epoch_val_accuracy_float": [round(a, 4) for a in result.epoch_accuracy],
             "eval_epochs": list(result.eval_epochs), "eval_samples": result.eval_samples,
             "eval_seconds": round(result.eval_seconds, 3),
-            "work_fraction": result.examples_processed / max(1, len(data.train.labels) * cfg.train.epochs)}
+            "work_fraction": result.examples_processed / max(1, len(data.train.labels) * cfg.train.epochs),
+            "delays": delays.learnt(result.model.deployed())}
 
 
 def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Deployed, compared: _Compared,

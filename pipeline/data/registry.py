@@ -122,8 +122,9 @@ DATASETS: dict[str, DatasetSpec] = {
     "spoken_digits": DatasetSpec(lambda c: (c.channels,), speech.CLASSES, 1, 1_000_000,
                                  lambda c, s: _shd_layout(spoken.folder(cache_dir(c), c.seed, c.channels), s),
                                  _read_shd, max_bytes=1 << 30, simulated=True, n_bins=50),
-    "shd": DatasetSpec(lambda c: (700,), speech.CLASSES, 1, 1_000_000, lambda c, s: _shd_layout(_root(c), s),
-                       _read_shd, max_bytes=shd.MAX_BYTES, n_bins=50),
+    # SHD's recordings run to about 1.4 s: all of it in 56 bins of 25 ms (within a run's data.max_bins of 64)
+    "shd": DatasetSpec(lambda c: (700,), speech.CLASSES, 1, 1_400_000, lambda c, s: _shd_layout(_root(c), s),
+                       _read_shd, max_bytes=shd.MAX_BYTES, n_bins=56),
 }
 
 

@@ -62,7 +62,8 @@ def write(out: Path, report: RunReport | VerifyReport, title: str) -> Path:
                                           "steps right of the dashed line lie past the samples' end"),
              _img(out / "rasters.png", "spike rasters of one sample side by side, mismatches in red"),
              *map(_section, report.sections()), _img(out / "confusion.png", "confusion matrix on the test recordings"),
-             _img(out / "training.png", "training loss and validation accuracy")]
+             _img(out / "training.png", "training loss and validation accuracy"),
+             _img(out / "delays.png", "the synaptic delays training learnt, per layer")]
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
             "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"

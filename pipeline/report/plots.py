@@ -38,6 +38,17 @@ def training_curve(path: Path, losses, val_accuracy=(), deployed: float | None =
     _save(fig, path)
 
 
+def delay_histograms(path: Path, delays: dict) -> None:
+    """The learnt delays per layer (``models.delays.learnt``): how many synapses (or input neurons) hold each."""
+    rows = delays["layers"]
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        ax.bar(np.arange(len(row["histogram"])), row["histogram"], color="tab:purple")
+        ax.set(xlabel="delay beyond the synapse's own step", ylabel=f"{delays['kind']}s",
+               title=f"{row['layer']}: mean {row['mean']:.1f} steps")
+    _save(fig, path)
+
+
 def rasters(path: Path, golden: list[np.ndarray], other: list[np.ndarray], names: list[str], backend: str,
             sample: int = 0) -> None:
     """Per layer: golden spikes (dots), backend spikes (rings), mismatches in red, for one sample."""

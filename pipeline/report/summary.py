@@ -55,6 +55,12 @@ def training_lines(t: dict, train_s: float) -> list[str]:
              f"+ other {max(0.0, train_s - epochs_s - eval_s):.1f} s{pruned}"]
     if t.get("trainer_computes"):
         lines.append(f"trainer: {t['trainer_computes']}")
+    if t.get("delays"):
+        d = t["delays"]
+        each = [f"{L['layer']} mean {L['mean']:.1f}, longest {L['max']}, {100 * L['at_zero']:.0f}% at 0"
+                for L in d["layers"]]
+        lines.append(f"delays learnt (0..{d['max_delay']} steps, one per {d['kind']}): " + "; ".join(each)
+                     + " (histograms: delays.png)")
     curve = t.get("epoch_val_accuracy_float", [])
     at = t.get("eval_epochs") or list(range(1, len(curve) + 1))
     if curve:
