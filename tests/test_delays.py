@@ -199,3 +199,55 @@ def test_verify_runs_a_third_party_delayed_graph_on_lava_and_netx_with_its_task_
     acc = report["task_accuracy"]
     assert acc["reference"] == acc["lava"] == acc["netx"]
     assert any(p["max_delay"] > 1 for p in report["projections"])
+
+
+def test_nir_read_and_nirtorch_accept_a_delayed_graph(tmp_path):
+    """nirtorch 2.6 builds and runs the graph with its Delay nodes on the right edges: with the neurons and the
+    delay lines as identities (nirtorch leaves their semantics to the node map), y[t] = V W x[t]."""
+    import nirtorch
+    model = _model("dense", "neuron")
+    dep = model.deployed()
+    path = tmp_path / "model.nir"
+    nir_export.write(nir_export.to_nir(dep, 1e-3, 20), path)
+    g = nir.read(path)
+    assert [e for e in g.edges if "delay" in e[0] or "delay" in e[1]] == \
+        [("input", "delay1"), ("delay1", "fc1"), ("lif1", "delay2"), ("delay2", "fc2")]
+
+    def linear(node):
+        layer = torch.nn.Linear(node.weight.shape[1], node.weight.shape[0], bias=False)
+        layer.weight.data = torch.tensor(node.weight, dtype=torch.float32)
+        return layer
+    module = nirtorch.nir_to_torch(g, {nir.Linear: linear, nir.CubaLIF: lambda n: torch.nn.Identity(),
+                                       nir.Delay: lambda n: torch.nn.Identity()})
+    x = torch.tensor(np.random.default_rng(0).integers(0, 2, (3, 12)), dtype=torch.float32)
+    out, _ = module(x, None)
+    W, V = (torch.tensor(layer.weight, dtype=torch.float32) for layer in dep.layers)
+    assert torch.equal(out, x @ W.T @ V.T)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_run_with_delays_on_shd_files_certifies_on_every_backend_and_reports_its_delays(tmp_path, capsys):
+    import datafolders
+    from pipeline.cli import main
+    root = datafolders.shd_folder(tmp_path / "shd")
+    out = tmp_path / "run"
+    code = main(["run", "--quick", "--target", "all", "--out", str(out), "--set", "data.name=shd", "--set",
+                 f"data.root={root}", "--set", f"data.cache={tmp_path / 'cache'}", "--set", "model.arch=dense",
+                 "--set", "model.vth_hidden=64", "--set", "model.delays=3", "--set", "model.delay_kind=neuron",
+                 "--set", "verify.one_per_sample=4", "--set", "train.epochs=2"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "delays learnt (0..3 steps, one per neuron): fc1 mean" in printed
+    report = json.loads((out / "report.json").read_text())
+    learnt = report["training"]["delays"]
+    assert learnt["max_delay"] == 3 and sum(learnt["layers"][0]["histogram"]) == 700
+    assert report["model"]["n_steps"] == 8 + 2 + 2 * 3
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["verdict"] == "IDENTICAL"
+    assert {b: cert["backends"][b]["compared"] for b in ("reference", "lava", "onnx", "netx")} == \
+        {"reference": 20, "lava": 20, "onnx": 20, "netx": 4}
+    assert sorted(k for k, n in nir.read(out / "model.nir").nodes.items() if isinstance(n, nir.Delay)) == \
+        ["delay1", "delay2"]
+    assert (out / "delays.png").is_file() and "synaptic delays training learnt" in (out / "report.html").read_text()
+    assert main(["recheck", str(out)]) == 0
