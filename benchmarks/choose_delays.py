@@ -78,8 +78,10 @@ class Ceiling(nn.Module):
 
 
 def hidden_for(kind: str, inputs: int, classes: int, budget: int) -> int:
-    """The hidden size whose parameter count comes closest to ``budget``."""
-    count = lambda h: sum(p.numel() for p in Ceiling(kind, inputs, h, classes).parameters())   # noqa: E731
+    """The hidden size whose parameter count comes closest to ``budget`` (PyTorch's GRU has 3 gates, the LSTM 4,
+    each with input and recurrent weights and two biases)."""
+    gates = 3 if kind == "gru" else 4
+    count = lambda h: gates * (h * inputs + h * h + 2 * h) + h * classes + classes      # noqa: E731
     return min(range(8, 1024), key=lambda h: abs(count(h) - budget))
 
 

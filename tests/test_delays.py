@@ -251,3 +251,22 @@ def test_a_run_with_delays_on_shd_files_certifies_on_every_backend_and_reports_i
         ["delay1", "delay2"]
     assert (out / "delays.png").is_file() and "synaptic delays training learnt" in (out / "report.html").read_text()
     assert main(["recheck", str(out)]) == 0
+
+
+def test_choose_delays_ranks_on_validation_and_pairs_each_network_with_itself_without_delays(benchmark_script):
+    choose = benchmark_script("choose_delays")
+    rows = [{"family": "snn", "candidate": c, "seed": s, "val_accuracy": a}
+            for c, s, a in (("recurrent, no delays", 0, 0.88), ("recurrent, no delays", 1, 0.88),
+                            ("dense, per synapse, D 16", 0, 0.95), ("dense, per synapse, D 16", 1, 0.91),
+                            ("dense, per neuron, D 16", 0, 0.99))]            # one seed only: not ranked yet
+    name, mean = choose.chosen(rows, "snn")
+    assert name == "dense, per synapse, D 16" and mean[name] == pytest.approx(0.93)
+    assert "dense, per neuron, D 16" not in mean
+    assert choose.without_delays(name) == "dense, no delays" and choose.without_delays(name) in choose.SNN
+    assert all(choose.without_delays(c) in choose.SNN for c in choose.SNN)
+    assert len(choose.CEILING) == len(choose.SNN)                         # the same search budget
+    for kind in ("gru", "lstm"):
+        h = choose.hidden_for(kind, 64, 20, 87_040)
+        count = sum(p.numel() for p in choose.Ceiling(kind, 64, h, 20).parameters())
+        assert abs(count - 87_040) < 0.02 * 87_040
+        assert choose.Ceiling(kind, 64, h, 20)(torch.zeros(3, 50, 64)).shape == (3, 20)
