@@ -20,7 +20,8 @@ netx reverses to its (x, y, channel) order), then per layer ``layer/<i>``:
   are stored as ``q << e`` with the layer's one exponent, and builds ``RecurrentDense`` (a second synapse from the
   neuron back to itself).
 - ``delay`` on a ``dense`` layer with trained delays: the steps after the synapse's own one, per input (N_in,)
-  when every output sees one delay per input, else per synapse (N_out, N_in); netx then builds ``DelayDense``.
+  when every output sees one delay per input, else per synapse (N_out, N_in); netx then builds ``DelayDense``. A
+  square layer's are always stored per synapse: netx reads a vector of N_out delays as one per output first.
   A recurrent or conv layer with delays is refused (netx 0.6.0 runs neither as written).
 - ``neuron``: ``type = CUBA``, ``iDecay = du + 1`` (netx subtracts one), ``vDecay = dv``, ``vThMant = vth``,
   ``refDelay = 1``. netx sets ``bias_exp = 6``: a nonzero bias must be a multiple of 64.
@@ -129,7 +130,9 @@ def write(net: Network, path: Path) -> None:
                     g.create_dataset("weight", data=w)
                     if p.max_delay > 1:          # netx's delay: steps after the synapse's own one
                         d = np.broadcast_to(np.asarray(p.delay) - 1, syn.weight.shape)
-                        g.create_dataset("delay", data=(d[0] if np.all(d == d[:1]) else d).astype(np.int32))
+                        # one per input only where netx cannot take it for one per output (its test comes first)
+                        per_input = np.all(d == d[:1]) and d.shape[0] != d.shape[1]
+                        g.create_dataset("delay", data=(d[0] if per_input else d).astype(np.int32))
                     if rec:
                         g.create_dataset("weight_rec", data=(rec.synapse.weight.astype(np.int64)
                                                              << rec.synapse.exp).astype(np.int32))
