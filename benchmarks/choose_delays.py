@@ -180,6 +180,15 @@ def merge(args, data) -> None:
             tests = [accuracy(family, load(family, plain, seed, data, budget), data.test) for seed in SEEDS]
             result["families"][family].update({"without_delays": plain, "without_delays_test_accuracy": tests,
                                                "without_delays_test_mean": float(np.mean(tests))})
+        else:                       # the best of each kind (GRU, LSTM) on test too: every model is reported
+            result["families"][family]["best_of_kind"] = {}
+            for kind in ("gru", "lstm"):
+                best = max((n for n in mean if n.startswith(kind)), key=mean.get, default=None)
+                if best is not None:
+                    tests = [accuracy(family, load(family, best, seed, data, budget), data.test) for seed in SEEDS]
+                    result["families"][family]["best_of_kind"][kind] = {
+                        "setting": best, "validation": mean[best], "test_accuracy": tests,
+                        "test_mean": float(np.mean(tests))}
     harness.write_json(OUT.with_suffix(".json"), result)
     harness.write_text(OUT.with_suffix(".txt"), table(result))
     print(table(result))
@@ -193,6 +202,9 @@ def table(result: dict) -> str:
             lines.append(f"  {name:46s}{acc:.4f}" + ("   <- chosen" if name == f["chosen"] else ""))
         lines.append(f"  chosen, test speakers once: {f['test_mean']:.4f} (seeds "
                      + ", ".join(f"{a:.4f}" for a in f["test_accuracy"]) + ")")
+        for kind, b in f.get("best_of_kind", {}).items():
+            lines.append(f"  best {kind.upper()}: {b['setting']}, validation {b['validation']:.4f}, test speakers "
+                         f"{b['test_mean']:.4f}")
         if "without_delays" in f:
             lines.append(f"  {f['without_delays']}, test speakers: {f['without_delays_test_mean']:.4f} (seeds "
                          + ", ".join(f"{a:.4f}" for a in f["without_delays_test_accuracy"]) + ")")
