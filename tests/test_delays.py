@@ -270,3 +270,16 @@ def test_choose_delays_ranks_on_validation_and_pairs_each_network_with_itself_wi
         count = sum(p.numel() for p in choose.Ceiling(kind, 64, h, 20).parameters())
         assert abs(count - 87_040) < 0.02 * 87_040
         assert choose.Ceiling(kind, 64, h, 20)(torch.zeros(3, 50, 64)).shape == (3, 20)
+
+
+def test_a_delayed_graph_needs_room_for_its_last_bin_to_arrive():
+    """Network.reach: the steps to the furthest layer along the longest delays; verify --data pads that many."""
+    from graphs import DT, delayed_audio, dense_recurrent
+    g = delayed_audio(np.random.default_rng(0), channels=30, dt=DT)
+    net = read.load(g, dt=DT)
+    longest = [int(np.max(g.nodes[k].delay) / DT) for k in ("delay1", "delay2")]
+    assert net.reach == sum(longest) + 2
+    plain = read.load(dense_recurrent(np.random.default_rng(0)), dt=DT)
+    assert plain.reach == max(plain.depth.values())            # recurrence adds no steps
+    dep = _model("recurrent", "synapse").deployed()
+    assert read.load(nir_export.to_nir(dep, 1e-3, 20)).reach <= dep.pad_steps

@@ -180,6 +180,17 @@ class Network:
             frontier = nxt
         return d
 
+    @property
+    def reach(self) -> int:
+        """Steps an input bin takes to the furthest population along the feed-forward projections (each its
+        longest delay; recurrent ones, which return to a layer no deeper, left out): the empty steps a sample
+        needs after its last bin for that bin to arrive everywhere."""
+        depth, arrive = self.depth, {"input": 0}
+        for k in sorted(depth, key=depth.get):
+            arrive[k] = max((arrive[p.source] + p.max_delay for p in self.incoming(k)
+                             if p.source in arrive and depth.get(p.source, 0) < depth[k]), default=depth[k])
+        return max(arrive.values())
+
 
 def input_spikes(net: Network, frames: np.ndarray) -> np.ndarray:
     """Frames (B, T, ...) of a graph of ours -> binary input spikes (B, n_steps, inputs), zero after the T bins."""

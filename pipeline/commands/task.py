@@ -104,8 +104,8 @@ def load(net: Network, job: VerifyJob) -> TaskData:
     idx, drawn = _draw(split.labels, job.verify.samples, job.input.seed, cfg.data.n_test)
     frames, labels = split.frames[idx], split.labels[idx]
     B, T = frames.shape[:2]
-    depth = max(net.depth.values(), default=1)
-    steps = net.n_steps if net.n_steps and net.n_bins == T else T + depth     # room for the last bin to arrive
+    # room for the last bin to arrive through the longest delays
+    steps = net.n_steps if net.n_steps and net.n_bins == T else T + max(net.reach, 1)
     if B * steps * net.input_size > MAX_WORDS:
         raise ConfigError(f"{B} samples x {steps} steps x {net.input_size:,} inputs is more input than this "
                           f"verification holds ({MAX_WORDS:,} values): give --samples")
