@@ -9,8 +9,8 @@ The input of step t is then (``shift`` applies the weight exponent, one group of
 
 Training follows DCLS (Hammouamri et al. 2023, "Learning delays in spiking neural networks using dilated
 convolutions with learnable spacings"): each delay is a real position ``p`` in [0, D] and the synapse a kernel
-over the D + 1 taps of a delay line, a Gaussian of width ``sigma`` centred on ``p`` whose width shrinks over
-training. Unlike DCLS, whose forward pass blurs the spikes over the kernel until the end, the forward pass here is
+over the D + 1 taps of a delay line, a Gaussian of width ``sigma`` centred on ``p`` whose width shrinks from D / 2
+to 0.23 steps over the first quarter of training (DCLS's schedule for SHD). Unlike DCLS, whose forward pass blurs the spikes over the kernel until the end, the forward pass here is
 already the deployed one: a one-hot kernel at ``round(p)``, with the Gaussian's gradient passed straight through
 (as the weights' rounding is), so the trained model and the integer model compute the same spikes at every step
 of training. DCLS's own code (the ``dcls`` package) is a convolution layer for dense tensors, without integer
@@ -26,7 +26,8 @@ from torch.nn import functional as F
 from models.quant import shift_train
 
 KINDS = ("synapse", "neuron")
-SIGMA_END = 0.5          # the kernel's width at the end of training (DCLS: 0.5 steps)
+SIGMA_END = 0.23         # the kernel's width from a quarter of training on (DCLS's SHD setting: the width falls
+SIGMA_UNTIL = 0.25       # exponentially from D / 2 to 0.23 steps over the first quarter of the epochs)
 
 
 class Delays(nn.Module):
@@ -45,9 +46,11 @@ class Delays(nn.Module):
         self.sigma = max_delay / 2.0
 
     def anneal(self, progress: float) -> None:
-        """The kernel's width for the fraction ``progress`` of training done: from D / 2 down to 0.5 steps."""
-        f = min(max(progress, 0.0), 1.0)
-        self.sigma = self.max_delay / 2.0 * (1 - f) + SIGMA_END * f
+        """The kernel's width for the fraction ``progress`` of training done: exponentially from D / 2 down to
+        :data:`SIGMA_END` by :data:`SIGMA_UNTIL` of training, then constant."""
+        f = min(max(progress, 0.0) / SIGMA_UNTIL, 1.0)
+        start = max(self.max_delay / 2.0, SIGMA_END)
+        self.sigma = start * (SIGMA_END / start) ** f
 
     def clamp_(self) -> None:
         """Keep every position within 0..D (called after each optimiser step)."""

@@ -89,7 +89,9 @@ def test_delays_learn_where_the_gradient_points():
     assert all(not torch.equal(b, d.pos) for b, d in zip(before, model.delays))
     assert all(0 <= float(d.pos.detach().min()) and float(d.pos.detach().max()) <= d.max_delay for d in model.delays)
     delays.anneal(model, 1.0)
-    assert all(d.sigma == delays.SIGMA_END for d in model.delays)
+    assert all(d.sigma == pytest.approx(delays.SIGMA_END) for d in model.delays)
+    delays.anneal(model, 0.0)
+    assert all(d.sigma == d.max_delay / 2 for d in model.delays)
 
 
 @pytest.mark.parametrize("arch,kind", KINDS)
