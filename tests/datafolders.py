@@ -75,8 +75,8 @@ def fashion_folder(root: Path, n_train=30, n_test=10, seed=0) -> Path:
     return root
 
 
-def shd_folder(root: Path, n_train=40, n_test=20, channels=700, seed=0) -> Path:
-    """shd_train.h5 and shd_test.h5 in SHD's layout: per recording a few hundred spikes over one second, each
+def shd_folder(root: Path, n_train=40, n_test=20, channels=700, seed=0, seconds=1.0) -> Path:
+    """shd_train.h5 and shd_test.h5 in SHD's layout: per recording a few hundred spikes over ``seconds``, each
     class firing its own band of channels (so a network has something to learn), speakers 0-3 train, 4-5 test."""
     from pipeline.data import speech
     from pipeline.data.formats import shd
@@ -89,7 +89,7 @@ def shd_folder(root: Path, n_train=40, n_test=20, channels=700, seed=0) -> Path:
             k = int(rng.integers(200, 400))
             band = rng.integers(c * channels // 20, (c + 1) * channels // 20, k)
             units.append(np.where(rng.random(k) < 0.7, band, rng.integers(0, channels, k)).astype(np.uint16))
-            times.append(np.sort(rng.random(k)).astype(np.float32))
+            times.append(np.sort(rng.random(k) * seconds).astype(np.float32))
         shd.write(root / name, shd.Recordings(times, units, labels, np.array(speakers * n)[:n], speech.CLASSES,
                                               tuple(f"speaker{i}" for i in range(6))))
     return root

@@ -308,3 +308,19 @@ def test_recurrent_run_on_shd_files_certifies_and_rechecks(tmp_path, capsys):
     assert cert["verdict"] == "IDENTICAL" and cert["training"]["traces"] is True
     assert any("netx: samples 4-19" in line for line in cert["not_checked"])
     assert code == 0 and main(["recheck", str(out)]) == 0
+
+
+def test_shd_recordings_are_framed_whole(tmp_path):
+    """SHD's recordings run to about 1.4 s: the default frames all of it (56 bins of 25 ms), so a spike at 1.3 s
+    is in the frames; before, only the first second was framed."""
+    from pipeline.config import RunConfig, apply_overrides
+    from pipeline.data import dataset, registry
+    root = datafolders.shd_folder(tmp_path / "shd", n_train=20, n_test=20, seconds=1.4)
+    cfg = registry.resolve(apply_overrides(RunConfig(), ["data.name=shd", f"data.root={root}",
+                                                         f"data.cache={tmp_path / 'cache'}"]))
+    assert (cfg.data.n_bins, cfg.data.duration_us) == (56, 1_400_000)
+    test = dataset.load_split(cfg.data, "test")
+    recordings = shd.read(root / "shd_test.h5", 700)
+    late = [i for i in range(len(test.labels)) if np.any(recordings.times[i] > 1.0)]
+    assert late and test.frames.shape[1:] == (56, 700)
+    assert int(test.frames[late].sum()) == sum(len(recordings.times[i]) for i in late)        # none cut off
