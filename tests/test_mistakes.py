@@ -395,18 +395,18 @@ def test_data_options_without_data_are_refused(capsys, tmp_path, args, fragment)
 
 
 def test_framing_and_sample_counts_are_said_as_they_are(capsys, tmp_path):
-    """--bin-us 400000 is three bins of 400 ms (the window widened to 1.2 s), not two of 500 ms; a bin count of 1
-    is not refused for train.k (an SLTT-K setting); 5 samples asked of a split capped at 3 says so."""
+    """--bin-us 400000 is four bins of 400 ms (SHD's 1.4 s window widened to 1.6 s), not three of 467 ms; a bin
+    count of 1 is not refused for train.k (an SLTT-K setting); 5 samples asked of a split capped at 3 says so."""
     root = shd_files(tmp_path / "shd")
     graph = audio_graph(tmp_path / "g.nir")
     rc, out, err = verify_shd(capsys, tmp_path, graph, root, "--bin-us", "400000", "--samples", "5",
                               "--set", "data.n_test=3")
     assert rc == 3, err[-2000:]
     header = out.splitlines()[0]
-    assert "3 bins of 400 ms (--bin-us 400000; the window widened to 1200 ms to hold whole bins)" in header
+    assert "4 bins of 400 ms (--bin-us 400000; the window widened to 1600 ms to hold whole bins)" in header
     assert "all 3 test recordings (5 asked for: the test split as read holds 3, data.n_test=3)" in header
-    rc, out, err = verify_shd(capsys, tmp_path, graph, root, "--bin-us", "1000000", out="v2")
-    assert rc == 3 and "1 bins of 1000 ms" in out.splitlines()[0], err[-2000:]
+    rc, out, err = verify_shd(capsys, tmp_path, graph, root, "--bin-us", "1400000", out="v2")
+    assert rc == 3 and "1 bins of 1400 ms" in out.splitlines()[0], err[-2000:]
 
 
 # --- 12. refused before the work --------------------------------------------------------------------------------
