@@ -138,7 +138,7 @@ def run(args, data) -> None:
                 continue
             model, extra = train(args.family, name, seed, data, budget)
             MODELS.mkdir(parents=True, exist_ok=True)
-            torch.save(model, _model_path(args.family, name, seed))
+            torch.save(model.state_dict(), _model_path(args.family, name, seed))
             rows.append({"family": args.family, "candidate": name, "seed": seed,
                          "val_accuracy": accuracy(args.family, model, data.val), **extra})
             print(json.dumps(rows[-1]), flush=True)
@@ -158,10 +158,24 @@ def without_delays(name: str) -> str:
     return f"{name.split(',')[0]}, no delays"
 
 
+def untrained(family: str, name: str, seed: int, data, budget: int):
+    """The candidate's model as built before training (what its saved weights load into)."""
+    if family == "snn":
+        cfg = registry.resolve(apply_overrides(RunConfig(), BASE + SNN[name] + [f"train.seed={seed}"]))
+        return build_model(cfg, data.train.frames.shape[2:], len(data.train.classes))
+    kind, inputs, classes = CEILING[name][0], data.train.frames.shape[2], len(data.train.classes)
+    return Ceiling(kind, inputs, hidden_for(kind, inputs, classes, budget), classes)
+
+
 def load(family: str, name: str, seed: int, data, budget: int):
-    """A candidate's trained model: saved beside the part, else trained again (deterministic on CPU)."""
+    """A candidate's trained model: its weights saved beside the part, else trained again (deterministic on
+    CPU)."""
     path = _model_path(family, name, seed)
-    return torch.load(path, weights_only=False) if path.exists() else train(family, name, seed, data, budget)[0]
+    if not path.exists():
+        return train(family, name, seed, data, budget)[0]
+    model = untrained(family, name, seed, data, budget)
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model
 
 
 def merge(args, data) -> None:

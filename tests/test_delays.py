@@ -285,3 +285,24 @@ def test_a_delayed_graph_needs_room_for_its_last_bin_to_arrive():
     assert plain.reach == max(plain.depth.values())            # recurrence adds no steps
     dep = _model("recurrent", "synapse").deployed()
     assert read.load(nir_export.to_nir(dep, 1e-3, 20)).reach <= dep.pad_steps
+
+
+def test_choose_delays_saves_and_reloads_a_candidates_model(benchmark_script, tmp_path, monkeypatch):
+    """The weights of each run are kept (the SNN's surrogate cannot be pickled whole) and load back into the
+    candidate's model as built, delays included."""
+    from types import SimpleNamespace
+    choose = benchmark_script("choose_delays")
+    monkeypatch.setattr(choose, "MODELS", tmp_path)
+    rng = np.random.default_rng(0)
+    split = SimpleNamespace(frames=(rng.random((4, 10, 64)) < 0.2).astype(np.uint8), labels=np.arange(4),
+                            classes=tuple(range(20)))
+    data = SimpleNamespace(train=split, val=split, test=split)
+    for family, name in (("snn", "recurrent, per neuron, D 16"), ("ceiling", next(iter(choose.CEILING)))):
+        model = choose.untrained(family, name, 0, data, 87_040)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01)
+        torch.save(model.state_dict(), choose._model_path(family, name, 0))
+        back = choose.load(family, name, 0, data, 87_040)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+        assert choose.accuracy(family, back, split) == choose.accuracy(family, model, split)
