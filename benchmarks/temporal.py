@@ -165,6 +165,49 @@ def delays_object() -> dict:
                         "identical: [compared, identical] test samples summed over both seeds' models"}
 
 
+def write_text(results: dict) -> None:
+    """temporal.txt from temporal.json's results, with the delays and SHD-sized lines where they were measured."""
+    ex, bptt = results["example"], results["bptt"]
+    lines = [
+        "spoken digits, speaker-disjoint test split "
+        f"({results['test_samples']} recordings), mean of seeds {', '.join(map(str, SEEDS))}",
+        f"{'model':44s} {'test accuracy':>14s}",
+        *(f"{'recurrent SNN, ' + LABEL[m] + ', deployed (integer)':44s} {results[m]['accuracy']:14.4f}"
+          for m in TRAINERS),
+        f"{'recurrent SNN, BPTT, float QAT':44s} {bptt['float_qat_accuracy']:14.4f}",
+        f"{'GRU ceiling (float, ' + str(results['gru'][0]['parameters']) + ' parameters)':44s} "
+        f"{results['float_ceiling_accuracy']:14.4f}",
+        f"quantisation gap {results['quantisation_gap_pt']:.2f} points; deployed below the ceiling by "
+        f"{results['ceiling_gap_pt']:.2f} points",
+        f"Lava fixed_pt, 2 workers, {results['steps_per_sample']} steps per sample: side by side "
+        f"{results['lava_samples_per_s']:.1f} samples/s (test split in {results['lava_test_split_s']:.0f} s), one "
+        f"network per sample {results['lava_one_per_sample_samples_per_s']:.1f} samples/s: "
+        f"{results['lava_speedup']:.1f}x; spike-identical to the golden model: {results['lava_identical_to_golden']}",
+        f"README example from an empty cache: {ex['seconds']:.0f} s, verdict {ex['verdict']}, golden accuracy "
+        f"{ex['accuracy']['golden']:.4f}",
+    ]
+    if "delays" in results:
+        d, c = results["delays"], results["delays"]["ceiling_tuned"]
+        lines += [
+            f"delays chosen on the validation speakers: {d['chosen']} (validation {d['validation_accuracy']:.4f}, "
+            f"without delays {d['no_delay_validation_accuracy']:.4f}: "
+            f"{100 * (d['validation_accuracy'] - d['no_delay_validation_accuracy']):+.2f} points)",
+            f"  deployed test accuracy {d['deployed_accuracy']:.4f}, without delays {d['no_delay_accuracy']:.4f}: "
+            f"{100 * (d['deployed_accuracy'] - d['no_delay_accuracy']):+.2f} points",
+            f"  tuned ceiling {c['setting']}: validation {c['validation_accuracy']:.4f}, test {c['test_accuracy']:.4f};"
+            f" delayed SNN minus ceiling: validation {100 * (d['validation_accuracy'] - c['validation_accuracy']):+.2f}"
+            f", test {100 * (d['deployed_accuracy'] - c['test_accuracy']):+.2f} points",
+            "  identical to the golden model, test samples over both seeds: " + ", ".join(
+                f"{b} {same}/{n}" for b, (n, same) in d["identical"].items())
+            + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)")]
+    if "shd_sized" in results:
+        s = results["shd_sized"]
+        lines += [f"SHD-sized example from an empty cache: {s['seconds']:.0f} s, verdict {s['verdict']}, golden "
+                  f"accuracy {s['accuracy']['golden']:.4f}", f"  {s['command']}"]
+    harness.write_text(OUT.with_suffix(".txt"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     torch.set_num_threads(2)
     if "--shd-sized" in sys.argv[1:]:             # SHD's 700 channels on the built-in spoken digits, end to end
@@ -172,13 +215,13 @@ def main() -> None:
         results["shd_sized"] = example(tuple(BASE) + ("data.channels=700",) + tuple(sys.argv[sys.argv.index(
             "--shd-sized") + 1:]))
         harness.write_json(OUT.with_suffix(".json"), results, indent=1)
-        print(json.dumps(results["shd_sized"], indent=1))
+        write_text(results)
         return
     if "--delays" in sys.argv[1:]:
         results = json.loads(OUT.with_suffix(".json").read_text())
         results["delays"] = delays_object()
         harness.write_json(OUT.with_suffix(".json"), results, indent=1)
-        print(json.dumps(results["delays"], indent=1))
+        write_text(results)
         return
     results: dict = {"protocol": __doc__.split("\n\n", 1)[1].rsplit("\n\nWrites", 1)[0]}
     results["example"] = example()
@@ -238,27 +281,7 @@ def main() -> None:
     })
     results["ceiling_gap_pt"] = round(100 * (results["float_ceiling_accuracy"] - results["deployed_accuracy"]), 2)
     harness.write_json(OUT.with_suffix(".json"), results, indent=1)
-    ex = results["example"]
-    lines = [
-        "spoken digits, speaker-disjoint test split "
-        f"({results['test_samples']} recordings), mean of seeds {', '.join(map(str, SEEDS))}",
-        f"{'model':44s} {'test accuracy':>14s}",
-        *(f"{'recurrent SNN, ' + LABEL[m] + ', deployed (integer)':44s} {results[m]['accuracy']:14.4f}"
-          for m in TRAINERS),
-        f"{'recurrent SNN, BPTT, float QAT':44s} {bptt['float_qat_accuracy']:14.4f}",
-        f"{'GRU ceiling (float, ' + str(results['gru'][0]['parameters']) + ' parameters)':44s} "
-        f"{results['float_ceiling_accuracy']:14.4f}",
-        f"quantisation gap {results['quantisation_gap_pt']:.2f} points; deployed below the ceiling by "
-        f"{results['ceiling_gap_pt']:.2f} points",
-        f"Lava fixed_pt, 2 workers, {results['steps_per_sample']} steps per sample: side by side "
-        f"{results['lava_samples_per_s']:.1f} samples/s (test split in {results['lava_test_split_s']:.0f} s), one "
-        f"network per sample {results['lava_one_per_sample_samples_per_s']:.1f} samples/s: "
-        f"{results['lava_speedup']:.1f}x; spike-identical to the golden model: {results['lava_identical_to_golden']}",
-        f"README example from an empty cache: {ex['seconds']:.0f} s, verdict {ex['verdict']}, golden accuracy "
-        f"{ex['accuracy']['golden']:.4f}",
-    ]
-    harness.write_text(OUT.with_suffix(".txt"), "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_text(results)
 
 
 if __name__ == "__main__":
