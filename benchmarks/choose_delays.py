@@ -49,6 +49,8 @@ SNN = {  # candidate: overrides
     "recurrent, no delays": ["model.arch=recurrent"],
     "recurrent, per synapse, D 16": ["model.arch=recurrent", "model.delays=16", "model.delay_kind=synapse"],
     "recurrent, per neuron, D 16": ["model.arch=recurrent", "model.delays=16", "model.delay_kind=neuron"],
+    "recurrent, per neuron, D 8": ["model.arch=recurrent", "model.delays=8", "model.delay_kind=neuron"],
+    "recurrent, per neuron, D 32": ["model.arch=recurrent", "model.delays=32", "model.delay_kind=neuron"],
     "dense, no delays": ["model.arch=dense"],
     "dense, per synapse, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=synapse"],
     "dense, per neuron, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=neuron"],
@@ -56,7 +58,7 @@ SNN = {  # candidate: overrides
 # (kind, learning rate, epochs, channel shift): the first of each kind is temporal.py's untuned GRU setting
 CEILING = {f"{kind}, lr {lr:g}, {epochs} epochs, shift {shift}": (kind, lr, epochs, shift)
            for kind in ("gru", "lstm")
-           for lr, epochs, shift in ((3e-3, 40, 2), (1e-3, 40, 2), (3e-3, 40, 0))}
+           for lr, epochs, shift in ((3e-3, 40, 2), (1e-3, 40, 2), (3e-3, 40, 0), (3e-3, 60, 2))}
 SEEDS = (0, 1)
 
 
