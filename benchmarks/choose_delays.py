@@ -188,9 +188,12 @@ def merge(args, data) -> None:
         if not any(r["family"] == family for r in rows):
             continue
         name, mean = chosen(rows, family)
-        tests = [accuracy(family, load(family, name, seed, data, budget), data.test) for seed in SEEDS]
+        models = [load(family, name, seed, data, budget) for seed in SEEDS]
+        tests = [accuracy(family, m, data.test) for m in models]
+        fits = [accuracy(family, m, data.train) for m in models]     # how well it fits what it was trained on
         result["families"][family] = {"validation": mean, "chosen": name, "test_accuracy": tests,
-                                      "test_mean": float(np.mean(tests))}
+                                      "test_mean": float(np.mean(tests)), "train_accuracy": fits,
+                                      "train_mean": float(np.mean(fits))}
         if family == "snn":         # the same network without delays, measured on test too: the delays' gain
             plain = without_delays(name)
             tests = [accuracy(family, load(family, plain, seed, data, budget), data.test) for seed in SEEDS]
@@ -218,6 +221,7 @@ def table(result: dict) -> str:
             lines.append(f"  {name:46s}{acc:.4f}" + ("   <- chosen" if name == f["chosen"] else ""))
         lines.append(f"  chosen, test speakers once: {f['test_mean']:.4f} (seeds "
                      + ", ".join(f"{a:.4f}" for a in f["test_accuracy"]) + ")")
+        lines.append(f"  chosen, on its own training recordings: {f['train_mean']:.4f}")
         for kind, b in f.get("best_of_kind", {}).items():
             lines.append(f"  best {kind.upper()}: {b['setting']}, validation {b['validation']:.4f}, test speakers "
                          f"{b['test_mean']:.4f}")
