@@ -51,14 +51,16 @@ SNN = {  # candidate: overrides
     "recurrent, per neuron, D 16": ["model.arch=recurrent", "model.delays=16", "model.delay_kind=neuron"],
     "recurrent, per neuron, D 8": ["model.arch=recurrent", "model.delays=8", "model.delay_kind=neuron"],
     "recurrent, per neuron, D 32": ["model.arch=recurrent", "model.delays=32", "model.delay_kind=neuron"],
+    "recurrent, per neuron, D 62": ["model.arch=recurrent", "model.delays=62", "model.delay_kind=neuron"],
     "dense, no delays": ["model.arch=dense"],
     "dense, per synapse, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=synapse"],
     "dense, per neuron, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=neuron"],
+    "dense, per neuron, D 32": ["model.arch=dense", "model.delays=32", "model.delay_kind=neuron"],
 }
 # (kind, learning rate, epochs, channel shift): the first of each kind is temporal.py's untuned GRU setting
 CEILING = {f"{kind}, lr {lr:g}, {epochs} epochs, shift {shift}": (kind, lr, epochs, shift)
            for kind in ("gru", "lstm")
-           for lr, epochs, shift in ((3e-3, 40, 2), (1e-3, 40, 2), (3e-3, 40, 0), (3e-3, 60, 2))}
+           for lr, epochs, shift in ((3e-3, 40, 2), (1e-3, 40, 2), (3e-3, 40, 0), (3e-3, 60, 2), (1e-3, 60, 2))}
 SEEDS = (0, 1)
 
 
