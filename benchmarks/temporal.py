@@ -21,8 +21,9 @@ Protocol, every number on the speaker-disjoint test split (6 voices never heard 
 - ``delays`` (``--delays``, after ``benchmarks/choose_delays.py --merge``): the delayed network chosen on the
   validation speakers and the tuned float ceiling, from ``benchmarks/results/choose_delays.json``; the chosen
   network's two models (seeds 0 and 1) run on every integer backend (reference, Lava side by side, ONNX, netx)
-  over the whole test split against the golden model, every layer and step; written into temporal.json's
-  ``delays`` object, the rest of the file kept.
+  over the whole test split against the golden model, every layer and step; and the README's temporal example
+  with the chosen delays, from an empty cache, timed (``delays/example``); written into temporal.json's ``delays``
+  object, the rest of the file kept.
 
 Writes benchmarks/results/temporal.json and temporal.txt.
 
@@ -152,7 +153,9 @@ def delays_object() -> dict:
         for b, (n, same) in identical_counts(deployed, data, cfg.data.duration_us / cfg.data.n_bins * 1e-6,
                                              cfg.data.n_bins).items():
             identical[b] = [identical.get(b, [0, 0])[0] + n, identical.get(b, [0, 0])[1] + same]
-    return {"max_delay": int(items.get("model.delays", 0)), "kind": items.get("model.delay_kind", "none"),
+    ran = example(tuple(BASE) + tuple(o for o in choose_delays.SNN[snn["chosen"]] if o.startswith("model.delay")))
+    return {"max_delay": int(items.get("model.delays", 0)), "kind": "per-" + items.get("model.delay_kind", "synapse"),
+            "example": ran,
             "chosen": snn["chosen"], "deployed_accuracy": snn["test_mean"],
             "no_delay_accuracy": snn["without_delays_test_mean"],
             "validation_accuracy": snn["validation"][snn["chosen"]],
@@ -199,7 +202,9 @@ def write_text(results: dict) -> None:
             f", test {100 * (d['deployed_accuracy'] - c['test_accuracy']):+.2f} points",
             "  identical to the golden model, test samples over both seeds: " + ", ".join(
                 f"{b} {same}/{n}" for b, (n, same) in d["identical"].items())
-            + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)")]
+            + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)"),
+            f"  README example with these delays from an empty cache: {d['example']['seconds']:.0f} s, verdict "
+            f"{d['example']['verdict']}, golden accuracy {d['example']['accuracy']['golden']:.4f}"]
     if "shd_sized" in results:
         s = results["shd_sized"]
         lines += [f"SHD-sized example from an empty cache: {s['seconds']:.0f} s, verdict {s['verdict']}, golden "
