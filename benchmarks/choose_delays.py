@@ -183,7 +183,8 @@ def load(family: str, name: str, seed: int, data, budget: int):
 
 
 def merge(args, data) -> None:
-    rows = [r for part in harness.load_parts(args.merge) for r in part]
+    rows = list({(r["family"], r["candidate"], r["seed"]): r    # a run repeated in two parts counts once
+                 for part in harness.load_parts(args.merge) for r in part}.values())
     budget = snn_parameters(registry.resolve(apply_overrides(RunConfig(), BASE + SNN["recurrent, no delays"])), data)
     result = {"protocol": __doc__.split("\n\n", 1)[1].rsplit("\n\nRows", 1)[0], "rows": rows, "families": {}}
     for family in ("snn", "ceiling"):
