@@ -132,6 +132,22 @@ def test_netx_writes_dense_delays_and_refuses_recurrent_ones(tmp_path):
         netx_export.write(net, tmp_path / "rec.net")
 
 
+def test_run_all_on_a_recurrent_delayed_network_runs_the_other_backends_and_says_why_not_netx(tmp_path):
+    """``run --target all`` deploys what netx cannot hold to every other backend and names the refusal;
+    ``--target netx`` still stops on it."""
+    import re
+    from pipeline.commands import run as run_cmd
+    cfg = apply_overrides(RunConfig(), ["data.duration_us=20000", "data.n_bins=20"])
+    model = _model("recurrent", "synapse")
+    deployed = run_cmd._export(cfg, "all", tmp_path, model)
+    assert deployed.backends("all") == ("reference", "lava", "onnx") and not (tmp_path / "model.net").exists()
+    assert re.match(r"model.net not written: layer \S+: delays on a recurrent layer", deployed.netx_note)
+    assert deployed.backends("lava") == ("reference", "lava")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(GraphError, match="delays on a recurrent layer"):
+        run_cmd._export(cfg, "netx", tmp_path / "b", model)
+
+
 @pytest.mark.parametrize("overrides,match", [
     (["model.delays=63"], "model.delays = 63 is not allowed: expected 0..62 steps"),
     (["model.delays=4", "model.arch=conv"], "model.delays = 4 is not allowed: expected 0 with model.arch=conv"),

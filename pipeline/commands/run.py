@@ -91,6 +91,10 @@ class _Deployed:
     net: Network
     netx_note: str                      # why model.net was not written ("" when it was)
 
+    def backends(self, target: str) -> tuple[str, ...]:
+        """The backends ``target`` runs: ``all`` without netx where model.net could not be written."""
+        return tuple(b for b in TARGETS[target] if b != "netx" or not self.netx_note)
+
 
 @dataclass(frozen=True)
 class _Compared:
@@ -150,11 +154,11 @@ def _export(cfg: RunConfig, target: str, out: Path, trained) -> _Deployed:
         raise GraphError(f"model.nir: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     onnx_export.write(onnx_export.to_onnx(net), out / "model.onnx")
     onnx_export.write(onnx_export.to_onnx(net, integer=False), out / "model_float.onnx")
-    try:        # netx cannot store every valid Loihi graph (e.g. weight_exp < 0): only its own target needs it
-        netx_export.write(net, out / "model.net")
+    try:        # netx cannot store every valid Loihi graph (e.g. weight_exp < 0, delays on a recurrent layer): only
+        netx_export.write(net, out / "model.net")     # its own target needs it; ``all`` runs the others
         netx_note = ""
     except GraphError as e:
-        if "netx" in TARGETS[target]:
+        if target == "netx":
             raise
         netx_note = f"model.net not written: {e}"
     return _Deployed(model, written, net, netx_note)
@@ -174,14 +178,14 @@ def _compare(cfg: RunConfig, target: str, out: Path, deployed: _Deployed, test, 
     expected = Expected(Trace(dict(zip(names, golden_spikes(deployed.model, frames, tail=tail)))), "golden", GOLDEN)
     timings["golden_s"] = time.perf_counter() - t0
     options = Options(out, cfg.verify.workers, cfg.verify.chunk, one_per_sample=cfg.verify.one_per_sample)
-    share.send(net, x, out, list(TARGETS[target]), options)
+    share.send(net, x, out, list(deployed.backends(target)), options)
     float_trace = onnx_backend.simulate(net, x, out / "model_float.onnx")
     gathered = share.simulate(net, options)
 
     def simulate(backend, xs):
         _stage(f"backend {backend.name}")
         return gathered(backend, xs)
-    v = equivalence.verify(net, x, expected, [BACKENDS[b] for b in TARGETS[target]], options,
+    v = equivalence.verify(net, x, expected, [BACKENDS[b] for b in deployed.backends(target)], options,
                            [Measured("model_float.onnx", float_trace, "float32, no integer truncation or wrapping")],
                            simulate)
     timings.update({f"{b.backend}_s": b.seconds for b in v.certifying})
@@ -243,10 +247,9 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Dep
     diverged = sorted({i for b in v.certifying for i in b.diverged})
     idx = vectors.choose(n, cfg.verify.vectors, diverged)
     vectors.write(out / vectors.VECTORS, graph, net, x[idx], v.traces["expected"].take(idx))
-    ran = TARGETS[target]
-    not_checked = [f"{b}: not run (--target {target})" + (f"; {deployed.netx_note}" if b == "netx" and
-                                                           deployed.netx_note else "")
-                   for b in BACKENDS if b not in ran]
+    ran = deployed.backends(target)
+    not_checked = [f"netx: not run; {deployed.netx_note}" if b == "netx" and deployed.netx_note else
+                   f"{b}: not run (--target {target})" for b in BACKENDS if b not in ran]
     if n < compared.test_size:
         not_checked.append(f"samples: {n} of the {compared.test_size} test samples compared (verify.samples)")
     stored_div = [i for i in diverged if i in set(idx.tolist())]
