@@ -23,12 +23,14 @@ Protocol, every number on the speaker-disjoint test split (6 voices never heard 
   network's two models (seeds 0 and 1) run on every integer backend (reference, Lava side by side, ONNX, netx)
   over the whole test split against the golden model, every layer and step; and the README's temporal example
   with the chosen delays, from an empty cache, timed (``delays/example``); written into temporal.json's ``delays``
-  object, the rest of the file kept.
+  object, the rest of the file kept. ``--also CANDIDATE`` then runs another candidate's two models on every
+  backend the same way (``delays/also_identical``), e.g. a dense one, which netx runs.
 
 Writes benchmarks/results/temporal.json and temporal.txt.
 
     .venv/bin/python benchmarks/temporal.py
     .venv/bin/python benchmarks/temporal.py --delays
+    .venv/bin/python benchmarks/temporal.py --also "dense, per synapse, D 16"
     .venv/bin/python benchmarks/temporal.py --shd-sized [SETTING=VALUE ...]
 """
 from __future__ import annotations
@@ -138,21 +140,28 @@ def identical_counts(deployed, data, dt: float, n_bins: int) -> dict[str, list[i
     return {b.backend: [b.compared, b.identical] for b in v.backends}
 
 
+def candidate_identical(name: str) -> tuple[dict[str, list[int]], object]:
+    """[compared, identical] per backend, summed over the seeds' models of choose_delays' SNN candidate ``name``
+    (its saved models, else trained again)."""
+    import choose_delays
+    cfg = registry.resolve(apply_overrides(RunConfig(), BASE + choose_delays.SNN[name]))
+    data = sets.load(cfg.data)
+    identical: dict[str, list[int]] = {}
+    for seed in SEEDS:
+        deployed = choose_delays.load("snn", name, seed, data, 0).deployed()
+        for b, (n, same) in identical_counts(deployed, data, cfg.data.duration_us / cfg.data.n_bins * 1e-6,
+                                             cfg.data.n_bins).items():
+            identical[b] = [identical.get(b, [0, 0])[0] + n, identical.get(b, [0, 0])[1] + same]
+    return identical, data
+
+
 def delays_object() -> dict:
     """temporal.json's ``delays``: choose_delays.json's choices and the chosen network's backends."""
     import choose_delays
     choice = json.loads((ROOT / "benchmarks" / "results" / "choose_delays.json").read_text())
     snn, ceiling = choice["families"]["snn"], choice["families"]["ceiling"]
     items = dict(o.split("=") for o in choose_delays.SNN[snn["chosen"]])
-    cfg = registry.resolve(apply_overrides(RunConfig(), BASE + choose_delays.SNN[snn["chosen"]]))
-    data = sets.load(cfg.data)
-    budget = choose_delays.snn_parameters(cfg, data)
-    identical: dict[str, list[int]] = {}
-    for seed in SEEDS:
-        deployed = choose_delays.load("snn", snn["chosen"], seed, data, budget).deployed()
-        for b, (n, same) in identical_counts(deployed, data, cfg.data.duration_us / cfg.data.n_bins * 1e-6,
-                                             cfg.data.n_bins).items():
-            identical[b] = [identical.get(b, [0, 0])[0] + n, identical.get(b, [0, 0])[1] + same]
+    identical, data = candidate_identical(snn["chosen"])
     ran = example(tuple(BASE) + tuple(o for o in choose_delays.SNN[snn["chosen"]] if o.startswith("model.delay")))
     return {"max_delay": int(items.get("model.delays", 0)), "kind": "per-" + items.get("model.delay_kind", "synapse"),
             "example": ran,
@@ -191,18 +200,24 @@ def write_text(results: dict) -> None:
     ]
     if "delays" in results:
         d, c = results["delays"], results["delays"]["ceiling_tuned"]
+        gain = 100 * (d["validation_accuracy"] - d["no_delay_validation_accuracy"])
+        below = (100 * (d["validation_accuracy"] - c["validation_accuracy"]),
+                 100 * (d["deployed_accuracy"] - c["test_accuracy"]))
         lines += [
             f"delays chosen on the validation speakers: {d['chosen']} (validation {d['validation_accuracy']:.4f}, "
-            f"without delays {d['no_delay_validation_accuracy']:.4f}: "
-            f"{100 * (d['validation_accuracy'] - d['no_delay_validation_accuracy']):+.2f} points)",
+            f"without delays {d['no_delay_validation_accuracy']:.4f}: {gain:+.2f} points; target +2: "
+            f"{'met' if gain >= 2 else 'missed'})",
             f"  deployed test accuracy {d['deployed_accuracy']:.4f}, without delays {d['no_delay_accuracy']:.4f}: "
             f"{100 * (d['deployed_accuracy'] - d['no_delay_accuracy']):+.2f} points",
             f"  tuned ceiling {c['setting']}: validation {c['validation_accuracy']:.4f}, test {c['test_accuracy']:.4f};"
-            f" delayed SNN minus ceiling: validation {100 * (d['validation_accuracy'] - c['validation_accuracy']):+.2f}"
-            f", test {100 * (d['deployed_accuracy'] - c['test_accuracy']):+.2f} points",
+            f" delayed SNN minus ceiling: validation {below[0]:+.2f}, test {below[1]:+.2f} points; target within 1 "
+            "point: validation " + ("met" if below[0] >= -1 else "missed") + ", test "
+            + ("met" if below[1] >= -1 else "missed"),
             "  identical to the golden model, test samples over both seeds: " + ", ".join(
                 f"{b} {same}/{n}" for b, (n, same) in d["identical"].items())
             + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)"),
+            *(f"  also {name}: " + ", ".join(f"{b} {same}/{n}" for b, (n, same) in counts.items())
+              for name, counts in d.get("also_identical", {}).items()),
             f"  README example with these delays from an empty cache: {d['example']['seconds']:.0f} s, verdict "
             f"{d['example']['verdict']}, golden accuracy {d['example']['accuracy']['golden']:.4f}"]
     if "shd_sized" in results:
@@ -219,6 +234,13 @@ def main() -> None:
         results = json.loads(OUT.with_suffix(".json").read_text())
         results["shd_sized"] = example(tuple(BASE) + ("data.channels=700",) + tuple(sys.argv[sys.argv.index(
             "--shd-sized") + 1:]))
+        harness.write_json(OUT.with_suffix(".json"), results, indent=1)
+        write_text(results)
+        return
+    if "--also" in sys.argv[1:]:                  # another delayed candidate on every backend (e.g. one netx runs)
+        results = json.loads(OUT.with_suffix(".json").read_text())
+        name = sys.argv[sys.argv.index("--also") + 1]
+        results["delays"].setdefault("also_identical", {})[name] = candidate_identical(name)[0]
         harness.write_json(OUT.with_suffix(".json"), results, indent=1)
         write_text(results)
         return
