@@ -248,8 +248,9 @@ def _certify(cfg: RunConfig, target: str, out: Path, final: Path, deployed: _Dep
     idx = vectors.choose(n, cfg.verify.vectors, diverged)
     vectors.write(out / vectors.VECTORS, graph, net, x[idx], v.traces["expected"].take(idx))
     ran = deployed.backends(target)
-    not_checked = [f"netx: not run; {deployed.netx_note}" if b == "netx" and deployed.netx_note else
-                   f"{b}: not run (--target {target})" for b in BACKENDS if b not in ran]
+    not_checked = [f"{b}: not run" + ("" if b in TARGETS[target] else f" (--target {target})")
+                   + (f"; {deployed.netx_note}" if b == "netx" and deployed.netx_note else "")
+                   for b in BACKENDS if b not in ran]
     if n < compared.test_size:
         not_checked.append(f"samples: {n} of the {compared.test_size} test samples compared (verify.samples)")
     stored_div = [i for i in diverged if i in set(idx.tolist())]
