@@ -10,7 +10,11 @@ Protocol: ``data.name=spoken_digits`` (64 cochlea channels, 50 bins of 20 ms), t
   delays' gain is measured against the network they were added to.
 - ``ceiling``: non-spiking float GRU and LSTM on the same binary input frames and splits, each at about the SNN's
   parameter count, as many candidates (settings of learning rate, epochs and channel shift) as the ``snn`` family
-  has, half each; the model after its last epoch is judged (no epoch picked on validation, as for the SNN).
+  has; the model after its last epoch is judged (no epoch picked on validation, as for the SNN).
+
+Two rounds: the first 10 candidates of each family, then 3 more each, taking each first round's winner further
+(the SNN: delays up to 32 steps per synapse, 60 epochs with and without delays; the ceiling: 80 epochs, GRU and
+LSTM, and the GRU at lr 2e-3); the choice is made over both rounds.
 
 Rows are saved as each run ends (``--out``; a rerun resumes), so the families and candidates can run as separate
 processes and sessions (``--family``, ``--candidates``) and be joined with ``--merge``, which picks each family's
@@ -56,11 +60,18 @@ SNN = {  # candidate: overrides
     "dense, per synapse, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=synapse"],
     "dense, per neuron, D 16": ["model.arch=dense", "model.delays=16", "model.delay_kind=neuron"],
     "dense, per neuron, D 32": ["model.arch=dense", "model.delays=32", "model.delay_kind=neuron"],
+    # the second round (the first's winner further: longer delays, more epochs as the ceiling's winner had)
+    "recurrent, per synapse, D 32": ["model.arch=recurrent", "model.delays=32", "model.delay_kind=synapse"],
+    "recurrent, per synapse, D 16, 60 epochs": ["model.arch=recurrent", "model.delays=16",
+                                                "model.delay_kind=synapse", "train.epochs=60"],
+    "recurrent, no delays, 60 epochs": ["model.arch=recurrent", "train.epochs=60"],
 }
 # (kind, learning rate, epochs, channel shift): the first of each kind is temporal.py's untuned GRU setting
 CEILING = {f"{kind}, lr {lr:g}, {epochs} epochs, shift {shift}": (kind, lr, epochs, shift)
            for kind in ("gru", "lstm")
            for lr, epochs, shift in ((3e-3, 40, 2), (1e-3, 40, 2), (3e-3, 40, 0), (3e-3, 60, 2), (1e-3, 60, 2))}
+CEILING.update({f"{kind}, lr {lr:g}, {epochs} epochs, shift {shift}": (kind, lr, epochs, shift)   # second round
+                for kind, lr, epochs, shift in (("gru", 3e-3, 80, 2), ("lstm", 3e-3, 80, 2), ("gru", 2e-3, 60, 2))})
 SEEDS = (0, 1)
 
 
@@ -158,8 +169,9 @@ def chosen(rows: list[dict], family: str) -> tuple[str, dict[str, float]]:
 
 
 def without_delays(name: str) -> str:
-    """The candidate that is ``name``'s network without delays."""
-    return f"{name.split(',')[0]}, no delays"
+    """The candidate that is ``name``'s network without delays, trained the same way (its epochs)."""
+    parts = name.split(", ")
+    return ", ".join([parts[0], "no delays", *(p for p in parts[1:] if p.endswith("epochs"))])
 
 
 def untrained(family: str, name: str, seed: int, data, budget: int):
