@@ -284,7 +284,10 @@ def simulate(net: Network, x: np.ndarray, workers: int = 2, chunk: int = 250, ti
     size = max(1, min(chunk, -(-B // max(1, workers)))) if how != "one per sample" else 1
     starts = range(0, B, size)
     desc = "Lava fixed_pt" + (" (netx)" if netx else "") + ("" if how == "back to back" else f", {how}")
-    per_step = 0.02 * (1 + sum(math.prod(p.synapse.weight.shape[1:]) > 100 for p in net.projections))
+    # the hang guard's time: 20 ms per simulated step for every large projection, times its longest delay (a
+    # DelayDense keeps a weight matrix per delay: measured, a dense net with delays up to 16 steps per synapse ran
+    # past a guard without this factor on a machine shared with other runs)
+    per_step = 0.02 * (1 + sum(p.max_delay for p in net.projections if math.prod(p.synapse.weight.shape[1:]) > 100))
     steps = n if how == "side by side" else size * n
     results = run_all(_run, [(net, x[i:i + size], how, netx) for i in starts], workers,
                       timeout_s or 120 + per_step * steps * (1 + size / 100 if how == "side by side" else 1), desc,
