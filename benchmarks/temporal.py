@@ -33,7 +33,7 @@ Protocol, every number on the speaker-disjoint test split (6 voices never heard 
 Writes benchmarks/results/temporal.json and temporal.txt.
 
     .venv/bin/python benchmarks/temporal.py
-    .venv/bin/python benchmarks/temporal.py --delays
+    .venv/bin/python benchmarks/temporal.py --delays [--no-example]
     .venv/bin/python benchmarks/temporal.py --also "dense, per synapse, D 16"
     .venv/bin/python benchmarks/temporal.py --shd-sized [SETTING=VALUE ...]
     .venv/bin/python benchmarks/temporal.py --epoch-costs
@@ -181,14 +181,16 @@ def epoch_costs() -> dict:
             "batch_size": RunConfig().train.batch_size, "costs": out}
 
 
-def delays_object() -> dict:
-    """temporal.json's ``delays``: choose_delays.json's choices and the chosen network's backends."""
+def delays_object(previous: dict | None = None) -> dict:
+    """temporal.json's ``delays``: choose_delays.json's choices and the chosen network's backends; with
+    ``previous`` (``--no-example``), its README example is kept, not run again (its command says what it ran)."""
     import choose_delays
     choice = json.loads((ROOT / "benchmarks" / "results" / "choose_delays.json").read_text())
     snn, ceiling = choice["families"]["snn"], choice["families"]["ceiling"]
     items = dict(o.split("=") for o in choose_delays.SNN[snn["chosen"]])
     identical, data = candidate_identical(snn["chosen"])
-    ran = example(tuple(BASE) + tuple(o for o in choose_delays.SNN[snn["chosen"]] if o.startswith("model.delay")))
+    ran = previous["example"] if previous else example(
+        tuple(BASE) + tuple(o for o in choose_delays.SNN[snn["chosen"]] if not o.startswith("model.arch")))
     return {"max_delay": int(items.get("model.delays", 0)), "kind": "per-" + items.get("model.delay_kind", "synapse"),
             "example": ran,
             "chosen": snn["chosen"], "deployed_accuracy": snn["test_mean"],
@@ -244,8 +246,9 @@ def write_text(results: dict) -> None:
             + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)"),
             *(f"  also {name}: " + ", ".join(f"{b} {same}/{n}" for b, (n, same) in counts.items())
               for name, counts in d.get("also_identical", {}).items()),
-            f"  README example with these delays from an empty cache: {d['example']['seconds']:.0f} s, verdict "
-            f"{d['example']['verdict']}, golden accuracy {d['example']['accuracy']['golden']:.4f}"]
+            f"  README example with {' '.join(d['example']['command'].split(' --set ')[3:])} from an empty cache: "
+            f"{d['example']['seconds']:.0f} s, verdict {d['example']['verdict']}, golden accuracy "
+            f"{d['example']['accuracy']['golden']:.4f}"]
     if "shd_sized" in results:
         s = results["shd_sized"]
         within = s["seconds"] <= 15 * 60
@@ -290,7 +293,7 @@ def main() -> None:
         return
     if "--delays" in sys.argv[1:]:
         results = json.loads(OUT.with_suffix(".json").read_text())
-        results["delays"] = delays_object()
+        results["delays"] = delays_object(results["delays"] if "--no-example" in sys.argv[1:] else None)
         harness.write_json(OUT.with_suffix(".json"), results, indent=1)
         write_text(results)
         return
