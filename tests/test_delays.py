@@ -283,6 +283,11 @@ def test_choose_delays_ranks_on_validation_and_pairs_each_network_with_itself_wi
     assert choose.without_delays(name) == "dense, no delays" and choose.without_delays(name) in choose.SNN
     assert all(choose.without_delays(c) in choose.SNN for c in choose.SNN)
     assert len(choose.CEILING) == len(choose.SNN)                         # the same search budget
+    tied = [{"family": "snn", "candidate": c, "seed": s, "val_accuracy": 0.94}
+            for c in ("recurrent, per synapse, D 32", "recurrent, per synapse, D 16, 60 epochs") for s in (0, 1)]
+    for order in (tied, tied[::-1]):                                     # a tie goes to the shorter delays
+        assert choose.chosen(order, "snn")[0] == "recurrent, per synapse, D 16, 60 epochs"
+    assert choose.without_delays("recurrent, per synapse, D 16, 60 epochs") == "recurrent, no delays, 60 epochs"
     for kind in ("gru", "lstm"):
         h = choose.hidden_for(kind, 64, 20, 87_040)
         count = sum(p.numel() for p in choose.Ceiling(kind, 64, h, 20).parameters())
