@@ -239,8 +239,8 @@ def write_text(results: dict) -> None:
             f"{100 * (d['deployed_accuracy'] - d['no_delay_accuracy']):+.2f} points",
             f"  tuned ceiling {c['setting']}: validation {c['validation_accuracy']:.4f}, test {c['test_accuracy']:.4f};"
             f" delayed SNN minus ceiling: validation {below[0]:+.2f}, test {below[1]:+.2f} points; target within 1 "
-            "point: validation " + ("met" if below[0] >= -1 else "missed") + ", test "
-            + ("met" if below[1] >= -1 else "missed"),
+            "point: " + ", ".join(f"{where} " + ("met" if b >= -1 else f"missed by {-1 - b:.2f}")
+                                  for where, b in zip(("validation", "test"), below)),
             "  identical to the golden model, test samples over both seeds: " + ", ".join(
                 f"{b} {same}/{n}" for b, (n, same) in d["identical"].items())
             + ("" if "netx" in d["identical"] else " (netx not compared: model.net is not written for it)"),
