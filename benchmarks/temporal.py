@@ -177,7 +177,7 @@ def epoch_costs() -> dict:
         out[name] = {"epoch_s": round(res.epoch_seconds[-1], 1), "epoch_cpu_s": round(res.epoch_cpu_seconds[-1], 1),
                      "forty_epochs_min": round(40 * res.epoch_seconds[-1] / 60, 1)}
         print(name, json.dumps(out[name]), flush=True)
-    return {"settings": {k: v for k, v in EPOCH_COSTS.items()}, "train_samples": int(len(data.train.labels)),
+    return {"settings": dict(EPOCH_COSTS), "train_samples": int(len(data.train.labels)),
             "batch_size": RunConfig().train.batch_size, "costs": out}
 
 
