@@ -27,8 +27,8 @@ Protocol, every number on the speaker-disjoint test split (6 voices never heard 
   network's two models (seeds 0 and 1) run on every integer backend (reference, Lava side by side, ONNX, netx)
   over the whole test split against the golden model, every layer and step; and the README's temporal example
   with the chosen settings (its delays and epochs), from an empty cache, timed (``delays/example``); written
-  into temporal.json's ``delays`` object, the rest of the file kept. ``--also CANDIDATE`` then runs another candidate's two models on every
-  backend the same way (``delays/also_identical``), e.g. a dense one, which netx runs.
+  into temporal.json's ``delays`` object, the rest of the file kept. ``--also CANDIDATE`` then runs another
+  candidate's two models on every backend the same way (``delays/also_identical``), e.g. a dense one, which netx runs.
 
 Writes benchmarks/results/temporal.json and temporal.txt.
 
