@@ -25,7 +25,7 @@ examples:
   python -m pipeline run --set train.epochs=5 --set model.hidden=128 --samples 200
   python -m pipeline run --set train.method=sltt       training memory flat in T: SLTT with eligibility traces
                                                        (docs/methods/sltt.md)
-  python -m pipeline run --set data.name=spoken_digits --set model.delays=16
+  python -m pipeline run --set data.name=spoken_digits --set train.epochs=60 --set model.delays=16
                                                        trained synaptic delays of 0..16 steps, deployed as
                                                        Loihi 2's (DelayDense) and NIR's (docs/methods/delays.md)
 
