@@ -29,14 +29,23 @@ TOOL = "nmpipe"
 # What a folder of each kind may hold: a partial folder left by a killed run is cleaned of these names (and the
 # temporary files atomic_write makes of them, NAME.*.tmp) and nothing else.
 OUTPUTS = {"run": ("config.json", "model.pt", "model.nir", "model.onnx", "model_float.onnx", "model.net", "vectors.h5",
-                   "certificate.json", "report.json", "report.html", "training.png", "rasters.png", "divergence.png"),
+                   "certificate.json", "report.json", "report.html", "training.png", "rasters.png", "divergence.png",
+                   "delays.png"),
            "verify": ("model.nir", "model.net", "vectors.h5", "certificate.json", "report.json", "report.html",
-                      "rasters.png", "divergence.png"),
+                      "rasters.png", "divergence.png", "confusion.png"),
            "distill": ("distilled.npz", "meta.json", "samples.png", "loss.png", "events")}
 
 
 class OutputError(ValueError):
     """An output path this tool must not or cannot write; the message names the path and why."""
+
+
+def listing(folder: Path, kind: str = "run") -> str:
+    """The files ``folder`` holds, in the order :data:`OUTPUTS` names them (a run without delays has no
+    ``delays.png``, one whose network netx cannot run no ``model.net``), for a summary line."""
+    names = [p.name for p in folder.iterdir() if p.name != MARKER]
+    order = OUTPUTS.get(kind, ())
+    return ", ".join(sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n)))
 
 
 def default_dir() -> Path:

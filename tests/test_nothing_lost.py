@@ -200,6 +200,21 @@ def test_stale_partial_folders_of_dead_runs_are_cleaned_and_nothing_else(tmp_pat
     assert not dead.exists() and alive.is_dir() and (mine / "thesis.tex").read_text() == "keep"
 
 
+@pytest.mark.parametrize("kind, written", [("run", "delays.png"), ("verify", "confusion.png")])
+def test_every_file_a_folder_kind_writes_is_cleaned_from_a_dead_runs_partial(kind, written, tmp_path):
+    dead = tmp_path / ".run.partial-dead"            # killed after writing the plot of a delayed run or of --data
+    dead.mkdir()
+    (dead / written).write_text("half")
+    (dead / MARKER).write_text(json.dumps({"tool": "nmpipe", "kind": kind, "owner": _dead_owner(), "files": []}))
+    assert runfolder.clean_stale(tmp_path / "run") == [dead] and not dead.exists()
+
+
+def test_the_summary_lists_the_files_the_folder_holds_in_a_fixed_order(tmp_path):
+    for name in ("delays.png", "model.pt", "config.json", MARKER):      # no model.net: netx cannot run it
+        (tmp_path / name).write_text("")
+    assert runfolder.listing(tmp_path) == "config.json, model.pt, delays.png"
+
+
 @pytest.mark.parametrize("out_exists", [False, True])
 def test_a_swap_cut_short_is_completed_on_the_next_run(out_exists, tmp_path):
     """Killed between setting the earlier folder aside and moving the new one in: the earlier folder comes back;

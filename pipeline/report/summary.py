@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hardware.judge.results import BackendComparison, Verification
+from pipeline.runfolder import listing
 
 
 def backend_line(b: BackendComparison, what: str = "samples") -> str:
@@ -93,8 +94,7 @@ def run_summary(report, out: Path) -> str:
                  f"energy ~{a['energy_uj_estimate']:.2f} uJ (estimate, Loihi 1 per-op figures)")
     lines += silence_lines(v)
     lines.append(f"verdict: {v.verdict} (exit status {v.exit_code})")
-    lines.append(f"run folder: {out} (config.json, model.pt, model.nir, model.onnx, model_float.onnx, model.net, "
-                 "vectors.h5, certificate.json, report.json, report.html, training.png, rasters.png, divergence.png)")
+    lines.append(f"run folder: {out} ({listing(out)})")
     lines.append(f"re-check it anywhere from the folder alone: python -m pipeline recheck {out}")
     return "\n".join(lines)
 
